@@ -1,0 +1,1 @@
+"""Shared foundations: settings, request/tenant context, errors, ids, logging, internal tokens."""

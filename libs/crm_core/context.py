@@ -1,0 +1,72 @@
+"""Per-request (or per-event) context: who is calling, for which tenant, under which request id."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Principal:
+    tenant_id: uuid.UUID
+    user_id: uuid.UUID | None = None
+    roles: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+    api_key_id: uuid.UUID | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+_tenant: ContextVar[uuid.UUID | None] = ContextVar("crm_tenant", default=None)
+_request_id: ContextVar[str | None] = ContextVar("crm_request_id", default=None)
+_principal: ContextVar[Principal | None] = ContextVar("crm_principal", default=None)
+
+
+def current_tenant() -> uuid.UUID | None:
+    return _tenant.get()
+
+
+def require_tenant() -> uuid.UUID:
+    tenant = _tenant.get()
+    if tenant is None:
+        raise RuntimeError("no tenant in context: tenant-scoped data needs a tenant")
+    return tenant
+
+
+def current_request_id() -> str | None:
+    return _request_id.get()
+
+
+def current_principal() -> Principal | None:
+    return _principal.get()
+
+
+def set_request_id(request_id: str | None) -> None:
+    _request_id.set(request_id)
+
+
+def set_principal(principal: Principal | None) -> None:
+    _principal.set(principal)
+    _tenant.set(principal.tenant_id if principal else None)
+
+
+@contextlib.contextmanager
+def tenant_context(tenant_id: uuid.UUID | str | None, request_id: str | None = None) -> Iterator[None]:
+    """Run a block as one tenant (consumers, jobs, tests)."""
+    tid = uuid.UUID(str(tenant_id)) if tenant_id is not None else None
+    t_token = _tenant.set(tid)
+    r_token = _request_id.set(request_id) if request_id is not None else None
+    try:
+        yield
+    finally:
+        _tenant.reset(t_token)
+        if r_token is not None:
+            _request_id.reset(r_token)
+
+
+def clear() -> None:
+    _tenant.set(None)
+    _request_id.set(None)
+    _principal.set(None)

@@ -1,0 +1,49 @@
+"""Declarative base and the TenantScoped mixin every tenant-owned table uses."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from crm_core.ids import uuid7
+from sqlalchemy import JSON, DateTime, Integer, Uuid
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {
+        dict[str, Any]: JsonType,
+        list[Any]: JsonType,
+        dt.datetime: DateTime(timezone=True),
+        uuid.UUID: Uuid(),
+    }
+
+
+class TenantScoped:
+    """Mixin: tenant_id leads the primary key; id is a UUIDv7; `version` guards lost updates.
+
+    crm_db.tenancy scopes every ORM query on these classes to the current tenant and stamps new
+    rows with it; on PostgreSQL, RLS policies enforce the same rule in the database.
+    """
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, sort_order=-100)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=uuid7, sort_order=-99)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, sort_order=90)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow, sort_order=91
+    )
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, sort_order=92)
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        # The ORM adds "AND version = :old" to every UPDATE and bumps it: a concurrent writer
+        # that slipped past the If-Match check still cannot overwrite silently.
+        return {"version_id_col": cls.version}

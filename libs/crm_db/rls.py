@@ -1,0 +1,29 @@
+"""Row-level security for tenant tables, used from alembic migrations (PostgreSQL only)."""
+
+from __future__ import annotations
+
+from alembic import op
+
+TENANT_EXPR = "nullif(current_setting('app.tenant_id', true), '')::uuid"
+
+
+def enable_tenant_rls(*tables: str) -> None:
+    """FORCE RLS so even the owner is filtered; rows are visible only to the tenant in app.tenant_id."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    for table in tables:
+        op.execute(f'ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY')
+        op.execute(f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY')
+        op.execute(
+            f'CREATE POLICY tenant_isolation ON "{table}" '
+            f"USING (tenant_id = {TENANT_EXPR}) WITH CHECK (tenant_id = {TENANT_EXPR})"
+        )
+
+
+def disable_tenant_rls(*tables: str) -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    for table in tables:
+        op.execute(f'DROP POLICY IF EXISTS tenant_isolation ON "{table}"')
+        op.execute(f'ALTER TABLE "{table}" NO FORCE ROW LEVEL SECURITY')
+        op.execute(f'ALTER TABLE "{table}" DISABLE ROW LEVEL SECURITY')

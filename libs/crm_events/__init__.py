@@ -1,0 +1,1 @@
+"""Events: envelope, transactional outbox, relay, event logs (Kafka or embedded) and consumers."""

@@ -1,0 +1,64 @@
+"""The event envelope: CloudEvents 1.0 attributes plus tenant_id and request_id, as JSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from crm_core.ids import uuid7
+
+SPEC_VERSION = "1.0"
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=_default, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    source: str
+    tenant_id: str
+    subject: str
+    data: dict[str, Any]
+    id: str = field(default_factory=lambda: str(uuid7()))
+    time: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"))
+    version: int = 1
+    request_id: str | None = None
+    specversion: str = SPEC_VERSION
+    datacontenttype: str = "application/json"
+
+    @property
+    def aggregate(self) -> str:
+        """`crm.deal.stage_changed` -> `deal`."""
+        return self.type.split(".")[1]
+
+    def to_json(self) -> str:
+        return dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Event:
+        body = json.loads(raw)
+        known = {k: body[k] for k in cls.__dataclass_fields__ if k in body}
+        return cls(**known)
+
+
+def topic_for(service: str, event_type: str) -> str:
+    """Topic per ARCHITECTURE.md: crm.<service>.<aggregate>."""
+    return f"crm.{service}.{event_type.split('.')[1]}"

@@ -1,0 +1,107 @@
+"""Kafka engine for the event log (kafka-python)."""
+
+from __future__ import annotations
+
+import logging
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from crm_events.log import IncomingRecord, OutgoingRecord, PublishError
+
+log = logging.getLogger(__name__)
+
+
+def ensure_topics(bootstrap: str, topics: list[str], partitions: int = 3) -> None:
+    """Create topics that do not exist yet, so consumers never wait on auto-creation."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="crm-admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
+        if missing:
+            try:
+                admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        admin.close()
+
+
+class KafkaPublisher:
+    def __init__(self, bootstrap: str, client_id: str) -> None:
+        self.producer = KafkaProducer(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=2,
+            retries=2**31 - 1,
+            max_in_flight_requests_per_connection=5,  # idempotence keeps order with up to 5
+        )
+
+    def publish(self, records: list[OutgoingRecord]) -> None:
+        futures = [
+            self.producer.send(
+                r.topic,
+                key=r.key.encode(),
+                value=r.value,
+                headers=[(k, v.encode()) for k, v in r.headers.items()],
+            )
+            for r in records
+        ]
+        self.producer.flush()
+        for index, future in enumerate(futures):
+            try:
+                future.get(timeout=30)
+            except KafkaError as exc:
+                raise PublishError(index, exc) from exc
+
+    def close(self) -> None:
+        self.producer.close(timeout=5)
+
+
+class KafkaSubscriber:
+    def __init__(self, bootstrap: str, group: str, topics: list[str]) -> None:
+        ensure_topics(bootstrap, topics)
+        self.consumer = KafkaConsumer(
+            *topics,
+            bootstrap_servers=bootstrap,
+            group_id=group,
+            client_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            metadata_max_age_ms=30_000,
+        )
+
+    def poll(self, timeout: float, max_records: int = 200) -> list[IncomingRecord]:
+        batches = self.consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
+        out: list[IncomingRecord] = []
+        for tp, records in batches.items():
+            for r in records:
+                out.append(IncomingRecord(
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    offset=r.offset,
+                    key=r.key.decode() if r.key else None,
+                    value=r.value,
+                    headers={k: v.decode() for k, v in (r.headers or [])},
+                ))
+        return out
+
+    def commit(self) -> None:
+        self.consumer.commit()
+
+    def lag(self) -> dict[str, int]:
+        assigned: set[TopicPartition] = self.consumer.assignment()
+        if not assigned:
+            return {}
+        ends = self.consumer.end_offsets(list(assigned))
+        lag: dict[str, int] = {}
+        for tp in assigned:
+            behind = max(0, ends.get(tp, 0) - self.consumer.position(tp))
+            lag[tp.topic] = lag.get(tp.topic, 0) + behind
+        return lag
+
+    def close(self) -> None:
+        self.consumer.close()

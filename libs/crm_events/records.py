@@ -1,0 +1,89 @@
+"""Generic use cases for a tenant record: create, read, update with a version check, delete, list.
+
+Every write emits its event through the outbox in the caller's transaction. Services subclass
+RecordService to add their rules in the before_* hooks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from crm_core.errors import NotFound, PreconditionFailed
+from crm_db.base import TenantScoped
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_events.outbox import Outbox
+
+R = TypeVar("R", bound=TenantScoped)
+
+
+class RecordService(Generic[R]):
+    model: type[R]
+    aggregate: str  # "contact" -> events crm.contact.created / updated / deleted
+
+    def __init__(self, outbox: Outbox, serialize: Callable[[R], dict[str, Any]]) -> None:
+        self.outbox = outbox
+        self.serialize = serialize
+
+    # hooks
+    def before_create(self, session: Session, values: dict[str, Any]) -> None: ...
+
+    def before_update(self, session: Session, record: R, values: dict[str, Any]) -> None: ...
+
+    def before_delete(self, session: Session, record: R) -> None: ...
+
+    def after_update(self, session: Session, record: R, changes: dict[str, list[Any]]) -> None: ...
+
+    # use cases
+    def get(self, session: Session, record_id: uuid.UUID, *, for_update: bool = False) -> R:
+        stmt = select(self.model).where(self.model.id == record_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        record = session.scalars(stmt).first()
+        if record is None:
+            raise NotFound(f"No {self.aggregate} with id {record_id}.")
+        return record
+
+    def create(self, session: Session, values: dict[str, Any]) -> R:
+        self.before_create(session, values)
+        record = self.model(**values)
+        session.add(record)
+        session.flush()
+        self.outbox.emit(session, f"crm.{self.aggregate}.created", record.id, self.serialize(record))
+        return record
+
+    def check_version(self, record: R, expected: int | None) -> None:
+        if expected is not None and record.version != expected:
+            raise PreconditionFailed(
+                f"The {self.aggregate} changed since version {expected}; it is now at version {record.version}.",
+                current=self.serialize(record),
+            )
+
+    def update(self, session: Session, record_id: uuid.UUID, values: dict[str, Any],
+               expected_version: int | None = None) -> R:
+        record = self.get(session, record_id, for_update=True)
+        self.check_version(record, expected_version)
+        self.before_update(session, record, values)
+        before = self.serialize(record)
+        for field, value in values.items():
+            setattr(record, field, value)
+        session.flush()
+        after = self.serialize(record)
+        changes = {k: [before.get(k), after.get(k)] for k in after if before.get(k) != after.get(k)
+                   and k not in ("updated_at", "version")}
+        if changes:
+            self.after_update(session, record, changes)
+            self.outbox.emit(session, f"crm.{self.aggregate}.updated", record.id, after, changes=changes)
+        return record
+
+    def delete(self, session: Session, record_id: uuid.UUID, expected_version: int | None = None) -> None:
+        record = self.get(session, record_id, for_update=True)
+        self.check_version(record, expected_version)
+        self.before_delete(session, record)
+        data = self.serialize(record)
+        session.delete(record)
+        session.flush()
+        self.outbox.emit(session, f"crm.{self.aggregate}.deleted", record.id, data)

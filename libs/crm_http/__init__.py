@@ -1,0 +1,1 @@
+"""Flask helpers shared by every service and the gateway."""

@@ -1,0 +1,89 @@
+"""The Flask app every process serves: request ids, auth hook, problem+json, metrics, health."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+
+from crm_core import context
+from crm_core.ids import uuid7
+from crm_core.logging import configure as configure_logging
+from crm_core.metrics import exposition, metrics
+from crm_core.settings import Settings
+from flask import Flask, Response, g, request
+
+from crm_http import problems
+
+MAX_BODY_BYTES = 1024 * 1024
+REQUEST_ID = "X-Request-Id"
+_REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+
+ReadinessCheck = Callable[[], None]
+
+
+def _begin() -> None:
+    g.started = time.perf_counter()
+    incoming = request.headers.get(REQUEST_ID, "")
+    context.clear()
+    context.set_request_id(incoming if _REQUEST_ID_OK.match(incoming) else str(uuid7()))
+
+
+def _finish(service: str) -> Callable[[Response], Response]:
+    def after(resp: Response) -> Response:
+        resp.headers[REQUEST_ID] = context.current_request_id() or ""
+        rule = request.url_rule.rule if request.url_rule else "unmatched"
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        m = metrics()
+        m.http_requests.labels(service, rule, request.method, str(resp.status_code)).inc()
+        m.http_duration.labels(service, rule, request.method).observe(elapsed)
+        return resp
+
+    return after
+
+
+def create_base_app(
+    settings: Settings,
+    *,
+    authenticate: Callable[[], None] | None,
+    readiness: list[ReadinessCheck] | None = None,
+) -> Flask:
+    """A Flask app with the platform's conventions; `authenticate` runs before every non-public route."""
+    configure_logging(settings.service, settings.log_level)
+    app = Flask(settings.service)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["crm_settings"] = settings
+    problems.install(app)
+    app.before_request(_begin)
+    if authenticate is not None:
+        def _auth() -> None:
+            if request.path not in PUBLIC_PATHS:
+                authenticate()
+
+        app.before_request(_auth)
+    app.after_request(_finish(settings.service))
+    app.teardown_request(lambda _exc: context.clear())
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": settings.service}
+
+    @app.get("/readyz")
+    def readyz() -> tuple[dict[str, object], int]:
+        failures = {}
+        for check in readiness or []:
+            try:
+                check()
+            except Exception as exc:  # any failure means not ready; say which
+                failures[getattr(check, "__name__", "check")] = str(exc)[:200]
+        if failures:
+            return {"status": "unavailable", "failures": failures}, 503
+        return {"status": "ready"}, 200
+
+    @app.get("/metrics")
+    def metrics_endpoint() -> Response:
+        return Response(exposition(), mimetype="text/plain; version=0.0.4")
+
+    return app

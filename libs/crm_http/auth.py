@@ -1,0 +1,34 @@
+"""Service-side authentication: only the gateway's signed internal token is accepted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from crm_core import context
+from crm_core.errors import Forbidden, Unauthorized
+from crm_core.internal_token import HEADER, InternalTokenVerifier, InvalidInternalToken
+from flask import request
+
+
+def internal_token_auth(verifier: InternalTokenVerifier) -> Callable[[], None]:
+    def authenticate() -> None:
+        token = request.headers.get(HEADER)
+        if not token:
+            raise Unauthorized("Call this service through the gateway.", headers={"WWW-Authenticate": "Bearer"})
+        try:
+            principal, request_id = verifier.verify(token)
+        except InvalidInternalToken as exc:
+            raise Unauthorized("The internal token is invalid or expired.") from exc
+        context.set_principal(principal)
+        if request_id:
+            context.set_request_id(request_id)
+
+    return authenticate
+
+
+def require_scope(scope: str) -> None:
+    principal = context.current_principal()
+    if principal is None:
+        raise Unauthorized("Authentication required.")
+    if scope not in principal.scopes:
+        raise Forbidden(f"This credential lacks the {scope!r} scope.", required_scope=scope)

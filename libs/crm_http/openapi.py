@@ -1,0 +1,97 @@
+"""OpenAPI 3.1 fragments built from marshmallow schemas; the gateway merges every service's fragment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import Schema
+
+PROBLEM = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+    },
+}
+
+
+def _schema_name(schema: type[Schema] | Schema) -> str:
+    cls = schema if isinstance(schema, type) else type(schema)
+    name = cls.__name__
+    return name[:-6] if name.endswith("Schema") else name
+
+
+class ApiDoc:
+    """Collects operations as routes are registered; `spec()` renders them."""
+
+    def __init__(self, title: str, version: str = "1.0.0") -> None:
+        self.apispec = APISpec(title=title, version=version, openapi_version="3.1.0", plugins=[MarshmallowPlugin(
+            schema_name_resolver=_schema_name)])
+        self.apispec.components.schema("Problem", PROBLEM)
+        self.apispec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+        self._paths: dict[str, dict[str, Any]] = {}
+
+    def operation(
+        self,
+        path: str,
+        method: str,
+        *,
+        summary: str,
+        tag: str,
+        scope: str | None = None,
+        request: type[Schema] | Schema | None = None,
+        response: type[Schema] | Schema | None = None,
+        status: int = 200,
+        list_of: bool = False,
+        parameters: list[dict[str, Any]] | None = None,
+        extra_responses: dict[int, str] | None = None,
+    ) -> None:
+        op: dict[str, Any] = {"summary": summary, "tags": [tag], "security": [{"bearer": []}], "responses": {}}
+        if scope:
+            op["description"] = f"Requires the `{scope}` scope."
+        if parameters:
+            op["parameters"] = parameters
+        if request is not None:
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": request}}}
+        if response is not None:
+            content_schema: Any = response
+            if list_of:
+                content_schema = {"type": "object", "properties": {
+                    "data": {"type": "array", "items": response},
+                    "next_cursor": {"type": ["string", "null"]},
+                }}
+            op["responses"][str(status)] = {"description": "OK", "content": {"application/json": {"schema": content_schema}}}
+        else:
+            op["responses"][str(status)] = {"description": "OK"}
+        problem = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+        for code, text in {400: "Bad request", 401: "Unauthenticated", 403: "Missing scope", **(extra_responses or {})}.items():
+            op["responses"][str(code)] = {"description": text, **problem}
+        self._paths.setdefault(path, {})[method.lower()] = op
+
+    def spec(self) -> dict[str, Any]:
+        for path, ops in self._paths.items():
+            self.apispec.path(path=path, operations=ops)
+        self._paths = {}
+        return self.apispec.to_dict()
+
+
+def merge(title: str, fragments: list[dict[str, Any]], extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": "1.0.0"},
+        "servers": [{"url": "/"}],
+        "paths": {},
+        "components": {"schemas": {}, "securitySchemes": {}},
+    }
+    for fragment in fragments:
+        for path, ops in fragment.get("paths", {}).items():
+            doc["paths"].setdefault(path, {}).update(ops)
+        components = fragment.get("components", {})
+        doc["components"]["schemas"].update(components.get("schemas", {}))
+        doc["components"]["securitySchemes"].update(components.get("securitySchemes", {}))
+    for path, ops in (extra_paths or {}).items():
+        doc["paths"].setdefault(path, {}).update(ops)
+    return doc

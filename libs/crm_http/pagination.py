@@ -1,0 +1,127 @@
+"""Keyset (cursor) pagination over any allowed sort, stable under concurrent inserts.
+
+The cursor carries the sort key values of the last row returned; the next page starts strictly
+after them. NULLs sort last in both directions, so a cursor never skips or repeats a row.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from crm_core.errors import BadRequest
+from sqlalchemy import Select, and_, false, or_
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class SortKey:
+    name: str
+    column: InstrumentedAttribute[Any]
+    descending: bool
+
+
+def parse_sort(raw: str | None, allowed: dict[str, InstrumentedAttribute[Any]], default: str,
+               tiebreak: InstrumentedAttribute[Any]) -> list[SortKey]:
+    keys: list[SortKey] = []
+    for part in (raw or default).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        descending = part.startswith("-")
+        name = part.lstrip("+-")
+        if name not in allowed:
+            raise BadRequest(
+                f"Cannot sort by {name!r}; sortable fields: {', '.join(sorted(allowed))}.",
+                errors={"sort": [f"Unknown field {name!r}."]},
+            )
+        if any(k.name == name for k in keys):
+            continue
+        keys.append(SortKey(name, allowed[name], descending))
+    if not any(k.name == "id" for k in keys):
+        keys.append(SortKey("id", tiebreak, keys[0].descending if keys else False))
+    return keys
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return {"t": "dt", "v": value.isoformat()}
+    if isinstance(value, uuid.UUID):
+        return {"t": "uuid", "v": str(value)}
+    if isinstance(value, decimal.Decimal):
+        return {"t": "dec", "v": str(value)}
+    if isinstance(value, dt.date):
+        return {"t": "date", "v": value.isoformat()}
+    return value
+
+
+def _decode_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        kind, raw = value.get("t"), value.get("v")
+        if kind == "dt":
+            return dt.datetime.fromisoformat(raw)
+        if kind == "uuid":
+            return uuid.UUID(raw)
+        if kind == "dec":
+            return decimal.Decimal(raw)
+        if kind == "date":
+            return dt.date.fromisoformat(raw)
+        raise ValueError("unknown cursor value")
+    return value
+
+
+def encode_cursor(keys: list[SortKey], values: list[Any]) -> str:
+    payload = {"s": [("-" if k.descending else "") + k.name for k in keys], "v": [_encode_value(v) for v in values]}
+    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, keys: list[SortKey]) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        payload = json.loads(base64.urlsafe_b64decode(padded))
+        expected = [("-" if k.descending else "") + k.name for k in keys]
+        if payload["s"] != expected or len(payload["v"]) != len(keys):
+            raise ValueError("cursor belongs to another sort")
+        return [_decode_value(v) for v in payload["v"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadRequest(
+            "The cursor is invalid or was made for another sort; start again without it.",
+            errors={"cursor": ["Invalid cursor."]},
+        ) from exc
+
+
+def _after(keys: list[SortKey], values: list[Any]) -> Any:
+    """Rows strictly after `values` in the sort order (NULLs last)."""
+    clauses = []
+    for i, key in enumerate(keys):
+        equal_prefix = [k.column.is_(None) if v is None else k.column == v for k, v in zip(keys[:i], values[:i], strict=True)]
+        value = values[i]
+        if value is None:
+            strictly = false()  # nothing sorts after NULL except on later keys
+        else:
+            beyond = key.column < value if key.descending else key.column > value
+            strictly = or_(beyond, key.column.is_(None))
+        clauses.append(and_(*equal_prefix, strictly))
+    return or_(*clauses)
+
+
+def paginate(session: Session, stmt: Select[Any], keys: list[SortKey], limit: int,
+             cursor: str | None) -> tuple[list[Any], str | None]:
+    if cursor:
+        stmt = stmt.where(_after(keys, decode_cursor(cursor, keys)))
+    order = [(k.column.desc() if k.descending else k.column.asc()).nulls_last() for k in keys]
+    rows = list(session.scalars(stmt.order_by(*order).limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = encode_cursor(keys, [getattr(last, k.column.key) for k in keys])
+    return rows, next_cursor

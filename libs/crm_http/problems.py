@@ -1,0 +1,53 @@
+"""problem+json (RFC 9457) answers for every error, including Flask's own."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from crm_core.errors import ProblemError
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem_response(status: int, title: str, detail: str | None = None, **extra: Any) -> Response:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    return Response(json.dumps(body, default=str), status=status, mimetype=PROBLEM_JSON)
+
+
+def from_problem(exc: ProblemError) -> Response:
+    resp = Response(json.dumps(exc.to_dict(), default=str), status=exc.status, mimetype=PROBLEM_JSON)
+    for key, value in exc.headers.items():
+        resp.headers[key] = value
+    return resp
+
+
+def _from_http(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    detail = exc.description
+    if status == 413:
+        detail = "The request body is larger than 1 MiB; upload large files through /v1/imports."
+    resp = problem_response(status, exc.name, detail)
+    if status == 405 and exc.response is None:
+        allowed = getattr(exc, "valid_methods", None)
+        if allowed:
+            resp.headers["Allow"] = ", ".join(allowed)
+    return resp
+
+
+def _from_unexpected(exc: Exception) -> Response:
+    log.exception("unhandled error")
+    return problem_response(500, "Internal Server Error", "An unexpected error occurred; it has been logged.")
+
+
+def install(app: Flask) -> None:
+    app.register_error_handler(ProblemError, from_problem)
+    app.register_error_handler(HTTPException, _from_http)
+    app.register_error_handler(Exception, _from_unexpected)

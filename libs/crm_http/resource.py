@@ -1,0 +1,140 @@
+"""Thin HTTP routes for a tenant record: parse, call the use case, serialise.
+
+One call registers the five conventional routes of API.md (create, list, read, update, delete)
+with scopes, ETags, If-Match, Idempotency-Key, cursor lists and OpenAPI docs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from crm_db.database import Database
+from crm_events.envelope import dumps
+from crm_events.records import RecordService
+from flask import Blueprint, Response, request
+from marshmallow import Schema
+from sqlalchemy import Table, select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from crm_http.auth import require_scope
+from crm_http.idempotency import idempotent
+from crm_http.openapi import ApiDoc
+from crm_http.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate, parse_sort
+from crm_http.parsing import if_match_version, load, parse_uuid, query_int
+
+LIST_PARAMS = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50}},
+    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+    {"name": "sort", "in": "query", "schema": {"type": "string"}, "description": "e.g. `-created_at,name`"},
+]
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    resp = Response(dumps(body), status=status, mimetype="application/json")
+    for key, value in (headers or {}).items():
+        resp.headers[key] = value
+    return resp
+
+
+def record_response(body: dict[str, Any], status: int = 200, location: str | None = None) -> Response:
+    headers = {"ETag": f'"{body["version"]}"'}
+    if location:
+        headers["Location"] = location
+    return json_response(body, status, headers)
+
+
+@dataclass
+class RecordRoutes:
+    collection: str  # URL segment: "contacts"
+    area: str  # scope area: "contacts" -> contacts:read / contacts:write
+    tag: str
+    db: Callable[[], Database]
+    service: Callable[[], RecordService[Any]]
+    create_schema: Schema
+    update_schema: Schema
+    output_schema: Schema
+    idempotency: Callable[[], Table]
+    sortable: dict[str, InstrumentedAttribute[Any]] = field(default_factory=dict)
+    default_sort: str = "-created_at"
+    list_filters: Callable[[Any], Any] | None = None  # stmt -> stmt, for simple query parameters
+
+    @property
+    def base(self) -> str:
+        return f"/v1/{self.collection}"
+
+    def register(self, bp: Blueprint, doc: ApiDoc) -> None:
+        read, write = f"{self.area}:read", f"{self.area}:write"
+        name = self.collection
+        out = type(self.output_schema)
+        bp.add_url_rule(self.base, f"{name}_create", idempotent(self.db, self.idempotency)(self.create), methods=["POST"])
+        bp.add_url_rule(self.base, f"{name}_list", self.list, methods=["GET"])
+        item = f"{self.base}/<record_id>"
+        bp.add_url_rule(item, f"{name}_get", self.read, methods=["GET"])
+        bp.add_url_rule(item, f"{name}_update", self.update, methods=["PATCH"])
+        bp.add_url_rule(item, f"{name}_delete", self.delete, methods=["DELETE"])
+        singular = self.service().aggregate
+        item_doc = f"{self.base}/{{record_id}}"
+        id_param = [{"name": "record_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}]
+        doc.operation(self.base, "post", summary=f"Create a {singular}", tag=self.tag, scope=write,
+                      request=type(self.create_schema), response=out, status=201, extra_responses={409: "Conflict", 422: "Invalid fields"},
+                      parameters=[{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}])
+        doc.operation(self.base, "get", summary=f"List {name}", tag=self.tag, scope=read, response=out,
+                      list_of=True, parameters=LIST_PARAMS)
+        doc.operation(item_doc, "get", summary=f"Get a {singular}", tag=self.tag, scope=read, response=out,
+                      parameters=id_param, extra_responses={404: "Not found"})
+        doc.operation(item_doc, "patch", summary=f"Update a {singular}", tag=self.tag, scope=write,
+                      request=type(self.update_schema), response=out, extra_responses={404: "Not found", 412: "Stale If-Match", 422: "Invalid fields"},
+                      parameters=[*id_param, {"name": "If-Match", "in": "header", "schema": {"type": "string"}}])
+        doc.operation(item_doc, "delete", summary=f"Delete a {singular}", tag=self.tag, scope=write, status=204,
+                      parameters=id_param, extra_responses={404: "Not found", 412: "Stale If-Match"})
+
+    def _dump(self, record: Any) -> dict[str, Any]:
+        return self.output_schema.dump(record)
+
+    def create(self) -> Response:
+        require_scope(f"{self.area}:write")
+        values = load(self.create_schema)
+        with self.db().transaction() as session:
+            record = self.service().create(session, values)
+            body = self._dump(record)
+        return record_response(body, 201, location=f"{self.base}/{body['id']}")
+
+    def read(self, record_id: str) -> Response:
+        require_scope(f"{self.area}:read")
+        rid = parse_uuid(record_id, self.service().aggregate)
+        with self.db().transaction() as session:
+            body = self._dump(self.service().get(session, rid))
+        return record_response(body)
+
+    def update(self, record_id: str) -> Response:
+        require_scope(f"{self.area}:write")
+        rid = parse_uuid(record_id, self.service().aggregate)
+        expected = if_match_version()
+        values = load(self.update_schema, partial=True)
+        with self.db().transaction() as session:
+            body = self._dump(self.service().update(session, rid, values, expected))
+        return record_response(body)
+
+    def delete(self, record_id: str) -> Response:
+        require_scope(f"{self.area}:write")
+        rid = parse_uuid(record_id, self.service().aggregate)
+        expected = if_match_version()
+        with self.db().transaction() as session:
+            self.service().delete(session, rid, expected)
+        return Response(status=204)
+
+    def list(self) -> Response:
+        require_scope(f"{self.area}:read")
+        model = self.service().model
+        limit = query_int("limit", DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
+        sortable = {"created_at": model.created_at, "updated_at": model.updated_at, "id": model.id, **self.sortable}
+        keys = parse_sort(request.args.get("sort"), sortable, self.default_sort, model.id)
+        stmt = select(model)
+        if self.list_filters is not None:
+            stmt = self.list_filters(stmt)
+        with self.db().transaction() as session:
+            rows, next_cursor = paginate(session, stmt, keys, limit, request.args.get("cursor"))
+            data = [self._dump(r) for r in rows]
+        return json_response({"data": data, "next_cursor": next_cursor})

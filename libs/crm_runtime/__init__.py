@@ -1,0 +1,1 @@
+"""Process entry points shared by every service: migrate, web (gunicorn), worker (relay + consumers)."""

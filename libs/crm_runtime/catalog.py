@@ -1,0 +1,31 @@
+"""The services of the platform and their local ports (the embedded default binds 127.0.0.1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    name: str
+    web_port: int  # local default; containers use 8000
+    metrics_port: int  # worker's /metrics
+    prefixes: tuple[str, ...]  # public paths the gateway routes here
+
+
+SERVICES: tuple[ServiceInfo, ...] = (
+    ServiceInfo("gateway", 8080, 9100, ()),
+    ServiceInfo("contacts", 8081, 9101, ("/v1/contacts", "/v1/companies", "/v1/properties", "/v1/imports", "/v1/exports")),
+    ServiceInfo("pipeline", 8082, 9102, ("/v1/pipelines", "/v1/deals", "/v1/tasks", "/v1/forecast")),
+    ServiceInfo("tickets", 8083, 9103, ("/v1/tickets", "/v1/sla-policies", "/v1/kb", "/v1/portal")),
+    ServiceInfo("campaigns", 8084, 9104, ("/v1/segments", "/v1/templates", "/v1/campaigns", "/v1/sequences")),
+    ServiceInfo("reporting", 8085, 9105, ("/v1/reports",)),
+    ServiceInfo("automation", 8086, 9106, ("/v1/workflows", "/v1/webhooks")),
+)
+
+BY_NAME = {s.name: s for s in SERVICES}
+DOMAIN_SERVICES = tuple(s for s in SERVICES if s.name != "gateway")
+
+# Scope area of each routed prefix: GET needs <area>:read, anything else <area>:write.
+SCOPE_AREAS = {"contacts": "contacts", "pipeline": "pipeline", "tickets": "tickets", "campaigns": "campaigns",
+               "reporting": "reports", "automation": "automation"}

@@ -1,0 +1,127 @@
+"""`python -m <service> migrate|web|worker|relay|consumer`: one entry point shape for every service."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prometheus_client import start_http_server
+from sqlalchemy import MetaData
+
+from crm_core.logging import configure as configure_logging
+from crm_core.settings import REPO_ROOT, Settings
+from crm_db.database import Database
+from crm_db.migrate import upgrade
+from crm_events.consumer import ConsumerRunner, Handler
+from crm_events.log import open_publisher, open_subscriber
+from crm_events.relay import OutboxRelay
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    group: str
+    topics: list[str]
+    handlers: dict[str, Handler]
+
+
+BackgroundLoop = Callable[[threading.Event], None]
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    metadata: Callable[[], MetaData]
+    app: str  # gunicorn app spec, e.g. "contacts.app:create_app()"
+    migrations: Path
+    consumers: Callable[[Settings, Database], list[ConsumerSpec]] = lambda _s, _d: []
+    background: Callable[[Settings, Database], list[BackgroundLoop]] = lambda _s, _d: []
+    has_outbox: bool = True
+    extra_args: dict[str, str] = field(default_factory=dict)
+
+
+def _relay_loop(proc: ServiceProcess, settings: Settings, db: Database) -> BackgroundLoop:
+    relay = OutboxRelay(proc.name, db, open_publisher(settings), proc.metadata())
+    return relay.run
+
+
+def _consumer_loops(proc: ServiceProcess, settings: Settings, db: Database) -> list[BackgroundLoop]:
+    loops = []
+    for spec in proc.consumers(settings, db):
+        runner = ConsumerRunner(
+            service=proc.name, group=spec.group, db=db, metadata=proc.metadata(),
+            subscriber=open_subscriber(settings, spec.group, spec.topics),
+            dead_letters=open_publisher(settings), handlers=spec.handlers,
+        )
+        loops.append(runner.run)
+    return loops
+
+
+def run_loops(loops: list[BackgroundLoop]) -> None:
+    """Run loops in threads until SIGTERM/SIGINT; a clean stop finishes the current batch."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal %s: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    threads = [threading.Thread(target=loop, args=(stop,), daemon=True, name=f"loop-{i}") for i, loop in enumerate(loops)]
+    for t in threads:
+        t.start()
+    while not stop.is_set():
+        stop.wait(0.5)
+        if not all(t.is_alive() for t in threads):
+            log.error("a worker loop died; exiting so the supervisor restarts us")
+            stop.set()
+            sys.exit(1)
+    for t in threads:
+        t.join(timeout=10)
+
+
+def main(proc: ServiceProcess, argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=f"python -m {proc.name}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply database migrations (as the owner role)")
+    web = sub.add_parser("web", help="serve HTTP with gunicorn")
+    web.add_argument("--bind", default=os.environ.get("GUNICORN_BIND"))
+    for name in ("worker", "relay", "consumer"):
+        sub.add_parser(name, help=f"run the {name} loops")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env(proc.name)
+    configure_logging(proc.name, settings.log_level)
+
+    if args.command == "migrate":
+        upgrade(proc.migrations, settings.database_owner_url)
+        return
+    if args.command == "web":
+        gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+        cmd = [gunicorn, "-c", str(REPO_ROOT / "deploy" / "gunicorn.conf.py")]
+        if args.bind:
+            cmd += ["--bind", args.bind]
+        os.execv(gunicorn, [*cmd, proc.app])
+
+    db = Database(settings.database_url, pool_size=4)
+    loops: list[BackgroundLoop] = []
+    if args.command in ("worker", "relay") and proc.has_outbox:
+        loops.append(_relay_loop(proc, settings, db))
+    if args.command in ("worker", "consumer"):
+        loops += _consumer_loops(proc, settings, db)
+    if args.command == "worker":
+        loops += proc.background(settings, db)
+    if not loops:
+        log.info("nothing to run for %s %s", proc.name, args.command)
+        return
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr=os.environ.get("CRM_METRICS_ADDR", "127.0.0.1"))
+    run_loops(loops)

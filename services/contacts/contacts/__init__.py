@@ -1,0 +1,1 @@
+"""Contacts service: the people (and, later, companies) a tenant works with."""

@@ -1,0 +1,6 @@
+from contacts.models import metadata
+from crm_runtime.cli import ServiceProcess, main
+from crm_runtime.service import migrations_dir
+
+main(ServiceProcess(name="contacts", metadata=metadata, app="contacts.app:create_app()",
+                    migrations=migrations_dir(__file__)))

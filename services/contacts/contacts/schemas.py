@@ -1,0 +1,42 @@
+"""Contact validation in, serialisation out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, post_load, pre_load, validate, validates_schema
+
+from crm_http.fields import RecordSchema, require_any
+
+NAME = validate.Length(min=1, max=200)
+
+
+class ContactInSchema(Schema):
+    first_name = fields.String(validate=NAME, allow_none=True)
+    last_name = fields.String(validate=NAME, allow_none=True)
+    email = fields.Email(validate=validate.Length(max=320), allow_none=True)
+    phone = fields.String(validate=validate.Regexp(r"^\+?[0-9 ()./-]{3,40}$", error="Not a phone number."),
+                          allow_none=True)
+    company_name = fields.String(validate=NAME, allow_none=True)
+
+    @pre_load
+    def strip(self, data: Any, **_: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()}
+        return data
+
+    @post_load
+    def normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if data.get("email"):
+            data["email"] = data["email"].lower()
+        return data
+
+
+class ContactCreateSchema(ContactInSchema):
+    @validates_schema
+    def has_identity(self, data: dict[str, Any], **_: Any) -> None:
+        require_any(data, "email", "first_name", "last_name")
+
+
+class ContactSchema(RecordSchema, ContactInSchema):
+    pass
