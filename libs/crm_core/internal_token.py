@@ -58,8 +58,8 @@ class InternalTokenSigner:
             "iat": now,
             "exp": now + ttl,
             "tid": str(principal.tenant_id),
-            "sub": str(principal.user_id) if principal.user_id else None,
-            "kid": str(principal.api_key_id) if principal.api_key_id else None,
+            "sub": str(principal.user_id) if principal.user_id else "",  # API keys act without a user
+            "key": str(principal.api_key_id) if principal.api_key_id else "",
             "roles": list(principal.roles),
             "scp": list(principal.scopes),
             "rid": request_id,
@@ -93,7 +93,7 @@ class InternalTokenVerifier:
                 user_id=uuid.UUID(claims["sub"]) if claims.get("sub") else None,
                 roles=tuple(claims.get("roles") or ()),
                 scopes=tuple(claims.get("scp") or ()),
-                api_key_id=uuid.UUID(claims["kid"]) if claims.get("kid") else None,
+                api_key_id=uuid.UUID(claims["key"]) if claims.get("key") else None,
             )
         except (jwt.PyJWTError, ValueError, KeyError, TypeError) as exc:
             raise InvalidInternalToken(str(exc)) from exc

@@ -9,22 +9,13 @@ from typing import Any
 from crm_core.ids import uuid7
 from sqlalchemy import JSON, DateTime, Integer, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-class Base(DeclarativeBase):
-    type_annotation_map = {
-        dict[str, Any]: JsonType,
-        list[Any]: JsonType,
-        dt.datetime: DateTime(timezone=True),
-        uuid.UUID: Uuid(),
-    }
 
 
 class TenantScoped:

@@ -33,7 +33,8 @@ def _begin() -> None:
 def _finish(service: str) -> Callable[[Response], Response]:
     def after(resp: Response) -> Response:
         resp.headers[REQUEST_ID] = context.current_request_id() or ""
-        rule = request.url_rule.rule if request.url_rule else "unmatched"
+        # The gateway labels proxied calls by route prefix; label values stay a small, fixed set.
+        rule = g.get("route_label") or (request.url_rule.rule if request.url_rule else "unmatched")
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         m = metrics()
         m.http_requests.labels(service, rule, request.method, str(resp.status_code)).inc()
@@ -48,6 +49,7 @@ def create_base_app(
     *,
     authenticate: Callable[[], None] | None,
     readiness: list[ReadinessCheck] | None = None,
+    public_paths: frozenset[str] = PUBLIC_PATHS,
 ) -> Flask:
     """A Flask app with the platform's conventions; `authenticate` runs before every non-public route."""
     configure_logging(settings.service, settings.log_level)
@@ -59,7 +61,7 @@ def create_base_app(
     app.before_request(_begin)
     if authenticate is not None:
         def _auth() -> None:
-            if request.path not in PUBLIC_PATHS:
+            if request.path not in public_paths:
                 authenticate()
 
         app.before_request(_auth)

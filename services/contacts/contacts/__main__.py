@@ -2,5 +2,8 @@ from contacts.models import metadata
 from crm_runtime.cli import ServiceProcess, main
 from crm_runtime.service import migrations_dir
 
-main(ServiceProcess(name="contacts", metadata=metadata, app="contacts.app:create_app()",
-                    migrations=migrations_dir(__file__)))
+PROCESS = ServiceProcess(name="contacts", metadata=metadata, app="contacts.app:create_app()",
+                    migrations=migrations_dir(__file__))
+
+if __name__ == "__main__":
+    main(PROCESS)

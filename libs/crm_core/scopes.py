@@ -1,0 +1,14 @@
+"""Scopes and roles: what a credential may do."""
+
+from __future__ import annotations
+
+AREAS = ("contacts", "pipeline", "tickets", "campaigns", "reports", "automation")
+ALL_SCOPES = tuple(f"{area}:{mode}" for area in AREAS for mode in ("read", "write"))
+READ_SCOPES = tuple(s for s in ALL_SCOPES if s.endswith(":read"))
+ROLES = ("owner", "admin", "member", "viewer")
+ADMIN_ROLES = frozenset({"owner", "admin"})
+
+
+def scopes_for_role(role: str) -> tuple[str, ...]:
+    """Users act with every scope their role allows; viewers only read."""
+    return READ_SCOPES if role == "viewer" else ALL_SCOPES

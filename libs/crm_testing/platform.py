@@ -1,0 +1,153 @@
+"""The whole platform in one test process: every service on a real HTTP port behind the real gateway.
+
+Each service gets its own database (SQLite files, or PostgreSQL databases with owner and app roles)
+and the event log is the embedded one or a real Kafka broker. Workers (relays, consumers, webhook
+delivery) run as threads, or as subprocesses when a test needs to kill them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import urllib3
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from crm_core.internal_token import generate_keypair
+from crm_core.settings import REPO_ROOT, Settings
+from crm_db.database import Database
+from crm_db.migrate import upgrade
+from crm_runtime.catalog import SERVICES
+from crm_runtime.cli import BackgroundLoop, ServiceProcess, _consumer_loops, _relay_loop
+from crm_testing.apps import make_settings
+from crm_testing.db import create_service_database
+
+
+@dataclass
+class ServiceHandle:
+    name: str
+    settings: Settings
+    process: ServiceProcess
+    server: BaseWSGIServer | None = None
+    url: str = ""
+
+    def env(self) -> dict[str, str]:
+        """Environment for running this service's CLI (`python -m <name> relay`) as a subprocess."""
+        s = self.settings
+        env = {**os.environ, "CRM_DATABASE_URL": s.database_url, "CRM_DATABASE_OWNER_URL": s.database_owner_url,
+               "CRM_VAR_DIR": str(s.var_dir), "CRM_METRICS_PORT": "0", "CRM_LOG_LEVEL": "WARNING",
+               "PYTHONPATH": os.pathsep.join(sys.path)}
+        if s.kafka_bootstrap:
+            env["CRM_KAFKA_BOOTSTRAP"] = s.kafka_bootstrap
+        env.pop("CRM_INTERNAL_PRIVATE_KEY", None)
+        return env
+
+    def spawn(self, command: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", self.name, command], env=self.env(), cwd=REPO_ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+@dataclass
+class Platform:
+    var_dir: Path
+    services: dict[str, ServiceHandle] = field(default_factory=dict)
+    stop: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+    http: urllib3.PoolManager = field(default_factory=lambda: urllib3.PoolManager(maxsize=8))
+
+    @property
+    def gateway_url(self) -> str:
+        return self.services["gateway"].url
+
+    def request(self, method: str, path: str, body: Any = None, token: str | None = None,
+                headers: dict[str, str] | None = None) -> urllib3.BaseHTTPResponse:
+        h = dict(headers or {})
+        if token:
+            h["Authorization"] = f"Bearer {token}"
+        kwargs: dict[str, Any] = {"headers": h}
+        if body is not None:
+            kwargs["json"] = body
+        return self.http.request(method, self.gateway_url + path, retries=False, **kwargs)
+
+    def signup(self, company: str = "Acme") -> dict[str, Any]:
+        email = f"owner-{uuid.uuid4().hex[:10]}@example.com"
+        resp = self.request("POST", "/v1/signup", {"company": company, "email": email, "password": "correct horse battery"})
+        assert resp.status == 201, resp.data
+        return {**resp.json(), "email": email, "password": "correct horse battery"}
+
+    def start_workers(self, only: set[str] | None = None, skip_relay: set[str] | None = None) -> None:
+        for handle in self.services.values():
+            if only is not None and handle.name not in only:
+                continue
+            db = Database(handle.settings.database_url, pool_size=2)
+            loops: list[BackgroundLoop] = []
+            if handle.process.has_outbox and handle.name not in (skip_relay or set()):
+                loops.append(_relay_loop(handle.process, handle.settings, db))
+            loops += _consumer_loops(handle.process, handle.settings, db)
+            loops += handle.process.background(handle.settings, db)
+            for loop in loops:
+                t = threading.Thread(target=loop, args=(self.stop,), daemon=True)
+                t.start()
+                self.threads.append(t)
+
+    def close(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=10)
+        for handle in self.services.values():
+            if handle.server is not None:
+                handle.server.shutdown()
+                handle.server.server_close()
+
+
+def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.1, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+def start_platform(var_dir: Path, *, pg_admin_url: str | None = None, kafka_bootstrap: str | None = None,
+                   redis_url: str | None = None, only: set[str] | None = None, **gateway_extra: str) -> Platform:
+    private_pem, public_pem = generate_keypair()
+    platform = Platform(var_dir)
+    suffix = uuid.uuid4().hex[:6]
+    ordered = [s for s in SERVICES if s.name != "gateway"] + [s for s in SERVICES if s.name == "gateway"]
+    if only is not None:
+        ordered = [s for s in ordered if s.name in only or s.name == "gateway"]
+    for info in ordered:
+        if pg_admin_url:
+            owner_url, app_url = create_service_database(pg_admin_url, f"crm_{info.name}_{suffix}")
+        else:
+            owner_url = app_url = f"sqlite:///{var_dir / (info.name + '.db')}"
+        extra: dict[str, str] = {"CRM_WEBHOOK_ALLOW_PRIVATE": "true", "CRM_WEBHOOK_RETRY_BASE_SECONDS": "0.2"}
+        if info.name == "gateway":
+            extra.update({f"CRM_{n.upper()}_URL": h.url for n, h in platform.services.items()})
+            extra["CRM_JWT_SECRET"] = secrets.token_urlsafe(48)
+            extra.update(gateway_extra)
+        settings = make_settings(info.name, var_dir, database_url=app_url, owner_url=owner_url,
+                                 kafka_bootstrap=kafka_bootstrap, public_key=public_pem, private_key=private_pem, **extra)
+        if redis_url and info.name == "gateway":
+            settings = Settings(**{**settings.__dict__, "redis_url": redis_url})
+        module = importlib.import_module(f"{info.name}.__main__")
+        process: ServiceProcess = module.PROCESS
+        upgrade(process.migrations, owner_url)
+        app = importlib.import_module(f"{info.name}.app").create_app(settings)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        platform.services[info.name] = ServiceHandle(info.name, settings, process, server,
+                                                     f"http://127.0.0.1:{server.server_port}")
+    return platform

@@ -1,0 +1,1 @@
+"""Automation service: webhook subscriptions and their deliveries (workflows come later)."""

@@ -1,0 +1,1 @@
+"""Campaigns service: marketing emails a tenant drafts (and, later, sends) to its contacts."""

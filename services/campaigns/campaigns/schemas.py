@@ -1,0 +1,43 @@
+"""Campaign validation in, serialisation out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crm_http.fields import RecordSchema
+from marshmallow import Schema, fields, post_load, pre_load, validate
+
+from campaigns.models import STATUSES
+
+NAME = validate.Length(min=1, max=200)
+SINGLE_LINE = ("name", "subject", "from_name", "from_email")  # trimmed; body is kept verbatim
+
+
+class CampaignInSchema(Schema):
+    name = fields.String(validate=NAME)
+    subject = fields.String(validate=validate.Length(min=1, max=300), allow_none=True)
+    # Generous but bounded: the 1 MiB body limit is the real cap.
+    body = fields.String(validate=validate.Length(max=500_000), allow_none=True)
+    status = fields.String(validate=validate.OneOf(STATUSES, error="Only 'draft' is accepted: sending is not available yet."))
+    from_name = fields.String(validate=NAME, allow_none=True)
+    from_email = fields.Email(validate=validate.Length(max=320), allow_none=True)
+
+    @pre_load
+    def strip(self, data: Any, **_: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: (v.strip() if k in SINGLE_LINE and isinstance(v, str) else v) for k, v in data.items()}
+        return data
+
+    @post_load
+    def normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if data.get("from_email"):
+            data["from_email"] = data["from_email"].lower()
+        return data
+
+
+class CampaignCreateSchema(CampaignInSchema):
+    name = fields.String(required=True, validate=NAME)
+
+
+class CampaignSchema(RecordSchema, CampaignInSchema):
+    pass

@@ -1,0 +1,4 @@
+from campaigns.models import metadata
+from crm_db.migrate import run_env
+
+run_env(metadata())

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from contacts.app import create_app
+from contacts.models import metadata
+from crm_runtime.service import migrations_dir
+from crm_testing.apps import ServiceHarness, make_harness
+
+import contacts
+
+
+@pytest.fixture
+def contacts_service(tmp_path: Path) -> ServiceHarness:
+    return make_harness("contacts", create_app, metadata(), migrations_dir(contacts.__file__), tmp_path)

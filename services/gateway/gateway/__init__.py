@@ -1,0 +1,1 @@
+"""Gateway: signup, authentication (JWT, API keys), per-tenant rate limits and routing."""

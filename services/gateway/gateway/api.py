@@ -1,0 +1,138 @@
+"""Gateway routes: accounts and keys served here; everything else under /v1 is forwarded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, g, request
+
+from crm_core import context
+from crm_core.errors import Forbidden, NotFound
+from crm_core.internal_token import HEADER as INTERNAL_HEADER
+from crm_core.internal_token import InternalTokenSigner
+from crm_db.database import Database
+from crm_http.openapi import ApiDoc
+from crm_http.parsing import load, parse_uuid
+from crm_http.resource import json_response
+from gateway import schemas as s
+from gateway.docs import OpenApiCache, render_html
+from gateway.keys import ApiKeys
+from gateway.proxy import Router
+from gateway.service import Accounts
+
+ANONYMOUS_PATHS = frozenset({"/v1/signup", "/v1/auth/token", "/v1/auth/refresh", "/v1/auth/invitations/accept"})
+
+
+def document(doc: ApiDoc) -> None:
+    t = "Accounts"
+    doc.operation("/v1/signup", "post", summary="Sign up a company", tag=t, request=s.SignupSchema,
+                  response=s.SignupResultSchema, status=201, extra_responses={409: "Email taken", 422: "Invalid fields"})
+    doc.operation("/v1/auth/token", "post", summary="Exchange email and password for tokens", tag=t,
+                  request=s.LoginSchema, response=s.TokensSchema)
+    doc.operation("/v1/auth/refresh", "post", summary="Rotate a refresh token", tag=t, request=s.RefreshSchema,
+                  response=s.TokensSchema)
+    doc.operation("/v1/auth/invitations/accept", "post", summary="Set a password from an invitation", tag=t,
+                  request=s.AcceptInvitationSchema, response=s.TokensSchema)
+    doc.operation("/v1/me", "get", summary="The caller, their tenant and roles", tag=t, response=s.MeSchema)
+    doc.operation("/v1/users", "post", summary="Add a user (owners and admins)", tag=t, request=s.NewUserSchema,
+                  response=s.UserSchema, status=201)
+    doc.operation("/v1/users", "get", summary="List the tenant's users", tag=t, response=s.UserSchema, list_of=True)
+    doc.operation("/v1/api-keys", "post", summary="Create an API key (the key is shown once)", tag=t,
+                  request=s.ApiKeyInSchema, response=s.NewApiKeySchema, status=201)
+    doc.operation("/v1/api-keys", "get", summary="List API keys (never the secret)", tag=t, response=s.ApiKeySchema,
+                  list_of=True)
+    doc.operation("/v1/api-keys/{key_id}", "delete", summary="Revoke an API key", tag=t, status=204,
+                  parameters=[{"name": "key_id", "in": "path", "required": True, "schema": {"type": "string"}}])
+
+
+def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, router: Router,
+             signer: InternalTokenSigner, docs: OpenApiCache) -> None:
+    tokens_out, user_out, key_out = s.TokensSchema(), s.UserSchema(), s.ApiKeySchema()
+
+    @bp.post("/v1/signup")
+    def signup() -> Response:
+        data = load(s.SignupSchema())
+        with db.transaction() as session:
+            body = s.SignupResultSchema().dump(accounts.signup(session, data))
+        return json_response(body, 201)
+
+    @bp.post("/v1/auth/token")
+    def token() -> Response:
+        data = load(s.LoginSchema())
+        with db.transaction() as session:
+            return json_response(tokens_out.dump(accounts.login(session, data["email"], data["password"])))
+
+    @bp.post("/v1/auth/refresh")
+    def refresh() -> Response:
+        data = load(s.RefreshSchema())
+        with db.transaction() as session:
+            result = accounts.refresh(session, data["refresh_token"])
+        return json_response(tokens_out.dump(result))
+
+    @bp.post("/v1/auth/invitations/accept")
+    def accept_invitation() -> Response:
+        data = load(s.AcceptInvitationSchema())
+        with db.transaction() as session:
+            return json_response(tokens_out.dump(accounts.accept_invitation(session, data["invitation_token"], data["password"])))
+
+    @bp.get("/v1/me")
+    def me() -> Response:
+        with db.transaction() as session:
+            return json_response(s.MeSchema().dump(accounts.me(session)))
+
+    @bp.post("/v1/users")
+    def create_user() -> Response:
+        data = load(s.NewUserSchema())
+        with db.transaction() as session:
+            user, invitation = accounts.create_user(session, data)
+            body: dict[str, Any] = user_out.dump(user)
+        if invitation:
+            body["invitation_token"] = invitation
+        return json_response(body, 201, {"Location": f"/v1/users/{body['id']}"})
+
+    @bp.get("/v1/users")
+    def list_users() -> Response:
+        with db.transaction() as session:
+            return json_response({"data": [user_out.dump(u) for u in accounts.list_users(session)], "next_cursor": None})
+
+    @bp.post("/v1/api-keys")
+    def create_key() -> Response:
+        data = load(s.ApiKeyInSchema())
+        with db.transaction() as session:
+            key, secret = keys.create(session, data)
+            body = {**key_out.dump(key), "key": secret}
+        return json_response(body, 201, {"Location": f"/v1/api-keys/{body['id']}"})
+
+    @bp.get("/v1/api-keys")
+    def list_keys() -> Response:
+        with db.transaction() as session:
+            return json_response({"data": [key_out.dump(k) for k in keys.list(session)], "next_cursor": None})
+
+    @bp.delete("/v1/api-keys/<key_id>")
+    def revoke_key(key_id: str) -> Response:
+        with db.transaction() as session:
+            keys.revoke(session, parse_uuid(key_id, "API key"))
+        return Response(status=204)
+
+    @bp.get("/v1/openapi.json")
+    def openapi() -> Response:
+        return json_response(docs.document())
+
+    @bp.get("/docs")
+    def docs_page() -> Response:
+        return Response(render_html(docs.document()), mimetype="text/html")
+
+    @bp.route("/v1/<path:rest>", methods=["GET", "POST", "PATCH", "PUT", "DELETE"])
+    def forward(rest: str) -> Response:
+        route = router.match(request.path)
+        if route is None:
+            raise NotFound(f"No API resource at {request.path}.")
+        g.route_label = route.prefix
+        principal = context.current_principal()
+        assert principal is not None
+        needed = f"{route.area}:{'read' if request.method == 'GET' else 'write'}"
+        if needed not in principal.scopes:
+            raise Forbidden(f"This credential lacks the {needed!r} scope.", required_scope=needed)
+        request_id = context.current_request_id() or ""
+        internal = {INTERNAL_HEADER: signer.mint(principal, request_id), "X-Request-Id": request_id}
+        return router.forward(route, request, internal)

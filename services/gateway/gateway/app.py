@@ -1,0 +1,79 @@
+"""Composition root of the gateway."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from flask import Blueprint, Flask
+
+from crm_core.internal_token import InternalTokenSigner
+from crm_core.settings import Settings
+from crm_db.database import Database
+from crm_events.log import check_event_log
+from crm_events.outbox import Outbox
+from crm_http.app import PUBLIC_PATHS, create_base_app
+from crm_http.openapi import ApiDoc
+from crm_runtime.catalog import DOMAIN_SERVICES, SCOPE_AREAS
+from gateway import api
+from gateway.auth import RateLimits, make_authenticate, rate_limit_headers
+from gateway.docs import OpenApiCache
+from gateway.keys import ApiKeys
+from gateway.models import metadata
+from gateway.proxy import Route, Router
+from gateway.ratelimit import Limit, LocalBuckets, RedisBuckets
+from gateway.service import Accounts
+from gateway.tokens import AccessTokens
+
+
+def _limit(settings: Settings, name: str, rate: str, burst: str) -> Limit:
+    return Limit(rate=float(settings.get(f"CRM_RATE_LIMIT_{name}_RATE", rate) or rate),
+                 burst=int(settings.get(f"CRM_RATE_LIMIT_{name}_BURST", burst) or burst))
+
+
+def _routes(settings: Settings) -> list[Route]:
+    routes = []
+    for info in DOMAIN_SERVICES:
+        base = settings.get(f"CRM_{info.name.upper()}_URL", f"http://127.0.0.1:{info.web_port}") or ""
+        routes += [Route(p, info.name, base.rstrip("/"), SCOPE_AREAS[info.name]) for p in info.prefixes]
+    return routes
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env("gateway")
+    jwt_secret = settings.get("CRM_JWT_SECRET")
+    if not jwt_secret or len(jwt_secret) < 32:
+        raise RuntimeError("CRM_JWT_SECRET must be set to at least 32 characters")
+    if not settings.internal_private_key:
+        raise RuntimeError("CRM_INTERNAL_PRIVATE_KEY(_FILE) is required: the gateway signs internal tokens")
+    db = Database(settings.database_url)
+    outbox = Outbox("gateway", metadata())
+    access = AccessTokens(jwt_secret, int(settings.get("CRM_ACCESS_TOKEN_TTL", "900") or 900))
+    buckets = RedisBuckets(settings.redis_url) if settings.redis_url else LocalBuckets()
+    limits = RateLimits(tenant=_limit(settings, "TENANT", "100", "200"), api_key=_limit(settings, "KEY", "50", "100"),
+                        anonymous=_limit(settings, "ANONYMOUS", "1", "20"))
+    router = Router(_routes(settings), pool_size=int(settings.get("CRM_GATEWAY_POOL_SIZE", "32") or 32))
+    accounts = Accounts(outbox, access, PasswordHasher())
+
+    def database() -> None:
+        db.ping()
+
+    def event_log() -> None:
+        check_event_log(settings)
+
+    readiness = [database, event_log]
+    if isinstance(buckets, RedisBuckets):
+        def redis() -> None:
+            buckets.ping()
+
+        readiness.append(redis)
+    public = PUBLIC_PATHS | {"/v1/openapi.json", "/docs"}
+    app = create_base_app(settings, readiness=readiness, public_paths=public,
+                          authenticate=make_authenticate(db, access, buckets, limits, api.ANONYMOUS_PATHS))
+    app.after_request(rate_limit_headers)
+    doc = ApiDoc("CRM gateway")
+    api.document(doc)
+    bp = Blueprint("gateway", __name__)
+    api.register(bp, db, accounts, ApiKeys(outbox), router, InternalTokenSigner.from_pem(settings.internal_private_key),
+                 OpenApiCache(doc, router))
+    app.register_blueprint(bp)
+    app.extensions["crm_db"] = db
+    return app

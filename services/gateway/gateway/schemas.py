@@ -1,0 +1,109 @@
+"""Gateway request and response schemas (they also feed the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, post_load, validate
+
+from crm_core.scopes import ALL_SCOPES, ROLES
+from crm_http.fields import UtcDateTime
+
+PASSWORD = validate.Length(min=10, max=128, error="Use 10 to 128 characters.")
+
+
+def _lower_email(data: dict[str, Any]) -> dict[str, Any]:
+    if data.get("email"):
+        data["email"] = data["email"].strip().lower()
+    return data
+
+
+class SignupSchema(Schema):
+    company = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    email = fields.Email(required=True, validate=validate.Length(max=320))
+    password = fields.String(required=True, load_only=True, validate=PASSWORD)
+    name = fields.String(validate=validate.Length(max=200), allow_none=True)
+
+    @post_load
+    def normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return _lower_email(data)
+
+
+class LoginSchema(Schema):
+    email = fields.Email(required=True)
+    password = fields.String(required=True, load_only=True, validate=validate.Length(max=128))
+
+    @post_load
+    def normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return _lower_email(data)
+
+
+class RefreshSchema(Schema):
+    refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class AcceptInvitationSchema(Schema):
+    invitation_token = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    password = fields.String(required=True, load_only=True, validate=PASSWORD)
+
+
+class TenantSchema(Schema):
+    id = fields.UUID()
+    name = fields.String()
+    created_at = UtcDateTime()
+
+
+class UserSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    tenant_id = fields.UUID(dump_only=True)
+    email = fields.Email(required=True)
+    name = fields.String(allow_none=True, validate=validate.Length(max=200))
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    created_at = UtcDateTime(dump_only=True)
+
+    @post_load
+    def normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return _lower_email(data)
+
+
+class NewUserSchema(UserSchema):
+    """POST /v1/users: without a password the answer carries a one-time invitation token."""
+
+    password = fields.String(load_only=True, validate=PASSWORD)
+
+
+class TokensSchema(Schema):
+    access_token = fields.String()
+    refresh_token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()
+
+
+class SignupResultSchema(TokensSchema):
+    tenant = fields.Nested(TenantSchema)
+    user = fields.Nested(UserSchema)
+
+
+class MeSchema(Schema):
+    user = fields.Nested(UserSchema, allow_none=True)
+    tenant = fields.Nested(TenantSchema)
+    roles = fields.List(fields.String())
+    scopes = fields.List(fields.String())
+    api_key_id = fields.UUID(allow_none=True)
+
+
+class ApiKeyInSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    scopes = fields.List(fields.String(validate=validate.OneOf(ALL_SCOPES)), required=True,
+                         validate=validate.Length(min=1))
+
+
+class ApiKeySchema(ApiKeyInSchema):
+    id = fields.UUID(dump_only=True)
+    prefix = fields.String(dump_only=True)
+    created_at = UtcDateTime(dump_only=True)
+    revoked_at = UtcDateTime(dump_only=True, allow_none=True)
+
+
+class NewApiKeySchema(ApiKeySchema):
+    key = fields.String(dump_only=True, metadata={"description": "Shown once; store it now."})

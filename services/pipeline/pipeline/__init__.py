@@ -1,0 +1,1 @@
+"""Pipeline service: sales pipelines with ordered stages, the deals moving through them, and tasks."""

@@ -1,0 +1,1 @@
+"""Tickets service: support requests a tenant's team works through to resolution."""

@@ -1,0 +1,35 @@
+"""Ticket validation in, serialisation out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crm_http.fields import RecordSchema, UtcDateTime
+from marshmallow import Schema, fields, pre_load, validate
+
+from tickets.models import PRIORITIES, STATUSES
+
+
+class TicketInSchema(Schema):
+    subject = fields.String(validate=validate.Length(min=1, max=300))
+    # Generous but bounded: the 1 MiB body limit is the real cap.
+    description = fields.String(validate=validate.Length(max=100_000), allow_none=True)
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    priority = fields.String(validate=validate.OneOf(PRIORITIES))
+    contact_id = fields.UUID(allow_none=True)
+    assignee_id = fields.UUID(allow_none=True)
+
+    @pre_load
+    def strip_subject(self, data: Any, **_: Any) -> Any:
+        # Only the subject: a description's leading whitespace may be meaningful (code, quotes).
+        if isinstance(data, dict) and isinstance(data.get("subject"), str):
+            return {**data, "subject": data["subject"].strip()}
+        return data
+
+
+class TicketCreateSchema(TicketInSchema):
+    subject = fields.String(required=True, validate=validate.Length(min=1, max=300))
+
+
+class TicketSchema(RecordSchema, TicketInSchema):
+    resolved_at = UtcDateTime(dump_only=True, allow_none=True)
