@@ -1,4 +1,4 @@
-from reporting.models import metadata
 from crm_db.migrate import run_env
+from reporting.models import metadata
 
 run_env(metadata())

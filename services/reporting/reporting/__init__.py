@@ -1,0 +1,1 @@
+"""Reporting service: per-tenant projections built from the other services' events."""

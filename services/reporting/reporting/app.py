@@ -1,0 +1,14 @@
+"""Composition root of the reporting service."""
+
+from __future__ import annotations
+
+from crm_core.settings import Settings
+from crm_runtime.service import create_service_app
+from flask import Flask
+
+from reporting import api
+from reporting.models import metadata
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    return create_service_app(settings or Settings.from_env("reporting"), metadata(), api.register)
