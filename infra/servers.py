@@ -35,7 +35,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +43,7 @@ CACHE_DIR = REPO_ROOT / ".cache"
 STATE_DIR = CACHE_DIR / "servers"
 STATE_FILE = STATE_DIR / "state.json"
 ENV_FILE = STATE_DIR / "env.json"
+LEASE_DIR = STATE_DIR / "leases"
 PG_DIR = STATE_DIR / "pg"
 REDIS_DIR = STATE_DIR / "redis"
 KAFKA_DIR = STATE_DIR / "kafka"
@@ -88,6 +89,10 @@ class Server:
     value: str
     pid: int
     port: int
+    # Started on behalf of a pytest session (see acquire/release): the last
+    # session to release it stops it. Servers from `servers.py start` stay up.
+    auto_stop: bool = False
+    # Not persisted: whether this call found the server already running.
     reused: bool = False
 
     def export_line(self) -> str:
@@ -249,17 +254,66 @@ def _start_with_port_retry(name: str, start: Callable[[], Server]) -> Server:
     return start()
 
 
-def _reuse_or_start(name: str, start: Callable[[], Server]) -> Server:
+def _reuse_or_start(name: str, *, lease: bool = False) -> Server:
     with _file_lock(name):
         t0 = time.monotonic()
         server = running(name)
         if server:
             _log(f"{name}: reusing pid {server.pid} on {HOST}:{server.port} ({time.monotonic() - t0:.2f}s)")
-            return Server(**{**asdict(server), "reused": True})
-        server = _start_with_port_retry(name, start)
-        _update_state(name, server)
-        _log(f"{name}: started pid {server.pid} on {HOST}:{server.port} in {time.monotonic() - t0:.1f}s")
+            if server.auto_stop and not lease:
+                # An explicit `servers.py start` adopts a pytest-started server: keep it up.
+                server = replace(server, auto_stop=False)
+                _update_state(name, server)
+            server = replace(server, reused=True)
+        else:
+            server = replace(_start_with_port_retry(name, _START_IMPL[name]), auto_stop=lease)
+            _update_state(name, server)
+            _log(f"{name}: started pid {server.pid} on {HOST}:{server.port} in {time.monotonic() - t0:.1f}s")
+        if lease:
+            LEASE_DIR.mkdir(parents=True, exist_ok=True)
+            _lease_file(name, os.getpid()).touch()
         return server
+
+
+def _lease_file(name: str, pid: int) -> Path:
+    return LEASE_DIR / f"{name}.{pid}"
+
+
+def _live_leases(name: str) -> list[int]:
+    """Pids of processes still using ``name``; leases of dead processes (crashed runs) are dropped."""
+    alive: list[int] = []
+    for path in LEASE_DIR.glob(f"{name}.*"):
+        pid_text = path.name.rsplit(".", 1)[1]
+        if pid_text.isdigit() and pid_alive(int(pid_text)):
+            alive.append(int(pid_text))
+        else:
+            path.unlink(missing_ok=True)
+    return alive
+
+
+def acquire(name: str) -> Server:
+    """Start or reuse ``name`` for this process (a pytest session); pair with ``release``.
+
+    Concurrent sessions (parallel runs, xdist workers) each hold a lease, so the
+    session that happened to start a server does not stop it under the others.
+    """
+    return _reuse_or_start(name, lease=True)
+
+
+def _stop(name: str) -> None:
+    with _file_lock(name):
+        _STOP_IMPL[name]()
+        _update_state(name, None)
+
+
+def release(name: str) -> None:
+    """Drop this process's lease; stop the server if it was pytest-started and nobody else uses it."""
+    with _file_lock(name):
+        _lease_file(name, os.getpid()).unlink(missing_ok=True)
+        server = _recorded(name)
+        if server and server.auto_stop and not _live_leases(name):
+            _STOP_IMPL[name]()
+            _update_state(name, None)
 
 
 # --------------------------------------------------------------------------- OS packages
@@ -421,13 +475,11 @@ def _stop_postgres() -> None:
 
 def start_postgres() -> Server:
     """Start (or reuse) the private cluster; ``.value`` is the superuser DSN."""
-    return _reuse_or_start("postgres", _start_postgres)
+    return _reuse_or_start("postgres")
 
 
 def stop_postgres() -> None:
-    with _file_lock("postgres"):
-        _stop_postgres()
-        _update_state("postgres", None)
+    _stop("postgres")
 
 
 # --------------------------------------------------------------------------- Redis
@@ -468,11 +520,19 @@ def _start_redis() -> Server:
     port = free_port()
     pidfile, log = REDIS_DIR / "redis.pid", REDIS_DIR / "redis.log"
     pidfile.unlink(missing_ok=True)
+    log.unlink(missing_ok=True)
     # Persistence off: RDB/AOF writes would only slow tests and leave files behind.
     args = ["--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no", "--daemonize", "yes"]
     args += ["--pidfile", str(pidfile), "--logfile", str(log), "--dir", str(REDIS_DIR)]
     _run([binary, *args])
-    if not wait_until(lambda: _redis_ready(port) and pidfile.exists(), REDIS_TIMEOUT_S):
+
+    def ready() -> bool:
+        # --daemonize returns before the child binds, so a bind failure only shows in the log.
+        if "Failed listening" in _tail(log):
+            raise ServerError(f"redis-server could not listen on {HOST}:{port}\n{_tail(log)}")
+        return _redis_ready(port) and pidfile.exists()
+
+    if not wait_until(ready, REDIS_TIMEOUT_S):
         raise ServerError(f"redis-server did not answer PING on {HOST}:{port}\n{_tail(log)}")
     pid = int(pidfile.read_text().strip())
     return Server("redis", ENV_REDIS, f"redis://{HOST}:{port}/0", pid, port)
@@ -494,13 +554,11 @@ def _stop_redis() -> None:
 
 def start_redis() -> Server:
     """Start (or reuse) redis-server; ``.value`` is a redis:// URL."""
-    return _reuse_or_start("redis", _start_redis)
+    return _reuse_or_start("redis")
 
 
 def stop_redis() -> None:
-    with _file_lock("redis"):
-        _stop_redis()
-        _update_state("redis", None)
+    _stop("redis")
 
 
 # --------------------------------------------------------------------------- Kafka
@@ -723,17 +781,17 @@ def _pids_with_args(needle: str) -> set[int]:
 
 def start_kafka() -> Server:
     """Start (or reuse) a single KRaft broker+controller; ``.value`` is host:port."""
-    return _reuse_or_start("kafka", _start_kafka)
+    return _reuse_or_start("kafka")
 
 
 def stop_kafka() -> None:
-    with _file_lock("kafka"):
-        _stop_kafka()
-        _update_state("kafka", None)
+    _stop("kafka")
 
 
 # --------------------------------------------------------------------------- all servers
 
+_START_IMPL: dict[str, Callable[[], Server]] = {"postgres": _start_postgres, "redis": _start_redis, "kafka": _start_kafka}
+_STOP_IMPL: dict[str, Callable[[], None]] = {"postgres": _stop_postgres, "redis": _stop_redis, "kafka": _stop_kafka}
 STARTERS: dict[str, Callable[[], Server]] = {"postgres": start_postgres, "redis": start_redis, "kafka": start_kafka}
 STOPPERS: dict[str, Callable[[], None]] = {"postgres": stop_postgres, "redis": stop_redis, "kafka": stop_kafka}
 
@@ -785,7 +843,11 @@ def _cmd_env(_: list[str]) -> int:
 def _cmd_status(names: list[str]) -> int:
     for name in names:
         server = running(name)
-        print(f"{name}: running pid={server.pid} {server.env_var}={server.value}" if server else f"{name}: stopped")
+        if not server:
+            print(f"{name}: stopped")
+            continue
+        managed = " (pytest-managed: stops when its last session ends)" if server.auto_stop else ""
+        print(f"{name}: running pid={server.pid} {server.env_var}={server.value}{managed}")
     return 0
 
 

@@ -15,7 +15,7 @@ from typing import NoReturn
 
 import pytest
 
-from crm_testing.provision import KAFKA, POSTGRES, REDIS, Spec, Unavailable, provide
+from crm_testing.provision import KAFKA, POSTGRES, REDIS, Provided, Spec, Unavailable, provide
 
 _SOURCES = pytest.StashKey[dict[str, str]]()
 
@@ -26,23 +26,23 @@ def _in_ci() -> bool:
 
 def _unavailable(spec: Spec, reason: str) -> NoReturn:
     if _in_ci():
-        pytest.fail(
-            f"{spec.name} is required when CI=true but could not be provisioned (or set {spec.env_var}):\n{reason}", pytrace=False
-        )
+        message = f"{spec.name} is required when CI=true but could not be provisioned (or set {spec.env_var}):\n{reason}"
+        pytest.fail(message, pytrace=False)
     pytest.skip(f"{spec.name} unavailable (set {spec.env_var}, start Docker, or install it locally): {reason}")
 
 
-def _session_server(request: pytest.FixtureRequest, spec: Spec) -> str:
+def _provide_or_bail(spec: Spec) -> Provided:
     try:
-        provided = provide(spec)
+        return provide(spec)
     except Unavailable as exc:
         reason = str(exc)
-    else:
-        reason = ""
-    if reason:
-        _unavailable(spec, reason)  # outside `except`: keeps the chained traceback out of the report
+    _unavailable(spec, reason)  # outside `except`: keeps the chained traceback out of the report
+
+
+def _session_server(request: pytest.FixtureRequest, spec: Spec) -> str:
+    provided = _provide_or_bail(spec)
     # Registered right away so a later fixture failure still stops what we started;
-    # release is a no-op for servers from env or reused from a running `servers.py start`.
+    # release never stops servers given by env or started with `servers.py start`.
     request.addfinalizer(provided.release)
     request.config.stash.setdefault(_SOURCES, {})[spec.name] = f"{provided.source} {provided.value}"
     return provided.value

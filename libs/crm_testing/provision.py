@@ -2,8 +2,8 @@
 
 Resolution order per server: ``CRM_TEST_*`` env var (someone else runs it) ->
 a container if a Docker engine answers -> a local process via ``infra/servers.py``.
-Each ``provide_*`` returns a ``Provided`` whose ``release`` stops only what we
-started ourselves; servers given by env or reused from ``.cache/servers`` are left alone.
+``provide`` returns a ``Provided`` whose ``release`` stops only what test sessions
+started themselves; servers given by env or started with ``servers.py start`` are left alone.
 """
 
 from __future__ import annotations
@@ -112,11 +112,12 @@ def provide(spec: Spec) -> Provided:
 def _local(name: str) -> Callable[[], Provided]:
     def factory() -> Provided:
         servers = servers_module()
-        server = getattr(servers, f"start_{name}")()
-        if server.reused:
-            # Someone (a developer's `servers.py start`, a parallel run) owns it.
-            return Provided(server.value, "local (reused)")
-        return Provided(server.value, "local (started)", getattr(servers, f"stop_{name}"))
+        # acquire/release lease the server to this session: release stops it only if a
+        # pytest session started it and no other live session (xdist worker, parallel
+        # run) still uses it; servers from `servers.py start` are never stopped.
+        server = servers.acquire(name)
+        source = "local (reused)" if server.reused else "local (started)"
+        return Provided(server.value, source, functools.partial(servers.release, name))
 
     return factory
 
@@ -131,9 +132,9 @@ def _publish(container: Any, port: int, host_port: int | None = None) -> str | N
     so the port is published normally and None tells the caller to ask
     testcontainers for the host after start.
     """
-    client = container.get_docker_client()
     from testcontainers.core.config import ConnectionMode
 
+    client = container.get_docker_client()
     if client.get_connection_mode() is ConnectionMode.docker_host and client.host() in LOCAL_DOCKER_HOSTS:
         # docker-py accepts (host_ip, host_port); testcontainers' with_bind_ports cannot express the IP.
         container.ports[str(port)] = (LOOPBACK, host_port)
@@ -200,13 +201,19 @@ def _kafka_env(advertised: str) -> dict[str, str]:
 def _docker_kafka() -> Provided:
     # Not testcontainers' KafkaContainer: its start script is Confluent-image specific
     # and with_kraft() rejects apache/kafka tags (< "7.0.0" by its version check).
+    from testcontainers.core.config import ConnectionMode
     from testcontainers.core.container import DockerContainer
 
     container = DockerContainer(KAFKA_IMAGE)
+    client = container.get_docker_client()
+    if client.get_connection_mode() is not ConnectionMode.docker_host:
+        # Inside a container (DinD/DooD) the address to advertise is not knowable
+        # up front; the local Java broker is the reliable choice there.
+        raise Unavailable("kafka via Docker needs docker_host connection mode")
     # The broker must advertise the address clients dial, so the host port is
     # chosen up front instead of letting Docker pick one.
     host_port = free_port()
-    host = _publish(container, 9092, host_port) or container.get_docker_client().host()
+    host = _publish(container, 9092, host_port) or client.host()
     for key, value in _kafka_env(f"{host}:{host_port}").items():
         container.with_env(key, value)
     _start_container(container)

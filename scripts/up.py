@@ -1,0 +1,122 @@
+"""`make up`: migrate every service, start every web and worker process, stop them all on Ctrl-C.
+
+Embedded default: SQLite files and the embedded event log under var/, no servers needed.
+With CRM_DATABASE_URL / CRM_DATABASE_OWNER_URL (use `{service}` for the database name),
+CRM_KAFKA_BOOTSTRAP and CRM_REDIS_URL set, the same command runs on PostgreSQL, Kafka and Redis.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "libs"), *(str(p) for p in sorted((ROOT / "services").iterdir()) if p.is_dir())]
+
+from crm_core.internal_token import generate_keypair  # noqa: E402
+from crm_core.settings import Settings  # noqa: E402
+from crm_db.migrate import upgrade  # noqa: E402
+from crm_runtime.catalog import SERVICES  # noqa: E402
+
+
+def ensure_secrets(var: Path) -> dict[str, str]:
+    """Keys for the embedded default, made once and kept under var/keys (never committed)."""
+    keys = var / "keys"
+    keys.mkdir(parents=True, exist_ok=True)
+    private, public = keys / "internal_ed25519.pem", keys / "internal_ed25519.pub.pem"
+    if not private.exists():
+        private_pem, public_pem = generate_keypair()
+        private.write_text(private_pem)
+        private.chmod(0o600)
+        public.write_text(public_pem)
+    env = {"CRM_INTERNAL_PUBLIC_KEY_FILE": str(public)}
+    if not os.environ.get("CRM_JWT_SECRET"):
+        jwt_file = keys / "jwt_secret"
+        if not jwt_file.exists():
+            jwt_file.write_text(secrets.token_urlsafe(48))
+            jwt_file.chmod(0o600)
+        env["CRM_JWT_SECRET"] = jwt_file.read_text().strip()
+    env["_PRIVATE"] = str(private)
+    return env
+
+
+def main() -> int:
+    var = Path(os.environ.get("CRM_VAR_DIR") or ROOT / "var")
+    var.mkdir(parents=True, exist_ok=True)
+    port = int(os.environ.get("CRM_PORT", "8080"))
+    base = ensure_secrets(var)
+    private = base.pop("_PRIVATE")
+    pythonpath = os.pathsep.join(sys.path[: 1 + len(SERVICES)])
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def stop_all(*_: object) -> None:
+        for _name, child in children:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for _name, child in children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        urls = {}
+        for i, info in enumerate(SERVICES):
+            web_port = port if info.name == "gateway" else port + i
+            urls[info.name] = f"http://127.0.0.1:{web_port}"
+            settings = Settings.from_env(info.name, var_dir=var)
+            process = importlib.import_module(f"{info.name}.__main__").PROCESS
+            print(f"migrating {info.name} ...", flush=True)
+            upgrade(process.migrations, settings.database_owner_url)
+        for i, info in enumerate(SERVICES):
+            env = {**os.environ, **base, "PYTHONPATH": pythonpath, "CRM_VAR_DIR": str(var),
+                   "CRM_METRICS_PORT": str(port + 1000 + i), "GUNICORN_WORKERS": os.environ.get("GUNICORN_WORKERS", "1"),
+                   "GUNICORN_THREADS": os.environ.get("GUNICORN_THREADS", "8"),
+                   "PROMETHEUS_MULTIPROC_DIR": str(var / "prometheus" / info.name)}
+            if info.name == "gateway":
+                env["CRM_INTERNAL_PRIVATE_KEY_FILE"] = private
+                env.update({f"CRM_{n.upper()}_URL": u for n, u in urls.items() if n != "gateway"})
+            bind = urls[info.name].removeprefix("http://")
+            for command in ("web", "worker"):
+                args = [sys.executable, "-m", info.name, command] + (["--bind", bind] if command == "web" else [])
+                children.append((f"{info.name} {command}",
+                                 subprocess.Popen(args, env=env, cwd=ROOT, start_new_session=True)))
+        gateway = urls["gateway"]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(gateway + "/readyz", timeout=1) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            print("the gateway did not become ready within 60 s", file=sys.stderr)
+            return 1
+        print(f"\nCRM platform is up: {gateway}\n  API docs: {gateway}/docs   OpenAPI: {gateway}/v1/openapi.json\n"
+              "  Ctrl-C stops everything.\n", flush=True)
+        while True:
+            for name, child in children:
+                if child.poll() is not None:
+                    print(f"{name} exited with {child.returncode}; stopping the platform", file=sys.stderr)
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nstopping ...", flush=True)
+        return 0
+    finally:
+        stop_all()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
