@@ -47,7 +47,8 @@ def free_port() -> int:
 
 
 def gunicorn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **env, "GUNICORN_WORKERS": WORKERS, "GUNICORN_THREADS": THREADS, "CRM_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(ROOT / "var" / "bench" / f"prometheus-{port}"), **env,
+           "GUNICORN_WORKERS": WORKERS, "GUNICORN_THREADS": THREADS, "CRM_LOG_LEVEL": "WARNING"}
     cmd = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
            "--bind", f"127.0.0.1:{port}", app]
     return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -124,7 +125,7 @@ def bench_write_path(wrk: str) -> dict[str, float]:
     (var / "internal.pem").write_text(private)
     (var / "internal.pub.pem").write_text(public)
     common = {"CRM_VAR_DIR": str(var), "CRM_INTERNAL_PUBLIC_KEY_FILE": str(var / "internal.pub.pem"),
-              "PROMETHEUS_MULTIPROC_DIR": ""}
+              }
     procs = []
     try:
         urls = {}
