@@ -35,8 +35,10 @@ def main() -> None:
     text = text.replace("    # ### end Alembic commands ###\n", "")
     if args.rls:
         tables = ", ".join(repr(t) for t in args.rls)
-        text = text.replace("from alembic import op\n", "from alembic import op\n\nfrom crm_db.rls import disable_tenant_rls, enable_tenant_rls\n")
-        text = text.replace("\n\ndef downgrade() -> None:\n", f"    enable_tenant_rls({tables})\n\n\ndef downgrade() -> None:\n    disable_tenant_rls({tables})\n")
+        rls_import = "from alembic import op\n\nfrom crm_db.rls import disable_tenant_rls, enable_tenant_rls\n"
+        text = text.replace("from alembic import op\n", rls_import)
+        text = text.replace("\n\ndef downgrade() -> None:\n",
+                            f"    enable_tenant_rls({tables})\n\n\ndef downgrade() -> None:\n    disable_tenant_rls({tables})\n")
     path.write_text(text)
     print(path)
 

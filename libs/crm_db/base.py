@@ -6,10 +6,11 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from crm_core.ids import uuid7
 from sqlalchemy import JSON, DateTime, Integer, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+
+from crm_core.ids import uuid7
 
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm_core import context
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, with_loader_criteria
 
+from crm_core import context
 from crm_db.base import TenantScoped
 
 SKIP_SCOPE = "crm_skip_tenant_scope"

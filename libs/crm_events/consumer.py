@@ -14,12 +14,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from crm_core import context
-from crm_core.metrics import metrics
-from crm_db.database import Database
 from sqlalchemy import MetaData, insert, select
 from sqlalchemy.orm import Session
 
+from crm_core import context
+from crm_core.metrics import metrics
+from crm_db.database import Database
 from crm_events.envelope import Event
 from crm_events.log import EventPublisher, EventSubscriber, IncomingRecord, OutgoingRecord
 from crm_events.tables import event_tables
@@ -50,7 +50,7 @@ class ConsumerRunner:
         except (ValueError, TypeError) as exc:
             self._dead_letter(record, f"unreadable envelope: {exc}")
             return
-        handler = self.handlers.get(event.type)
+        handler = self.handlers.get(event.type) or self.handlers.get("*")  # "*": every event type
         if handler is None:
             return
         m = metrics()

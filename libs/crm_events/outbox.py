@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from crm_core import context
 from sqlalchemy import MetaData, insert
 from sqlalchemy.orm import Session
 
+from crm_core import context
 from crm_events.envelope import Event, topic_for
 from crm_events.tables import event_tables
 

@@ -10,11 +10,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from crm_core.errors import NotFound, PreconditionFailed
-from crm_db.base import TenantScoped
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_core.errors import NotFound, PreconditionFailed
+from crm_db.base import TenantScoped
 from crm_events.outbox import Outbox
 
 R = TypeVar("R", bound=TenantScoped)

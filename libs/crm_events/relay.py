@@ -8,10 +8,10 @@ import threading
 import time
 import zlib
 
-from crm_core.metrics import metrics
-from crm_db.database import Database
 from sqlalchemy import Connection, delete, func, select, text
 
+from crm_core.metrics import metrics
+from crm_db.database import Database
 from crm_events.log import EventPublisher, OutgoingRecord, PublishError
 from crm_events.tables import event_tables
 

@@ -6,13 +6,13 @@ import re
 import time
 from collections.abc import Callable
 
+from flask import Flask, Response, g, request
+
 from crm_core import context
 from crm_core.ids import uuid7
 from crm_core.logging import configure as configure_logging
 from crm_core.metrics import exposition, metrics
 from crm_core.settings import Settings
-from flask import Flask, Response, g, request
-
 from crm_http import problems
 
 MAX_BODY_BYTES = 1024 * 1024

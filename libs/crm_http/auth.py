@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from flask import request
+
 from crm_core import context
 from crm_core.errors import Forbidden, Unauthorized
 from crm_core.internal_token import HEADER, InternalTokenVerifier, InvalidInternalToken
-from flask import request
 
 
 def internal_token_auth(verifier: InternalTokenVerifier) -> Callable[[], None]:

@@ -11,14 +11,14 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from crm_core import context
-from crm_core.errors import Conflict, ProblemError, UnprocessableEntity
-from crm_db.base import utcnow
-from crm_db.database import Database
 from flask import Response, current_app, request
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, Uuid, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from crm_core import context
+from crm_core.errors import Conflict, ProblemError, UnprocessableEntity
+from crm_db.base import utcnow
+from crm_db.database import Database
 from crm_http.problems import from_problem
 
 HEADER = "Idempotency-Key"

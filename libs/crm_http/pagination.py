@@ -14,9 +14,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from crm_core.errors import BadRequest
 from sqlalchemy import Select, and_, false, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from crm_core.errors import BadRequest
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50

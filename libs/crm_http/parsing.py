@@ -6,9 +6,10 @@ import json
 import uuid
 from typing import Any
 
-from crm_core.errors import BadRequest, NotFound, PreconditionFailed, validation_error
 from flask import request
 from marshmallow import Schema, ValidationError
+
+from crm_core.errors import BadRequest, NotFound, PreconditionFailed, validation_error
 
 
 def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:

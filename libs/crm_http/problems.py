@@ -6,9 +6,10 @@ import json
 import logging
 from typing import Any
 
-from crm_core.errors import ProblemError
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
+
+from crm_core.errors import ProblemError
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"

@@ -10,14 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from crm_db.database import Database
-from crm_events.envelope import dumps
-from crm_events.records import RecordService
 from flask import Blueprint, Response, request
 from marshmallow import Schema
 from sqlalchemy import Table, select
 from sqlalchemy.orm import InstrumentedAttribute
 
+from crm_db.database import Database
+from crm_events.envelope import dumps
+from crm_events.records import RecordService
 from crm_http.auth import require_scope
 from crm_http.idempotency import idempotent
 from crm_http.openapi import ApiDoc
@@ -85,7 +85,8 @@ class RecordRoutes:
         doc.operation(item_doc, "get", summary=f"Get a {singular}", tag=self.tag, scope=read, response=out,
                       parameters=id_param, extra_responses={404: "Not found"})
         doc.operation(item_doc, "patch", summary=f"Update a {singular}", tag=self.tag, scope=write,
-                      request=type(self.update_schema), response=out, extra_responses={404: "Not found", 412: "Stale If-Match", 422: "Invalid fields"},
+                      request=type(self.update_schema), response=out,
+                      extra_responses={404: "Not found", 412: "Stale If-Match", 422: "Invalid fields"},
                       parameters=[*id_param, {"name": "If-Match", "in": "header", "schema": {"type": "string"}}])
         doc.operation(item_doc, "delete", summary=f"Delete a {singular}", tag=self.tag, scope=write, status=204,
                       parameters=id_param, extra_responses={404: "Not found", 412: "Stale If-Match"})

@@ -10,22 +10,20 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import MetaData
 
 from crm_core.context import Principal
-from crm_core.scopes import ALL_SCOPES
 from crm_core.internal_token import HEADER, InternalTokenSigner, generate_keypair
+from crm_core.scopes import ALL_SCOPES
 from crm_core.settings import Settings
 from crm_db.database import Database
 from crm_db.migrate import upgrade
 from crm_events.consumer import ConsumerRunner, Handler
 from crm_events.log import open_publisher, open_subscriber
 from crm_events.relay import OutboxRelay
-
 
 
 @dataclass

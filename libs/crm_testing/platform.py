@@ -151,3 +151,12 @@ def start_platform(var_dir: Path, *, pg_admin_url: str | None = None, kafka_boot
         platform.services[info.name] = ServiceHandle(info.name, settings, process, server,
                                                      f"http://127.0.0.1:{server.server_port}")
     return platform
+
+
+def wait_for_json(platform: Platform, path: str, token: str, predicate: Any, timeout: float = 30.0) -> Any:
+    """GET `path` until `predicate(body)` holds; returns that body."""
+    def check() -> Any:
+        body = platform.request("GET", path, token=token).json()
+        return body if predicate(body) else None
+
+    return wait_for(check, timeout=timeout, what=f"{path} to satisfy the condition")

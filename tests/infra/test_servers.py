@@ -13,10 +13,11 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 import redis
-from crm_testing import create_service_database
-from crm_testing.db import libpq_url
 from kafka import KafkaConsumer, KafkaProducer
 from psycopg import sql
+
+from crm_testing import create_service_database
+from crm_testing.db import libpq_url
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from crm_testing.platform import Platform, wait_for
+from crm_testing.platform import Platform, wait_for, wait_for_json
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ def _create(platform: Platform, token: str, path: str, body: dict[str, Any]) -> 
 @pytest.fixture(scope="module")
 def tenants(pg_platform: Platform) -> dict[str, Any]:
     a, b = pg_platform.signup("Tenant A"), pg_platform.signup("Tenant B")
-    ta, tb = a["access_token"], b["access_token"]
+    ta = a["access_token"]
     pipelines = wait_for(lambda: pg_platform.request("GET", "/v1/pipelines", token=ta).json()["data"],
                          what="default pipeline for A")
     contact = _create(pg_platform, ta, "/v1/contacts", {"first_name": "Alice", "email": "alice@a.example"})
@@ -93,8 +93,8 @@ def test_email_uniqueness_does_not_leak(pg_platform: Platform, tenants: dict[str
 
 def test_reports_are_per_tenant(pg_platform: Platform, tenants: dict[str, Any]) -> None:
     ta, tb = tenants["a"]["access_token"], tenants["b"]["access_token"]
-    summary_a = wait_for(lambda: (s := pg_platform.request("GET", "/v1/reports/summary", token=ta).json())
-                         if s.get("open_tickets") == 1 and s.get("campaigns") == 1 else None, what="A's summary")
+    summary_a = wait_for_json(pg_platform, "/v1/reports/summary", ta,
+                              lambda s: s.get("open_tickets") == 1 and s.get("campaigns") == 1 and s.get("open_deals") == 1)
     assert summary_a["contacts"] >= 1 and summary_a["open_deals"] == 1
     assert summary_a["pipeline_value"] == [{"currency": "EUR", "amount": "1000.00"}]
     summary_b = pg_platform.request("GET", "/v1/reports/summary", token=tb).json()

@@ -41,9 +41,9 @@ def set_due(session: Session, delivery: WebhookDelivery, due_at: dt.datetime) ->
                                                       due_at=due_at))
 
 
-def unqueue(session: Session, delivery: WebhookDelivery) -> None:
-    session.execute(delete(delivery_queue).where(delivery_queue.c.tenant_id == delivery.tenant_id,
-                                                 delivery_queue.c.delivery_id == delivery.id))
+def unqueue(session: Session, tenant_id: uuid.UUID, delivery_id: uuid.UUID) -> None:
+    session.execute(delete(delivery_queue).where(delivery_queue.c.tenant_id == tenant_id,
+                                                 delivery_queue.c.delivery_id == delivery_id))
 
 
 def enqueue(session: Session, subscription_id: uuid.UUID, event: Event, now: dt.datetime) -> WebhookDelivery:

@@ -1,7 +1,6 @@
+from campaigns.models import metadata
 from crm_runtime.cli import ServiceProcess, main
 from crm_runtime.service import migrations_dir
-
-from campaigns.models import metadata
 
 PROCESS = ServiceProcess(name="campaigns", metadata=metadata, app="campaigns.app:create_app()",
                          migrations=migrations_dir(__file__))

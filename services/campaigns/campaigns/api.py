@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from crm_http.resource import RecordRoutes
-from crm_runtime.service import ServiceRuntime
 from flask import Blueprint
 
 from campaigns.models import Campaign
 from campaigns.schemas import CampaignCreateSchema, CampaignInSchema, CampaignSchema
 from campaigns.service import CampaignService
+from crm_http.resource import RecordRoutes
+from crm_runtime.service import ServiceRuntime
 
 
 def register(bp: Blueprint, runtime: ServiceRuntime) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from crm_core.settings import Settings
-from crm_runtime.service import create_service_app
 from flask import Flask
 
 from campaigns import api
 from campaigns.models import metadata
+from crm_core.settings import Settings
+from crm_runtime.service import create_service_app
 
 
 def create_app(settings: Settings | None = None) -> Flask:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from sqlalchemy import Index, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
 from crm_db.base import TenantScoped
 from crm_events.tables import event_tables
 from crm_http.idempotency import idempotency_table
-from sqlalchemy import Index, MetaData, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Sending (scheduled, sending, sent, ...) arrives with the delivery pipeline; the column is
 # already a free string so those states need no migration.

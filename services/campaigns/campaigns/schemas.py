@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm_http.fields import RecordSchema
 from marshmallow import Schema, fields, post_load, pre_load, validate
 
 from campaigns.models import STATUSES
+from crm_http.fields import RecordSchema
 
 NAME = validate.Length(min=1, max=200)
 SINGLE_LINE = ("name", "subject", "from_name", "from_email")  # trimmed; body is kept verbatim

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from crm_events.records import RecordService
-
 from campaigns.models import Campaign
+from crm_events.records import RecordService
 
 
 class CampaignService(RecordService[Campaign]):

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import campaigns
 import pytest
+
+import campaigns
 from campaigns.app import create_app
 from campaigns.models import metadata
 from crm_runtime.service import migrations_dir

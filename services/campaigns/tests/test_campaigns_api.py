@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+from sqlalchemy import select
+
 from crm_events.tables import event_tables
 from crm_testing.apps import ServiceHarness
-from sqlalchemy import select
 
 
 def create(svc: ServiceHarness, tenant: str, **body: object) -> dict:

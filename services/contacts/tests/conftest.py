@@ -4,12 +4,11 @@ from pathlib import Path
 
 import pytest
 
+import contacts
 from contacts.app import create_app
 from contacts.models import metadata
 from crm_runtime.service import migrations_dir
 from crm_testing.apps import ServiceHarness, make_harness
-
-import contacts
 
 
 @pytest.fixture

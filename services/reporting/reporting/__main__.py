@@ -1,6 +1,5 @@
 from crm_runtime.cli import ServiceProcess, main
 from crm_runtime.service import migrations_dir
-
 from reporting.consumer import consumer_specs
 from reporting.models import metadata
 

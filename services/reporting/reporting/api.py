@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from flask import Blueprint, Response
+
 from crm_http.auth import require_scope
 from crm_http.resource import json_response
 from crm_runtime.service import ServiceRuntime
-from flask import Blueprint, Response
-
 from reporting.schemas import SummarySchema
 from reporting.summary import tenant_summary
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from crm_core.settings import Settings
-from crm_runtime.service import create_service_app
 from flask import Flask
 
+from crm_core.settings import Settings
+from crm_runtime.service import create_service_app
 from reporting import api
 from reporting.models import metadata
 

@@ -13,14 +13,14 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from crm_core.settings import Settings
 from crm_db.database import Database
 from crm_events.consumer import Handler
 from crm_events.envelope import Event
 from crm_runtime.cli import ConsumerSpec
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from reporting.models import CampaignFact, ContactFact, DealFact, Fact, TicketFact, as_utc
 
 GROUP = "reporting.summary"

@@ -11,11 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 
+from sqlalchemy import Boolean, DateTime, Index, MetaData, Numeric, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
 from crm_db.base import TenantScoped
 from crm_events.tables import event_tables
 from crm_http.idempotency import idempotency_table
-from sqlalchemy import Boolean, DateTime, Index, MetaData, Numeric, String
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 def as_utc(value: dt.datetime) -> dt.datetime:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from crm_http.fields import MoneySchema, UtcDateTime
 from marshmallow import Schema, fields
+
+from crm_http.fields import MoneySchema, UtcDateTime
 
 
 class SummarySchema(Schema):

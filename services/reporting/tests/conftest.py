@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 import reporting
 from crm_runtime.service import migrations_dir
 from crm_testing.apps import ServiceHarness, make_harness

@@ -6,13 +6,14 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from sqlalchemy import select
+
 from crm_core import context
 from crm_events.envelope import Event
 from crm_events.log import OutgoingRecord, open_publisher, open_subscriber
 from crm_testing.apps import ServiceHarness, drain
 from reporting.consumer import GROUP, TOPICS, handlers
 from reporting.models import ContactFact
-from sqlalchemy import select
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 TOPIC = {"contact": "crm.contacts.contact", "deal": "crm.pipeline.deal", "ticket": "crm.tickets.ticket",

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import uuid
 
+from sqlalchemy import select
+
 from crm_events.tables import event_tables
 from crm_testing.apps import ServiceHarness
-from sqlalchemy import select
 
 
 def create(svc: ServiceHarness, tenant: str, **body: object) -> dict:

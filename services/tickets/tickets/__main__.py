@@ -1,6 +1,5 @@
 from crm_runtime.cli import ServiceProcess, main
 from crm_runtime.service import migrations_dir
-
 from tickets.models import metadata
 
 PROCESS = ServiceProcess(name="tickets", metadata=metadata, app="tickets.app:create_app()",

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from crm_core.errors import BadRequest
-from crm_http.resource import LIST_PARAMS, RecordRoutes
-from crm_runtime.service import ServiceRuntime
 from flask import Blueprint, request
 from sqlalchemy import Select
 
+from crm_core.errors import BadRequest
+from crm_http.resource import LIST_PARAMS, RecordRoutes
+from crm_runtime.service import ServiceRuntime
 from tickets.models import PRIORITIES, STATUSES, Ticket
 from tickets.schemas import TicketCreateSchema, TicketInSchema, TicketSchema
 from tickets.service import TicketService

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from sqlalchemy import DateTime, Index, MetaData, SmallInteger, String, Text, Uuid
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
+
 from crm_db.base import TenantScoped
 from crm_events.tables import event_tables
 from crm_http.idempotency import idempotency_table
-from sqlalchemy import DateTime, Index, MetaData, SmallInteger, String, Text, Uuid
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 
 # Order matters: it is the sort order (stored as a rank). Reordering or inserting needs a
 # migration that recomputes status_rank / priority_rank.

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm_http.fields import RecordSchema, UtcDateTime
 from marshmallow import Schema, fields, pre_load, validate
 
+from crm_http.fields import RecordSchema, UtcDateTime
 from tickets.models import PRIORITIES, STATUSES
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from crm_core.errors import validation_error
 from crm_db.base import utcnow
 from crm_events.records import RecordService
-from sqlalchemy.orm import Session
-
 from tickets.models import DONE_STATUSES, Ticket
 
 # after_update runs before the generic updated event is written; the status change waits here

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
 from crm_db.rls import disable_tenant_rls, enable_tenant_rls
 
 revision = '0001'

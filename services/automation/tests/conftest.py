@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from webhook_helpers import Receiver, make_handler
+
+import automation
+from automation.app import create_app
+from automation.models import metadata
+from crm_runtime.service import migrations_dir
+from crm_testing.apps import ServiceHarness, make_harness
+
+
+@pytest.fixture
+def automation_service(tmp_path: Path) -> ServiceHarness:
+    """The default: webhook URLs must resolve to public addresses."""
+    return make_harness("automation", create_app, metadata(), migrations_dir(automation.__file__), tmp_path)
+
+
+@pytest.fixture
+def open_service(tmp_path: Path) -> ServiceHarness:
+    """The operator allows private addresses (local receivers) and retries at once (base delay 0)."""
+    return make_harness("automation", create_app, metadata(), migrations_dir(automation.__file__), tmp_path,
+                        CRM_WEBHOOK_ALLOW_PRIVATE="true", CRM_WEBHOOK_RETRY_BASE_SECONDS="0")
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    rec = Receiver(f"http://127.0.0.1:{server.server_address[1]}/hooks")
+    server.RequestHandlerClass = make_handler(rec)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield rec
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

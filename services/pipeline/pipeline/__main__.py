@@ -1,0 +1,7 @@
+from crm_runtime.cli import ServiceProcess, main
+from crm_runtime.service import migrations_dir
+from pipeline.consumer import consumers
+from pipeline.models import metadata
+
+main(ServiceProcess(name="pipeline", metadata=metadata, app="pipeline.app:create_app()",
+                    migrations=migrations_dir(__file__), consumers=consumers))

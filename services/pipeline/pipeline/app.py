@@ -1,0 +1,14 @@
+"""Composition root of the pipeline service."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from crm_core.settings import Settings
+from crm_runtime.service import create_service_app
+from pipeline import api
+from pipeline.models import metadata
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    return create_service_app(settings or Settings.from_env("pipeline"), metadata(), api.register)

@@ -1,0 +1,137 @@
+"""Pipeline, deal and task validation in, serialisation out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
+
+from crm_http.fields import MoneySchema, RecordSchema, UtcDateTime, money_out, require_any
+from pipeline.models import STAGE_KINDS
+
+NAME = validate.Length(min=1, max=200)
+KIND = validate.OneOf(STAGE_KINDS)
+
+
+class StrippedSchema(Schema):
+    @pre_load
+    def strip(self, data: Any, **_: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()}
+        return data
+
+
+# Pipelines ---------------------------------------------------------------------------------------
+
+class StageInSchema(StrippedSchema):
+    """A stage in a stage list; with `id` it edits that stage and may leave fields out."""
+
+    id = fields.UUID()
+    name = fields.String(validate=validate.Length(min=1, max=100))
+    probability = fields.Integer(strict=True, validate=validate.Range(min=0, max=100))
+    kind = fields.String(validate=KIND)
+    # The list order is the stage order; position is accepted so a read stage list can be sent back.
+    position = fields.Integer(strict=True)
+
+    @validates_schema
+    def new_stage_is_complete(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("id") is None:
+            missing = {f: ["Required for a new stage."] for f in ("name", "probability") if f not in data}
+            if missing:
+                raise ValidationError(missing)
+
+
+class PipelineInSchema(StrippedSchema):
+    name = fields.String(validate=NAME)
+    is_default = fields.Boolean()
+    stages = fields.List(fields.Nested(StageInSchema), validate=validate.Length(min=1, max=50))
+
+
+class PipelineCreateSchema(PipelineInSchema):
+    name = fields.String(required=True, validate=NAME)
+    stages = fields.List(fields.Nested(StageInSchema), required=True, validate=validate.Length(min=1, max=50))
+
+
+class StageSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    name = fields.String(dump_only=True)
+    position = fields.Integer(dump_only=True)
+    probability = fields.Integer(dump_only=True)
+    kind = fields.String(dump_only=True)
+
+
+class PipelineSchema(RecordSchema):
+    name = fields.String(dump_only=True)
+    is_default = fields.Boolean(dump_only=True)
+    stages = fields.List(fields.Nested(StageSchema), dump_only=True)
+
+
+# Deals -------------------------------------------------------------------------------------------
+
+class DealInSchema(StrippedSchema):
+    name = fields.String(validate=NAME)
+    amount = fields.Nested(MoneySchema, allow_none=True)
+    pipeline_id = fields.UUID()
+    stage_id = fields.UUID()
+    contact_id = fields.UUID(allow_none=True)
+    owner_id = fields.UUID(allow_none=True)
+    status = fields.String(validate=KIND)
+    close_date = fields.Date(allow_none=True)
+
+    @post_load
+    def money_columns(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """{"amount": {"amount", "currency"}} -> the amount and currency columns."""
+        if "amount" in data:
+            money = data.pop("amount") or {}
+            data["amount"], data["currency"] = money.get("amount"), money.get("currency")
+        return data
+
+
+class DealCreateSchema(DealInSchema):
+    name = fields.String(required=True, validate=NAME)
+
+
+class DealSchema(RecordSchema):
+    name = fields.String()
+    amount = fields.Function(lambda deal: money_out(deal.amount, deal.currency), metadata={
+        "type": ["object", "null"], "properties": {"amount": {"type": "string"}, "currency": {"type": "string"}}})
+    pipeline_id = fields.UUID()
+    stage_id = fields.UUID()
+    contact_id = fields.UUID()
+    owner_id = fields.UUID()
+    status = fields.String()
+    close_date = fields.Date()
+    probability = fields.Integer()
+
+
+class DealStageHistorySchema(Schema):
+    id = fields.UUID()
+    deal_id = fields.UUID()
+    from_stage_id = fields.UUID()
+    to_stage_id = fields.UUID()
+    changed_at = UtcDateTime()
+    changed_by = fields.UUID()
+
+
+# Tasks -------------------------------------------------------------------------------------------
+
+class TaskInSchema(StrippedSchema):
+    title = fields.String(validate=validate.Length(min=1, max=500))
+    due_at = UtcDateTime(allow_none=True)
+    deal_id = fields.UUID(allow_none=True)
+    contact_id = fields.UUID(allow_none=True)
+    assignee_id = fields.UUID(allow_none=True)
+    done = fields.Boolean()
+
+
+class TaskCreateSchema(TaskInSchema):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    done = fields.Boolean(load_default=False)
+
+    @validates_schema
+    def has_subject(self, data: dict[str, Any], **_: Any) -> None:
+        require_any(data, "deal_id", "contact_id")
+
+
+class TaskSchema(RecordSchema, TaskInSchema):
+    completed_at = UtcDateTime(dump_only=True)

@@ -1,0 +1,138 @@
+"""Pipeline use cases: stage lists, the tenant's default pipeline, and the rules that protect deals."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from crm_core import context
+from crm_core.errors import Conflict, validation_error
+from crm_events.records import RecordService
+from pipeline.models import Deal, Pipeline, PipelineStage, StageSpec
+
+DEFAULT_PIPELINE = "Sales"
+DEFAULT_STAGES = (
+    StageSpec("Lead", 10, "open"),
+    StageSpec("Qualified", 25, "open"),
+    StageSpec("Proposal", 50, "open"),
+    StageSpec("Negotiation", 75, "open"),
+    StageSpec("Won", 100, "won"),
+    StageSpec("Lost", 0, "lost"),
+)
+NEW_STAGE = StageSpec("", 0, "open")
+
+
+def default_pipeline(session: Session) -> Pipeline | None:
+    return session.scalars(select(Pipeline).where(Pipeline.is_default.is_(True))).first()
+
+
+def stage_specs(current: list[PipelineStage], items: list[dict[str, Any]]) -> list[StageSpec]:
+    """Validate a full stage list against the current stages; errors name the item (`stages.1.name`).
+
+    An item with an id keeps that stage, taking the fields it leaves out from it; the schema has
+    already made sure that new items carry a name and a probability.
+    """
+    existing = {s.id: s for s in current}
+    errors: dict[str, list[str]] = {}
+    specs: list[StageSpec] = []
+    kept: set[uuid.UUID] = set()
+    names: set[str] = set()
+    for i, item in enumerate(items):
+        if item.get("position", i) != i:
+            errors[f"stages.{i}.position"] = [f"The list order is the stage order: this stage is at position {i}."]
+        base = existing.get(item["id"]) if item.get("id") is not None else None
+        if item.get("id") is not None and (base is None or base.id in kept):
+            errors[f"stages.{i}.id"] = ["Listed twice." if base else "Not a stage of this pipeline."]
+            continue
+        template: PipelineStage | StageSpec = base or NEW_STAGE
+        spec = StageSpec(item.get("name", template.name), item.get("probability", template.probability),
+                         item.get("kind", template.kind), base.id if base else None)
+        if spec.name.casefold() in names:
+            errors[f"stages.{i}.name"] = [f"Another stage is already named {spec.name!r}."]
+        names.add(spec.name.casefold())
+        if base is not None:
+            kept.add(base.id)
+        specs.append(spec)
+    if not errors and not any(s.kind == "open" for s in specs):
+        errors["stages"] = ["At least one stage must be open."]
+    if errors:
+        raise validation_error(errors)
+    return specs
+
+
+class PipelineService(RecordService[Pipeline]):
+    model = Pipeline
+    aggregate = "pipeline"
+
+    def _deal_counts(self, session: Session, stage_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+        if not stage_ids:
+            return {}
+        rows = session.execute(
+            select(Deal.stage_id, func.count()).where(Deal.stage_id.in_(stage_ids)).group_by(Deal.stage_id)
+        )
+        return {stage_id: count for stage_id, count in rows}
+
+    def _guard_stages_with_deals(self, session: Session, record: Pipeline, specs: list[StageSpec]) -> None:
+        """A stage that holds deals may be renamed or moved, but not deleted or given another kind."""
+        kept = {s.id: s for s in specs if s.id}
+        touched = [s for s in record.stages if s.id not in kept or kept[s.id].kind != s.kind]
+        counts = self._deal_counts(session, [s.id for s in touched])
+        for stage in touched:
+            if counts.get(stage.id):
+                what = "deleted" if stage.id not in kept else "given another kind"
+                raise Conflict(
+                    f"Stage {stage.name!r} still has {counts[stage.id]} deal(s); move them before it is {what}.",
+                    errors={"stages": [f"Stage {stage.name!r} has deals."]}, stage_id=str(stage.id),
+                )
+
+    def _clear_other_defaults(self, session: Session, keep: uuid.UUID | None) -> None:
+        others = select(Pipeline).where(Pipeline.is_default.is_(True))
+        if keep is not None:
+            others = others.where(Pipeline.id != keep)
+        for other in session.scalars(others).all():
+            other.is_default = False
+            session.flush()  # before the new default is written: the partial unique index allows one
+            self.outbox.emit(session, "crm.pipeline.updated", other.id, self.serialize(other),
+                             changes={"is_default": [True, False]})
+
+    def before_create(self, session: Session, values: dict[str, Any]) -> None:
+        values["stage_plan"] = stage_specs([], values.pop("stages"))
+        if values.get("is_default"):
+            self._clear_other_defaults(session, None)
+
+    def before_update(self, session: Session, record: Pipeline, values: dict[str, Any]) -> None:
+        if "stages" in values:
+            specs = stage_specs(record.stages, values.pop("stages"))
+            self._guard_stages_with_deals(session, record, specs)
+            values["stage_plan"] = specs
+        if values.get("is_default") is False and record.is_default:
+            raise validation_error({"is_default": ["Make another pipeline the default instead."]})
+        if values.get("is_default") and not record.is_default:
+            self._clear_other_defaults(session, record.id)
+
+    def after_update(self, session: Session, record: Pipeline, changes: dict[str, list[Any]]) -> None:
+        if "stages" in changes:
+            # Deals carry their stage's probability: keep them in step, with a new version so their
+            # ETags change too. No event per deal: this pipeline's updated event carries the stages.
+            for stage in record.stages:
+                session.execute(update(Deal).where(Deal.stage_id == stage.id, Deal.probability != stage.probability)
+                                .values(probability=stage.probability, version=Deal.version + 1))
+
+    def before_delete(self, session: Session, record: Pipeline) -> None:
+        deals = session.scalar(select(func.count()).select_from(Deal).where(Deal.pipeline_id == record.id)) or 0
+        if deals:
+            raise Conflict(f"Pipeline {record.name!r} still has {deals} deal(s); delete or move them first.")
+
+    def create_default_pipeline(self, session: Session, tenant: uuid.UUID) -> Pipeline | None:
+        """Give a new tenant its "Sales" pipeline; does nothing when the tenant already has a default."""
+        if context.current_tenant() != tenant:
+            # The session's tenant scope (and RLS setting) comes from the context: they must agree.
+            raise ValueError(f"tenant {tenant} is not the tenant in context")
+        if default_pipeline(session) is not None:
+            return None
+        stages = [{"name": s.name, "probability": s.probability, "kind": s.kind} for s in DEFAULT_STAGES]
+        return self.create(session, {"name": DEFAULT_PIPELINE, "is_default": True, "stages": stages})
+

@@ -1,0 +1,90 @@
+"""The crm.tenant.created consumer: every new tenant gets one default "Sales" pipeline."""
+
+from __future__ import annotations
+
+import uuid
+
+from pipeline_helpers import make_deal
+
+from crm_core.context import tenant_context
+from crm_events.envelope import Event
+from crm_events.log import OutgoingRecord, open_publisher, open_subscriber
+from crm_events.outbox import Outbox
+from crm_testing.apps import ServiceHarness, drain
+from pipeline.consumer import PROVISIONING_GROUP, TENANT_TOPIC, consumers
+
+SALES = [("Lead", 10, "open"), ("Qualified", 25, "open"), ("Proposal", 50, "open"), ("Negotiation", 75, "open"),
+         ("Won", 100, "won"), ("Lost", 0, "lost")]
+
+
+def announce_tenant(svc: ServiceHarness, tenant: uuid.UUID, company: str = "Acme") -> Event:
+    """What the gateway does at signup: crm.tenant.created on crm.gateway.tenant, through an outbox."""
+    with tenant_context(tenant), svc.db.transaction() as session:
+        event = Outbox("gateway", svc.metadata).emit(session, "crm.tenant.created", tenant,
+                                                     {"id": str(tenant), "name": company})
+    svc.publish_outbox()
+    return event
+
+
+def redeliver(svc: ServiceHarness, event: Event) -> None:
+    """The same envelope again, as the log does after a consumer crash before its commit."""
+    publisher = open_publisher(svc.settings)
+    publisher.publish([OutgoingRecord(TENANT_TOPIC, event.subject, event.to_json().encode(), {"event_id": event.id})])
+    publisher.close()
+
+
+def published(svc: ServiceHarness, topic: str) -> list[Event]:
+    """What the service has published to a topic for this test's tenants, after relaying its outbox."""
+    svc.publish_outbox()
+    subscriber = open_subscriber(svc.settings, f"test-reader-{uuid.uuid4()}", [topic])
+    tenants = {str(t) for t in svc.tenants.values()}
+    try:
+        return [e for e in (Event.from_json(r.value) for r in subscriber.poll(0.2)) if e.tenant_id in tenants]
+    finally:
+        subscriber.close()
+
+
+def run_provisioning(svc: ServiceHarness) -> int:
+    [spec] = consumers(svc.settings, svc.db)
+    assert (spec.group, spec.topics) == (PROVISIONING_GROUP, [TENANT_TOPIC])
+    runner = svc.consumer(spec.group, spec.topics, spec.handlers)
+    try:
+        return drain(runner)
+    finally:
+        runner.subscriber.close()
+
+
+def test_new_tenant_gets_default_pipeline_exactly_once(pipeline_service: ServiceHarness) -> None:
+    svc = pipeline_service
+    tenant = svc.tenant("new")
+    event = announce_tenant(svc, tenant)
+    redeliver(svc, event)
+    assert run_provisioning(svc) == 2
+    # a second, distinct announcement for the same tenant changes nothing either
+    announce_tenant(svc, tenant)
+    assert run_provisioning(svc) == 1
+
+    listed = svc.client.get("/v1/pipelines", headers=svc.headers("new")).get_json()["data"]
+    assert len(listed) == 1
+    sales = listed[0]
+    assert (sales["name"], sales["is_default"]) == ("Sales", True)
+    assert [(s["name"], s["probability"], s["kind"]) for s in sales["stages"]] == SALES
+    assert [s["position"] for s in sales["stages"]] == list(range(6))
+    created = published(svc, "crm.pipeline.pipeline")
+    assert [e.type for e in created] == ["crm.pipeline.created"]
+    assert created[0].tenant_id == str(tenant) and created[0].data["stages"] == sales["stages"]
+    # deals now land in it by default
+    assert make_deal(svc, "new")["stage_id"] == sales["stages"][0]["id"]
+
+
+def test_tenant_with_a_default_pipeline_is_left_alone(pipeline_service: ServiceHarness) -> None:
+    svc = pipeline_service
+    own = svc.client.post("/v1/pipelines", headers=svc.headers("early"), json={
+        "name": "Mine", "is_default": True, "stages": [{"name": "Only", "probability": 50}]}).get_json()
+    announce_tenant(svc, svc.tenant("early"))
+    announce_tenant(svc, svc.tenant("other"))
+    assert run_provisioning(svc) == 2
+    early = svc.client.get("/v1/pipelines", headers=svc.headers("early")).get_json()["data"]
+    assert [p["id"] for p in early] == [own["id"]]
+    other = svc.client.get("/v1/pipelines", headers=svc.headers("other")).get_json()["data"]
+    assert [p["name"] for p in other] == ["Sales"]
