@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -49,8 +49,12 @@ class Event:
         """`crm.deal.stage_changed` -> `deal`."""
         return self.type.split(".")[1]
 
+    def to_dict(self) -> dict[str, Any]:
+        # Field by field rather than dataclasses.asdict, which deep-copies `data` on every event.
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
     def to_json(self) -> str:
-        return dumps(asdict(self))
+        return dumps(self.to_dict())
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Event:

@@ -47,12 +47,23 @@ class RecordService(Generic[R]):
             raise NotFound(f"No {self.aggregate} with id {record_id}.")
         return record
 
+    def body(self, session: Session, record: R) -> dict[str, Any]:
+        """The record as the API shows it; serialised once per version within a transaction
+        (the event written by a use case and the HTTP answer share it)."""
+        cache: dict[int, tuple[int, dict[str, Any]]] = session.info.setdefault("crm_bodies", {})
+        hit = cache.get(id(record))
+        if hit is not None and hit[0] == record.version:
+            return hit[1]
+        body = self.serialize(record)
+        cache[id(record)] = (record.version, body)
+        return body
+
     def create(self, session: Session, values: dict[str, Any]) -> R:
         self.before_create(session, values)
         record = self.model(**values)
         session.add(record)
         session.flush()
-        self.outbox.emit(session, f"crm.{self.aggregate}.created", record.id, self.serialize(record))
+        self.outbox.emit(session, f"crm.{self.aggregate}.created", record.id, self.body(session, record))
         return record
 
     def check_version(self, record: R, expected: int | None) -> None:
@@ -71,12 +82,14 @@ class RecordService(Generic[R]):
         for field, value in values.items():
             setattr(record, field, value)
         session.flush()
-        after = self.serialize(record)
+        after = self.body(session, record)
         changes = {k: [before.get(k), after.get(k)] for k in after if before.get(k) != after.get(k)
                    and k not in ("updated_at", "version")}
         if changes:
-            self.after_update(session, record, changes)
+            # `updated` first: consumers that follow only it see every change; the specific
+            # events (stage_changed, won, ...) that after_update adds come right behind it.
             self.outbox.emit(session, f"crm.{self.aggregate}.updated", record.id, after, changes=changes)
+            self.after_update(session, record, changes)
         return record
 
     def delete(self, session: Session, record_id: uuid.UUID, expected_version: int | None = None) -> None:

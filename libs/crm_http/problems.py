@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from crm_core.errors import ProblemError
@@ -43,6 +44,14 @@ def _from_http(exc: HTTPException) -> Response:
     return resp
 
 
+def _from_integrity(exc: IntegrityError) -> Response:
+    # A uniqueness or reference rule enforced by the database lost a race with a concurrent
+    # request (the use case checks first): the client's write conflicts with current state.
+    log.info("integrity conflict: %s", exc.orig)
+    return problem_response(409, "Conflict", "The change conflicts with the current state of another record; "
+                            "read it again and retry.")
+
+
 def _from_unexpected(exc: Exception) -> Response:
     log.exception("unhandled error")
     return problem_response(500, "Internal Server Error", "An unexpected error occurred; it has been logged.")
@@ -51,4 +60,5 @@ def _from_unexpected(exc: Exception) -> Response:
 def install(app: Flask) -> None:
     app.register_error_handler(ProblemError, from_problem)
     app.register_error_handler(HTTPException, _from_http)
+    app.register_error_handler(IntegrityError, _from_integrity)
     app.register_error_handler(Exception, _from_unexpected)

@@ -94,12 +94,14 @@ class RecordRoutes:
     def _dump(self, record: Any) -> dict[str, Any]:
         return self.output_schema.dump(record)
 
+    def _body(self, session: Any, record: Any) -> dict[str, Any]:
+        return self.service().body(session, record)
+
     def create(self) -> Response:
         require_scope(f"{self.area}:write")
         values = load(self.create_schema)
         with self.db().transaction() as session:
-            record = self.service().create(session, values)
-            body = self._dump(record)
+            body = self._body(session, self.service().create(session, values))
         return record_response(body, 201, location=f"{self.base}/{body['id']}")
 
     def read(self, record_id: str) -> Response:
@@ -115,7 +117,7 @@ class RecordRoutes:
         expected = if_match_version()
         values = load(self.update_schema, partial=True)
         with self.db().transaction() as session:
-            body = self._dump(self.service().update(session, rid, values, expected))
+            body = self._body(session, self.service().update(session, rid, values, expected))
         return record_response(body)
 
     def delete(self, record_id: str) -> Response:

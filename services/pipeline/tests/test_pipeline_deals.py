@@ -100,16 +100,16 @@ def test_events_and_won_metric(pipeline_service: ServiceHarness) -> None:
     events = outbox_events(svc, "crm.deal.")
     assert [e["type"] for e in events] == [
         "crm.deal.created", "crm.deal.updated",
-        "crm.deal.stage_changed", "crm.deal.won", "crm.deal.updated",
-        "crm.deal.stage_changed", "crm.deal.lost", "crm.deal.updated",
-        "crm.deal.deleted"]
+            "crm.deal.updated", "crm.deal.stage_changed", "crm.deal.won",
+            "crm.deal.updated", "crm.deal.stage_changed", "crm.deal.lost",
+            "crm.deal.deleted"]
     assert {e["topic"] for e in events} == {"crm.pipeline.deal"} and {e["subject"] for e in events} == {deal["id"]}
     assert events[1]["data"]["changes"] == {"name": ["Deal", "Renamed"]}
-    changed = events[2]["data"]
+    changed = events[3]["data"]
     assert (changed["from_stage_id"], changed["to_stage_id"]) == (stage(p, "Lead")["id"], stage(p, "Won")["id"])
     assert changed["status"] == "won" and events[3]["data"]["status"] == "won"
-    assert events[4]["data"]["changes"]["status"] == ["open", "won"]
-    assert events[4]["data"]["changes"]["probability"] == [10, 100]
+    assert events[2]["data"]["changes"]["status"] == ["open", "won"]
+    assert events[2]["data"]["changes"]["probability"] == [10, 100]
     assert (REGISTRY.get_sample_value("crm_deals_won_total") or 0.0) == won_before + 1
 
 

