@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, g, request
 
 from crm_core import context
-from crm_core.errors import Forbidden, NotFound
+from crm_core.errors import Forbidden, NotFound, Unauthorized
 from crm_core.internal_token import HEADER as INTERNAL_HEADER
 from crm_core.internal_token import InternalTokenSigner
 from crm_db.database import Database
@@ -67,6 +67,8 @@ def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, rou
         data = load(s.RefreshSchema())
         with db.transaction() as session:
             result = accounts.refresh(session, data["refresh_token"])
+        if result is None:  # the revocation is committed above; only now refuse
+            raise Unauthorized("The refresh token was already used; sign in again.")
         return json_response(tokens_out.dump(result))
 
     @bp.post("/v1/auth/invitations/accept")

@@ -73,7 +73,9 @@ class Accounts:
             user.password_hash = self.hasher.hash(password)
         return self._tokens(session, user)
 
-    def refresh(self, session: Session, refresh_token: str) -> dict[str, Any]:
+    def refresh(self, session: Session, refresh_token: str) -> dict[str, Any] | None:
+        """New tokens, or None when a rotated token was replayed: the caller must commit the
+        family's revocation and then answer 401."""
         row = session.scalars(
             select(RefreshToken).where(RefreshToken.token_hash == token_hash(refresh_token)).with_for_update()
         ).first()
@@ -83,7 +85,7 @@ class Accounts:
         if row.used_at is not None:
             # Reuse of a rotated token means it leaked: end the whole login, for the thief and the user.
             session.execute(update(RefreshToken).where(RefreshToken.family_id == row.family_id).values(revoked_at=now))
-            raise Unauthorized("The refresh token was already used; sign in again.")
+            return None
         row.used_at = now
         user = session.get(User, row.user_id)
         if user is None:

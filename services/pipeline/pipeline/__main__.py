@@ -3,5 +3,8 @@ from crm_runtime.service import migrations_dir
 from pipeline.consumer import consumers
 from pipeline.models import metadata
 
-main(ServiceProcess(name="pipeline", metadata=metadata, app="pipeline.app:create_app()",
-                    migrations=migrations_dir(__file__), consumers=consumers))
+PROCESS = ServiceProcess(name="pipeline", metadata=metadata, app="pipeline.app:create_app()",
+                         migrations=migrations_dir(__file__), consumers=consumers)
+
+if __name__ == "__main__":
+    main(PROCESS)
