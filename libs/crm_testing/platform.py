@@ -52,8 +52,12 @@ class ServiceHandle:
         return env
 
     def spawn(self, command: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", self.name, command], env=self.env(), cwd=REPO_ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        log = open(self.settings.var_dir / f"{self.name}-{command}.log", "ab")  # noqa: SIM115 - owned by the child
+        try:
+            return subprocess.Popen([sys.executable, "-m", self.name, command], env=self.env(), cwd=REPO_ROOT,
+                                    stdout=log, stderr=log)
+        finally:
+            log.close()
 
 
 @dataclass

@@ -56,7 +56,7 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
     pipeline_out, deal_out, task_out = PipelineSchema(), DealSchema(), TaskSchema()
     pipelines = PipelineService(runtime.outbox, pipeline_out.dump)
     tasks = TaskService(runtime.outbox, task_out.dump)
-    deals = DealService(runtime.outbox, deal_out.dump, tasks)
+    deals = DealService(runtime.outbox, deal_out.dump, tasks, pipelines)
     common: dict[str, Any] = {"area": AREA, "db": lambda: runtime.db, "idempotency": lambda: runtime.idempotency}
     _register(bp, runtime.doc, RecordRoutes(
         collection="pipelines", tag="Pipelines", service=lambda: pipelines, create_schema=PipelineCreateSchema(),

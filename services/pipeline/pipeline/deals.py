@@ -20,7 +20,7 @@ from crm_core.metrics import metrics
 from crm_events.outbox import Outbox
 from crm_events.records import RecordService
 from pipeline.models import Deal, DealStageHistory, Pipeline, PipelineStage, Task
-from pipeline.service import default_pipeline
+from pipeline.service import PipelineService, default_pipeline
 from pipeline.tasks import TaskService
 
 
@@ -32,14 +32,20 @@ class DealService(RecordService[Deal]):
     model = Deal
     aggregate = "deal"
 
-    def __init__(self, outbox: Outbox, serialize: Callable[[Deal], dict[str, Any]], tasks: TaskService) -> None:
+    def __init__(self, outbox: Outbox, serialize: Callable[[Deal], dict[str, Any]], tasks: TaskService,
+                 pipelines: PipelineService) -> None:
         super().__init__(outbox, serialize)
         self.tasks = tasks
+        self.pipelines = pipelines
 
     def _pipeline(self, session: Session, values: dict[str, Any], record: Deal | None) -> Pipeline:
         pipeline_id = values.get("pipeline_id", record.pipeline_id if record else None)
         if pipeline_id is None:
             found = default_pipeline(session)
+            if found is None and not session.scalars(select(Pipeline.id).limit(1)).first():
+                # A tenant whose tenant.created event is still on its way (the first seconds after
+                # signup) gets its default pipeline now; the consumer then finds it and does nothing.
+                found = self.pipelines.create_default_pipeline(session, context.require_tenant())
             if found is None:
                 raise validation_error({"pipeline_id": ["There is no default pipeline: name one."]})
             return found

@@ -38,8 +38,9 @@ def test_crud_and_defaults(pipeline_service: ServiceHarness) -> None:
 def test_validation(pipeline_service: ServiceHarness) -> None:
     svc = pipeline_service
     c, h = svc.client, svc.headers("a")
-    assert invalid_fields(svc, "POST", "/v1/deals", {"name": "D"}) == {"pipeline_id"}
     p, other = make_pipeline(svc), make_pipeline(svc, name="Other")
+    # the tenant has pipelines but no default one: a deal must name its pipeline
+    assert invalid_fields(svc, "POST", "/v1/deals", {"name": "D"}) == {"pipeline_id"}
     cases = [
         ({}, {"name"}),
         ({"name": "", "amount": {"amount": "x", "currency": "euro"}}, {"name", "amount.amount", "amount.currency"}),
@@ -177,3 +178,13 @@ def test_deleting_a_deal_takes_its_tasks(pipeline_service: ServiceHarness) -> No
     assert kept["deal_id"] is None and kept["contact_id"] == also_contact["contact_id"]
     types = [e["type"] for e in outbox_events(svc, "crm.task.")]
     assert types == ["crm.task.created", "crm.task.created", "crm.task.deleted", "crm.task.updated"]
+
+
+def test_first_deal_before_provisioning_gets_the_default_pipeline(pipeline_service: ServiceHarness) -> None:
+    """Right after signup the tenant.created event may not have arrived: the first deal still works."""
+    svc = pipeline_service
+    resp = svc.client.post("/v1/deals", json={"name": "Early"}, headers=svc.headers("fresh"))
+    assert resp.status_code == 201, resp.get_json()
+    pipelines = svc.client.get("/v1/pipelines", headers=svc.headers("fresh")).get_json()["data"]
+    assert [(p["name"], p["is_default"]) for p in pipelines] == [("Sales", True)]
+    assert resp.get_json()["pipeline_id"] == pipelines[0]["id"]
