@@ -108,6 +108,13 @@ class ConsumerRunner:
         return len(records)
 
     def run(self, stop: threading.Event) -> None:
+        try:
+            self._loop(stop)
+        finally:
+            # Leave the group now, so its partitions move at once instead of after a session timeout.
+            self.subscriber.close()
+
+    def _loop(self, stop: threading.Event) -> None:
         last_lag = 0.0
         while not stop.is_set():
             try:

@@ -72,6 +72,9 @@ class KafkaSubscriber:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             metadata_max_age_ms=30_000,
+            # A killed consumer's partitions move to the others after 10 s rather than 45 s.
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=3_000,
         )
 
     def poll(self, timeout: float, max_records: int = 200) -> list[IncomingRecord]:

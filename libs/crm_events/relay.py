@@ -102,3 +102,4 @@ class OutboxRelay:
                     stop.wait(idle_sleep)
         finally:
             leader_conn.close()
+            self.publisher.close()

@@ -44,10 +44,11 @@ class ServiceHandle:
         """Environment for running this service's CLI (`python -m <name> relay`) as a subprocess."""
         s = self.settings
         env = {**os.environ, "CRM_DATABASE_URL": s.database_url, "CRM_DATABASE_OWNER_URL": s.database_owner_url,
-               "CRM_VAR_DIR": str(s.var_dir), "CRM_METRICS_PORT": "0", "CRM_LOG_LEVEL": "WARNING",
+               "CRM_VAR_DIR": str(s.var_dir), "CRM_METRICS_PORT": "0", "CRM_LOG_LEVEL": os.environ.get("CRM_TEST_WORKER_LOG_LEVEL", "WARNING"),
                "PYTHONPATH": os.pathsep.join(sys.path)}
         if s.kafka_bootstrap:
             env["CRM_KAFKA_BOOTSTRAP"] = s.kafka_bootstrap
+        env.update(s.extra)
         env.pop("CRM_INTERNAL_PRIVATE_KEY", None)
         return env
 
@@ -66,6 +67,7 @@ class Platform:
     services: dict[str, ServiceHandle] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     http: urllib3.PoolManager = field(default_factory=lambda: urllib3.PoolManager(maxsize=8))
 
     @property
@@ -89,8 +91,13 @@ class Platform:
         return {**resp.json(), "email": email, "password": "correct horse battery"}
 
     def start_workers(self, only: set[str] | None = None, skip_relay: set[str] | None = None) -> None:
+        """Relays, consumers and delivery loops: `python -m <service> worker` processes on Kafka (one
+        consumer per process, as deployed), threads of this process on the embedded log (faster)."""
         for handle in self.services.values():
             if only is not None and handle.name not in only:
+                continue
+            if handle.settings.kafka_bootstrap and not skip_relay:
+                self.processes.append(handle.spawn("worker"))
                 continue
             db = Database(handle.settings.database_url, pool_size=2)
             loops: list[BackgroundLoop] = []
@@ -105,6 +112,14 @@ class Platform:
 
     def close(self) -> None:
         self.stop.set()
+        for proc in self.processes:
+            proc.terminate()
+        for proc in self.processes:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         for t in self.threads:
             t.join(timeout=10)
         for handle in self.services.values():
