@@ -7,6 +7,7 @@ import logging
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata
 
 from crm_events.log import IncomingRecord, OutgoingRecord, PublishError
 
@@ -76,11 +77,16 @@ class KafkaSubscriber:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
         )
+        self._handed_out: dict[TopicPartition, int] = {}
 
     def poll(self, timeout: float, max_records: int = 200) -> list[IncomingRecord]:
         batches = self.consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
         out: list[IncomingRecord] = []
         for tp, records in batches.items():
+            if records:
+                # Remember exactly what was handed out: commit() commits these and nothing the
+                # client may have fetched ahead, so a crash can never skip an unhandled record.
+                self._handed_out[tp] = records[-1].offset + 1
             for r in records:
                 out.append(IncomingRecord(
                     topic=tp.topic,
@@ -93,7 +99,11 @@ class KafkaSubscriber:
         return out
 
     def commit(self) -> None:
-        self.consumer.commit()
+        if not self._handed_out:
+            return
+        offsets = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in self._handed_out.items()}
+        self._handed_out = {}
+        self.consumer.commit(offsets=offsets)
 
     def lag(self) -> dict[str, int]:
         assigned: set[TopicPartition] = self.consumer.assignment()

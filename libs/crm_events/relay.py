@@ -49,8 +49,10 @@ class OutboxRelay:
         except PublishError as exc:
             published, error = exc.published, exc
         if published:
+            # Exactly the published ids, never a range: a concurrent transaction may commit a row
+            # with a lower id after our SELECT, and a range delete would drop it unpublished.
             with self.db.engine.begin() as conn:
-                conn.execute(delete(self.table).where(self.table.c.id <= rows[published - 1].id))
+                conn.execute(delete(self.table).where(self.table.c.id.in_([r.id for r in rows[:published]])))
             m = metrics()
             for r in rows[:published]:
                 m.events_published.labels(self.service, r.topic).inc()

@@ -56,10 +56,13 @@ def _relay_loop(proc: ServiceProcess, settings: Settings, db: Database) -> Backg
 
 def _consumer_loops(proc: ServiceProcess, settings: Settings, db: Database) -> list[BackgroundLoop]:
     loops = []
+    # Two platforms sharing one broker (test runs, a blue/green switch) need their own groups.
+    suffix = settings.get("CRM_CONSUMER_GROUP_SUFFIX", "") or ""
     for spec in proc.consumers(settings, db):
+        group = spec.group + suffix
         runner = ConsumerRunner(
-            service=proc.name, group=spec.group, db=db, metadata=proc.metadata(),
-            subscriber=open_subscriber(settings, spec.group, spec.topics),
+            service=proc.name, group=group, db=db, metadata=proc.metadata(),
+            subscriber=open_subscriber(settings, group, spec.topics),
             dead_letters=open_publisher(settings), handlers=spec.handlers,
         )
         loops.append(runner.run)

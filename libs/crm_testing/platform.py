@@ -44,7 +44,8 @@ class ServiceHandle:
         """Environment for running this service's CLI (`python -m <name> relay`) as a subprocess."""
         s = self.settings
         env = {**os.environ, "CRM_DATABASE_URL": s.database_url, "CRM_DATABASE_OWNER_URL": s.database_owner_url,
-               "CRM_VAR_DIR": str(s.var_dir), "CRM_METRICS_PORT": "0", "CRM_LOG_LEVEL": os.environ.get("CRM_TEST_WORKER_LOG_LEVEL", "WARNING"),
+               "CRM_VAR_DIR": str(s.var_dir), "CRM_METRICS_PORT": "0",
+               "CRM_LOG_LEVEL": os.environ.get("CRM_TEST_WORKER_LOG_LEVEL", "WARNING"),
                "PYTHONPATH": os.pathsep.join(sys.path)}
         if s.kafka_bootstrap:
             env["CRM_KAFKA_BOOTSTRAP"] = s.kafka_bootstrap
@@ -152,7 +153,8 @@ def start_platform(var_dir: Path, *, pg_admin_url: str | None = None, kafka_boot
             owner_url, app_url = create_service_database(pg_admin_url, f"crm_{info.name}_{suffix}")
         else:
             owner_url = app_url = f"sqlite:///{var_dir / (info.name + '.db')}"
-        extra: dict[str, str] = {"CRM_WEBHOOK_ALLOW_PRIVATE": "true", "CRM_WEBHOOK_RETRY_BASE_SECONDS": "0.2"}
+        extra: dict[str, str] = {"CRM_WEBHOOK_ALLOW_PRIVATE": "true", "CRM_WEBHOOK_RETRY_BASE_SECONDS": "0.2",
+                                 "CRM_CONSUMER_GROUP_SUFFIX": f".{suffix}"}
         if info.name == "gateway":
             extra.update({f"CRM_{n.upper()}_URL": h.url for n, h in platform.services.items()})
             extra["CRM_JWT_SECRET"] = secrets.token_urlsafe(48)
@@ -174,8 +176,13 @@ def start_platform(var_dir: Path, *, pg_admin_url: str | None = None, kafka_boot
 
 def wait_for_json(platform: Platform, path: str, token: str, predicate: Any, timeout: float = 30.0) -> Any:
     """GET `path` until `predicate(body)` holds; returns that body."""
-    def check() -> Any:
-        body = platform.request("GET", path, token=token).json()
-        return body if predicate(body) else None
+    seen: list[Any] = [None]
 
-    return wait_for(check, timeout=timeout, what=f"{path} to satisfy the condition")
+    def check() -> Any:
+        seen[0] = platform.request("GET", path, token=token).json()
+        return seen[0] if predicate(seen[0]) else None
+
+    try:
+        return wait_for(check, timeout=timeout, what=f"{path} to satisfy the condition")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last body: {seen[0]!r}") from None
