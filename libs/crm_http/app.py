@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from crm_core.settings import Settings
 from crm_http import problems
 
 MAX_BODY_BYTES = 1024 * 1024
+access_log = logging.getLogger("crm.access")
 REQUEST_ID = "X-Request-Id"
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
@@ -39,6 +41,11 @@ def _finish(service: str) -> Callable[[Response], Response]:
         m = metrics()
         m.http_requests.labels(service, rule, request.method, str(resp.status_code)).inc()
         m.http_duration.labels(service, rule, request.method).observe(elapsed)
+        if access_log.isEnabledFor(logging.INFO):
+            # One line per request in every service it crossed, joined by request_id.
+            access_log.info("%s %s %s", request.method, rule, resp.status_code, extra={"fields": {
+                "method": request.method, "route": rule, "status": resp.status_code,
+                "duration_ms": round(elapsed * 1000, 2)}})
         return resp
 
     return after
