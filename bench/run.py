@@ -68,7 +68,7 @@ def wait_ready(url: str, timeout: float = 60) -> None:
 
 def load(wrk: str, url: str, token: str | None) -> dict[str, float]:
     env = {**os.environ, **({"BENCH_TOKEN": token} if token else {})}
-    out = subprocess.run([wrk, "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "-s", str(LUA), url],
+    out = subprocess.run([wrk, f"-t{min(2, CONNECTIONS)}", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "-s", str(LUA), url],
                          env=env, capture_output=True, text=True, timeout=SECONDS + 60).stdout
     match = re.search(r"BENCH rps=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+) errors=(\d+) non2xx=(\d+)", out)
     if not match:

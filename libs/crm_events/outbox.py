@@ -9,6 +9,7 @@ from sqlalchemy import MetaData, insert
 from sqlalchemy.orm import Session
 
 from crm_core import context
+from crm_db.base import utcnow
 from crm_events.envelope import Event, topic_for
 from crm_events.tables import event_tables
 
@@ -19,6 +20,9 @@ class Outbox:
     def __init__(self, service: str, metadata: MetaData) -> None:
         self.service = service
         self.table = event_tables(metadata).outbox
+        # Built once, parameters bound per call: compiled once, and executed on the session's
+        # connection (same transaction) without the ORM's per-statement machinery.
+        self._insert = insert(self.table)
 
     def emit(
         self,
@@ -42,14 +46,13 @@ class Outbox:
             data=body,
             request_id=context.current_request_id(),
         )
-        session.execute(
-            insert(self.table).values(
-                tenant_id=tenant,
-                event_id=uuid.UUID(event.id),
-                event_type=event_type,
-                topic=topic_for(self.service, event_type),
-                key=str(subject),
-                payload=event.to_json(),
-            )
-        )
+        session.connection().execute(self._insert, {
+            "tenant_id": tenant,
+            "event_id": uuid.UUID(event.id),
+            "event_type": event_type,
+            "topic": topic_for(self.service, event_type),
+            "key": str(subject),
+            "payload": event.to_json(),
+            "created_at": utcnow(),
+        })
         return event

@@ -6,15 +6,18 @@ RecordService to add their rules in the before_* hooks.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import insert, inspect, select
+from sqlalchemy.orm import Session, make_transient_to_detached
 
+from crm_core import context
 from crm_core.errors import NotFound, PreconditionFailed
 from crm_db.base import TenantScoped
+from crm_db.tenancy import TenantGuardError
 from crm_events.outbox import Outbox
 
 R = TypeVar("R", bound=TenantScoped)
@@ -60,9 +63,12 @@ class RecordService(Generic[R]):
 
     def create(self, session: Session, values: dict[str, Any]) -> R:
         self.before_create(session, values)
-        record = self.model(**values)
-        session.add(record)
-        session.flush()
+        record = self.model(**values)  # validators and attribute events run as usual
+        if _plain_row(self.model):
+            _insert_plain(session, record)
+        else:
+            session.add(record)
+            session.flush()
         self.outbox.emit(session, f"crm.{self.aggregate}.created", record.id, self.body(session, record))
         return record
 
@@ -100,3 +106,36 @@ class RecordService(Generic[R]):
         session.delete(record)
         session.flush()
         self.outbox.emit(session, f"crm.{self.aggregate}.deleted", record.id, data)
+
+
+@functools.cache
+def _plain_row(model: type) -> bool:
+    """A record that is one row: no relationships, no server-side defaults."""
+    mapper = inspect(model)
+    return not mapper.relationships and all(c.server_default is None for c in mapper.local_table.columns)
+
+
+@functools.cache
+def _insert_statement(model: type) -> Any:
+    return insert(inspect(model).local_table)
+
+
+def _insert_plain(session: Session, record: Any) -> None:
+    """INSERT one row with a prebuilt statement instead of a unit-of-work flush (a third of the CPU
+    on the busiest write path), then attach the object as persistent so the transaction can go on
+    using it."""
+    mapper = inspect(type(record))
+    record.tenant_id = record.tenant_id or context.require_tenant()
+    params: dict[str, Any] = {}
+    for attr in mapper.column_attrs:
+        column = attr.columns[0]
+        value = getattr(record, attr.key)
+        if value is None and column.default is not None:
+            value = column.default.arg(None) if column.default.is_callable else column.default.arg
+            setattr(record, attr.key, value)
+        params[column.key] = value
+    if record.tenant_id != context.require_tenant():
+        raise TenantGuardError(f"{type(record).__name__} belongs to another tenant")
+    session.connection().execute(_insert_statement(type(record)), params)
+    make_transient_to_detached(record)
+    session.add(record)
