@@ -6,7 +6,7 @@ import datetime as dt
 import decimal
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 
 class MoneySchema(Schema):
@@ -49,3 +49,19 @@ def money_out(amount: decimal.Decimal | None, currency: str | None) -> dict[str,
 def require_any(data: dict[str, Any], *names: str) -> None:
     if not any(data.get(n) for n in names):
         raise ValidationError({names[0]: [f"Give at least one of: {', '.join(names)}."]})
+
+
+class TrimmedSchema(Schema):
+    """Strips surrounding white space from string fields before validation.
+
+    `trim_fields` limits it to some fields (leave multi-line bodies as typed); None means all.
+    """
+
+    trim_fields: frozenset[str] | None = None
+
+    @pre_load
+    def _trim(self, data: Any, **_: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        only = self.trim_fields
+        return {k: (v.strip() if isinstance(v, str) and (only is None or k in only) else v) for k, v in data.items()}

@@ -6,10 +6,10 @@ import json
 import re
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, pre_load, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from automation.urls import UnsafeUrl, parse
-from crm_http.fields import RecordSchema, UtcDateTime
+from crm_http.fields import RecordSchema, TrimmedSchema, UtcDateTime
 
 # `crm.contact.created`, `crm.deal.*` (every deal event) or `*` (everything).
 EVENT_TYPE = re.compile(r"^(\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?)$")
@@ -28,7 +28,7 @@ def _event_types(values: list[str]) -> None:
         raise ValidationError("Event types must not repeat.")
 
 
-class WebhookInSchema(Schema):
+class WebhookInSchema(TrimmedSchema):
     url = fields.String(required=True, validate=[validate.Length(min=1, max=2000), _url])
     event_types = fields.List(
         fields.String(validate=[validate.Length(max=100), validate.Regexp(
@@ -38,11 +38,6 @@ class WebhookInSchema(Schema):
     description = fields.String(validate=validate.Length(max=500), allow_none=True)
     active = fields.Boolean()
 
-    @pre_load
-    def strip(self, data: Any, **_: Any) -> Any:
-        if isinstance(data, dict):
-            return {k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()}
-        return data
 
 
 class WebhookCreateSchema(WebhookInSchema):

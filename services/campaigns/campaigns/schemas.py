@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields, post_load, pre_load, validate
+from marshmallow import fields, post_load, validate
 
 from campaigns.models import STATUSES
-from crm_http.fields import RecordSchema
+from crm_http.fields import RecordSchema, TrimmedSchema
 
 NAME = validate.Length(min=1, max=200)
 SINGLE_LINE = ("name", "subject", "from_name", "from_email")  # trimmed; body is kept verbatim
 
 
-class CampaignInSchema(Schema):
+class CampaignInSchema(TrimmedSchema):
+    trim_fields = frozenset(SINGLE_LINE)
     name = fields.String(validate=NAME)
     subject = fields.String(validate=validate.Length(min=1, max=300), allow_none=True)
     # Generous but bounded: the 1 MiB body limit is the real cap.
@@ -22,11 +23,6 @@ class CampaignInSchema(Schema):
     from_name = fields.String(validate=NAME, allow_none=True)
     from_email = fields.Email(validate=validate.Length(max=320), allow_none=True)
 
-    @pre_load
-    def strip(self, data: Any, **_: Any) -> Any:
-        if isinstance(data, dict):
-            return {k: (v.strip() if k in SINGLE_LINE and isinstance(v, str) else v) for k, v in data.items()}
-        return data
 
     @post_load
     def normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields, post_load, pre_load, validate, validates_schema
+from marshmallow import fields, post_load, validate, validates_schema
 
-from crm_http.fields import RecordSchema, require_any
+from crm_http.fields import RecordSchema, TrimmedSchema, require_any
 
 NAME = validate.Length(min=1, max=200)
 
 
-class ContactInSchema(Schema):
+class ContactInSchema(TrimmedSchema):
     first_name = fields.String(validate=NAME, allow_none=True)
     last_name = fields.String(validate=NAME, allow_none=True)
     email = fields.Email(validate=validate.Length(max=320), allow_none=True)
@@ -19,11 +19,6 @@ class ContactInSchema(Schema):
                           allow_none=True)
     company_name = fields.String(validate=NAME, allow_none=True)
 
-    @pre_load
-    def strip(self, data: Any, **_: Any) -> Any:
-        if isinstance(data, dict):
-            return {k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()}
-        return data
 
     @post_load
     def normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:

@@ -4,26 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from crm_http.fields import MoneySchema, RecordSchema, UtcDateTime, money_out, require_any
+from crm_http.fields import MoneySchema, RecordSchema, TrimmedSchema, UtcDateTime, money_out, require_any
 from pipeline.models import STAGE_KINDS
 
 NAME = validate.Length(min=1, max=200)
 KIND = validate.OneOf(STAGE_KINDS)
 
 
-class StrippedSchema(Schema):
-    @pre_load
-    def strip(self, data: Any, **_: Any) -> Any:
-        if isinstance(data, dict):
-            return {k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()}
-        return data
-
-
 # Pipelines ---------------------------------------------------------------------------------------
 
-class StageInSchema(StrippedSchema):
+class StageInSchema(TrimmedSchema):
     """A stage in a stage list; with `id` it edits that stage and may leave fields out."""
 
     id = fields.UUID()
@@ -41,7 +33,7 @@ class StageInSchema(StrippedSchema):
                 raise ValidationError(missing)
 
 
-class PipelineInSchema(StrippedSchema):
+class PipelineInSchema(TrimmedSchema):
     name = fields.String(validate=NAME)
     is_default = fields.Boolean()
     stages = fields.List(fields.Nested(StageInSchema), validate=validate.Length(min=1, max=50))
@@ -68,7 +60,7 @@ class PipelineSchema(RecordSchema):
 
 # Deals -------------------------------------------------------------------------------------------
 
-class DealInSchema(StrippedSchema):
+class DealInSchema(TrimmedSchema):
     name = fields.String(validate=NAME)
     amount = fields.Nested(MoneySchema, allow_none=True)
     pipeline_id = fields.UUID()
@@ -115,7 +107,7 @@ class DealStageHistorySchema(Schema):
 
 # Tasks -------------------------------------------------------------------------------------------
 
-class TaskInSchema(StrippedSchema):
+class TaskInSchema(TrimmedSchema):
     title = fields.String(validate=validate.Length(min=1, max=500))
     due_at = UtcDateTime(allow_none=True)
     deal_id = fields.UUID(allow_none=True)
