@@ -53,12 +53,12 @@ class RecordService(Generic[R]):
     def body(self, session: Session, record: R) -> dict[str, Any]:
         """The record as the API shows it; serialised once per version within a transaction
         (the event written by a use case and the HTTP answer share it)."""
-        cache: dict[int, tuple[int, dict[str, Any]]] = session.info.setdefault("crm_bodies", {})
-        hit = cache.get(id(record))
-        if hit is not None and hit[0] == record.version:
-            return hit[1]
-        body = self.serialize(record)
-        cache[id(record)] = (record.version, body)
+        cache: dict[tuple[type, Any, int], dict[str, Any]] = session.info.setdefault("crm_bodies", {})
+        # Keyed by identity and version, never by id(): a freed object's address can be reused.
+        key = (type(record), record.id, record.version)
+        body = cache.get(key)
+        if body is None:
+            body = cache[key] = self.serialize(record)
         return body
 
     def create(self, session: Session, values: dict[str, Any]) -> R:

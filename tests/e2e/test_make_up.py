@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _free_base_port() -> int:
     for _ in range(50):
-        base = random.randrange(20000, 40000, 10)
+        # Below Linux's ephemeral range (32768+), so no outgoing connection can hold one of them.
+        base = random.randrange(20000, 31000, 10)
         ports = [base + i for i in range(7)] + [base + 1000 + i for i in range(7)]
         if all(_is_free(p) for p in ports):
             return base
@@ -64,6 +65,22 @@ def test_make_up_serves_and_stops_clean(tmp_path: Path) -> None:
                 break
         else:
             raise AssertionError("make up did not start in 120 s:\n" + "".join(output[-50:]))
+        _round_trip(base, proc, output)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0, "".join(output[-30:])
+    time.sleep(0.5)
+    assert _processes_using(str(var)) == [], "child processes left running"
+    assert all(_is_free(base + i) for i in range(7)), "a port is still listening"
+
+
+def _round_trip(base: int, proc: subprocess.Popen[str], output: list[str]) -> None:
+    try:
         http = urllib3.PoolManager()
         gateway = f"http://127.0.0.1:{base}"
         signup = http.request("POST", gateway + "/v1/signup", json={"company": "Up Co", "email": "up@example.com",
@@ -76,14 +93,7 @@ def test_make_up_serves_and_stops_clean(tmp_path: Path) -> None:
         got = http.request("GET", gateway + created.headers["Location"], headers=auth)
         assert got.status == 200 and got.json()["email"] == "trip@example.com"
         assert http.request("GET", gateway + "/docs").status == 200
-    finally:
+    except Exception as exc:
         proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-    assert proc.returncode == 0, "".join(output[-30:])
-    time.sleep(0.5)
-    assert _processes_using(str(var)) == [], "child processes left running"
-    assert all(_is_free(base + i) for i in range(7)), "a port is still listening"
+        rest, _ = proc.communicate(timeout=40)
+        raise AssertionError(f"round trip failed: {exc!r}\nmake up said:\n" + "".join(output[-40:]) + rest[-4000:]) from exc
