@@ -68,7 +68,10 @@ def main() -> int:
                 os.killpg(child.pid, signal.SIGKILL)
                 child.wait()
 
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    def on_sigterm(*_: object) -> None:
+        raise KeyboardInterrupt  # one shutdown path for Ctrl-C and SIGTERM
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         urls = {}
         for i, info in enumerate(SERVICES):

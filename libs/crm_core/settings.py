@@ -72,10 +72,6 @@ class Settings:
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 
-    @property
-    def is_postgres(self) -> bool:
-        return self.database_url.startswith("postgresql")
-
     def get(self, name: str, default: str | None = None) -> str | None:
         """A service-specific setting: `extra` first, then the environment."""
         if name in self.extra:

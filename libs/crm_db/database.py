@@ -52,10 +52,6 @@ class Database:
         self.engine = make_engine(url, pool_size=pool_size)
         self.sessions = sessionmaker(self.engine, class_=TenantSession, expire_on_commit=False)
 
-    @property
-    def is_postgres(self) -> bool:
-        return self.engine.dialect.name == "postgresql"
-
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
         with self.sessions() as session, session.begin():

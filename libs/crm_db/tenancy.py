@@ -11,8 +11,6 @@ from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, with_lo
 from crm_core import context
 from crm_db.base import TenantScoped
 
-SKIP_SCOPE = "crm_skip_tenant_scope"
-
 
 class TenantGuardError(RuntimeError):
     """Tenant-scoped data touched without a tenant, or a row stamped with another tenant."""
@@ -25,8 +23,6 @@ def _touches_tenant_data(state: ORMExecuteState) -> bool:
 def _scope_query(state: ORMExecuteState) -> None:
     if state.is_column_load or state.is_relationship_load:
         return  # the parent statement already carries the criteria
-    if state.execution_options.get(SKIP_SCOPE):
-        return
     if not (state.is_select or state.is_update or state.is_delete):
         return
     tenant = context.current_tenant()

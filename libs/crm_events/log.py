@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -82,8 +84,6 @@ def open_subscriber(settings: Settings, group: str, topics: list[str]) -> EventS
 def check_event_log(settings: Settings) -> None:
     """Readiness: the broker accepts a TCP connection, or the embedded log file opens."""
     if settings.kafka_bootstrap:
-        import socket
-
         errors = []
         for server in settings.kafka_bootstrap.split(","):
             host, _, port = server.strip().rpartition(":")
@@ -93,7 +93,5 @@ def check_event_log(settings: Settings) -> None:
             except OSError as exc:
                 errors.append(f"{server}: {exc}")
         raise ConnectionError("; ".join(errors))
-    import sqlite3
-
     with sqlite3.connect(embedded_log_path(settings), timeout=1.0) as conn:
         conn.execute("select 1")

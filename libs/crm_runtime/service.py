@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Blueprint, Flask
@@ -14,7 +14,6 @@ from crm_core.settings import Settings
 from crm_db.database import Database
 from crm_events.log import check_event_log
 from crm_events.outbox import Outbox
-from crm_events.records import RecordService
 from crm_http.app import create_base_app
 from crm_http.auth import internal_token_auth
 from crm_http.idempotency import idempotency_table
@@ -28,7 +27,6 @@ class ServiceRuntime:
     db: Database
     outbox: Outbox
     doc: ApiDoc
-    services: dict[str, RecordService] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings: Settings, metadata: MetaData, *, pool_size: int = 10) -> ServiceRuntime:

@@ -91,8 +91,7 @@ class WebhookAttempt(TenantScoped, Base):
 
 # Not tenant-scoped and not under RLS, like the outbox: the delivery loop must find due work of
 # every tenant before it knows which tenant to act as. On PostgreSQL, RLS would hide every tenant
-# row from a query without app.tenant_id, and a SKIP_SCOPE read of webhook_deliveries would only
-# skip the ORM criteria, not the policy. So the loop scans this small table, then handles each
+# row from a query without app.tenant_id. So the loop scans this small table, then handles each
 # delivery inside tenant_context(tenant_id), where the scoping and RLS apply as usual. Nothing in
 # it is served over the API; it holds ids and due times only.
 delivery_queue = Table(

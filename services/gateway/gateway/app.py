@@ -75,5 +75,4 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register(bp, db, accounts, ApiKeys(outbox), router, InternalTokenSigner.from_pem(settings.internal_private_key),
                  OpenApiCache(doc, router))
     app.register_blueprint(bp)
-    app.extensions["crm_db"] = db
     return app

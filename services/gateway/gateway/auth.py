@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import g, request
+from flask import Response, g, request
 
 from crm_core import context
 from crm_core.errors import TooManyRequests, Unauthorized
@@ -64,7 +64,7 @@ def make_authenticate(db: Database, access: AccessTokens, buckets: Buckets, limi
     return authenticate
 
 
-def rate_limit_headers(resp):  # type: ignore[no-untyped-def]
+def rate_limit_headers(resp: Response) -> Response:
     decision = g.get("rate_limit")
     if decision is not None:
         resp.headers["RateLimit-Limit"] = str(decision.limit)

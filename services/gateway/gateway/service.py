@@ -93,7 +93,7 @@ class Accounts:
         return self._tokens(session, user, family=row.family_id)
 
     def create_user(self, session: Session, data: dict[str, Any]) -> tuple[User, str | None]:
-        principal = _admin()
+        principal = require_admin()
         if data["role"] == "owner" and "owner" not in principal.roles:
             raise Forbidden("Only an owner can add another owner.")
         self._email_free(session, data["email"])
@@ -134,17 +134,13 @@ class Accounts:
                 "api_key_id": principal.api_key_id}
 
 
-def _admin() -> context.Principal:
+def require_admin() -> context.Principal:
     principal = context.current_principal()
     if principal is None or principal.user_id is None:
         raise Forbidden("Only a signed-in user can manage users and keys.")
     if not ADMIN_ROLES.intersection(principal.roles):
         raise Forbidden("Only owners and admins can do this.")
     return principal
-
-
-def require_admin() -> context.Principal:
-    return _admin()
 
 
 def _user_event(user: User) -> dict[str, Any]:
