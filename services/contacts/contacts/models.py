@@ -1,13 +1,49 @@
-"""Contacts tables. Every table is tenant-scoped: tenant_id leads keys and indexes."""
+"""Contacts tables. Every tenant table is tenant-scoped: tenant_id leads keys and indexes.
+
+PostgreSQL-only indexes (GIN over JSONB and trigram search) live in the migrations, not here:
+SQLite has no such index types.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Index, MetaData, String, UniqueConstraint
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from crm_db.base import TenantScoped
+from crm_db.base import JsonType, TenantScoped, utcnow
 from crm_events.tables import event_tables
 from crm_http.idempotency import idempotency_table
+
+LIFECYCLE_STAGES = ("subscriber", "lead", "marketing_qualified", "sales_qualified", "opportunity", "customer",
+                    "evangelist", "other")
+LEAD_STATUSES = ("new", "open", "in_progress", "attempted_to_contact", "connected", "open_deal", "unqualified",
+                 "bad_timing")
+ACTIVITY_TYPES = ("note", "call", "email", "meeting")
+OBJECTS = ("contact", "company")
+
+
+def _empty_list() -> list[Any]:
+    return []
+
+
+def _empty_dict() -> dict[str, Any]:
+    return {}
 
 
 class Base(DeclarativeBase):
@@ -20,17 +56,202 @@ class Contact(TenantScoped, Base):
         UniqueConstraint("tenant_id", "email", name="contacts_tenant_email_key"),
         Index("contacts_tenant_created_idx", "tenant_id", "created_at", "id"),
         Index("contacts_tenant_last_name_idx", "tenant_id", "last_name", "id"),
+        Index("contacts_tenant_updated_idx", "tenant_id", "updated_at", "id"),
+        Index("contacts_tenant_score_idx", "tenant_id", "lead_score", "id"),
+        Index("contacts_tenant_last_contacted_idx", "tenant_id", "last_contacted_at", "id"),
+        Index("contacts_tenant_stage_idx", "tenant_id", "lifecycle_stage", "created_at", "id"),
+        Index("contacts_tenant_company_idx", "tenant_id", "company_id"),
+        Index("contacts_tenant_phone_idx", "tenant_id", "phone"),
     )
 
     first_name: Mapped[str | None] = mapped_column(String(200))
     last_name: Mapped[str | None] = mapped_column(String(200))
-    email: Mapped[str | None] = mapped_column(String(320))
-    phone: Mapped[str | None] = mapped_column(String(40))
+    email: Mapped[str | None] = mapped_column(String(320))  # lower case, unique per tenant
+    emails: Mapped[list[str]] = mapped_column(JsonType, default=_empty_list, nullable=False)  # additional
+    phone: Mapped[str | None] = mapped_column(String(40))  # E.164
     company_name: Mapped[str | None] = mapped_column(String(200))
+    company_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())  # the primary company
+    company_ids: Mapped[list[str]] = mapped_column(JsonType, default=_empty_list, nullable=False)  # all links
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
+    lifecycle_stage: Mapped[str | None] = mapped_column(String(32))
+    lead_status: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str | None] = mapped_column(String(100))
+    tags: Mapped[list[str]] = mapped_column(JsonType, default=_empty_list, nullable=False)
+    address: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    properties: Mapped[dict[str, Any]] = mapped_column(JsonType, default=_empty_dict, nullable=False)
+    lead_score: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    last_contacted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    merged_ids: Mapped[list[str]] = mapped_column(JsonType, default=_empty_list, nullable=False)
+    # Lower-cased names, emails, phone digits and company name: what `q=` searches (trigram index on PG).
+    search_text: Mapped[str] = mapped_column(Text, default="", nullable=False)
+
+
+class Company(TenantScoped, Base):
+    __tablename__ = "companies"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "domain", name="companies_tenant_domain_key"),
+        Index("companies_tenant_created_idx", "tenant_id", "created_at", "id"),
+        Index("companies_tenant_name_idx", "tenant_id", "name", "id"),
+        Index("companies_tenant_updated_idx", "tenant_id", "updated_at", "id"),
+    )
+
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    domain: Mapped[str | None] = mapped_column(String(253))  # "acme.com": lower case, no scheme, no www.
+    industry: Mapped[str | None] = mapped_column(String(100))
+    size: Mapped[int | None] = mapped_column(Integer)  # number of employees
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
+    tags: Mapped[list[str]] = mapped_column(JsonType, default=_empty_list, nullable=False)
+    properties: Mapped[dict[str, Any]] = mapped_column(JsonType, default=_empty_dict, nullable=False)
+    last_contacted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    merged_ids: Mapped[list[str]] = mapped_column(JsonType, default=_empty_list, nullable=False)
+    search_text: Mapped[str] = mapped_column(Text, default="", nullable=False)
+
+
+class PropertyDefinition(TenantScoped, Base):
+    """A custom field of contacts or companies; its values live under the record's `properties`."""
+
+    __tablename__ = "property_definitions"
+    __table_args__ = (UniqueConstraint("tenant_id", "object", "key", name="property_definitions_key"),)
+
+    object: Mapped[str] = mapped_column(String(16), nullable=False)  # contact | company
+    key: Mapped[str] = mapped_column(String(64), nullable=False)
+    label: Mapped[str] = mapped_column(String(200), nullable=False)
+    type: Mapped[str] = mapped_column(String(16), nullable=False)
+    options: Mapped[list[str] | None] = mapped_column(JsonType)
+    required: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    archived_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Activity(TenantScoped, Base):
+    """A note, call, email or meeting on a contact's and/or a company's timeline."""
+
+    __tablename__ = "activities"
+    __table_args__ = (
+        Index("activities_contact_timeline_idx", "tenant_id", "contact_id", "occurred_at", "id"),
+        Index("activities_company_timeline_idx", "tenant_id", "company_id", "occurred_at", "id"),
+    )
+
+    type: Mapped[str] = mapped_column(String(16), nullable=False)
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
+    company_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    author_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
+    subject: Mapped[str | None] = mapped_column(String(500))
+    body: Mapped[str | None] = mapped_column(Text)
+    direction: Mapped[str | None] = mapped_column(String(16))  # inbound | outbound
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    starts_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    attendees: Mapped[list[str] | None] = mapped_column(JsonType)
+
+
+class ScoringRule(TenantScoped, Base):
+    __tablename__ = "scoring_rules"
+
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    filter: Mapped[str] = mapped_column(Text, nullable=False)
+    points: Mapped[int] = mapped_column(Integer, nullable=False)
+    # Points fade linearly to 0 over this many days since the last contact (None: no decay).
+    decay_days: Mapped[int | None] = mapped_column(Integer)
+
+
+class Merge(TenantScoped, Base):
+    """One merge of a secondary record into a primary, with what it takes to undo it."""
+
+    __tablename__ = "merges"
+    __table_args__ = (
+        Index("merges_secondary_idx", "tenant_id", "object", "secondary_id"),
+        Index("merges_primary_idx", "tenant_id", "object", "primary_id"),
+    )
+
+    object: Mapped[str] = mapped_column(String(16), nullable=False)
+    primary_id: Mapped[uuid.UUID] = mapped_column(Uuid(), nullable=False)
+    secondary_id: Mapped[uuid.UUID] = mapped_column(Uuid(), nullable=False)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JsonType, nullable=False)
+    undone_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ErasedContact(TenantScoped, Base):
+    """The anonymous tombstone an erased contact leaves: its id answers 410 from then on."""
+
+    __tablename__ = "erased_contacts"
+
+
+class Job(TenantScoped, Base):
+    """An import, export or rescoring run, with the counts its status shows."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("jobs_tenant_kind_idx", "tenant_id", "kind", "created_at", "id"),)
+
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # import | export | rescore
+    object: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), default="queued", nullable=False)
+    params: Mapped[dict[str, Any]] = mapped_column(JsonType, default=_empty_dict, nullable=False)
+    rows_total: Mapped[int | None] = mapped_column(Integer)
+    rows_processed: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    created: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    updated: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    skipped: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    failed: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid())
+
+
+class JobError(TenantScoped, Base):
+    """A row an import could not take, with the reason and the row as it came."""
+
+    __tablename__ = "job_errors"
+    __table_args__ = (Index("job_errors_job_idx", "tenant_id", "job_id", "row_number"),)
+
+    job_id: Mapped[uuid.UUID] = mapped_column(Uuid(), nullable=False)
+    row_number: Mapped[int] = mapped_column(Integer, nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    row: Mapped[dict[str, Any]] = mapped_column(JsonType, nullable=False)
+
+
+class ContactSettings(Base):
+    """Per-tenant settings of this service (one row per tenant)."""
+
+    __tablename__ = "contact_settings"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    default_region: Mapped[str | None] = mapped_column(String(2))  # ISO 3166 alpha-2, for phone numbers
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+def job_tables(metadata: MetaData) -> tuple[Table, Table]:
+    """Uploaded and produced files in chunks, and the queue the worker claims jobs from.
+
+    Files live in the database so any web or worker replica can write or read them (no shared
+    volume). The queue has no RLS: the worker claims across tenants, then works as that tenant.
+    """
+    if "job_files" in metadata.tables:
+        return metadata.tables["job_files"], metadata.tables["job_queue"]
+    files = Table(
+        "job_files", metadata,
+        Column("tenant_id", Uuid(), primary_key=True),
+        Column("job_id", Uuid(), primary_key=True),
+        Column("part", String(16), primary_key=True),  # upload | output
+        Column("seq", Integer, primary_key=True),
+        Column("data", LargeBinary, nullable=False),
+    )
+    queue = Table(
+        "job_queue", metadata,
+        Column("job_id", Uuid(), primary_key=True),
+        Column("tenant_id", Uuid(), nullable=False),
+        Column("kind", String(16), nullable=False),
+        Column("available_at", DateTime(timezone=True), nullable=False, default=utcnow),
+        Column("attempts", Integer, nullable=False, default=0),
+    )
+    return files, queue
 
 
 def metadata() -> MetaData:
-    """The service's full metadata: its records plus outbox, processed events and idempotency keys."""
+    """The service's full metadata: its records plus outbox, processed events, idempotency keys, jobs."""
     event_tables(Base.metadata)
     idempotency_table(Base.metadata)
+    job_tables(Base.metadata)
     return Base.metadata

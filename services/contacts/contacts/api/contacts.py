@@ -1,12 +1,12 @@
-"""Contacts routes: /v1/contacts."""
+"""/v1/contacts: the conventional record routes."""
 
 from __future__ import annotations
 
 from flask import Blueprint
 
 from contacts.models import Contact
-from contacts.schemas import ContactCreateSchema, ContactInSchema, ContactSchema
-from contacts.service import ContactService
+from contacts.schemas.contacts import ContactCreateSchema, ContactInSchema, ContactSchema
+from contacts.service.contacts import ContactService
 from crm_http.resource import RecordRoutes
 from crm_runtime.service import ServiceRuntime
 

@@ -1,0 +1,1 @@
+"""Use cases and their events, one module per aggregate."""

@@ -1,0 +1,63 @@
+"""What contacts and companies share: custom properties, tags, search text, merged ids that resolve."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from contacts import normalise
+from contacts.models import Company, Contact, ErasedContact, Merge
+from contacts.service.properties import check_values
+from contacts.service.settings import default_region
+from crm_core import context
+from crm_core.errors import Gone, NotFound
+from crm_events.records import RecordService
+
+R = TypeVar("R", Contact, Company)
+MAX_MERGE_HOPS = 20
+
+
+class PartyService(RecordService[R]):
+    """A contact or a company: the generic record rules plus the ones both share."""
+
+    object_name: str  # "contact" | "company", as in /v1/properties/{object}s
+
+    def check_properties(self, session: Session, values: dict[str, Any], current: dict[str, Any] | None) -> None:
+        if "properties" in values or current is None:
+            values["properties"] = check_values(session, self.object_name, values.get("properties") or {}, current,
+                                                default_region(session))
+
+    search_columns: tuple[str, ...] = ()  # what `q=` matches, in this order
+
+    def refresh_search_text(self, values: dict[str, Any], record: R | None = None) -> None:
+        merged = {c: getattr(record, c) for c in self.search_columns} if record is not None else {}
+        merged.update({k: v for k, v in values.items() if k in self.search_columns})
+        parts: list[str | None] = []
+        for column in self.search_columns:
+            value = merged.get(column)
+            parts.extend(value if isinstance(value, list) else [value])
+        values["search_text"] = normalise.search_text(parts)
+
+    def get(self, session: Session, record_id: uuid.UUID, *, for_update: bool = False) -> R:
+        """The record, or the one it was merged into (old links keep working); 410 once erased."""
+        current = record_id
+        for _ in range(MAX_MERGE_HOPS):
+            stmt = select(self.model).where(self.model.id == current)
+            if for_update:
+                stmt = stmt.with_for_update()
+            record = session.scalars(stmt).first()
+            if record is not None:
+                return record
+            survivor = session.scalars(
+                select(Merge.primary_id).where(Merge.object == self.aggregate, Merge.secondary_id == current,
+                                               Merge.undone_at.is_(None)).order_by(Merge.created_at.desc())
+            ).first()
+            if survivor is None:
+                break
+            current = survivor
+        if self.model is Contact and session.get(ErasedContact, (context.require_tenant(), record_id)) is not None:
+            raise Gone(f"The contact {record_id} was erased.")
+        raise NotFound(f"No {self.aggregate} with id {record_id}.")

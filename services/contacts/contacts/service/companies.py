@@ -1,0 +1,46 @@
+"""Company use cases: a normalised domain, unique per tenant, and custom properties."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from contacts import normalise
+from contacts.models import Company
+from contacts.service.common import PartyService
+from crm_core.errors import Conflict, validation_error
+
+
+class CompanyService(PartyService[Company]):
+    model = Company
+    aggregate = "company"
+    object_name = "company"
+    search_columns = ("name", "domain")
+
+    def _normalise_domain(self, session: Session, values: dict[str, Any], exclude: Any = None) -> None:
+        if not values.get("domain"):
+            return
+        try:
+            values["domain"] = normalise.domain(values["domain"])
+        except ValueError as exc:
+            raise validation_error({"domain": [str(exc)]}) from exc
+        stmt = select(Company.id).where(Company.domain == values["domain"])
+        if exclude is not None:
+            stmt = stmt.where(Company.id != exclude)
+        existing = session.scalars(stmt).first()
+        if existing is not None:
+            raise Conflict(f"A company with domain {values['domain']!r} already exists.", existing_id=str(existing),
+                           errors={"domain": ["Already used by another company."]})
+
+    def before_create(self, session: Session, values: dict[str, Any]) -> None:
+        self._normalise_domain(session, values)
+        self.check_properties(session, values, None)
+        self.refresh_search_text(values)
+
+    def before_update(self, session: Session, record: Company, values: dict[str, Any]) -> None:
+        if "domain" in values and values["domain"] != record.domain:
+            self._normalise_domain(session, values, exclude=record.id)
+        self.check_properties(session, values, record.properties)
+        self.refresh_search_text(values, record)

@@ -1,0 +1,77 @@
+"""Contact use cases: unique email per tenant, E.164 phones, company links, custom properties."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from contacts import normalise
+from contacts.models import Company, Contact
+from contacts.service.common import PartyService
+from contacts.service.settings import default_region
+from crm_core.errors import Conflict, validation_error
+
+
+class ContactService(PartyService[Contact]):
+    model = Contact
+    aggregate = "contact"
+    object_name = "contact"
+    search_columns = ("first_name", "last_name", "email", "emails", "phone", "company_name")
+
+    def ensure_email_free(self, session: Session, email: str | None, exclude: Any = None) -> None:
+        if not email:
+            return
+        stmt = select(Contact.id).where(Contact.email == email)
+        if exclude is not None:
+            stmt = stmt.where(Contact.id != exclude)
+        existing = session.scalars(stmt).first()
+        if existing is not None:
+            raise Conflict(f"A contact with email {email!r} already exists.", existing_id=str(existing),
+                           errors={"email": ["Already used by another contact."]})
+
+    def _normalise(self, session: Session, values: dict[str, Any], record: Contact | None) -> None:
+        if values.get("phone"):
+            try:
+                values["phone"] = normalise.phone(values["phone"], default_region(session))
+            except ValueError as exc:
+                raise validation_error({"phone": [str(exc)]}) from exc
+        email = values["email"] if "email" in values else (record.email if record is not None else None)
+        if values.get("emails") is not None:
+            values["emails"] = [e for e in values["emails"] if e != email]
+        self._link_companies(session, values, record)
+
+    def _link_companies(self, session: Session, values: dict[str, Any], record: Contact | None) -> None:
+        """company_id is the primary company and always one of company_ids (all links)."""
+        if "company_id" not in values and "company_ids" not in values:
+            return
+        primary = values["company_id"] if "company_id" in values else (record.company_id if record else None)
+        given = "company_ids" in values
+        links = [str(c) for c in (values["company_ids"] if given else (record.company_ids if record else []))]
+        if given and "company_id" not in values and primary is not None and str(primary) not in links:
+            primary = values["company_id"] = None  # unlinking the primary company clears it
+        if primary is not None and str(primary) not in links:
+            links.insert(0, str(primary))
+        links = list(dict.fromkeys(links))
+        known = {str(i) for i in session.scalars(select(Company.id).where(Company.id.in_(links)))} if links else set()
+        missing = [c for c in links if c not in known]
+        if missing:
+            field = "company_id" if primary is not None and str(primary) in missing else "company_ids"
+            raise validation_error({field: [f"No company with id {missing[0]}."]})
+        values["company_ids"] = links
+        if primary is not None and not values.get("company_name") and not (record and record.company_name):
+            values["company_name"] = session.scalars(select(Company.name).where(Company.id == primary)).first()
+
+    def before_create(self, session: Session, values: dict[str, Any]) -> None:
+        self.ensure_email_free(session, values.get("email"))
+        self._normalise(session, values, None)
+        self.check_properties(session, values, None)
+        self.refresh_search_text(values)
+
+    def before_update(self, session: Session, record: Contact, values: dict[str, Any]) -> None:
+        if "email" in values and values["email"] != record.email:
+            self.ensure_email_free(session, values["email"], exclude=record.id)
+        self._normalise(session, values, record)
+        self.check_properties(session, values, record.properties)
+        self.refresh_search_text(values, record)
