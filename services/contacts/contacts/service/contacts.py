@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy import select
@@ -54,7 +55,8 @@ class ContactService(PartyService[Contact]):
         if primary is not None and str(primary) not in links:
             links.insert(0, str(primary))
         links = list(dict.fromkeys(links))
-        known = {str(i) for i in session.scalars(select(Company.id).where(Company.id.in_(links)))} if links else set()
+        wanted = [uuid.UUID(c) for c in links]
+        known = {str(i) for i in session.scalars(select(Company.id).where(Company.id.in_(wanted)))} if wanted else set()
         missing = [c for c in links if c not in known]
         if missing:
             field = "company_id" if primary is not None and str(primary) in missing else "company_ids"
