@@ -46,7 +46,10 @@ def _fingerprint() -> str:
     return digest.hexdigest()
 
 
-def idempotent(db_getter: Callable[[], Database], table_getter: Callable[[], Table]) -> Callable[..., Any]:
+def idempotent(db_getter: Callable[[], Database], table_getter: Callable[[], Table],
+               fingerprint: Callable[[], str] | None = None) -> Callable[..., Any]:
+    """`fingerprint` replaces hashing the raw body, for bodies too big to hold in memory (uploads)."""
+
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -57,14 +60,14 @@ def idempotent(db_getter: Callable[[], Database], table_getter: Callable[[], Tab
                 raise UnprocessableEntity(errors={HEADER: ["At most 200 characters."]})
             db, table = db_getter(), table_getter()
             tenant = context.require_tenant()
-            fingerprint = _fingerprint()
+            request_hash = (fingerprint or _fingerprint)()
             try:
                 with db.transaction() as s:
-                    s.execute(insert(table).values(tenant_id=tenant, key=key, request_hash=fingerprint))
+                    s.execute(insert(table).values(tenant_id=tenant, key=key, request_hash=request_hash))
             except IntegrityError:
                 with db.transaction() as s:
                     row = s.execute(select(table).where(table.c.tenant_id == tenant, table.c.key == key)).one()
-                if row.request_hash != fingerprint:
+                if row.request_hash != request_hash:
                     raise UnprocessableEntity(
                         "This Idempotency-Key was used with another request body.", errors={HEADER: ["Reused key."]}
                     ) from None

@@ -48,7 +48,11 @@ class ApiDoc:
         list_of: bool = False,
         parameters: list[dict[str, Any]] | None = None,
         extra_responses: dict[int, str] | None = None,
+        request_content: dict[str, Any] | None = None,
+        response_content: dict[str, Any] | None = None,
     ) -> None:
+        """`request_content` / `response_content`: raw OpenAPI content maps, for bodies that are not
+        JSON (multipart uploads, CSV downloads)."""
         op: dict[str, Any] = {"summary": summary, "tags": [tag], "security": [{"bearer": []}], "responses": {}}
         if scope:
             op["description"] = f"Requires the `{scope}` scope."
@@ -56,6 +60,8 @@ class ApiDoc:
             op["parameters"] = parameters
         if request is not None:
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": request}}}
+        if request_content is not None:
+            op["requestBody"] = {"required": True, "content": request_content}
         if response is not None:
             content_schema: Any = response
             if list_of:
@@ -65,7 +71,7 @@ class ApiDoc:
                 }}
             op["responses"][str(status)] = {"description": "OK", "content": {"application/json": {"schema": content_schema}}}
         else:
-            op["responses"][str(status)] = {"description": "OK"}
+            op["responses"][str(status)] = {"description": "OK", **({"content": response_content} if response_content else {})}
         problem = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
         for code, text in {400: "Bad request", 401: "Unauthenticated", 403: "Missing scope", **(extra_responses or {})}.items():
             op["responses"][str(code)] = {"description": text, **problem}

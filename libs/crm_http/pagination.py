@@ -2,6 +2,10 @@
 
 The cursor carries the sort key values of the last row returned; the next page starts strictly
 after them. NULLs sort last in both directions, so a cursor never skips or repeats a row.
+
+A sort key is any SQL expression (a column, or e.g. a custom property read out of JSON) with a
+`value_of(row)` that reads the same value from an ORM row; for a plain column it defaults to the
+attribute of the same key.
 """
 
 from __future__ import annotations
@@ -11,11 +15,13 @@ import datetime as dt
 import decimal
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, false, or_
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import Select, and_, false, literal, or_
+from sqlalchemy.orm import InstrumentedAttribute, QueryableAttribute, Session
+from sqlalchemy.sql import ColumnElement
 
 from crm_core.errors import BadRequest
 
@@ -26,8 +32,14 @@ DEFAULT_LIMIT = 50
 @dataclass(frozen=True)
 class SortKey:
     name: str
-    column: InstrumentedAttribute[Any]
+    column: QueryableAttribute[Any] | ColumnElement[Any]  # any SQL expression
     descending: bool
+    value_of: Callable[[Any], Any] | None = None  # row -> value of `column`; None: getattr(row, column.key)
+
+    def read(self, row: Any) -> Any:
+        if self.value_of is not None:
+            return self.value_of(row)
+        return getattr(row, self.column.key)
 
 
 def parse_sort(raw: str | None, allowed: dict[str, InstrumentedAttribute[Any]], default: str,
@@ -91,24 +103,60 @@ def decode_cursor(cursor: str, keys: list[SortKey]) -> list[Any]:
         expected = [("-" if k.descending else "") + k.name for k in keys]
         if payload["s"] != expected or len(payload["v"]) != len(keys):
             raise ValueError("cursor belongs to another sort")
-        return [_decode_value(v) for v in payload["v"]]
-    except (ValueError, KeyError, TypeError) as exc:
+        return [_conform(_decode_value(v), k) for v, k in zip(payload["v"], keys, strict=True)]
+    except (ValueError, KeyError, TypeError, decimal.InvalidOperation) as exc:
         raise BadRequest(
             "The cursor is invalid or was made for another sort; start again without it.",
             errors={"cursor": ["Invalid cursor."]},
         ) from exc
 
 
+def _expected_type(key: SortKey) -> type | None:
+    try:
+        return key.column.type.python_type
+    except (AttributeError, NotImplementedError):
+        return None
+
+
+def _conform(value: Any, key: SortKey) -> Any:
+    """A cursor value of the key's Python type: a tampered cursor is a 400, not a database error."""
+    expected = _expected_type(key)
+    if value is None or expected is None:
+        return value
+    if expected is bool:
+        if isinstance(value, bool):
+            return value
+    elif isinstance(value, bool):
+        pass  # JSON true is no number, string or date
+    elif expected is dt.date:
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            return value
+    elif isinstance(value, expected):
+        return value
+    elif expected is float and isinstance(value, int | decimal.Decimal):
+        return float(value)
+    elif expected is decimal.Decimal and isinstance(value, int | float):
+        return decimal.Decimal(str(value))
+    raise ValueError(f"cursor value of type {type(value).__name__} for {key.name}")
+
+
+def _bound(key: SortKey, value: Any) -> Any:
+    # An explicit bind: SQLAlchemy refuses `expr > True`, and the key's type converts the value.
+    return literal(value, key.column.type)
+
+
 def _after(keys: list[SortKey], values: list[Any]) -> Any:
     """Rows strictly after `values` in the sort order (NULLs last)."""
     clauses = []
     for i, key in enumerate(keys):
-        equal_prefix = [k.column.is_(None) if v is None else k.column == v for k, v in zip(keys[:i], values[:i], strict=True)]
+        equal_prefix = [k.column.is_(None) if v is None else k.column == _bound(k, v)
+                        for k, v in zip(keys[:i], values[:i], strict=True)]
         value = values[i]
         if value is None:
             strictly = false()  # nothing sorts after NULL except on later keys
         else:
-            beyond = key.column < value if key.descending else key.column > value
+            bound = _bound(key, value)
+            beyond = key.column < bound if key.descending else key.column > bound
             strictly = or_(beyond, key.column.is_(None))
         clauses.append(and_(*equal_prefix, strictly))
     return or_(*clauses)
@@ -124,5 +172,5 @@ def paginate(session: Session, stmt: Select[Any], keys: list[SortKey], limit: in
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        next_cursor = encode_cursor(keys, [getattr(last, k.column.key) for k in keys])
+        next_cursor = encode_cursor(keys, [k.read(last) for k in keys])
     return rows, next_cursor

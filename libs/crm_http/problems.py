@@ -6,7 +6,7 @@ import json
 import logging
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
@@ -35,7 +35,9 @@ def _from_http(exc: HTTPException) -> Response:
     status = exc.code or 500
     detail = exc.description
     if status == 413:
-        detail = "The request body is larger than 1 MiB; upload large files through /v1/imports."
+        limit = request.max_content_length
+        detail = ("The request body is larger than 1 MiB; upload large files through /v1/imports."
+                  if limit is None or limit <= 1024 * 1024 else f"The upload is larger than the limit of {limit} bytes.")
     resp = problem_response(status, exc.name, detail)
     if status == 405 and exc.response is None:
         allowed = getattr(exc, "valid_methods", None)

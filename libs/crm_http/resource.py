@@ -12,23 +12,43 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 from marshmallow import Schema
-from sqlalchemy import Table, select
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy import Select, Table, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from crm_core.errors import BadRequest
 from crm_db.database import Database
 from crm_events.envelope import dumps
 from crm_events.records import RecordService
 from crm_http.auth import require_scope
 from crm_http.idempotency import idempotent
 from crm_http.openapi import ApiDoc
-from crm_http.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate, parse_sort
+from crm_http.pagination import DEFAULT_LIMIT, MAX_LIMIT, SortKey, paginate, parse_sort
 from crm_http.parsing import if_match_version, load, parse_uuid, query_int
+from crm_query import FieldRegistry, FieldType, column_field, compile_filter
+from crm_query import parse_sort as parse_field_sort
 
+FILTER_DOC = (
+    "Filter expression: `field op value` joined with `and` / `or`, grouped with parentheses, negated with `not`. "
+    "Operators: `=`, `!=`, `<`, `<=`, `>`, `>=`, `in (...)`, `not in (...)`, `contains`, `starts_with`, "
+    "`is null`, `is not null`. Values: 'quoted strings' (`''` escapes a quote), numbers, true, false. "
+    "Custom fields are addressed by their key. Example: "
+    "`lifecycle_stage = 'lead' and (plan in ('pro', 'team') or lead_score >= 50)`. "
+    "A missing value matches `!=`, `not in` and `not (...)` but no other comparison. "
+    "Unknown fields and malformed expressions get 400 naming the problem."
+)
+FILTER_PARAM: dict[str, Any] = {"name": "filter", "in": "query", "schema": {"type": "string", "maxLength": 4000},
+                                "description": FILTER_DOC}
+SEARCH_PARAM: dict[str, Any] = {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "Free-text search."}
 LIST_PARAMS = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50}},
     {"name": "cursor", "in": "query", "schema": {"type": "string"}},
     {"name": "sort", "in": "query", "schema": {"type": "string"}, "description": "e.g. `-created_at,name`"},
 ]
+
+
+def list_params(*, filterable: bool = True, searchable: bool = True) -> list[dict[str, Any]]:
+    """Paging parameters, plus `filter` and `q` where the collection supports them."""
+    return [*LIST_PARAMS, *([FILTER_PARAM] if filterable else []), *([SEARCH_PARAM] if searchable else [])]
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -59,6 +79,10 @@ class RecordRoutes:
     sortable: dict[str, InstrumentedAttribute[Any]] = field(default_factory=dict)
     default_sort: str = "-created_at"
     list_filters: Callable[[Any], Any] | None = None  # stmt -> stmt, for simple query parameters
+    # `?filter=` and `?sort=` over these fields (built per request, in the transaction: custom
+    # properties are per tenant); replaces `sortable`. Without it `?filter=` is a 400.
+    fields: Callable[[Session], FieldRegistry] | None = None
+    search: Callable[[Select[Any], str], Select[Any]] | None = None  # applies `?q=`
 
     @property
     def base(self) -> str:
@@ -81,7 +105,7 @@ class RecordRoutes:
                       request=type(self.create_schema), response=out, status=201, extra_responses={409: "Conflict", 422: "Invalid fields"},
                       parameters=[{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}])
         doc.operation(self.base, "get", summary=f"List {name}", tag=self.tag, scope=read, response=out,
-                      list_of=True, parameters=LIST_PARAMS)
+                      list_of=True, parameters=list_params(filterable=self.fields is not None, searchable=self.search is not None))
         doc.operation(item_doc, "get", summary=f"Get a {singular}", tag=self.tag, scope=read, response=out,
                       parameters=id_param, extra_responses={404: "Not found"})
         doc.operation(item_doc, "patch", summary=f"Update a {singular}", tag=self.tag, scope=write,
@@ -132,12 +156,34 @@ class RecordRoutes:
         require_scope(f"{self.area}:read")
         model = self.service().model
         limit = query_int("limit", DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
-        sortable = {"created_at": model.created_at, "updated_at": model.updated_at, "id": model.id, **self.sortable}
-        keys = parse_sort(request.args.get("sort"), sortable, self.default_sort, model.id)
+        raw_filter, query = request.args.get("filter"), (request.args.get("q") or "").strip()
+        if self.fields is None and raw_filter:
+            raise BadRequest(f"Filtering is not supported on /v1/{self.collection}.",
+                             errors={"filter": ["Filtering is not supported on this collection."]})
+        if self.search is None and query:
+            raise BadRequest(f"Search is not supported on /v1/{self.collection}.",
+                             errors={"q": ["Search is not supported on this collection."]})
+        keys: list[SortKey] = []
+        if self.fields is None:
+            sortable = {"created_at": model.created_at, "updated_at": model.updated_at, "id": model.id, **self.sortable}
+            keys = parse_sort(request.args.get("sort"), sortable, self.default_sort, model.id)
         stmt = select(model)
         if self.list_filters is not None:
             stmt = self.list_filters(stmt)
+        if self.search is not None and query:
+            stmt = self.search(stmt, query)
         with self.db().transaction() as session:
+            if self.fields is not None:
+                registry = self.fields(session)
+                for default in (column_field("id", FieldType.UUID, model.id),
+                                column_field("created_at", FieldType.DATETIME, model.created_at),
+                                column_field("updated_at", FieldType.DATETIME, model.updated_at)):
+                    if default.name not in registry:
+                        registry.add(default)
+                keys = parse_field_sort(request.args.get("sort"), registry, self.default_sort, registry["id"])
+                where = compile_filter(raw_filter, registry, session.get_bind().dialect.name)
+                if where is not None:
+                    stmt = stmt.where(where)
             rows, next_cursor = paginate(session, stmt, keys, limit, request.args.get("cursor"))
             data = [self._dump(r) for r in rows]
         return json_response({"data": data, "next_cursor": next_cursor})

@@ -50,7 +50,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     buckets = RedisBuckets(settings.redis_url) if settings.redis_url else LocalBuckets()
     limits = RateLimits(tenant=_limit(settings, "TENANT", "100", "200"), api_key=_limit(settings, "KEY", "50", "100"),
                         anonymous=_limit(settings, "ANONYMOUS", "1", "20"))
-    router = Router(_routes(settings), pool_size=int(settings.get("CRM_GATEWAY_POOL_SIZE", "32") or 32))
+    router = Router(_routes(settings), pool_size=int(settings.get("CRM_GATEWAY_POOL_SIZE", "32") or 32),
+                    upload_limit=int(settings.get("CRM_IMPORT_MAX_BYTES", str(2 * 1024**3)) or 2 * 1024**3))
     accounts = Accounts(outbox, access, PasswordHasher())
 
     def database() -> None:

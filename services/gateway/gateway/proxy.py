@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import urllib3
@@ -15,6 +17,11 @@ _DROP_REQUEST = {"host", "connection", "keep-alive", "proxy-authorization", "te"
                  "upgrade", "authorization", "content-length", "cookie"}
 _DROP_RESPONSE = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
 _INTERNAL_PREFIXES = ("x-internal-", "x-tenant", "x-user", "x-forwarded-")
+# Streamed both ways instead of buffered: CSV uploads (up to upload_limit, not the 1 MiB of every
+# other body) and CSV downloads of any size.
+STREAMED_UPLOADS = frozenset({("POST", "/v1/imports")})
+STREAMED_DOWNLOADS = re.compile(r"^/v1/(exports/[^/]+/file|imports/[^/]+/errors)$")
+STREAM_BLOCK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -26,11 +33,15 @@ class Route:
 
 
 class Router:
-    def __init__(self, routes: list[Route], *, pool_size: int = 32, timeout: float = 30.0) -> None:
+    def __init__(self, routes: list[Route], *, pool_size: int = 32, timeout: float = 30.0,
+                 upload_limit: int = 2 * 1024**3, upload_timeout: float = 600.0) -> None:
         # Longest prefix first so /v1/kb/articles never matches a shorter /v1/k... route.
         self.routes = sorted(routes, key=lambda r: len(r.prefix), reverse=True)
         self.pool = urllib3.PoolManager(num_pools=16, maxsize=pool_size, block=False, retries=False,
                                         timeout=urllib3.Timeout(connect=2.0, read=timeout))
+        self.upload_limit = upload_limit
+        # The service answers an upload once it has stored all of it: allow it the time.
+        self.upload_timeout = urllib3.Timeout(connect=2.0, read=upload_timeout)
 
     def match(self, path: str) -> Route | None:
         for route in self.routes:
@@ -44,14 +55,40 @@ class Router:
         headers.update(internal_headers)
         headers["X-Forwarded-For"] = request.remote_addr or ""
         url = route.base_url + request.full_path if request.query_string else route.base_url + request.path
+        upload = (request.method, request.path) in STREAMED_UPLOADS
+        download = request.method == "GET" and STREAMED_DOWNLOADS.match(request.path) is not None
+        body: object = None
+        if upload:
+            # Before anything touches the body: this route's own limit (413 above it), then the
+            # stream itself goes upstream, with the client's length or chunked.
+            request.max_content_length = self.upload_limit
+            body = request.stream
+            if request.content_length is not None:
+                headers["Content-Length"] = str(request.content_length)
+        else:
+            body = request.get_data(cache=True) or None
         try:
-            upstream = self.pool.request(request.method, url, body=request.get_data(cache=True) or None,
-                                         headers=headers, redirect=False, preload_content=True)
+            extra = {"timeout": self.upload_timeout} if upload else {}
+            upstream = self.pool.request(request.method, url, body=body, headers=headers, redirect=False,
+                                         preload_content=not download, **extra)
         except urllib3.exceptions.HTTPError as exc:
             raise ServiceUnavailable(f"The {route.service} service is unavailable; try again shortly.",
                                      headers={"Retry-After": "5"}) from exc
-        resp = Response(upstream.data, status=upstream.status)
+        if download:
+            resp = Response(_relay(upstream), status=upstream.status, direct_passthrough=True)
+            if upstream.headers.get("Content-Length"):
+                resp.headers["Content-Length"] = upstream.headers["Content-Length"]
+        else:
+            resp = Response(upstream.data, status=upstream.status)
         for key, value in upstream.headers.items():
             if key.lower() not in _DROP_RESPONSE:
                 resp.headers[key] = value
         return resp
+
+
+def _relay(upstream: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
+    """A big answer passed on block by block, never held whole; the connection goes back to the pool."""
+    try:
+        yield from upstream.stream(STREAM_BLOCK, decode_content=False)
+    finally:
+        upstream.release_conn()

@@ -67,6 +67,17 @@ def tombstone(model: type[Fact], record_id: Callable[[Event], str] = lambda e: e
     return handle
 
 
+def erased(model: type[Fact]) -> Handler:
+    """crm.contact.erased: data {"id", "merged_ids", "erased_at"}; every id of the person is gone."""
+
+    def handle(session: Session, event: Event) -> None:
+        at = event_time(event)
+        for record_id in dict.fromkeys([event.subject, *(event.data.get("merged_ids") or [])]):
+            apply(session, model, uuid.UUID(record_id), at, deleted=True, values={})
+
+    return handle
+
+
 def no_values(_data: dict[str, Any]) -> dict[str, Any]:
     return {}
 
@@ -97,8 +108,9 @@ def handlers() -> dict[str, Handler]:
     for aggregate, model, values in FACTS:
         out[f"crm.{aggregate}.created"] = out[f"crm.{aggregate}.updated"] = upsert(model, values)
         out[f"crm.{aggregate}.deleted"] = tombstone(model)
-    # Erasure is a delete for counting; the facts hold no personal data to scrub.
-    out["crm.contact.erased"] = tombstone(ContactFact)
+    # Erasure is a delete for counting; the facts hold no personal data to scrub. The ids merged
+    # into the erased contact go too (their merges' tombstones may not have arrived yet).
+    out["crm.contact.erased"] = erased(ContactFact)
     # The primary absorbs the secondary, which stops existing; the primary's own events follow.
     out["crm.contact.merged"] = tombstone(ContactFact, lambda e: e.data["secondary_id"])
     return out

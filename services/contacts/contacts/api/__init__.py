@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from contacts.api import companies, contacts, properties, settings
+from contacts.api import activities, batch, companies, contacts, jobs, merge, privacy, properties, scoring, settings
 from crm_runtime.service import ServiceRuntime
 
 
 def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
-    for module in (contacts, companies, properties, settings):
+    for module in (contacts, companies, activities, merge, properties, scoring, settings, batch, jobs, privacy):
         module.register(bp, runtime)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from contacts.models import Company
 from contacts.schemas.companies import CompanyCreateSchema, CompanyInSchema, CompanySchema
 from contacts.service.companies import CompanyService
+from contacts.service.fields import company_fields
+from contacts.service.search import search_companies as search
 from crm_http.resource import RecordRoutes
 from crm_runtime.service import ServiceRuntime
 
@@ -19,5 +20,5 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
         db=lambda: runtime.db, service=lambda: service,
         create_schema=CompanyCreateSchema(), update_schema=CompanyInSchema(), output_schema=output,
         idempotency=lambda: runtime.idempotency,
-        sortable={"name": Company.name, "domain": Company.domain, "size": Company.size},
+        fields=company_fields, search=search,
     ).register(bp, runtime.doc)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from contacts.models import Contact
 from contacts.schemas.contacts import ContactCreateSchema, ContactInSchema, ContactSchema
 from contacts.service.contacts import ContactService
+from contacts.service.fields import contact_fields
+from contacts.service.search import search_contacts as search
 from crm_http.resource import RecordRoutes
 from crm_runtime.service import ServiceRuntime
 
@@ -19,5 +20,5 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
         db=lambda: runtime.db, service=lambda: service,
         create_schema=ContactCreateSchema(), update_schema=ContactInSchema(), output_schema=output,
         idempotency=lambda: runtime.idempotency,
-        sortable={"first_name": Contact.first_name, "last_name": Contact.last_name, "email": Contact.email},
+        fields=contact_fields, search=search,
     ).register(bp, runtime.doc)

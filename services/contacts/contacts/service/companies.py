@@ -13,6 +13,13 @@ from contacts.service.common import PartyService
 from crm_core.errors import Conflict, validation_error
 
 
+def normalised_domain(raw: str) -> str:
+    try:
+        return normalise.domain(raw)
+    except ValueError as exc:
+        raise validation_error({"domain": [str(exc)]}) from exc
+
+
 class CompanyService(PartyService[Company]):
     model = Company
     aggregate = "company"
@@ -22,10 +29,7 @@ class CompanyService(PartyService[Company]):
     def _normalise_domain(self, session: Session, values: dict[str, Any], exclude: Any = None) -> None:
         if not values.get("domain"):
             return
-        try:
-            values["domain"] = normalise.domain(values["domain"])
-        except ValueError as exc:
-            raise validation_error({"domain": [str(exc)]}) from exc
+        values["domain"] = normalised_domain(values["domain"])
         stmt = select(Company.id).where(Company.domain == values["domain"])
         if exclude is not None:
             stmt = stmt.where(Company.id != exclude)
@@ -34,13 +38,26 @@ class CompanyService(PartyService[Company]):
             raise Conflict(f"A company with domain {values['domain']!r} already exists.", existing_id=str(existing),
                            errors={"domain": ["Already used by another company."]})
 
-    def before_create(self, session: Session, values: dict[str, Any]) -> None:
-        self._normalise_domain(session, values)
+    def prepare(self, session: Session, values: dict[str, Any]) -> None:
+        """New values normalised and checked, without the domain query (see ContactService.prepare)."""
+        if values.get("domain"):
+            values["domain"] = normalised_domain(values["domain"])
         self.check_properties(session, values, None)
         self.refresh_search_text(values)
+
+    def before_create(self, session: Session, values: dict[str, Any]) -> None:
+        self._normalise_domain(session, values)
+        self.prepare(session, values)
 
     def before_update(self, session: Session, record: Company, values: dict[str, Any]) -> None:
         if "domain" in values and values["domain"] != record.domain:
             self._normalise_domain(session, values, exclude=record.id)
         self.check_properties(session, values, record.properties)
         self.refresh_search_text(values, record)
+
+    def before_delete(self, session: Session, record: Company) -> None:
+        # Company-only activities go; its contacts' activities stay on their timelines, unlinked.
+        # (Imported here: the activities module builds on this one.)
+        from contacts.service.activities import detach_company_timeline
+
+        detach_company_timeline(session, self.outbox, record)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from contacts import normalise
 from contacts.models import Company, Contact
 from contacts.service.common import PartyService
+from contacts.service.scoring import rescore, rules
 from contacts.service.settings import default_region
 from crm_core.errors import Conflict, validation_error
 
@@ -65,11 +66,26 @@ class ContactService(PartyService[Contact]):
         if primary is not None and not values.get("company_name") and not (record and record.company_name):
             values["company_name"] = session.scalars(select(Company.name).where(Company.id == primary)).first()
 
-    def before_create(self, session: Session, values: dict[str, Any]) -> None:
-        self.ensure_email_free(session, values.get("email"))
+    def prepare(self, session: Session, values: dict[str, Any]) -> None:
+        """New values normalised and checked, without the email query: imports prepare a batch of
+        rows this way and look their emails up with one query."""
         self._normalise(session, values, None)
         self.check_properties(session, values, None)
         self.refresh_search_text(values)
+
+    def before_create(self, session: Session, values: dict[str, Any]) -> None:
+        self.ensure_email_free(session, values.get("email"))
+        self.prepare(session, values)
+
+    def create(self, session: Session, values: dict[str, Any]) -> Contact:
+        record = super().create(session, values)
+        if rules(session):  # without rules every score is 0 already
+            rescore(session, self.outbox, self.serialize, [record.id])
+        return record
+
+    def after_update(self, session: Session, record: Contact, changes: dict[str, list[Any]]) -> None:
+        # Any field may be in a rule's filter; last_contacted_at also moves decay.
+        rescore(session, self.outbox, self.serialize, [record.id])
 
     def before_update(self, session: Session, record: Contact, values: dict[str, Any]) -> None:
         if "email" in values and values["email"] != record.email:
@@ -77,3 +93,9 @@ class ContactService(PartyService[Contact]):
         self._normalise(session, values, record)
         self.check_properties(session, values, record.properties)
         self.refresh_search_text(values, record)
+
+    def before_delete(self, session: Session, record: Contact) -> None:
+        # Deleting a contact deletes its timeline (imported here: the activities module builds on this one).
+        from contacts.service.activities import delete_contact_timeline
+
+        delete_contact_timeline(session, self.outbox, record)

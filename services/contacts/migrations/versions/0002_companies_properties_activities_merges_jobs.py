@@ -219,13 +219,15 @@ def upgrade() -> None:
             # `q=` search: substring match on names, emails, phones and company names.
             op.execute(f"CREATE INDEX {table}_search_trgm ON {table} USING gin (search_text gin_trgm_ops)")
         op.execute("CREATE INDEX contacts_company_ids_gin ON contacts USING gin (tenant_id, company_ids jsonb_path_ops)")
+        # Additional emails: duplicate finding (`emails @> '["x"]'`) and `emails contains` filters.
+        op.execute("CREATE INDEX contacts_emails_gin ON contacts USING gin (tenant_id, emails jsonb_path_ops)")
     enable_tenant_rls('companies', 'property_definitions', 'activities', 'scoring_rules', 'merges', 'erased_contacts', 'jobs', 'job_errors', 'job_files', 'contact_settings')
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for name in ("contacts_properties_gin", "contacts_tags_gin", "contacts_search_trgm", "companies_properties_gin",
-                     "companies_tags_gin", "companies_search_trgm", "contacts_company_ids_gin"):
+                     "companies_tags_gin", "companies_search_trgm", "contacts_company_ids_gin", "contacts_emails_gin"):
             op.execute(f"DROP INDEX IF EXISTS {name}")
     disable_tenant_rls('companies', 'property_definitions', 'activities', 'scoring_rules', 'merges', 'erased_contacts', 'jobs', 'job_errors', 'job_files', 'contact_settings')
     with op.batch_alter_table('contacts', schema=None) as batch_op:

@@ -1,0 +1,1 @@
+"""The `crm` command-line tool: CSV imports and exports against the public API (bin/crm)."""

@@ -1,0 +1,147 @@
+"""/v1/contacts/{id}/activities and /v1/companies/{id}/activities: the timeline and its entries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, request
+from sqlalchemy.orm import Session
+
+from contacts.models import ACTIVITY_TYPES, Activity, Company, Contact
+from contacts.schemas.activities import ActivityCreateSchema, ActivitySchema, ActivityUpdateSchema
+from contacts.service.activities import activity_service, party_services
+from crm_core.errors import BadRequest
+from crm_http.auth import require_scope
+from crm_http.idempotency import idempotent
+from crm_http.pagination import DEFAULT_LIMIT, MAX_LIMIT, parse_sort
+from crm_http.parsing import if_match_version, load, parse_uuid, query_int
+from crm_http.resource import json_response, record_response
+from crm_runtime.service import ServiceRuntime
+
+TAG = "Activities"
+PARENTS = {"contacts": "contact", "companies": "company"}
+UUID_SCHEMA = {"type": "string", "format": "uuid"}
+LIST_PARAMS = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
+    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+    {"name": "type", "in": "query", "schema": {"type": "string"},
+     "description": f"Only these types, comma separated: {', '.join(ACTIVITY_TYPES)}"},
+    {"name": "sort", "in": "query", "schema": {"type": "string", "enum": ["-occurred_at", "occurred_at"],
+                                               "default": "-occurred_at"}},
+]
+
+
+def _types() -> list[str]:
+    types = [t.strip() for t in (request.args.get("type") or "").split(",") if t.strip()]
+    unknown = [t for t in types if t not in ACTIVITY_TYPES]
+    if unknown:
+        raise BadRequest(f"Unknown activity type {unknown[0]!r}; use {', '.join(ACTIVITY_TYPES)}.",
+                         errors={"type": [f"Unknown activity type {unknown[0]!r}."]})
+    return list(dict.fromkeys(types))
+
+
+def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
+    create_schema, update_schema = ActivityCreateSchema(), ActivityUpdateSchema()
+
+    def parent(session: Session, collection: str, parent_id: str) -> Contact | Company:
+        """The contact (a merged id answers for its survivor; 410 once erased) or company; 404 otherwise."""
+        contacts, companies = party_services(runtime.outbox)
+        service = contacts if collection == "contacts" else companies
+        return service.get(session, parse_uuid(parent_id, service.aggregate))
+
+    def routes(collection: str) -> None:
+        singular = PARENTS[collection]
+        base = f"/v1/{collection}/<parent_id>/activities"
+        item = f"{base}/<activity_id>"
+        name = f"{singular}_activities"
+
+        def listing(parent_id: str) -> Response:
+            require_scope("contacts:read")
+            limit = query_int("limit", DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
+            keys = parse_sort(request.args.get("sort"), {"occurred_at": Activity.occurred_at}, "-occurred_at",
+                              Activity.id)
+            types = _types()
+            service = activity_service(runtime.outbox)
+            with runtime.db.transaction() as session:
+                found = parent(session, collection, parent_id)
+                rows, next_cursor = service.timeline(session, found, types, keys, limit, request.args.get("cursor"))
+                data = [service.serialize(r) for r in rows]
+            return json_response({"data": data, "next_cursor": next_cursor})
+
+        def create(parent_id: str) -> Response:
+            require_scope("contacts:write")
+            values: dict[str, Any] = load(create_schema)
+            service = activity_service(runtime.outbox)
+            with runtime.db.transaction() as session:
+                found = parent(session, collection, parent_id)
+                body = service.body(session, service.add(session, found, values))
+                location = f"/v1/{collection}/{found.id}/activities/{body['id']}"
+            return record_response(body, 201, location=location)
+
+        def read(parent_id: str, activity_id: str) -> Response:
+            require_scope("contacts:read")
+            service = activity_service(runtime.outbox)
+            with runtime.db.transaction() as session:
+                found = service.find(session, parent(session, collection, parent_id), parse_uuid(activity_id, "activity"))
+                body = service.serialize(found)
+            return record_response(body)
+
+        def update(parent_id: str, activity_id: str) -> Response:
+            require_scope("contacts:write")
+            expected = if_match_version()
+            values: dict[str, Any] = load(update_schema, partial=True)
+            service = activity_service(runtime.outbox)
+            with runtime.db.transaction() as session:
+                found = service.find(session, parent(session, collection, parent_id), parse_uuid(activity_id, "activity"))
+                body = service.body(session, service.change(session, found, values, expected))
+            return record_response(body)
+
+        def delete(parent_id: str, activity_id: str) -> Response:
+            require_scope("contacts:write")
+            expected = if_match_version()
+            service = activity_service(runtime.outbox)
+            with runtime.db.transaction() as session:
+                found = service.find(session, parent(session, collection, parent_id), parse_uuid(activity_id, "activity"))
+                service.remove(session, found, expected)
+            return Response(status=204)
+
+        bp.add_url_rule(base, f"{name}_list", listing, methods=["GET"])
+        bp.add_url_rule(base, f"{name}_create", idempotent(lambda: runtime.db, lambda: runtime.idempotency)(create),
+                        methods=["POST"])
+        bp.add_url_rule(item, f"{name}_get", read, methods=["GET"])
+        bp.add_url_rule(item, f"{name}_update", update, methods=["PATCH"])
+        bp.add_url_rule(item, f"{name}_delete", delete, methods=["DELETE"])
+        _document(runtime, collection, singular)
+
+    for collection in PARENTS:
+        routes(collection)
+
+
+def _document(runtime: ServiceRuntime, collection: str, singular: str) -> None:
+    doc = runtime.doc
+    base = f"/v1/{collection}/{{parent_id}}/activities"
+    item = f"{base}/{{activity_id}}"
+    parent_param = {"name": "parent_id", "in": "path", "required": True, "schema": UUID_SCHEMA,
+                    "description": f"The {singular}'s id" + (" (a merged id answers for its survivor)"
+                                                              if singular == "contact" else "")}
+    item_params = [parent_param, {"name": "activity_id", "in": "path", "required": True, "schema": UUID_SCHEMA}]
+    gone = {410: "The contact was erased"} if singular == "contact" else {}
+    whose = ("the contact's activities" if singular == "contact"
+             else "activities posted on the company and on every contact linked to it")
+    doc.operation(base, "get", summary=f"Timeline of a {singular}: {whose}, newest first", tag=TAG,
+                  scope="contacts:read", response=ActivitySchema, list_of=True, parameters=[parent_param, *LIST_PARAMS],
+                  extra_responses={404: f"No such {singular}", **gone})
+    doc.operation(base, "post", summary=f"Log a note, call, email or meeting on a {singular}", tag=TAG,
+                  scope="contacts:write", request=ActivityCreateSchema, response=ActivitySchema, status=201,
+                  parameters=[parent_param, {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}],
+                  extra_responses={404: f"No such {singular}", 422: "Invalid fields, or fields of another type", **gone})
+    doc.operation(item, "get", summary=f"Get an activity on a {singular}'s timeline", tag=TAG, scope="contacts:read",
+                  response=ActivitySchema, parameters=item_params, extra_responses={404: "Not found", **gone})
+    doc.operation(item, "patch", summary=f"Change an activity on a {singular}'s timeline", tag=TAG,
+                  scope="contacts:write", request=ActivityUpdateSchema, response=ActivitySchema,
+                  parameters=[*item_params, {"name": "If-Match", "in": "header", "schema": {"type": "string"}}],
+                  extra_responses={404: "Not found", 412: "Stale If-Match", 422: "Invalid fields", **gone})
+    doc.operation(item, "delete", summary=f"Delete an activity on a {singular}'s timeline", tag=TAG,
+                  scope="contacts:write", status=204,
+                  parameters=[*item_params, {"name": "If-Match", "in": "header", "schema": {"type": "string"}}],
+                  extra_responses={404: "Not found", 412: "Stale If-Match", **gone})

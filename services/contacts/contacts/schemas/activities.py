@@ -1,0 +1,118 @@
+"""Activity validation in, serialisation out.
+
+One schema takes every type; which fields a type may carry and which it needs are the rules in
+`type_errors`, shared by create (here) and update (the service, which knows the stored type).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from marshmallow import ValidationError, fields, post_dump, post_load, validate, validates_schema
+
+from contacts.models import ACTIVITY_TYPES
+from crm_http.fields import RecordSchema, TrimmedSchema, UtcDateTime
+
+DIRECTIONS = ("inbound", "outbound")
+CALL_OUTCOMES = ("connected", "no_answer", "busy", "left_voicemail", "wrong_number")
+MAX_DURATION = 7 * 24 * 3600  # a week: anything longer is a typo, not a call
+COMMON_FIELDS = frozenset({"type", "occurred_at", "subject", "body"})
+TYPE_FIELDS: dict[str, frozenset[str]] = {
+    "note": frozenset(),
+    "call": frozenset({"direction", "duration_seconds", "outcome"}),
+    "email": frozenset({"direction"}),
+    "meeting": frozenset({"starts_at", "ends_at", "attendees"}),
+}
+# Without these an activity of the type says nothing (a note without text, a call with nobody
+# knowing who called whom, a meeting without a time).
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    "note": ("body",),
+    "call": ("direction",),
+    "email": ("direction",),
+    "meeting": ("starts_at",),
+}
+DATETIME_FIELDS = ("occurred_at", "starts_at", "ends_at")
+
+
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """Aware UTC; SQLite hands back naive values, which are UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def type_errors(kind: str, given: Iterable[str], merged: Mapping[str, Any]) -> dict[str, list[str]]:
+    """422 field errors for an activity of `kind`: `given` are the fields the request sent,
+    `merged` the values the activity would have afterwards."""
+    allowed = COMMON_FIELDS | TYPE_FIELDS[kind]
+    errors: dict[str, list[str]] = {}
+    for name in given:
+        if name not in allowed:
+            takes = ", ".join(sorted(allowed - {"type"}))
+            errors[name] = [f"Not a field of {kind} activities (they take {takes})."]
+    for name in REQUIRED_FIELDS[kind]:
+        if merged.get(name) in (None, ""):
+            errors.setdefault(name, []).append(f"Required for {kind} activities.")
+    if kind == "email" and not merged.get("subject") and not merged.get("body"):
+        errors.setdefault("subject", []).append("An email needs a subject or a body.")
+    if kind == "meeting":
+        starts, ends = as_utc(merged.get("starts_at")), as_utc(merged.get("ends_at"))
+        if starts is not None and ends is not None and ends < starts:
+            errors.setdefault("ends_at", []).append("Must not be before starts_at.")
+    return errors
+
+
+class ActivityInSchema(TrimmedSchema):
+    trim_fields = frozenset({"type", "subject", "direction", "outcome"})  # bodies stay as typed
+
+    type = fields.String(validate=validate.OneOf(ACTIVITY_TYPES))
+    occurred_at = UtcDateTime()  # ISO 8601 with an offset; a naive time is refused
+    subject = fields.String(validate=validate.Length(min=1, max=500), allow_none=True)
+    body = fields.String(validate=validate.Length(min=1, max=100_000), allow_none=True)
+    direction = fields.String(validate=validate.OneOf(DIRECTIONS), allow_none=True)
+    duration_seconds = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_DURATION), allow_none=True)
+    outcome = fields.String(validate=validate.OneOf(CALL_OUTCOMES), allow_none=True)
+    starts_at = UtcDateTime(allow_none=True)
+    ends_at = UtcDateTime(allow_none=True)
+    attendees = fields.List(fields.Email(validate=validate.Length(max=320)), validate=validate.Length(max=200),
+                            allow_none=True)
+
+    @post_load
+    def normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        # Stored in UTC: SQLite keeps no offset, and timelines order by the stored value.
+        for name in DATETIME_FIELDS:
+            if data.get(name) is not None:
+                data[name] = as_utc(data[name])
+        if data.get("attendees") is not None:
+            data["attendees"] = list(dict.fromkeys(a.lower() for a in data["attendees"]))
+        return data
+
+
+class ActivityCreateSchema(ActivityInSchema):
+    type = fields.String(required=True, validate=validate.OneOf(ACTIVITY_TYPES))
+
+    @validates_schema(skip_on_field_errors=False)
+    def fits_type(self, data: dict[str, Any], **_: Any) -> None:
+        kind = data.get("type")
+        if kind in TYPE_FIELDS:
+            errors = type_errors(kind, data.keys(), data)
+            if errors:
+                raise ValidationError(errors)
+
+
+class ActivityUpdateSchema(ActivityInSchema):
+    """Any field of the activity's type; `type` itself cannot change (the service says so)."""
+
+
+class ActivitySchema(RecordSchema, ActivityInSchema):
+    contact_id = fields.UUID(allow_none=True)
+    company_id = fields.UUID(allow_none=True)
+    author_id = fields.UUID(allow_none=True)
+
+    @post_dump
+    def only_type_fields(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """A timeline mixes types: each entry shows its own fields, not every other type's nulls."""
+        others = set().union(*TYPE_FIELDS.values()) - TYPE_FIELDS.get(data.get("type") or "", frozenset())
+        return {k: v for k, v in data.items() if k not in others}

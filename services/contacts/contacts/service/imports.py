@@ -1,0 +1,333 @@
+"""CSV imports, run by the job worker: stream the upload, validate rows, write them in batches.
+
+A batch of BATCH_ROWS records goes through two stages. `check` (CPU): cells converted, validated
+with the API's create schema and prepared by the record service (phones, custom fields, company
+links, search text); insert rows and their `crm.<aggregate>.created` events built. `write` (one
+transaction): the batch's keys (contact email, company domain) looked up with one IN query, new
+rows inserted with one executemany and their events with another, duplicates skipped, refused or
+updated one by one (rarer). The two stages overlap: a writer thread writes batch N while the
+worker checks batch N+1, so the database and Python each keep a core busy.
+
+A batch's counts and failed rows commit with its records, so a worker that takes the job over
+after a crash skips the rows already counted. A dry run writes each batch and rolls it back; only
+its counts and failed rows are kept.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import itertools
+import logging
+import uuid
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from marshmallow import Schema, ValidationError
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from contacts.models import Company, Contact
+from contacts.schemas.companies import CompanyCreateSchema, CompanySchema
+from contacts.schemas.contacts import ContactCreateSchema, ContactSchema
+from contacts.service.common import PartyService
+from contacts.service.companies import CompanyService, normalised_domain
+from contacts.service.contacts import ContactService
+from contacts.service.jobs import JobRun, open_text
+from contacts.service.rows import FieldSpec, Record, field_specs, plan_columns, read_csv, reason, row_dumper, row_values
+from crm_core import context
+from crm_core.errors import ProblemError
+from crm_core.ids import uuid7
+from crm_db.base import utcnow
+from crm_http.parsing import flatten_errors
+
+log = logging.getLogger(__name__)
+BATCH_ROWS = 1000
+import os
+_SEQ = os.environ.get("SEQ")
+Errors = dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class ObjectKind:
+    name: str  # contact | company
+    model: type[Contact] | type[Company]
+    key: str  # what makes a duplicate: email | domain
+    service: PartyService[Any]
+    create_schema: Schema
+    dump_row: Callable[[dict[str, Any]], dict[str, Any]]
+
+    def key_of(self, values: dict[str, Any]) -> str | None:
+        if self.key == "domain" and values.get("domain"):
+            values["domain"] = normalised_domain(values["domain"])  # 422 naming domain if it is none
+        return values.get(self.key) or None
+
+
+def object_kind(object_: str, run: JobRun) -> ObjectKind:
+    model, key, service, create, out = (
+        (Contact, "email", ContactService, ContactCreateSchema(), ContactSchema()) if object_ == "contacts" else
+        (Company, "domain", CompanyService, CompanyCreateSchema(), CompanySchema()))
+    fast = row_dumper(out)
+
+    def dump_row(row: dict[str, Any]) -> dict[str, Any]:
+        if fast is not None:
+            return fast(row)
+        body = out.dump(model(**row))  # a field row_dumper does not know: the slow, sure way
+        body["properties"] = dict(row["properties"])
+        return body
+
+    return ObjectKind("contact" if model is Contact else "company", model, key, service(run.outbox, out.dump), create,
+                      dump_row)
+
+
+@dataclass(slots=True)
+class Checked:
+    record: Record
+    key: str | None = None
+    failed: Errors | None = None  # unusable whatever happens (validation)
+    values: dict[str, Any] | None = None  # as loaded: what an update applies
+    row: dict[str, Any] | None = None  # the insert row, if it can be created
+    event: dict[str, Any] | None = None  # its outbox row
+    create_failed: Errors | None = None  # why it cannot be created (the service's checks)
+
+
+@dataclass
+class Outcome:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    errors: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+    created_keys: list[str] = field(default_factory=list)
+
+
+class SeenKeys:
+    """Keys a dry run would have created in earlier batches (a real run finds them committed),
+    8 bytes each: a sorted array of 64-bit hashes plus a set of recent ones, merged as it grows."""
+
+    def __init__(self) -> None:
+        self._sorted = array("Q")
+        self._recent: set[int] = set()
+
+    @staticmethod
+    def _hash(key: str) -> int:
+        return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
+
+    def __contains__(self, key: str) -> bool:
+        h = self._hash(key)
+        i = bisect.bisect_left(self._sorted, h)
+        return h in self._recent or (i < len(self._sorted) and self._sorted[i] == h)
+
+    def add_all(self, keys: Iterable[str]) -> None:
+        self._recent.update(self._hash(k) for k in keys)
+        if len(self._recent) > max(10_000, len(self._sorted) // 4):
+            self._sorted = array("Q", sorted([*self._sorted, *self._recent]))
+            self._recent.clear()
+
+
+class _Rollback(Exception):
+    pass
+
+
+@dataclass
+class Importer:
+    run: JobRun
+    kind: ObjectKind
+    header: list[str]
+    columns: list[tuple[int, FieldSpec]]
+    on_duplicate: str
+    dry_run: bool
+    seen: SeenKeys | None = None
+
+    def __post_init__(self) -> None:
+        table = self.kind.model.__table__
+        self._insert = insert(table)
+        # Column defaults once, not per row (executemany needs every key in every row).
+        self._template = {c.key: (None if c.default is None or c.default.is_callable else c.default.arg) for c in table.columns}
+        stamped = {"tenant_id", "id", "created_at", "updated_at", "version"}
+        self._factories = {c.key: c.default.arg for c in table.columns
+                           if c.default is not None and c.default.is_callable and c.key not in stamped}
+
+    # stage 1: CPU, no writes
+    def check(self, batch: list[Record]) -> list[Checked]:
+        width, out = len(self.header), []
+        now, event_type = utcnow(), f"crm.{self.kind.service.aggregate}.created"
+        with self.run.db.transaction() as session:  # reads definitions, the region, linked companies
+            for record in batch:
+                out.append(self._check_one(session, record, width, now))
+        created = [c for c in out if c.row is not None]
+        events = self.run.outbox.event_rows(event_type, ((c.row["id"], self.kind.dump_row(c.row)) for c in created))  # type: ignore[index]
+        for c, event in zip(created, events, strict=True):
+            c.event = event
+        return out
+
+    def _check_one(self, session: Session, record: Record, width: int, now: Any) -> Checked:
+        cells = record[1]
+        if any(c.strip() for c in cells[width:]):
+            return Checked(record, failed={"row": [f"Has {len(cells)} cells; the header has {width} columns."]})
+        values, errors = row_values(self.columns, cells)
+        try:
+            values = self.kind.create_schema.load(values)
+        except ValidationError as exc:
+            errors = {**flatten_errors(exc.messages), **errors}
+        if errors:
+            return Checked(record, failed=errors)
+        try:
+            key = self.kind.key_of(values)
+        except ProblemError as exc:
+            return Checked(record, failed=exc.errors or {"row": [str(exc)]})
+        checked = Checked(record, key, values=dict(values))
+        try:
+            self.kind.service.prepare(session, values)
+        except ProblemError as exc:
+            checked.create_failed = exc.errors or {"row": [str(exc)]}
+            return checked
+        row = dict(self._template)
+        row.update({k: make(None) for k, make in self._factories.items()})
+        row.update(values)
+        row.update(tenant_id=self.run.tenant_id, id=uuid7(), created_at=now, updated_at=now, version=1)
+        checked.row = row
+        return checked
+
+    # stage 2: one transaction
+    def write(self, checked: list[Checked]) -> None:
+        with context.tenant_context(self.run.tenant_id, context.current_request_id() or f"job-{self.run.job_id}"):
+            for attempt in range(1, 4):
+                try:
+                    self._write_once(checked)
+                    return
+                except IntegrityError:
+                    # A concurrent writer took a key between our lookup and the insert: look again.
+                    if attempt == 3:
+                        raise
+                    log.info("import %s: batch conflicted with a concurrent write; retrying", self.run.job_id)
+
+    def _write_once(self, checked: list[Checked]) -> None:
+        if not self.dry_run:
+            with self.run.db.transaction() as session:
+                self._record(session, self._apply(session, checked))
+            return
+        outcome = Outcome()
+        try:
+            with self.run.db.transaction() as session:
+                outcome = self._apply(session, checked)
+                raise _Rollback
+        except _Rollback:
+            pass
+        with self.run.db.transaction() as session:
+            self._record(session, outcome)
+        assert self.seen is not None
+        self.seen.add_all(outcome.created_keys)
+
+    def _record(self, session: Session, outcome: Outcome) -> None:
+        job = self.run.job(session, for_update=True)
+        job.rows_processed += outcome.rows
+        job.created += outcome.created
+        job.updated += outcome.updated
+        job.skipped += outcome.skipped
+        job.failed += len(outcome.errors)
+        self.run.add_errors(session, outcome.errors)
+        self.run.heartbeat(session)
+
+    def _apply(self, session: Session, checked: list[Checked]) -> Outcome:
+        out = Outcome(rows=len(checked))
+        column = getattr(self.kind.model, self.kind.key)
+        keys = {c.key for c in checked if c.key and not c.failed}
+        existing: dict[str, uuid.UUID] = dict(
+            session.execute(select(column, self.kind.model.id).where(column.in_(keys))).all()) if keys else {}
+        pending: dict[str, uuid.UUID] = {}  # keys of earlier rows of this batch, not inserted yet
+        inserts: list[Checked] = []
+        for c in checked:
+            key = c.key
+            if c.failed:
+                self._fail(out, c, c.failed)
+            elif key and (key in existing or key in pending or (self.seen is not None and key in self.seen)):
+                if self.on_duplicate == "skip":
+                    out.skipped += 1
+                elif self.on_duplicate == "create":
+                    where = f"id {existing[key]}" if key in existing else "an earlier row of this file"
+                    self._fail(out, c, {self.kind.key: [f"A {self.kind.name} with this {self.kind.key} already exists "
+                                                        f"({where}); a row with it cannot create another."]})
+                elif key in existing or key in pending:
+                    if key in pending:  # the earlier row must exist before this one updates it
+                        self._insert_rows(session, inserts, out)
+                        existing.update(pending)
+                        pending, inserts = {}, []
+                    self._update(session, out, c, existing[key])
+                else:
+                    out.updated += 1  # a dry run: an earlier batch would have created it
+            elif c.row is None:
+                self._fail(out, c, c.create_failed or {"row": ["Cannot be created."]})
+            else:
+                inserts.append(c)
+                if key:
+                    pending[key] = c.row["id"]
+        self._insert_rows(session, inserts, out)
+        return out
+
+    def _update(self, session: Session, out: Outcome, c: Checked, record_id: uuid.UUID) -> None:
+        try:
+            with session.begin_nested():
+                self.kind.service.update(session, record_id, dict(c.values or {}))
+            out.updated += 1
+        except ProblemError as exc:
+            self._fail(out, c, exc.errors or {"row": [str(exc)]})
+
+    def _insert_rows(self, session: Session, inserts: list[Checked], out: Outcome) -> None:
+        if not inserts:
+            return
+        session.connection().execute(self._insert, [c.row for c in inserts])
+        self.run.outbox.insert_rows(session, [c.event for c in inserts])  # type: ignore[misc]
+        out.created += len(inserts)
+        out.created_keys += [c.key for c in inserts if c.key]
+
+    def _fail(self, out: Outcome, c: Checked, errors: Errors) -> None:
+        number, cells = c.record
+        out.errors.append((number, reason(errors), {name: (cells[i] if i < len(cells) else "")
+                                                    for i, name in enumerate(self.header) if name}))
+
+
+def _batches(records: Iterator[Record]) -> Iterator[list[Record]]:
+    while batch := list(itertools.islice(records, BATCH_ROWS)):
+        yield batch
+
+
+def run_import(run: JobRun) -> None:
+    with run.db.transaction() as session:
+        job = run.job(session, for_update=True)
+        params, object_ = dict(job.params), job.object
+        kind = object_kind(object_, run)
+        specs = field_specs(session, kind.name)
+        if params.get("dry_run") and job.rows_processed:
+            # A dry run remembers keys in memory only: a takeover starts it again from the top.
+            job.rows_processed = job.created = job.updated = job.skipped = job.failed = 0
+            run.clear_errors(session)
+        done, total = job.rows_processed, job.rows_total
+    header, records = read_csv(open_text(run.db, run.job_id, "upload"))
+    columns, mapped, ignored = plan_columns(header, params.get("mapping") or {}, specs, kind.name)
+    if total is None:  # a cheap first pass, so progress has a denominator (and a broken file fails early)
+        total = sum(1 for _ in read_csv(open_text(run.db, run.job_id, "upload"))[1])
+        with run.db.transaction() as session:
+            job = run.job(session, for_update=True)
+            job.rows_total = total
+            job.params = {**params, "columns": header, "columns_mapped": mapped, "ignored_columns": ignored}
+            run.heartbeat(session)
+    dry_run = bool(params.get("dry_run"))
+    importer = Importer(run, kind, header, columns, params.get("on_duplicate", "skip"), dry_run,
+                        SeenKeys() if dry_run else None)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"import-{run.job_id}") as writer:
+        writing: Future[None] | None = None
+        for batch in _batches(itertools.islice(records, done, None)):
+            checked = importer.check(batch)
+            if writing is not None:
+                writing.result()  # batch N committed before batch N+1 looks its keys up
+            if _SEQ:
+                importer.write(checked)
+                continue
+            writing = writer.submit(importer.write, checked)
+        if writing is not None:
+            writing.result()

@@ -1,0 +1,295 @@
+"""CSV columns <-> record fields, shared by imports (cells in) and exports (cells out).
+
+A field key is what a CSV column maps to: a built-in field ("email", "tags"), a part of the
+address ("address.city") or a custom field ("plan", also accepted as "properties.plan"). Lists
+(tags, emails, multi_enum) are joined with ";" in a cell; an empty cell means "no value".
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import functools
+import itertools
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, TextIO
+
+from marshmallow import Schema, fields
+from sqlalchemy.orm import Session
+
+from contacts.models import PropertyDefinition
+from contacts.schemas.companies import CompanyInSchema
+from contacts.schemas.contacts import ContactInSchema
+from contacts.service.jobs import JobFailed
+from contacts.service.properties import ValueError_, active_definitions, from_text
+from crm_http.fields import UtcDateTime
+
+OBJECTS = {"contacts": "contact", "companies": "company"}
+Record = tuple[int, list[str]]  # (row number in the file, the header being row 1; its cells)
+# Cells a spreadsheet would run as a formula start with one of these; exports prefix them with '.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Exported, never imported (the service derives them).
+_READ_ONLY = {"contact": ("lead_score", "last_contacted_at", "created_at", "updated_at"),
+              "company": ("last_contacted_at", "created_at", "updated_at")}
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    key: str  # column-facing key: "email", "address.city", "plan"
+    kind: str  # text | list | address | property | derived
+    definition: PropertyDefinition | None = None
+
+    @property
+    def part(self) -> str:
+        """The attribute inside the record: "city" of "address.city", the property key, or the key."""
+        return self.key.split(".", 1)[1] if self.kind == "address" else self.key
+
+
+def _schema(object_: str) -> Schema:
+    return ContactInSchema() if object_ == "contact" else CompanyInSchema()
+
+
+def builtin_fields(object_: str) -> list[FieldSpec]:
+    """Writable built-in fields in the schema's order, the address spelled out part by part."""
+    out: list[FieldSpec] = []
+    for name, field in _schema(object_).fields.items():
+        if name == "properties":
+            continue
+        if isinstance(field, fields.Nested):
+            nested = field.schema
+            out += [FieldSpec(f"{name}.{sub}", "address") for sub in nested.fields]
+        else:
+            out.append(FieldSpec(name, "list" if isinstance(field, fields.List) else "text"))
+    return out
+
+
+def field_specs(session: Session, object_: str, *, with_derived: bool = False) -> dict[str, FieldSpec]:
+    """Every field key a column may map to (built-in, then the tenant's active custom fields)."""
+    specs = {f.key: f for f in builtin_fields(object_)}
+    if with_derived:
+        specs.update({k: FieldSpec(k, "derived") for k in _READ_ONLY[object_]})
+    for key, definition in active_definitions(session, object_).items():
+        specs[key] = FieldSpec(key, "property", definition)
+    return specs
+
+
+def resolve_key(specs: dict[str, FieldSpec], key: str) -> FieldSpec | None:
+    if key.startswith("properties."):
+        found = specs.get(key[len("properties."):])
+        return found if found is not None and found.kind == "property" else None
+    return specs.get(key)
+
+
+def header_key(column: str) -> str:
+    """How a header names a field without a mapping: case-insensitive, spaces as _."""
+    return "_".join(column.strip().lower().split())
+
+
+def unneutralise(cell: str) -> str:
+    """Undo an export's formula guard ("'+4930..." -> "+4930..."), so exported files import back."""
+    if len(cell) > 1 and cell[0] == "'" and cell[1] in "=+-@\t\r":
+        return cell[1:]
+    return cell
+
+
+def row_values(columns: list[tuple[int, FieldSpec]], cells: list[str]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """One CSV record -> the JSON-shaped values its schema loads, plus errors of cells that could
+    not even be read (a custom number that is not a number). Empty cells are left out."""
+    values: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for index, spec in columns:
+        raw = unneutralise(cells[index]).strip() if index < len(cells) else ""
+        if not raw:
+            continue
+        if spec.kind == "list":
+            values[spec.key] = [part.strip() for part in raw.split(";") if part.strip()]
+        elif spec.kind == "address":
+            values.setdefault("address", {})[spec.part] = raw
+        elif spec.kind == "property":
+            assert spec.definition is not None
+            try:
+                values.setdefault("properties", {})[spec.key] = from_text(spec.definition, raw)
+            except ValueError_ as exc:
+                errors[f"properties.{spec.key}"] = [str(exc)]
+        else:
+            values[spec.key] = raw
+    return values, errors
+
+
+def reason(errors: dict[str, list[str]]) -> str:
+    """Field errors as one line for the errors CSV: "email: Not a valid email address.; phone: ..."."""
+    return "; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items())
+
+
+# --- the uploaded file -------------------------------------------------------------------------
+
+def read_csv(text: TextIO) -> tuple[list[str], Iterator[Record]]:
+    """(header, records) of an upload; blank lines are skipped but keep their row numbers. The
+    delimiter (`,` `;` or tab) is the one the header line uses most."""
+    try:
+        first = text.readline()
+    except UnicodeDecodeError as exc:
+        raise JobFailed("The file is not UTF-8 text; save it as CSV UTF-8 and import again.") from exc
+    if not first.strip():
+        raise JobFailed("The file is empty or does not start with a header row.")
+    counts = {d: first.count(d) for d in (",", ";", "\t")}
+    delimiter = max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
+    reader = csv.reader(_text_lines(itertools.chain([first], text)), delimiter=delimiter)
+    try:
+        header = [c.strip() for c in next(reader)]
+    except csv.Error as exc:
+        raise JobFailed(f"The header row is not readable as CSV ({exc}).") from exc
+    if not any(header):
+        raise JobFailed("The file does not start with a header row naming its columns.")
+    named = [h for h in header if h]
+    if len(set(named)) != len(named):
+        twice = next(h for h in named if named.count(h) > 1)
+        raise JobFailed(f"The header names the column {twice!r} twice.")
+
+    def records() -> Iterator[Record]:
+        number = 1
+        try:
+            for cells in reader:
+                number += 1
+                if any(c.strip() for c in cells):
+                    yield number, cells
+        except UnicodeDecodeError as exc:
+            raise JobFailed(f"Row {number + 1}: the file is not UTF-8 text; save it as CSV UTF-8 and import again.") from exc
+        except csv.Error as exc:
+            raise JobFailed(f"Row {number + 1}: the file is not readable as CSV ({exc}).") from exc
+
+    return header, records()
+
+
+def _text_lines(lines: Iterator[str]) -> Iterator[str]:
+    """Lines of text; a NUL means a binary file (the csv module would read it as a character)."""
+    for line in lines:
+        if "\x00" in line:
+            raise csv.Error("it contains NUL bytes, so it is a binary file, not text")
+        yield line
+
+
+def plan_columns(header: list[str], mapping: dict[str, str | None], specs: dict[str, FieldSpec],
+                 object_: str) -> tuple[list[tuple[int, FieldSpec]], dict[str, str], list[str]]:
+    """Which column feeds which field: the mapping first, else a header equal to a field key."""
+    missing = [c for c in mapping if c not in header]
+    if missing:
+        raise JobFailed(f"The mapping names columns the file does not have: {', '.join(missing)}.")
+    columns: list[tuple[int, FieldSpec]] = []
+    mapped: dict[str, str] = {}
+    ignored: list[str] = []
+    for index, column in enumerate(header):
+        target = mapping[column] if column in mapping else header_key(column)
+        spec = resolve_key(specs, target) if target else None
+        if spec is None or spec.kind == "derived":
+            if column in mapping and target:
+                raise JobFailed(f"The mapping sends {column!r} to {target!r}, which is not a field (any more).")
+            ignored.append(column)
+            continue
+        if spec.key in mapped.values():
+            other = next(c for c, k in mapped.items() if k == spec.key)
+            raise JobFailed(f"The columns {other!r} and {column!r} both map to {spec.key!r}.")
+        columns.append((index, spec))
+        mapped[column] = spec.key
+    if not columns:
+        raise JobFailed(f"No column matches a {object_} field (columns: {', '.join(header)}); "
+                        f"name them like the fields ({', '.join(list(specs)[:12])}, ...) or send a mapping.")
+    return columns, mapped, ignored
+
+
+# --- cells out ---------------------------------------------------------------------------------
+
+def neutralise(cell: str) -> str:
+    """Guard against spreadsheet formula injection: the quote is then part of the cell's text."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
+def cell(value: Any) -> str:
+    """A field value as CSV text: lists joined with ";", money as "12.50 EUR", times in UTC ISO 8601."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ";".join(cell(v) for v in value)
+    if isinstance(value, dict):
+        if set(value) == {"amount", "currency"}:
+            return f"{value['amount']} {value['currency']}"
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    if isinstance(value, dt.datetime):
+        value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, uuid.UUID | dt.date):
+        return str(value)
+    return str(value)
+
+
+def export_value(record: Any, spec: FieldSpec) -> Any:
+    if spec.kind == "address":
+        address = record.address or {}
+        return address.get(spec.part)
+    if spec.kind == "property":
+        return (record.properties or {}).get(spec.key)
+    return getattr(record, spec.key)
+
+
+def row_dumper(schema: Schema) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+    """The schema's output for a freshly inserted row (a dict of column values) without building an
+    ORM object and running marshmallow over it, which costs more than the insert itself. Plain
+    fields are copied, ids and times converted, Function fields read a namespace of the row, and
+    `properties` (just checked against the active definitions) is taken as is. None when the schema
+    has a field this does not know: callers then dump a model object with the schema."""
+    plan: list[tuple[str, str, Callable[[Any], Any] | None]] = []
+    namespace = False
+    for key, f in schema.dump_fields.items():
+        name, attr = f.data_key or key, f.attribute or key
+        if key == "properties":
+            plan.append((name, attr, dict))
+        elif isinstance(f, UtcDateTime):
+            plan.append((name, attr, functools.partial(_utc, f)))
+        elif isinstance(f, fields.UUID):
+            plan.append((name, attr, _str_or_none))
+        elif type(f) in (fields.String, fields.Email, fields.Integer, fields.Boolean):
+            plan.append((name, attr, None))
+        elif isinstance(f, fields.List) and type(f.inner) in (fields.String, fields.Email):
+            plan.append((name, attr, list))
+        elif isinstance(f, fields.Nested):
+            plan.append((name, attr, functools.partial(_nested, f)))
+        elif isinstance(f, fields.Function):
+            plan.append((name, "", functools.partial(_function, f, key)))
+            namespace = True
+        else:
+            return None
+
+    def dump(row: dict[str, Any]) -> dict[str, Any]:
+        ns = SimpleNamespace(**row) if namespace else None
+        out: dict[str, Any] = {}
+        for name, attr, convert in plan:
+            if not attr:
+                out[name] = convert(ns)  # type: ignore[misc]
+                continue
+            value = row.get(attr)
+            out[name] = value if convert is None or value is None else convert(value)
+        return out
+
+    return dump
+
+
+def _utc(f: UtcDateTime, value: Any) -> Any:
+    return f._serialize(value, None, None)
+
+
+def _str_or_none(value: Any) -> str:
+    return str(value)
+
+
+def _nested(f: fields.Nested, value: Any) -> Any:
+    return f.schema.dump(value)
+
+
+def _function(f: fields.Function, name: str, ns: Any) -> Any:
+    return f.serialize(name, ns)
