@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from dataclasses import dataclass
 
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
@@ -33,8 +34,18 @@ class Metrics:
     webhook_deliveries: Counter
 
 
-@functools.cache
+_CREATE_LOCK = threading.Lock()
+
+
 def metrics() -> Metrics:
+    """The process's metrics; the lock matters on first use, when a worker's threads (relay,
+    consumers, job runners) start together and would otherwise register the same names twice."""
+    with _CREATE_LOCK:
+        return _create()
+
+
+@functools.cache
+def _create() -> Metrics:
     return Metrics(
         http_requests=Counter(
             "crm_http_requests_total", "HTTP requests handled", ["service", "route", "method", "status"]

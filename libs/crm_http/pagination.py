@@ -42,26 +42,37 @@ class SortKey:
         return getattr(row, self.column.key)
 
 
+def sort_terms(raw: str | None, default: str) -> list[tuple[str, bool]]:
+    """`-created_at,name` -> [("created_at", True), ("name", False)], each name once."""
+    terms: list[tuple[str, bool]] = []
+    for part in (raw or default).split(","):
+        part = part.strip()
+        name = part.lstrip("+-")
+        if name and all(n != name for n, _ in terms):
+            terms.append((name, part.startswith("-")))
+    return terms
+
+
+def unknown_sort(name: str, sortable: list[str], why: str = "Unknown field") -> BadRequest:
+    return BadRequest(f"Cannot sort by {name!r}; sortable fields: {', '.join(sortable)}.",
+                      errors={"sort": [f"{why} {name!r}."]})
+
+
+def with_tiebreak(keys: list[SortKey], tiebreak: SortKey) -> list[SortKey]:
+    """A unique last key (normally id, in the first key's direction) makes the order total."""
+    if any(k.name == tiebreak.name for k in keys):
+        return keys
+    return [*keys, SortKey(tiebreak.name, tiebreak.column, keys[0].descending if keys else False, tiebreak.value_of)]
+
+
 def parse_sort(raw: str | None, allowed: dict[str, InstrumentedAttribute[Any]], default: str,
                tiebreak: InstrumentedAttribute[Any]) -> list[SortKey]:
     keys: list[SortKey] = []
-    for part in (raw or default).split(","):
-        part = part.strip()
-        if not part:
-            continue
-        descending = part.startswith("-")
-        name = part.lstrip("+-")
+    for name, descending in sort_terms(raw, default):
         if name not in allowed:
-            raise BadRequest(
-                f"Cannot sort by {name!r}; sortable fields: {', '.join(sorted(allowed))}.",
-                errors={"sort": [f"Unknown field {name!r}."]},
-            )
-        if any(k.name == name for k in keys):
-            continue
+            raise unknown_sort(name, sorted(allowed))
         keys.append(SortKey(name, allowed[name], descending))
-    if not any(k.name == "id" for k in keys):
-        keys.append(SortKey("id", tiebreak, keys[0].descending if keys else False))
-    return keys
+    return with_tiebreak(keys, SortKey("id", tiebreak, False))
 
 
 def _encode_value(value: Any) -> Any:

@@ -37,7 +37,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql import ColumnElement
 
 from crm_core.errors import BadRequest
-from crm_http.pagination import SortKey
+from crm_http.pagination import SortKey, sort_terms, unknown_sort, with_tiebreak
 from crm_query.fields import ARRAYS, TEXT_LIKE, Field, FieldRegistry, FieldType, normalise_date, parse_datetime
 from crm_query.parser import And, Comparison, Node, Not, Or, Value, filter_error, parse, render_value
 
@@ -274,24 +274,12 @@ def parse_sort(raw: str | None, registry: FieldRegistry, default: str, tiebreak_
     `tiebreak_field` (a unique column, normally id) is appended so the order is total.
     """
     keys: list[SortKey] = []
-    for part in (raw or default).split(","):
-        part = part.strip()
-        if not part:
-            continue
-        descending = part.startswith("-")
-        name = part.lstrip("+-")
+    for name, descending in sort_terms(raw, default):
         field = registry.get(name, None)
         if field is None or not field.sortable:
             why = "Unknown field" if field is None else f"Field of type {field.type} cannot be sorted:"
-            raise BadRequest(
-                f"Cannot sort by {name!r}; sortable fields: {', '.join(registry.sortable())}.",
-                errors={"sort": [f"{why} {name!r}."]},
-            )
-        if any(k.name == name for k in keys):
-            continue
+            raise unknown_sort(name, registry.sortable(), why)
         keys.append(SortKey(name, field.expression, descending, field.value_of))
-    if not any(k.name == tiebreak_field.name for k in keys):
-        keys.append(SortKey(tiebreak_field.name, tiebreak_field.expression, keys[0].descending if keys else False,
-                            tiebreak_field.value_of))
-    return keys
+    tiebreak = SortKey(tiebreak_field.name, tiebreak_field.expression, False, tiebreak_field.value_of)
+    return with_tiebreak(keys, tiebreak)
 

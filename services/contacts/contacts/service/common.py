@@ -13,7 +13,7 @@ from contacts.models import Company, Contact, ErasedContact, Merge
 from contacts.service.properties import check_values
 from contacts.service.settings import default_region
 from crm_core import context
-from crm_core.errors import Gone, NotFound
+from crm_core.errors import Conflict, Gone, NotFound
 from crm_events.records import RecordService
 
 R = TypeVar("R", Contact, Company)
@@ -40,6 +40,19 @@ class PartyService(RecordService[R]):
             value = merged.get(column)
             parts.extend(value if isinstance(value, list) else [value])
         values["search_text"] = normalise.search_text(parts)
+
+    def ensure_free(self, session: Session, field: str, value: Any, exclude: Any = None) -> None:
+        """409 naming the record that already holds this unique value (email, domain)."""
+        if not value:
+            return
+        column = getattr(self.model, field)
+        stmt = select(self.model.id).where(column == value)
+        if exclude is not None:
+            stmt = stmt.where(self.model.id != exclude)
+        existing = session.scalars(stmt).first()
+        if existing is not None:
+            raise Conflict(f"A {self.aggregate} with {field} {value!r} already exists.", existing_id=str(existing),
+                           errors={field: [f"Already used by another {self.aggregate}."]})
 
     def get(self, session: Session, record_id: uuid.UUID, *, for_update: bool = False) -> R:
         """The record, or the one it was merged into (old links keep working); 410 once erased."""

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contacts import normalise
 from contacts.models import Company
 from contacts.service.common import PartyService
-from crm_core.errors import Conflict, validation_error
+from crm_core.errors import validation_error
 
 
 def normalised_domain(raw: str) -> str:
@@ -30,13 +29,7 @@ class CompanyService(PartyService[Company]):
         if not values.get("domain"):
             return
         values["domain"] = normalised_domain(values["domain"])
-        stmt = select(Company.id).where(Company.domain == values["domain"])
-        if exclude is not None:
-            stmt = stmt.where(Company.id != exclude)
-        existing = session.scalars(stmt).first()
-        if existing is not None:
-            raise Conflict(f"A company with domain {values['domain']!r} already exists.", existing_id=str(existing),
-                           errors={"domain": ["Already used by another company."]})
+        self.ensure_free(session, "domain", values["domain"], exclude)
 
     def prepare(self, session: Session, values: dict[str, Any]) -> None:
         """New values normalised and checked, without the domain query (see ContactService.prepare)."""

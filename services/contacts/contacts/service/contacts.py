@@ -13,7 +13,7 @@ from contacts.models import Company, Contact
 from contacts.service.common import PartyService
 from contacts.service.scoring import rescore, rules
 from contacts.service.settings import default_region
-from crm_core.errors import Conflict, validation_error
+from crm_core.errors import validation_error
 
 
 class ContactService(PartyService[Contact]):
@@ -23,15 +23,7 @@ class ContactService(PartyService[Contact]):
     search_columns = ("first_name", "last_name", "email", "emails", "phone", "company_name")
 
     def ensure_email_free(self, session: Session, email: str | None, exclude: Any = None) -> None:
-        if not email:
-            return
-        stmt = select(Contact.id).where(Contact.email == email)
-        if exclude is not None:
-            stmt = stmt.where(Contact.id != exclude)
-        existing = session.scalars(stmt).first()
-        if existing is not None:
-            raise Conflict(f"A contact with email {email!r} already exists.", existing_id=str(existing),
-                           errors={"email": ["Already used by another contact."]})
+        self.ensure_free(session, "email", email, exclude)
 
     def _normalise(self, session: Session, values: dict[str, Any], record: Contact | None) -> None:
         if values.get("phone"):
