@@ -1,4 +1,5 @@
-"""`make bench`: bare Flask vs POST /v1/contacts through the gateway on PostgreSQL with the outbox.
+"""`make bench`: bare Flask vs POST /v1/contacts through the gateway on PostgreSQL with the outbox,
+then the contacts import and list benchmarks (bench/contacts_import.py, bench/contacts_list.py).
 
 Both runs use wrk with the same threads, connections and duration, and gunicorn with the same
 worker settings. Prints requests/s and p50/p99 for each, then `write_path_vs_bare_ratio=<ratio>`.
@@ -152,17 +153,34 @@ def bench_write_path(wrk: str) -> dict[str, float]:
         stop(*procs)
 
 
+BENCHES = ("write", "import", "list")
+
+
 def main() -> None:
+    # BENCH_ONLY=import,list picks benches (default: all): write (bare Flask vs the gateway write
+    # path), import (bench/contacts_import.py), list (bench/contacts_list.py).
+    only = [b.strip() for b in os.environ.get("BENCH_ONLY", ",".join(BENCHES)).split(",") if b.strip()]
+    if not only or set(only) - set(BENCHES):
+        raise SystemExit(f"BENCH_ONLY: a comma-separated subset of {', '.join(BENCHES)}; got {only}")
     wrk = ensure_wrk()
     print(f"bench: wrk -t2 -c{CONNECTIONS} -d{SECONDS}s; gunicorn workers={WORKERS} threads={THREADS}; "
-          f"{os.cpu_count()} cores", flush=True)
-    bare = bench_bare(wrk)
-    print(f"bare_flask          rps={bare['rps']:.0f} p50_ms={bare['p50_ms']:.2f} p99_ms={bare['p99_ms']:.2f} "
-          f"errors={bare['errors']} non2xx={bare['non2xx']}", flush=True)
-    write = bench_write_path(wrk)
-    print(f"gateway_post_contact rps={write['rps']:.0f} p50_ms={write['p50_ms']:.2f} p99_ms={write['p99_ms']:.2f} "
-          f"errors={write['errors']} non2xx={write['non2xx']}", flush=True)
-    print(f"write_path_vs_bare_ratio={write['rps'] / bare['rps']:.3f}")
+          f"{os.cpu_count()} cores; {', '.join(b for b in BENCHES if b in only)}", flush=True)
+    if "write" in only:
+        bare = bench_bare(wrk)
+        print(f"bare_flask          rps={bare['rps']:.0f} p50_ms={bare['p50_ms']:.2f} p99_ms={bare['p99_ms']:.2f} "
+              f"errors={bare['errors']} non2xx={bare['non2xx']}", flush=True)
+        write = bench_write_path(wrk)
+        print(f"gateway_post_contact rps={write['rps']:.0f} p50_ms={write['p50_ms']:.2f} p99_ms={write['p99_ms']:.2f} "
+              f"errors={write['errors']} non2xx={write['non2xx']}", flush=True)
+        print(f"write_path_vs_bare_ratio={write['rps'] / bare['rps']:.3f}", flush=True)
+    if "import" in only:
+        from contacts_import import bench_import  # bench/ is sys.path[0] when run as a script
+
+        bench_import()
+    if "list" in only:
+        from contacts_list import bench_list
+
+        bench_list(wrk)
 
 
 if __name__ == "__main__":

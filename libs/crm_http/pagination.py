@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, false, literal, or_
+from sqlalchemy import Select, and_, false, literal, or_, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, QueryableAttribute, Session
 from sqlalchemy.sql import ColumnElement
 
@@ -156,8 +156,19 @@ def _bound(key: SortKey, value: Any) -> Any:
     return literal(value, key.column.type)
 
 
+def _not_null(key: SortKey) -> bool:
+    """A NOT NULL column: no NULLS LAST and no IS NULL branch, so its btree index serves the sort
+    in either direction (a DESC NULLS LAST order can't be read from an ascending index)."""
+    column = getattr(key.column, "expression", key.column)
+    return getattr(column, "nullable", True) is False
+
+
 def _after(keys: list[SortKey], values: list[Any]) -> Any:
     """Rows strictly after `values` in the sort order (NULLs last)."""
+    if all(_not_null(k) for k in keys) and len({k.descending for k in keys}) == 1 and None not in values:
+        # One row comparison, (created_at, id) < (x, y): an index range scan starts right there.
+        row, bound = tuple_(*(k.column for k in keys)), tuple_(*(_bound(k, v) for k, v in zip(keys, values, strict=True)))
+        return row < bound if keys[0].descending else row > bound
     clauses = []
     for i, key in enumerate(keys):
         equal_prefix = [k.column.is_(None) if v is None else k.column == _bound(k, v)
@@ -168,16 +179,21 @@ def _after(keys: list[SortKey], values: list[Any]) -> Any:
         else:
             bound = _bound(key, value)
             beyond = key.column < bound if key.descending else key.column > bound
-            strictly = or_(beyond, key.column.is_(None))
+            strictly = beyond if _not_null(key) else or_(beyond, key.column.is_(None))
         clauses.append(and_(*equal_prefix, strictly))
     return or_(*clauses)
+
+
+def _order(key: SortKey) -> Any:
+    order = key.column.desc() if key.descending else key.column.asc()
+    return order if _not_null(key) else order.nulls_last()
 
 
 def paginate(session: Session, stmt: Select[Any], keys: list[SortKey], limit: int,
              cursor: str | None) -> tuple[list[Any], str | None]:
     if cursor:
         stmt = stmt.where(_after(keys, decode_cursor(cursor, keys)))
-    order = [(k.column.desc() if k.descending else k.column.asc()).nulls_last() for k in keys]
+    order = [_order(k) for k in keys]
     rows = list(session.scalars(stmt.order_by(*order).limit(limit + 1)))
     next_cursor = None
     if len(rows) > limit:
