@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from crm_core import context
 from crm_db.base import utcnow
+from crm_db.bulk import bulk_insert
 from crm_events.envelope import Event, topic_for
 from crm_events.tables import event_tables
 
@@ -83,5 +84,5 @@ class Outbox:
         if rows:
             if any(row["tenant_id"] != tenant for row in rows):
                 raise ValueError("outbox rows of another tenant")
-            session.connection().execute(self._insert, rows)
+            bulk_insert(session.connection(), self.table, rows)
         return len(rows)

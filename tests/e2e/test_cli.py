@@ -137,6 +137,20 @@ def test_other_routes_keep_the_1_mib_limit_and_downloads_stream(platform: Platfo
     other = platform.signup("Other Co")["access_token"]
     for path in (f"/v1/exports/{exported.json()['id']}", f"/v1/exports/{exported.json()['id']}/file"):
         assert platform.request("GET", path, token=other).status == 404  # another tenant's export
+    boundary = "b0undary"
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: the gateway forwards it chunked, still streamed
+        yield f'--{boundary}\r\nContent-Disposition: form-data; name="object"\r\n\r\ncontacts\r\n'.encode()
+        yield f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="c.csv"\r\n\r\n'.encode()
+        yield b"email\r\nchunked@example.com\r\n"
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    upload = platform.http.request("POST", platform.gateway_url + "/v1/imports", body=chunked(), chunked=True,
+                                   headers={"Authorization": f"Bearer {api_key}",
+                                            "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert upload.status == 202, upload.data
+    imported = wait_for_json(platform, f"/v1/imports/{upload.json()['id']}", api_key, lambda j: j["status"] == "completed")
+    assert imported["created"] == 1
     job = wait_for_json(platform, f"/v1/exports/{exported.json()['id']}", api_key, lambda j: j["status"] == "completed")
     file = platform.http.request("GET", platform.gateway_url + job["file_url"], headers={"Authorization": f"Bearer {api_key}"},
                                  preload_content=False)

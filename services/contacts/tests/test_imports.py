@@ -256,6 +256,20 @@ def test_companies_dedupe_by_normalised_domain(contacts_service: ServiceHarness)
     assert names == {"acme.com": "Acme Corp", "initech.com": "Initech 2"}
 
 
+def test_imported_contacts_are_scored_like_created_ones(contacts_service: ServiceHarness) -> None:
+    svc = contacts_service
+    rule = svc.client.post("/v1/scoring-rules", json={"name": "Leads", "filter": "lifecycle_stage = 'lead'", "points": 15},
+                           headers=svc.headers("a"))
+    assert rule.status_code == 201, rule.get_json()
+    run_jobs(svc)  # the rescore the rule queued (nothing to score yet)
+    job = imported(svc, "a", "email,lifecycle_stage\nlead@example.com,lead\ncustomer@example.com,customer\n")
+    assert job["created"] == 2
+    scores = {c["email"]: c["lead_score"] for c in listed(svc, "a")}
+    assert scores == {"lead@example.com": 15, "customer@example.com": 0}
+    scored = [e for e in events(svc, "crm.contact.updated", f"job-{job['id']}")]
+    assert [e["data"]["changes"] for e in scored] == [{"lead_score": [0, 15]}]
+
+
 def test_a_worker_that_died_is_taken_over_without_double_creating(contacts_service: ServiceHarness,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     svc = contacts_service
@@ -285,6 +299,33 @@ def test_a_worker_that_died_is_taken_over_without_double_creating(contacts_servi
     assert (done["status"], done["rows_processed"], done["created"]) == ("completed", 10, 10)
     assert sorted(c["email"] for c in listed(svc, "a")) == sorted(f"p{i}@example.com" for i in range(10))
     assert len(events(svc, "crm.contact.created")) == 10
+
+
+def test_a_worker_that_lost_its_lease_commits_nothing_more(contacts_service: ServiceHarness,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    svc = contacts_service
+    monkeypatch.setattr(imports, "BATCH_ROWS", 2)
+    resp = upload(svc, "a", "email\n" + "".join(f"p{i}@example.com\n" for i in range(5)))
+    queue = svc.metadata.tables["job_queue"]
+    real_write, writes = imports.Importer.write, []
+
+    def slow_write(self: imports.Importer, checked: list[Any]) -> None:
+        if len(writes) == 1:  # meanwhile another worker decided this one was dead and took the job
+            with svc.db.engine.begin() as conn:
+                conn.execute(queue.update().values(attempts=queue.c.attempts + 1))
+        writes.append(len(checked))
+        real_write(self, checked)
+
+    monkeypatch.setattr(imports.Importer, "write", slow_write)
+    assert runner(svc).run_once()
+    half = get(svc, "a", resp.headers["Location"])
+    assert (half["status"], half["rows_processed"], half["created"]) == ("running", 2, 2)
+    monkeypatch.setattr(imports.Importer, "write", real_write)
+    with svc.db.engine.begin() as conn:
+        conn.execute(queue.update().values(available_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+    assert run_jobs(svc) == 1
+    done = get(svc, "a", resp.headers["Location"])
+    assert (done["status"], done["created"]) == ("completed", 5) and len(listed(svc, "a")) == 5
 
 
 def test_a_job_whose_workers_keep_dying_fails_instead_of_looping(contacts_service: ServiceHarness) -> None:
@@ -379,8 +420,10 @@ def _classify(i: int) -> tuple[str, str]:
 
 
 @pytest.mark.integration
-def test_ten_thousand_rows_with_duplicates_and_bad_rows_on_postgresql(pg_contacts: ServiceHarness) -> None:
+def test_ten_thousand_rows_with_duplicates_and_bad_rows_on_postgresql(pg_contacts: ServiceHarness,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     svc = pg_contacts
+    monkeypatch.setattr(imports, "PARALLEL_MIN_ROWS", 5_000)  # checked in a second process, as big files are
     a, b = f"a-{uuid.uuid4().hex[:6]}", f"b-{uuid.uuid4().hex[:6]}"
     define(svc, a, key="plan", label="Plan", type="enum", options=["free", "pro", "team"])
     define(svc, a, key="seats", label="Seats", type="number")

@@ -1,12 +1,12 @@
 """CSV imports, run by the job worker: stream the upload, validate rows, write them in batches.
 
-A batch of BATCH_ROWS records goes through two stages. `check` (CPU): cells converted, validated
-with the API's create schema and prepared by the record service (phones, custom fields, company
-links, search text); insert rows and their `crm.<aggregate>.created` events built. `write` (one
-transaction): the batch's keys (contact email, company domain) looked up with one IN query, new
-rows inserted with one executemany and their events with another, duplicates skipped, refused or
-updated one by one (rarer). The two stages overlap: a writer thread writes batch N while the
-worker checks batch N+1, so the database and Python each keep a core busy.
+A batch of BATCH_ROWS records goes through two stages. `check` (CPU-bound): cells converted,
+validated with the API's create schema and prepared by the record service (phones, custom fields,
+company links, search text); insert rows and their `crm.<aggregate>.created` events built. `write`
+(one transaction): the batch's keys (contact email, company domain) looked up with one IN query,
+new rows inserted with one executemany and their events with another, duplicates skipped, refused
+or updated one by one (rarer). For big files a second process checks batch N+1 while this one
+writes batch N.
 
 A batch's counts and failed rows commit with its records, so a worker that takes the job over
 after a crash skips the rows already counted. A dry run writes each batch and rolls it back; only
@@ -15,40 +15,44 @@ its counts and failed rows are kept.
 
 from __future__ import annotations
 
-import bisect
-import hashlib
+import collections
 import itertools
 import logging
+import multiprocessing
+import os
 import uuid
-from array import array
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from marshmallow import Schema, ValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from contacts.models import Company, Contact
+from contacts.models import Company, Contact, metadata
 from contacts.schemas.companies import CompanyCreateSchema, CompanySchema
 from contacts.schemas.contacts import ContactCreateSchema, ContactSchema
 from contacts.service.common import PartyService
 from contacts.service.companies import CompanyService, normalised_domain
 from contacts.service.contacts import ContactService
-from contacts.service.jobs import JobRun, open_text
-from contacts.service.rows import FieldSpec, Record, field_specs, plan_columns, read_csv, reason, row_dumper, row_values
+from contacts.service.jobs import JobRun, JobRunner, open_text
+from contacts.service.rows import FieldSpec, Record, SeenKeys, field_specs, plan_columns, read_csv, reason, row_dumper, row_values
+from contacts.service.scoring import rescore, rules
 from crm_core import context
 from crm_core.errors import ProblemError
 from crm_core.ids import uuid7
 from crm_db.base import utcnow
+from crm_db.bulk import bulk_insert
+from crm_db.database import Database
+from crm_events.outbox import Outbox
 from crm_http.parsing import flatten_errors
 
 log = logging.getLogger(__name__)
 BATCH_ROWS = 1000
-import os
-_SEQ = os.environ.get("SEQ")
+PARALLEL_MIN_ROWS = 20_000  # below this, starting checker processes costs more than it saves
+CHECKER_PROCESSES = min(2, os.cpu_count() or 1)  # the database and this process need cores too
 Errors = dict[str, list[str]]
 
 
@@ -105,30 +109,6 @@ class Outcome:
     created_keys: list[str] = field(default_factory=list)
 
 
-class SeenKeys:
-    """Keys a dry run would have created in earlier batches (a real run finds them committed),
-    8 bytes each: a sorted array of 64-bit hashes plus a set of recent ones, merged as it grows."""
-
-    def __init__(self) -> None:
-        self._sorted = array("Q")
-        self._recent: set[int] = set()
-
-    @staticmethod
-    def _hash(key: str) -> int:
-        return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
-
-    def __contains__(self, key: str) -> bool:
-        h = self._hash(key)
-        i = bisect.bisect_left(self._sorted, h)
-        return h in self._recent or (i < len(self._sorted) and self._sorted[i] == h)
-
-    def add_all(self, keys: Iterable[str]) -> None:
-        self._recent.update(self._hash(k) for k in keys)
-        if len(self._recent) > max(10_000, len(self._sorted) // 4):
-            self._sorted = array("Q", sorted([*self._sorted, *self._recent]))
-            self._recent.clear()
-
-
 class _Rollback(Exception):
     pass
 
@@ -145,12 +125,14 @@ class Importer:
 
     def __post_init__(self) -> None:
         table = self.kind.model.__table__
-        self._insert = insert(table)
         # Column defaults once, not per row (executemany needs every key in every row).
         self._template = {c.key: (None if c.default is None or c.default.is_callable else c.default.arg) for c in table.columns}
         stamped = {"tenant_id", "id", "created_at", "updated_at", "version"}
         self._factories = {c.key: c.default.arg for c in table.columns
                            if c.default is not None and c.default.is_callable and c.key not in stamped}
+        # The create schema limited to the fields the file maps: the same checks, on fewer fields.
+        used = {"address" if s.kind == "address" else "properties" if s.kind == "property" else s.key for _, s in self.columns}
+        self._schema = type(self.kind.create_schema)(only=sorted(used))
 
     # stage 1: CPU, no writes
     def check(self, batch: list[Record]) -> list[Checked]:
@@ -171,7 +153,7 @@ class Importer:
             return Checked(record, failed={"row": [f"Has {len(cells)} cells; the header has {width} columns."]})
         values, errors = row_values(self.columns, cells)
         try:
-            values = self.kind.create_schema.load(values)
+            values = self._schema.load(values)
         except ValidationError as exc:
             errors = {**flatten_errors(exc.messages), **errors}
         if errors:
@@ -180,7 +162,7 @@ class Importer:
             key = self.kind.key_of(values)
         except ProblemError as exc:
             return Checked(record, failed=exc.errors or {"row": [str(exc)]})
-        checked = Checked(record, key, values=dict(values))
+        checked = Checked(record, key, values=dict(values) if self.on_duplicate == "update" else None)
         try:
             self.kind.service.prepare(session, values)
         except ProblemError as exc:
@@ -195,16 +177,15 @@ class Importer:
 
     # stage 2: one transaction
     def write(self, checked: list[Checked]) -> None:
-        with context.tenant_context(self.run.tenant_id, context.current_request_id() or f"job-{self.run.job_id}"):
-            for attempt in range(1, 4):
-                try:
-                    self._write_once(checked)
-                    return
-                except IntegrityError:
-                    # A concurrent writer took a key between our lookup and the insert: look again.
-                    if attempt == 3:
-                        raise
-                    log.info("import %s: batch conflicted with a concurrent write; retrying", self.run.job_id)
+        for attempt in range(1, 4):
+            try:
+                self._write_once(checked)
+                return
+            except IntegrityError:
+                # A concurrent writer took a key between our lookup and the insert: look again.
+                if attempt == 3:
+                    raise
+                log.info("import %s: batch conflicted with a concurrent write; retrying", self.run.job_id)
 
     def _write_once(self, checked: list[Checked]) -> None:
         if not self.dry_run:
@@ -235,10 +216,13 @@ class Importer:
 
     def _apply(self, session: Session, checked: list[Checked]) -> Outcome:
         out = Outcome(rows=len(checked))
+        if session.get_bind().dialect.name == "postgresql":
+            # The engine plans every statement for its parameters (see crm_db.database); the
+            # thousands of identical INSERTs of a batch need no such care: plan them once.
+            session.execute(text("SELECT set_config('plan_cache_mode', 'auto', true)"))
         column = getattr(self.kind.model, self.kind.key)
         keys = {c.key for c in checked if c.key and not c.failed}
-        existing: dict[str, uuid.UUID] = dict(
-            session.execute(select(column, self.kind.model.id).where(column.in_(keys))).all()) if keys else {}
+        existing = self._existing(session, column, keys)
         pending: dict[str, uuid.UUID] = {}  # keys of earlier rows of this batch, not inserted yet
         inserts: list[Checked] = []
         for c in checked:
@@ -269,6 +253,25 @@ class Importer:
         self._insert_rows(session, inserts, out)
         return out
 
+    def _existing(self, session: Session, column: Any, keys: set[str]) -> dict[str, uuid.UUID]:
+        """key -> id of the records that already have one of `keys`, with one query.
+
+        On PostgreSQL the keys go as an array, each looked up by a LATERAL probe of the unique
+        (tenant_id, email|domain) index, whatever the statistics say. `column IN (...1000 values)`
+        and a plain join went wrong there: rows an import has just written have no statistics
+        until autovacuum analyses them, and meanwhile the planner believed the tenant had a few
+        rows and read all of them for every batch (up to seconds per batch at 50,000 rows). The
+        tenant is explicit: a text statement is not scoped by the ORM (RLS agrees)."""
+        if not keys:
+            return {}
+        if session.get_bind().dialect.name != "postgresql":
+            return dict(session.execute(select(column, self.kind.model.id).where(column.in_(keys))).all())
+        table, name = self.kind.model.__tablename__, column.key
+        rows = session.execute(text(f"SELECT c.{name}, c.id FROM unnest(CAST(:keys AS text[])) AS k(key) CROSS JOIN LATERAL "
+                                    f"(SELECT {name}, id FROM {table} WHERE tenant_id = :tenant AND {name} = k.key LIMIT 1) c"),
+                               {"keys": sorted(keys), "tenant": self.run.tenant_id})
+        return dict(rows.all())
+
     def _update(self, session: Session, out: Outcome, c: Checked, record_id: uuid.UUID) -> None:
         try:
             with session.begin_nested():
@@ -280,8 +283,10 @@ class Importer:
     def _insert_rows(self, session: Session, inserts: list[Checked], out: Outcome) -> None:
         if not inserts:
             return
-        session.connection().execute(self._insert, [c.row for c in inserts])
+        bulk_insert(session.connection(), self.kind.model.__table__, [c.row for c in inserts])  # type: ignore[misc]
         self.run.outbox.insert_rows(session, [c.event for c in inserts])  # type: ignore[misc]
+        if self.kind.model is Contact and rules(session):  # as ContactService.create: scored from the start
+            rescore(session, self.run.outbox, self.kind.service.serialize, [c.row["id"] for c in inserts])  # type: ignore[index]
         out.created += len(inserts)
         out.created_keys += [c.key for c in inserts if c.key]
 
@@ -296,19 +301,67 @@ def _batches(records: Iterator[Record]) -> Iterator[list[Record]]:
         yield batch
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What it takes to build the Importer again in a checker process (picklable)."""
+
+    database_url: str
+    service: str
+    job_id: uuid.UUID
+    tenant_id: uuid.UUID
+    attempt: int
+    object_: str
+    header: list[str]
+    mapping: dict[str, str | None]
+    on_duplicate: str
+    dry_run: bool
+
+
+def _importer(run: JobRun, plan: _Plan) -> tuple[Importer, dict[str, str], list[str]]:
+    kind = object_kind(plan.object_, run)
+    with run.db.transaction() as session:
+        specs = field_specs(session, kind.name)
+    columns, mapped, ignored = plan_columns(plan.header, plan.mapping, specs, kind.name)
+    return Importer(run, kind, plan.header, columns, plan.on_duplicate, plan.dry_run,
+                    SeenKeys() if plan.dry_run else None), mapped, ignored
+
+
+_CHECKER: Importer | None = None  # in a checker process
+
+
+def _checker_start(plan: _Plan) -> None:
+    global _CHECKER
+    runner = JobRunner(Database(plan.database_url, pool_size=1), Outbox(plan.service, metadata()))
+    with context.tenant_context(plan.tenant_id):
+        _CHECKER = _importer(JobRun(runner, plan.job_id, plan.tenant_id, "import", plan.attempt), plan)[0]
+
+
+def _checker_check(batch: list[Record]) -> list[Checked]:
+    assert _CHECKER is not None
+    run = _CHECKER.run
+    with context.tenant_context(run.tenant_id, f"job-{run.job_id}"):
+        return _CHECKER.check(batch)
+
+
+def _checked_now(importer: Importer, batch: list[Record]) -> Future[list[Checked]]:
+    done: Future[list[Checked]] = Future()
+    done.set_result(importer.check(batch))
+    return done
+
+
 def run_import(run: JobRun) -> None:
     with run.db.transaction() as session:
         job = run.job(session, for_update=True)
-        params, object_ = dict(job.params), job.object
-        kind = object_kind(object_, run)
-        specs = field_specs(session, kind.name)
+        params = dict(job.params)
         if params.get("dry_run") and job.rows_processed:
             # A dry run remembers keys in memory only: a takeover starts it again from the top.
             job.rows_processed = job.created = job.updated = job.skipped = job.failed = 0
             run.clear_errors(session)
-        done, total = job.rows_processed, job.rows_total
+        done, total, object_ = job.rows_processed, job.rows_total, job.object
     header, records = read_csv(open_text(run.db, run.job_id, "upload"))
-    columns, mapped, ignored = plan_columns(header, params.get("mapping") or {}, specs, kind.name)
+    plan = _Plan(run.db.url, run.outbox.service, run.job_id, run.tenant_id, run.attempt, object_, header,
+                 params.get("mapping") or {}, params.get("on_duplicate", "skip"), bool(params.get("dry_run")))
+    importer, mapped, ignored = _importer(run, plan)
     if total is None:  # a cheap first pass, so progress has a denominator (and a broken file fails early)
         total = sum(1 for _ in read_csv(open_text(run.db, run.job_id, "upload"))[1])
         with run.db.transaction() as session:
@@ -316,18 +369,19 @@ def run_import(run: JobRun) -> None:
             job.rows_total = total
             job.params = {**params, "columns": header, "columns_mapped": mapped, "ignored_columns": ignored}
             run.heartbeat(session)
-    dry_run = bool(params.get("dry_run"))
-    importer = Importer(run, kind, header, columns, params.get("on_duplicate", "skip"), dry_run,
-                        SeenKeys() if dry_run else None)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"import-{run.job_id}") as writer:
-        writing: Future[None] | None = None
+    # Checking (validation, normalisation: most of the CPU) runs in other processes for big files,
+    # batches ahead of the writes here: a Python process uses one core at most.
+    checkers = CHECKER_PROCESSES if total - done >= PARALLEL_MIN_ROWS else 0
+    pool = ProcessPoolExecutor(checkers, mp_context=multiprocessing.get_context("spawn"), initializer=_checker_start,
+                               initargs=(plan,)) if checkers else None
+    try:
+        ahead: collections.deque[Future[list[Checked]]] = collections.deque()
         for batch in _batches(itertools.islice(records, done, None)):
-            checked = importer.check(batch)
-            if writing is not None:
-                writing.result()  # batch N committed before batch N+1 looks its keys up
-            if _SEQ:
-                importer.write(checked)
-                continue
-            writing = writer.submit(importer.write, checked)
-        if writing is not None:
-            writing.result()
+            ahead.append(pool.submit(_checker_check, batch) if pool else _checked_now(importer, batch))
+            if len(ahead) > checkers:
+                importer.write(ahead.popleft().result())  # in file order
+        while ahead:
+            importer.write(ahead.popleft().result())
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)

@@ -274,7 +274,10 @@ class JobRunner:
     def _close(self, run: JobRun, status: str, error: str | None) -> None:
         try:
             with self.db.transaction() as session:
+                run.heartbeat(session)  # still ours: a worker that took it over finishes it instead
                 self._finish(session, run, run.job(session, for_update=True), status, error)
+        except LeaseLost:
+            log.warning("job %s: lease lost to another worker before it could be closed", run.job_id)
         except Exception:
             # The database may be down: the lease runs out and a worker tries again later.
             log.exception("job %s: could not record status %s", run.job_id, status)

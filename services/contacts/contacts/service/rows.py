@@ -7,13 +7,16 @@ address ("address.city") or a custom field ("plan", also accepted as "properties
 
 from __future__ import annotations
 
+import bisect
 import csv
 import datetime as dt
 import functools
+import hashlib
 import itertools
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, TextIO
@@ -293,3 +296,27 @@ def _nested(f: fields.Nested, value: Any) -> Any:
 
 def _function(f: fields.Function, name: str, ns: Any) -> Any:
     return f.serialize(name, ns)
+
+
+class SeenKeys:
+    """Keys a dry run would have created in earlier batches (a real run finds them committed),
+    8 bytes each: a sorted array of 64-bit hashes plus a set of recent ones, merged as it grows."""
+
+    def __init__(self) -> None:
+        self._sorted = array("Q")
+        self._recent: set[int] = set()
+
+    @staticmethod
+    def _hash(key: str) -> int:
+        return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
+
+    def __contains__(self, key: str) -> bool:
+        h = self._hash(key)
+        i = bisect.bisect_left(self._sorted, h)
+        return h in self._recent or (i < len(self._sorted) and self._sorted[i] == h)
+
+    def add_all(self, keys: Iterable[str]) -> None:
+        self._recent.update(self._hash(k) for k in keys)
+        if len(self._recent) > max(10_000, len(self._sorted) // 4):
+            self._sorted = array("Q", sorted([*self._sorted, *self._recent]))
+            self._recent.clear()
