@@ -6,24 +6,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg import sql
 from sqlalchemy import select
 
-import contacts
-from contacts.app import create_app
-from contacts.models import Activity, ErasedContact, Merge, metadata
+from contacts.models import Activity, ErasedContact, Merge
 from contacts.service import activities as activity_module
 from crm_core.context import tenant_context
-from crm_runtime.service import migrations_dir
-from crm_testing.apps import ServiceHarness, make_harness
-from crm_testing.db import create_service_database, libpq_url
+from crm_testing.apps import ServiceHarness
 
 NOW = dt.datetime.now(dt.UTC)
 
@@ -338,17 +330,6 @@ def test_tenant_isolation(world: dict[str, Any]) -> None:
     on_company = post(svc, f"/v1/companies/{world['acme']['id']}/activities", note())
     isolation_checks(svc, world["ada"], world["acme"], entry, on_company)
 
-
-@pytest.fixture
-def pg_contacts(pg_admin_url: str, tmp_path: Path) -> Iterator[ServiceHarness]:
-    name = f"contacts_act_{uuid.uuid4().hex[:8]}"
-    owner_url, app_url = create_service_database(pg_admin_url, name)
-    svc = make_harness("contacts", create_app, metadata(), migrations_dir(contacts.__file__), tmp_path,
-                       database_url=app_url, owner_url=owner_url)
-    yield svc
-    svc.db.dispose()
-    with psycopg.connect(libpq_url(pg_admin_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.mark.integration

@@ -5,23 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg import sql
 from test_imports import define, events, get, imported, listed, run_jobs
 
-import contacts
-from contacts.app import create_app
-from contacts.models import metadata
 from contacts.service import exports
-from crm_runtime.service import migrations_dir
-from crm_testing.apps import ServiceHarness, make_harness
-from crm_testing.db import create_service_database, libpq_url
+from crm_testing.apps import ServiceHarness
 
 
 def post(svc: ServiceHarness, tenant: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -161,17 +151,6 @@ def test_tenant_b_cannot_see_or_download_tenant_a_exports(contacts_service: Serv
     assert [r["email"] for r in rows] == ["mine@b.com"]
     assert [j["id"] for j in get(svc, "a", "/v1/exports")["data"]] == [job["id"]]
 
-
-@pytest.fixture
-def pg_contacts(pg_admin_url: str, tmp_path: Path) -> Iterator[ServiceHarness]:
-    name = f"contacts_exp_{uuid.uuid4().hex[:8]}"
-    owner_url, app_url = create_service_database(pg_admin_url, name)
-    svc = make_harness("contacts", create_app, metadata(), migrations_dir(contacts.__file__), tmp_path,
-                       database_url=app_url, owner_url=owner_url)
-    yield svc
-    svc.db.dispose()
-    with psycopg.connect(libpq_url(pg_admin_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.mark.integration
