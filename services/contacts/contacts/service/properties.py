@@ -35,29 +35,29 @@ _CACHE = "crm_property_definitions"
 _EMAIL = Email()
 
 
-class ValueError_(ValueError):  # noqa: N801 - a ValueError whose message is shown to the user as is
-    pass
+class PropertyValueError(ValueError):
+    """A value that does not fit its custom field; the message is shown to the user as is."""
 
 
 def _text(value: Any, _d: PropertyDefinition, _r: str | None) -> str:
     if not isinstance(value, str):
-        raise ValueError_("Must be a string.")
+        raise PropertyValueError("Must be a string.")
     if len(value) > 10_000:
-        raise ValueError_("Longer than 10000 characters.")
+        raise PropertyValueError("Longer than 10000 characters.")
     return value
 
 
 def _number(value: Any, _d: PropertyDefinition, _r: str | None) -> int | float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError_("Must be a number.")
+        raise PropertyValueError("Must be a number.")
     if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError_("Must be a finite number.")
+        raise PropertyValueError("Must be a finite number.")
     return value
 
 
 def _bool(value: Any, _d: PropertyDefinition, _r: str | None) -> bool:
     if not isinstance(value, bool):
-        raise ValueError_("Must be true or false.")
+        raise PropertyValueError("Must be true or false.")
     return value
 
 
@@ -65,7 +65,7 @@ def _date(value: Any, _d: PropertyDefinition, _r: str | None) -> str:
     try:
         return dt.date.fromisoformat(value).isoformat() if isinstance(value, str) and len(value) == 10 else _bad()
     except ValueError as exc:
-        raise ValueError_("Must be a date: YYYY-MM-DD.") from exc
+        raise PropertyValueError("Must be a date: YYYY-MM-DD.") from exc
 
 
 def _datetime(value: Any, _d: PropertyDefinition, _r: str | None) -> str:
@@ -77,24 +77,24 @@ def format_datetime(value: Any) -> str:
     try:
         parsed = dt.datetime.fromisoformat(value) if isinstance(value, str) else _bad()
     except ValueError as exc:
-        raise ValueError_("Must be an ISO 8601 date-time with a time zone.") from exc
+        raise PropertyValueError("Must be an ISO 8601 date-time with a time zone.") from exc
     if parsed.tzinfo is None:
-        raise ValueError_("Must be an ISO 8601 date-time with a time zone.")
+        raise PropertyValueError("Must be an ISO 8601 date-time with a time zone.")
     return parsed.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _enum(value: Any, d: PropertyDefinition, _r: str | None) -> str:
     if value not in (d.options or []):
-        raise ValueError_(f"Must be one of: {', '.join(d.options or [])}.")
+        raise PropertyValueError(f"Must be one of: {', '.join(d.options or [])}.")
     return str(value)
 
 
 def _multi_enum(value: Any, d: PropertyDefinition, _r: str | None) -> list[str]:
     if not isinstance(value, list):
-        raise ValueError_("Must be a list of options.")
+        raise PropertyValueError("Must be a list of options.")
     bad = [v for v in value if v not in (d.options or [])]
     if bad:
-        raise ValueError_(f"Unknown options {bad}; allowed: {', '.join(d.options or [])}.")
+        raise PropertyValueError(f"Unknown options {bad}; allowed: {', '.join(d.options or [])}.")
     return list(dict.fromkeys(value))
 
 
@@ -102,37 +102,37 @@ def _email(value: Any, _d: PropertyDefinition, _r: str | None) -> str:
     try:
         return _EMAIL(value).strip().lower() if isinstance(value, str) and len(value) <= 320 else _bad()
     except (ValidationError, ValueError) as exc:
-        raise ValueError_("Not a valid email address.") from exc
+        raise PropertyValueError("Not a valid email address.") from exc
 
 
 def _phone(value: Any, _d: PropertyDefinition, region: str | None) -> str:
     if not isinstance(value, str):
-        raise ValueError_("Must be a string.")
+        raise PropertyValueError("Must be a string.")
     try:
         return normalise.phone(value, region)
     except ValueError as exc:
-        raise ValueError_(str(exc)) from exc
+        raise PropertyValueError(str(exc)) from exc
 
 
 def _url(value: Any, _d: PropertyDefinition, _r: str | None) -> str:
     parts = urlsplit(value) if isinstance(value, str) and len(value) <= 2048 else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError_("Must be an http(s) URL.")
+        raise PropertyValueError("Must be an http(s) URL.")
     return value
 
 
 def _money(value: Any, _d: PropertyDefinition, _r: str | None) -> dict[str, str]:
     if not isinstance(value, dict) or set(value) != {"amount", "currency"}:
-        raise ValueError_('Must be {"amount": "12.50", "currency": "EUR"}.')
+        raise PropertyValueError('Must be {"amount": "12.50", "currency": "EUR"}.')
     try:
         amount = decimal.Decimal(str(value["amount"])) if not isinstance(value["amount"], bool | float) else _bad()
     except (decimal.InvalidOperation, ValueError) as exc:
-        raise ValueError_("amount must be a decimal string.") from exc
+        raise PropertyValueError("amount must be a decimal string.") from exc
     if not amount.is_finite() or abs(amount) >= decimal.Decimal("1e15"):
-        raise ValueError_("amount is out of range.")
+        raise PropertyValueError("amount is out of range.")
     currency = value["currency"]
     if not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
-        raise ValueError_("currency must be an ISO 4217 code.")
+        raise PropertyValueError("currency must be an ISO 4217 code.")
     return {"amount": f"{amount.quantize(decimal.Decimal('0.01'))}", "currency": currency}
 
 
@@ -153,7 +153,7 @@ def from_text(definition: PropertyDefinition, raw: str) -> Any:
         try:
             number = decimal.Decimal(raw.strip())
         except decimal.InvalidOperation as exc:
-            raise ValueError_("Must be a number.") from exc
+            raise PropertyValueError("Must be a number.") from exc
         return int(number) if number == number.to_integral_value() else float(number)
     if kind == "bool":
         lowered = raw.strip().lower()
@@ -161,7 +161,7 @@ def from_text(definition: PropertyDefinition, raw: str) -> Any:
             return True
         if lowered in ("false", "no", "0", "n"):
             return False
-        raise ValueError_("Must be true or false.")
+        raise PropertyValueError("Must be true or false.")
     if kind == "multi_enum":
         return [part.strip() for part in raw.split(";") if part.strip()]
     if kind == "money":
@@ -218,7 +218,7 @@ def check_values(session: Session, object_: str, incoming: dict[str, Any], curre
             continue
         try:
             merged[key] = CHECKS[definition.type](value, definition, region)
-        except ValueError_ as exc:
+        except PropertyValueError as exc:
             errors[field] = [str(exc)]
     if current is None:
         for key, definition in active.items():

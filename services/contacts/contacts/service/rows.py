@@ -28,7 +28,7 @@ from contacts.models import PropertyDefinition
 from contacts.schemas.companies import CompanyInSchema
 from contacts.schemas.contacts import ContactInSchema
 from contacts.service.jobs import JobFailed
-from contacts.service.properties import ValueError_, active_definitions, from_text
+from contacts.service.properties import PropertyValueError, active_definitions, from_text
 from crm_http.fields import UtcDateTime
 
 OBJECTS = {"contacts": "contact", "companies": "company"}
@@ -116,7 +116,7 @@ def row_values(columns: list[tuple[int, FieldSpec]], cells: list[str]) -> tuple[
             assert spec.definition is not None
             try:
                 values.setdefault("properties", {})[spec.key] = from_text(spec.definition, raw)
-            except ValueError_ as exc:
+            except PropertyValueError as exc:
                 errors[f"properties.{spec.key}"] = [str(exc)]
         else:
             values[spec.key] = raw
