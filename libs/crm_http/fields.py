@@ -24,6 +24,13 @@ class UtcDateTime(fields.AwareDateTime):
         kwargs.setdefault("format", "iso")
         super().__init__(**kwargs)
 
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dt.datetime:
+        parsed = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return parsed.astimezone(dt.UTC)
+        except OverflowError as exc:  # year 1 at +01:00 has no UTC form
+            raise ValidationError("Out of range once converted to UTC.") from exc
+
     def _serialize(self, value: dt.datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         if value is None:
             return None

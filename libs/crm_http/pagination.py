@@ -142,6 +142,8 @@ def _conform(value: Any, key: SortKey) -> Any:
     elif expected is dt.date:
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             return value
+    elif expected is int and isinstance(value, int) and not -2**63 <= value < 2**63:
+        pass  # no database integer holds it
     elif isinstance(value, expected):
         return value
     elif expected is float and isinstance(value, int | decimal.Decimal):

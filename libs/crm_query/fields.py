@@ -185,7 +185,10 @@ def parse_datetime(value: str | dt.datetime) -> dt.datetime:
             dt.date.fromisoformat(text), dt.time())
     else:
         parsed = value
-    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+    try:
+        return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+    except OverflowError as exc:  # year 1 at +01:00 has no UTC form
+        raise ValueError("date-time out of range") from exc
 
 
 def normalise_datetime(value: str | dt.datetime) -> str:

@@ -60,8 +60,15 @@ def merges_of(session: Session, ids: list[uuid.UUID]) -> list[Merge]:
     ).order_by(Merge.created_at, Merge.id)))
 
 
+def about_this_person(merges: list[Merge], ids: list[uuid.UUID]) -> list[Merge]:
+    """Merges whose secondary is this person: all but the undone ones in which it was the primary,
+    since an undone merge's secondary is a separate, living contact again."""
+    return [m for m in merges if m.undone_at is None or m.secondary_id in ids]
+
+
 def emails_of(contact: Contact, merges: list[Merge]) -> list[str]:
-    """Every address the person had here, the merged duplicates' included (kept in the snapshots)."""
+    """Every address the person had here, the merged duplicates' included (kept in the snapshots).
+    `merges` must be about_this_person(...)."""
     found: list[str | None] = [contact.email, *(contact.emails or ())]
     for merge in merges:
         secondary = (merge.snapshot or {}).get("secondary") or {}
@@ -103,7 +110,7 @@ class PrivacyService:
                                     *([str(contact.company_id)] if contact.company_id else [])]))
         companies = {str(c.id): c for c in session.scalars(
             select(Company).where(Company.id.in_([uuid.UUID(c) for c in links])))} if links else {}
-        merges = merges_of(session, ids)
+        merges = about_this_person(merges_of(session, ids), ids)
         errors = import_errors_mentioning(session, ids, emails_of(contact, merges))
         return {
             "contact": body,
@@ -128,7 +135,7 @@ class PrivacyService:
         self.contacts.check_version(contact, expected_version)
         ids, now = person_ids(contact), utcnow()
         merges = merges_of(session, ids)
-        emails = emails_of(contact, merges)  # read before the snapshots that hold some of them go
+        emails = emails_of(contact, about_this_person(merges, ids))  # read before the snapshots that hold some of them go
         self._delete_timeline(session, contact, ids)
         for merge in merges:
             session.delete(merge)

@@ -76,11 +76,11 @@ def format_datetime(value: Any) -> str:
     """ISO 8601 with an offset -> "YYYY-MM-DDTHH:MM:SSZ" in UTC."""
     try:
         parsed = dt.datetime.fromisoformat(value) if isinstance(value, str) else _bad()
-    except ValueError as exc:
-        raise PropertyValueError("Must be an ISO 8601 date-time with a time zone.") from exc
-    if parsed.tzinfo is None:
-        raise PropertyValueError("Must be an ISO 8601 date-time with a time zone.")
-    return parsed.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if parsed.tzinfo is None:
+            _bad()
+        return parsed.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (ValueError, OverflowError) as exc:
+        raise PropertyValueError("Must be an ISO 8601 date-time with a time zone (years 1-9999 in UTC).") from exc
 
 
 def _enum(value: Any, d: PropertyDefinition, _r: str | None) -> str:
