@@ -92,8 +92,11 @@ def main() -> int:
             bind = urls[info.name].removeprefix("http://")
             for command in ("web", "worker"):
                 args = [sys.executable, "-m", info.name, command] + (["--bind", bind] if command == "web" else [])
+                # Only gunicorn shares a multiprocess directory (its master empties it at start);
+                # a worker process serves its own /metrics from memory.
+                child_env = env if command == "web" else {k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
                 children.append((f"{info.name} {command}",
-                                 subprocess.Popen(args, env=env, cwd=ROOT, start_new_session=True)))
+                                 subprocess.Popen(args, env=child_env, cwd=ROOT, start_new_session=True)))
         gateway = urls["gateway"]
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -17,6 +17,7 @@ from prometheus_client import start_http_server
 from sqlalchemy import MetaData
 
 from crm_core.logging import configure as configure_logging
+from crm_core.metrics import use_process_local_values
 from crm_core.settings import REPO_ROOT, Settings
 from crm_db.database import Database
 from crm_db.migrate import upgrade
@@ -114,6 +115,7 @@ def main(proc: ServiceProcess, argv: list[str] | None = None) -> None:
             cmd += ["--bind", args.bind]
         os.execv(gunicorn, [*cmd, proc.app])
 
+    use_process_local_values()  # the multiprocess directory belongs to gunicorn; see there
     db = Database(settings.database_url, pool_size=4)
     loops: list[BackgroundLoop] = []
     if args.command in ("worker", "relay") and proc.has_outbox:
