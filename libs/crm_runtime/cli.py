@@ -21,6 +21,7 @@ from crm_core.metrics import use_process_local_values
 from crm_core.settings import REPO_ROOT, Settings
 from crm_db.database import Database
 from crm_db.migrate import upgrade
+from crm_db.roles import check_app_role, warn_if_owner_is_app
 from crm_events.consumer import ConsumerRunner, Handler
 from crm_events.log import open_publisher, open_subscriber
 from crm_events.relay import OutboxRelay
@@ -106,6 +107,7 @@ def main(proc: ServiceProcess, argv: list[str] | None = None) -> None:
     configure_logging(proc.name, settings.log_level)
 
     if args.command == "migrate":
+        warn_if_owner_is_app(proc.name, settings.database_url, settings.database_owner_url)
         upgrade(proc.migrations, settings.database_owner_url)
         return
     if args.command == "web":
@@ -117,6 +119,7 @@ def main(proc: ServiceProcess, argv: list[str] | None = None) -> None:
 
     use_process_local_values()  # the multiprocess directory belongs to gunicorn; see there
     db = Database(settings.database_url, pool_size=4)
+    check_app_role(db.engine, proc.name)
     loops: list[BackgroundLoop] = []
     if args.command in ("worker", "relay") and proc.has_outbox:
         loops.append(_relay_loop(proc, settings, db))
