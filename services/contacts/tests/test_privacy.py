@@ -300,7 +300,9 @@ def test_export_and_erase_on_postgres(pg_admin_url: str, tmp_path: Path) -> None
     assert len(doc["merges"]) == 1 and len(doc["import_errors"]) == 1 and len(doc["companies"]) == 2
     call(svc, "GET", f"/v1/contacts/{ada_id}/export", tenant="b", status=404)
     call(svc, "POST", f"/v1/contacts/{ada_id}/erase", tenant="b", status=404)
-    body = call(svc, "POST", f"/v1/contacts/{al_id}/erase").get_json()  # an old id erases the survivor
+    # An old id does not erase the survivor: the caller must name the record it means.
+    assert call(svc, "POST", f"/v1/contacts/{al_id}/erase", status=409).get_json()["merged_into"] == ada_id
+    body = call(svc, "POST", f"/v1/contacts/{ada_id}/erase").get_json()
     assert (body["id"], body["merged_ids"]) == (ada_id, [al_id])
     for gone in (ada_id, al_id):
         call(svc, "GET", f"/v1/contacts/{gone}", status=410)

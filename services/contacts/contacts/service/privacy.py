@@ -1,7 +1,8 @@
 """GDPR: everything this service holds about one person (export), and erasing it (erase).
 
 A person is a contact plus the ids merged into it: merged duplicates are the same person, so an
-old id exports or erases the survivor. Erasure deletes the row, its timeline, the merge snapshots
+old id exports the survivor; erasing through an old id is refused (409 naming `merged_into`), as
+every write through one is, so the caller names the record it means. Erasure deletes the row, its timeline, the merge snapshots
 (full copies of the merged rows), failed import rows and stored files that mention it, and
 replaces stored idempotent answers that carried it; the id (and each merged id) keeps an
 anonymous tombstone so it answers 410 from then on. Its events carry ids only: republishing the
