@@ -14,13 +14,16 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm.exc import StaleDataError
 from test_imports import error_rows, imported, run_jobs
 
+import contacts
 import contacts.service.scoring as scoring
 from contacts.__main__ import housekeeper
-from contacts.models import Contact, Job, schedule_table
+from contacts.app import create_app
+from contacts.models import Contact, Job, metadata, schedule_table
 from contacts.service.jobs import files_table
 from crm_core.context import tenant_context
 from crm_db.base import utcnow
-from crm_testing.apps import ServiceHarness
+from crm_runtime.service import migrations_dir
+from crm_testing.apps import ServiceHarness, make_harness
 
 
 def call(svc: ServiceHarness, method: str, path: str, body: Any = None, status: int = 200, tenant: str = "a") -> Any:
@@ -67,12 +70,6 @@ def test_job_files_are_purged_after_the_retention_period(contacts_service: Servi
 
 
 def test_retention_is_configurable(tmp_path: Any) -> None:
-    from contacts.app import create_app
-    import contacts
-    from contacts.models import metadata
-    from crm_runtime.service import migrations_dir
-    from crm_testing.apps import make_harness
-
     svc = make_harness("contacts", create_app, metadata(), migrations_dir(contacts.__file__), tmp_path,
                        CRM_JOB_FILE_RETENTION_DAYS="2")
     job = imported(svc, "a", "email\nada@example.com\n")
@@ -114,12 +111,6 @@ def test_decaying_scores_move_without_an_edit(contacts_service: ServiceHarness) 
 
 
 def test_periodic_rescoring_can_be_turned_off(tmp_path: Any) -> None:
-    from contacts.app import create_app
-    import contacts
-    from contacts.models import metadata
-    from crm_runtime.service import migrations_dir
-    from crm_testing.apps import make_harness
-
     svc = make_harness("contacts", create_app, metadata(), migrations_dir(contacts.__file__), tmp_path,
                        CRM_SCORE_DECAY_RESCORE_HOURS="0")
     rule(svc, decay_days=10)
@@ -145,8 +136,7 @@ def test_a_rescoring_batch_that_meets_a_concurrent_edit_is_retried(contacts_serv
     monkeypatch.setattr(scoring, "rescore", racing)
     rule(svc)
     run_jobs(svc)
-    jobs = call(svc, "GET", "/v1/contacts").get_json()
-    assert jobs and score(svc, ada["id"]) == 100 and len(calls) >= 2
+    assert score(svc, ada["id"]) == 100 and len(calls) == 2  # the batch, and the batch again
     with tenant_context(svc.tenant("a")), svc.db.transaction() as session:
         [job] = session.scalars(select(Job).where(Job.kind == "rescore")).all()
         assert job.status == "completed", job.error
