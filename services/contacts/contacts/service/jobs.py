@@ -46,6 +46,7 @@ CLAIM_LOCK_KEY = 0x636F6A6F62  # pg_advisory_xact_lock key of job claims ("cojob
 CHUNK_BYTES = 1024 * 1024  # job_files rows: ~1 MiB each
 PURGE = "purge_files"  # housekeeping task: job files past their retention (service/housekeeping.py)
 PURGE_EVERY = dt.timedelta(days=1)
+RESTART = "restart_requested"  # in an export's params: an erasure asks it to write its file again
 
 
 class JobFailed(Exception):
