@@ -19,7 +19,7 @@ from contacts.service.exports import export_columns, filter_clause
 from contacts.service.jobs import create_job, file_size, find_job, read_chunks, write_chunks
 from contacts.service.rows import OBJECTS, field_specs, neutralise, resolve_key
 from crm_core import context
-from crm_core.errors import Conflict, validation_error
+from crm_core.errors import Conflict, Gone, validation_error
 from crm_core.ids import uuid7
 from crm_http.auth import require_scope
 from crm_http.idempotency import idempotent
@@ -138,7 +138,7 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
             columns = [c for c in (find_job(session, "import", jid).params.get("columns") or []) if c]
 
         def rows() -> Iterator[bytes]:
-            yield _csv_line(["row", "reason", *columns])
+            yield _csv_line(["row", "reason", *(neutralise(c) for c in columns)])  # headers are cells too
             after: tuple[int, uuid.UUID] | None = None
             while True:
                 with context.tenant_context(tenant), db.transaction() as session:
@@ -165,6 +165,9 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
         jid, tenant = parse_uuid(job_id, "export"), context.require_tenant()
         with db.transaction() as session:
             job = find_job(session, "export", jid)
+            if job.params.get("files_purged_at"):
+                raise Gone(f"The file of this export was deleted on {job.params['files_purged_at'][:10]}, after the "
+                           "retention period; start a new export.")
             if job.status != "completed":
                 raise Conflict(f"The export is {job.status}" + (f": {job.error}" if job.error else "; its file is not ready yet."),
                                status_of_job=job.status)

@@ -61,4 +61,5 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
                 "an anonymous tombstone stays (the id and its merged ids answer 410), crm.contact.erased is emitted "
                 "with ids only. Erasing an erased id answers the first erasure again",
         response=ErasureSchema, parameters=[ID_PARAM, KEY_PARAM, IF_MATCH],
-        extra_responses={404: "Not found", 412: "Stale If-Match"})
+        extra_responses={404: "Not found", 409: "The id was merged away: erase the contact named by `merged_into`",
+                         412: "Stale If-Match"})
