@@ -52,7 +52,7 @@ def create_service_app(
     if not settings.internal_public_key:
         raise RuntimeError("CRM_INTERNAL_PUBLIC_KEY(_FILE) is required: services only trust the gateway's tokens")
     runtime = ServiceRuntime.build(settings, metadata)
-    verifier = InternalTokenVerifier.from_pem(settings.internal_public_key)
+    verifier = InternalTokenVerifier.from_pem(settings.internal_public_key, audience=settings.service)
 
     def database() -> None:
         runtime.db.ping()
