@@ -174,7 +174,11 @@ def start_platform(var_dir: Path, *, pg_admin_url: str | None = None, kafka_boot
             # The gateway serves /metrics and the detailed /readyz only on its internal listener:
             # bound first (the app needs its port), serving the same app once it exists.
             apps: list[Any] = []
-            internal = make_server("127.0.0.1", 0, lambda environ, start: apps[0](environ, start), threaded=True)
+
+            def later(environ: Any, start: Any, apps: list[Any] = apps) -> Any:
+                return apps[0](environ, start)
+
+            internal = make_server("127.0.0.1", 0, later, threaded=True)
             settings.extra["CRM_INTERNAL_PORT"] = str(internal.server_port)
         app = importlib.import_module(f"{info.name}.app").create_app(settings)
         server = make_server("127.0.0.1", 0, app, threaded=True)
