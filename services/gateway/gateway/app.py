@@ -82,16 +82,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     def event_log() -> None:
         check_event_log(settings)
 
+    # Not Redis: without it the gateway limits in-process (FallbackBuckets) and stays ready; the
+    # outage shows as crm_rate_limit_redis_up 0 and one log line.
     readiness = [database, event_log]
-    if isinstance(buckets, FallbackBuckets):
-        def redis() -> None:
-            buckets.ping()
-
-        readiness.append(redis)
     public = PUBLIC_PATHS | {"/v1/openapi.json", "/docs"}
     app = create_base_app(settings, readiness=readiness, public_paths=public,
                           authenticate=make_authenticate(db, access, guard, api.ANONYMOUS_PATHS))
     app.after_request(rate_limit_headers)
+    app.extensions["crm_guard"] = guard
     install_internal_only(app, internal_port)
     app.wsgi_app = reject_non_canonical(app.wsgi_app)  # type: ignore[method-assign]
     doc = ApiDoc("CRM gateway")
