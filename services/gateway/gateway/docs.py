@@ -37,7 +37,7 @@ class OpenApiCache:
         self._html: str | None = None
         self._html_of: dict[str, Any] | None = None
         self._fresh_until = 0.0
-        self._fragments: dict[str, dict[str, Any]] = {}  # last good fragment per service base URL
+        self._fragments: dict[str, dict[str, Any]] = {}  # last good fragment per service
         self._build_lock = threading.Lock()
         self._refreshing = threading.Event()
 
@@ -88,22 +88,22 @@ class OpenApiCache:
         return fragment
 
     def _build(self) -> tuple[dict[str, Any], bool]:
-        services: dict[str, str] = {}
+        services: dict[str, str] = {}  # service -> base URL
         for route in self.router.routes:
-            services.setdefault(route.base_url, route.service)
+            services.setdefault(route.service, route.base_url)
         missing: list[str] = []
         with ThreadPoolExecutor(max_workers=max(1, len(services))) as pool:
-            futures = {base: pool.submit(self._fetch, base) for base in services}
-            for base, future in futures.items():
+            futures = {name: pool.submit(self._fetch, base) for name, base in services.items()}
+            for name, future in futures.items():
                 try:
-                    self._fragments[base] = future.result()
+                    self._fragments[name] = future.result()
                 except Exception as exc:  # a service being down must not take the docs down
-                    log.warning("no OpenAPI fragment from %s: %s", services[base], exc)
-                    missing.append(services[base])
-        fragments = [self.own] + [self._fragments[b] for b in services if b in self._fragments]
+                    log.warning("no OpenAPI fragment from %s: %s", name, exc)
+                    missing.append(name)
+        fragments = [self.own] + [self._fragments[n] for n in services if n in self._fragments]
         doc = merge("CRM platform API", fragments)
         doc["info"]["description"] = "Multi-tenant CRM. Authenticate with `Authorization: Bearer <token or API key>`."
-        absent = sorted({services[b] for b in services if b not in self._fragments})
+        absent = sorted(n for n in services if n not in self._fragments)
         if absent:
             doc["info"]["x-unavailable-services"] = absent
         return doc, not missing
