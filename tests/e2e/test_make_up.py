@@ -20,7 +20,7 @@ def _free_base_port() -> int:
     for _ in range(50):
         # Below Linux's ephemeral range (32768+), so no outgoing connection can hold one of them.
         base = random.randrange(20000, 31000, 10)
-        ports = [base + i for i in range(7)] + [base + 1000 + i for i in range(7)]
+        ports = [base + i for i in range(7)] + [base + 1000 + i for i in range(7)] + [base + 2000]
         if all(_is_free(p) for p in ports):
             return base
     raise RuntimeError("no free port range")
@@ -76,7 +76,7 @@ def test_make_up_serves_and_stops_clean(tmp_path: Path) -> None:
     assert proc.returncode == 0, "".join(output[-30:])
     time.sleep(0.5)
     assert _processes_using(str(var)) == [], "child processes left running"
-    assert all(_is_free(base + i) for i in range(7)), "a port is still listening"
+    assert all(_is_free(base + i) for i in [*range(7), 2000]), "a port is still listening"
 
 
 def _round_trip(base: int, proc: subprocess.Popen[str], output: list[str]) -> None:
@@ -93,6 +93,11 @@ def _round_trip(base: int, proc: subprocess.Popen[str], output: list[str]) -> No
         got = http.request("GET", gateway + created.headers["Location"], headers=auth)
         assert got.status == 200 and got.json()["email"] == "trip@example.com"
         assert http.request("GET", gateway + "/docs").status == 200
+        # The gateway's metrics: never on the public port, on the internal listener (gunicorn's second bind).
+        assert http.request("GET", gateway + "/metrics").status == 404
+        internal = http.request("GET", f"http://127.0.0.1:{base + 2000}/metrics")
+        assert internal.status == 200 and b"crm_http_requests_total" in internal.data
+        assert http.request("GET", gateway + "/readyz").json() == {"status": "ready"}
     except Exception as exc:
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=40)
