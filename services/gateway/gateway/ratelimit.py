@@ -8,7 +8,6 @@ instead of across processes, which beats refusing every request.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import threading
@@ -17,7 +16,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import redis
-from prometheus_client import Counter, Gauge
+
+from crm_core.metrics import metrics
 
 log = logging.getLogger(__name__)
 
@@ -112,24 +112,6 @@ class RedisBuckets:
         self.client.ping()
 
 
-@dataclass(frozen=True)
-class _FallbackMetrics:
-    decisions: Counter
-    redis_up: Gauge
-
-
-@functools.cache
-def _fallback_metrics() -> _FallbackMetrics | None:
-    try:
-        return _FallbackMetrics(
-            Counter("crm_rate_limit_fallback_total", "Rate-limit decisions made in-process because Redis was down"),
-            Gauge("crm_rate_limit_redis_up", "1 while the gateway reaches Redis for rate limits", multiprocess_mode="min"),
-        )
-    except Exception:  # observability never breaks the data path
-        log.warning("rate-limit fallback metrics unavailable", exc_info=True)
-        return None
-
-
 class FallbackBuckets:
     """Redis first; the in-process table while Redis is unreachable. One log line when an outage
     starts and one when it ends (never one per request); while down, Redis is tried again at most
@@ -156,9 +138,7 @@ class FallbackBuckets:
             else:
                 self._came_back()
                 return decision
-        m = _fallback_metrics()
-        if m is not None:
-            m.decisions.inc()
+        metrics().rate_limit_fallbacks.inc()
         return self.local.take(key, limit, cost)
 
     def reset(self, key: str) -> None:
@@ -180,9 +160,7 @@ class FallbackBuckets:
             self._down_since = time.monotonic()
         log.error("Redis unreachable for rate limits (%s: %s); limiting in-process until it is back",
                   type(exc).__name__, exc)
-        m = _fallback_metrics()
-        if m is not None:
-            m.redis_up.set(0)
+        metrics().rate_limit_redis_up.set(0)
 
     def _came_back(self) -> None:
         if self._down_since is None:
@@ -191,9 +169,7 @@ class FallbackBuckets:
             since, self._down_since = self._down_since, None
         if since is not None:
             log.warning("Redis reachable again for rate limits after %.1f s", time.monotonic() - since)
-            m = _fallback_metrics()
-            if m is not None:
-                m.redis_up.set(1)
+            metrics().rate_limit_redis_up.set(1)
 
 
 def tightest(decisions: list[Decision]) -> Decision:

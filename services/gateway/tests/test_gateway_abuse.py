@@ -156,10 +156,12 @@ def test_gateway_keeps_serving_when_redis_goes_down(make_gateway: Callable[..., 
     assert "RateLimit-Remaining" in gw.get("/v1/me", headers=bearer(owner["access_token"])).headers
     outage_lines = [r for r in caplog.records if "Redis unreachable" in r.getMessage()]
     assert len(outage_lines) == 1  # once per outage, not per request
-    from gateway.ratelimit import _fallback_metrics
+    from crm_core.metrics import exposition
 
-    m = _fallback_metrics()
-    assert m is not None and m.decisions._value.get() >= 20  # noqa: SLF001
+    text = exposition().decode()
+    fallbacks = [line for line in text.splitlines() if line.startswith("crm_rate_limit_fallback_total ")]
+    assert fallbacks and float(fallbacks[0].split()[1]) >= 20, fallbacks
+    assert "crm_rate_limit_redis_up 0.0" in text
     # The limiter still limits while degraded (in-process).
     limit = Limit(rate=0.001, burst=2)
     assert [buckets.take("t:x", limit).allowed for _ in range(3)] == [True, True, False]
