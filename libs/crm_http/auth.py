@@ -40,15 +40,6 @@ def require_scope(scope: str) -> None:
         raise Forbidden(f"This credential lacks the {scope!r} scope.", required_scope=scope)
 
 
-def require_role(*roles: str) -> None:
-    """For tenant-wide settings: the caller must hold one of `roles` (API keys hold none)."""
-    principal = context.current_principal()
-    if principal is None:
-        raise Unauthorized("Authentication required.")
-    if not set(principal.roles) & set(roles):
-        raise Forbidden(f"Only a user with one of the roles {', '.join(roles)} may do this.")
-
-
 def require_admin_access() -> None:
     """Tenant administration: an owner or admin user, or an API key granted the `admin` scope.
     Call it at the top of a use case, or wrap a route with `admin_only`."""
