@@ -16,18 +16,27 @@ with one key cannot both do the work; the second gets 409 until the first has an
 
 The stored `key` is `<credential>/<sha256 of the client's key>`: bounded in length whatever the
 client sends, and it names who claimed it. No schema change was needed for any of this.
+
+Answers that carry secrets (a new API key, an invitation, signup tokens) are stored `sealed`:
+AES-GCM under a key derived (HKDF) from the client's Idempotency-Key itself, which is never
+stored. Only a retry that presents the key can read the answer; the database alone cannot.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import functools
 import hashlib
+import os
 import random
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Response, current_app, request
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, Uuid, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -45,6 +54,26 @@ DEFAULT_TTL_SECONDS = 24 * 3600
 DEFAULT_LEASE_SECONDS = 120
 PURGE_ONE_IN = 64
 ANONYMOUS_TENANT = uuid.UUID(int=0)  # the tenant column of anonymous claims (signup)
+SEALED = "sealed:v1:"
+
+
+def _sealing_key(client_key: str, stored_key: str) -> AESGCM:
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                   info=b"crm-idempotency:" + stored_key.encode()).derive(client_key.encode())
+    return AESGCM(derived)
+
+
+def seal(body: str, client_key: str, stored_key: str) -> str:
+    nonce = os.urandom(12)
+    sealed = _sealing_key(client_key, stored_key).encrypt(nonce, body.encode(), None)
+    return SEALED + base64.b64encode(nonce + sealed).decode()
+
+
+def unseal(stored: str, client_key: str, stored_key: str) -> str:
+    if not stored.startswith(SEALED):
+        return stored
+    raw = base64.b64decode(stored[len(SEALED):])
+    return _sealing_key(client_key, stored_key).decrypt(raw[:12], raw[12:], None).decode()
 
 
 @functools.cache
@@ -96,10 +125,11 @@ def _scope(client_key: str, request_hash: str, anonymous: bool) -> tuple[uuid.UU
 
 def idempotent(db_getter: Callable[[], Database], table_getter: Callable[[], Table],
                fingerprint: Callable[[], str] | None = None, *, anonymous: bool = False,
-               lease_seconds: float | None = None) -> Callable[..., Any]:
+               lease_seconds: float | None = None, sealed: bool = False) -> Callable[..., Any]:
     """`fingerprint` replaces hashing the raw body, for bodies too big to hold in memory (uploads);
     `lease_seconds` overrides the configured lease for routes whose work takes longer (uploads);
-    `anonymous` scopes keys to key + body, for routes without a credential (signup)."""
+    `anonymous` scopes keys to key + body, for routes without a credential (signup);
+    `sealed` stores the answer encrypted under the client's key, for answers that carry secrets."""
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
@@ -116,7 +146,7 @@ def idempotent(db_getter: Callable[[], Database], table_getter: Callable[[], Tab
             lease = lease_seconds or _seconds("CRM_IDEMPOTENCY_LEASE_SECONDS", DEFAULT_LEASE_SECONDS)
             claimed_at = _claim(db, table, tenant, key, request_hash, ttl, lease)
             if claimed_at is None:
-                return _replay_or_refuse(db, table, tenant, key, request_hash)
+                return _replay_or_refuse(db, table, tenant, key, request_hash, client_key)
             try:
                 resp = current_app.make_response(view(*args, **kwargs))
             except ProblemError as exc:
@@ -127,10 +157,13 @@ def idempotent(db_getter: Callable[[], Database], table_getter: Callable[[], Tab
             if resp.status_code >= 500:
                 _release(db, table, tenant, key, claimed_at)
                 return resp
+            body = resp.get_data(as_text=True)
+            if sealed:
+                body = seal(body, client_key, key)
             with db.transaction() as s:
                 # Only while the claim is still ours: after a lost lease another request owns the key.
                 s.execute(update(table).where(*_mine(table, tenant, key, claimed_at)).values(
-                    status=resp.status_code, body=resp.get_data(as_text=True), location=resp.headers.get("Location")
+                    status=resp.status_code, body=body, location=resp.headers.get("Location")
                 ))
             return resp
 
@@ -162,7 +195,8 @@ def _claim(db: Database, table: Table, tenant: uuid.UUID, key: str, request_hash
     return now if retaken.rowcount == 1 else None
 
 
-def _replay_or_refuse(db: Database, table: Table, tenant: uuid.UUID, key: str, request_hash: str) -> Response:
+def _replay_or_refuse(db: Database, table: Table, tenant: uuid.UUID, key: str, request_hash: str,
+                      client_key: str) -> Response:
     with db.transaction() as s:
         row = s.execute(select(table).where(table.c.tenant_id == tenant, table.c.key == key)).first()
     if row is None:  # released between our insert and this read: the caller may simply retry
@@ -173,7 +207,7 @@ def _replay_or_refuse(db: Database, table: Table, tenant: uuid.UUID, key: str, r
         )
     if row.status is None:
         raise Conflict("A request with this Idempotency-Key is still being processed.")
-    resp = Response(row.body, status=row.status, mimetype=_mimetype(row.status))
+    resp = Response(unseal(row.body or "", client_key, key), status=row.status, mimetype=_mimetype(row.status))
     if row.location:
         resp.headers["Location"] = row.location
     resp.headers[REPLAYED] = "true"

@@ -64,10 +64,11 @@ def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, rou
              signer: InternalTokenSigner, docs: OpenApiCache, guard: Guard) -> None:
     tokens_out, user_out, key_out = s.TokensSchema(), s.UserSchema(), s.ApiKeySchema()
     table = idempotency_table(metadata())
-    once = idempotent(lambda: db, lambda: table)
+    # Sealed: these answers carry secrets (an API key, an invitation, tokens).
+    once = idempotent(lambda: db, lambda: table, sealed=True)
 
     @bp.post("/v1/signup")
-    @idempotent(lambda: db, lambda: table, anonymous=True)
+    @idempotent(lambda: db, lambda: table, anonymous=True, sealed=True)
     def signup() -> Response:
         data = load(s.SignupSchema())
         with db.transaction() as session:

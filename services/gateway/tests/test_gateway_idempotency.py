@@ -62,6 +62,12 @@ def test_users_and_api_keys_replay_per_credential(make_gateway: Callable[..., Fl
     assert replay.get_json()["id"] == k_owner.get_json()["id"]
     with database(app).transaction() as s:
         assert len(s.scalars(select(ApiKey)).all()) == 2
+        stored = s.execute(select(idempotency_table(metadata()).c.body)).scalars().all()
+    # Answers with secrets are sealed under the client's key: the database never holds them readable.
+    secret = k_owner.get_json()["key"]
+    assert stored and all(b.startswith(idem.SEALED) for b in stored)
+    assert not any(secret in b or "adm@example.com" in b or owner["refresh_token"] in b for b in stored)
+    assert replay.get_json()["key"] == secret
 
 
 def test_a_dead_claim_is_retaken_after_its_lease_and_answers_expire(make_gateway: Callable[..., Flask]) -> None:
