@@ -50,6 +50,9 @@ def _upload() -> tuple[dict[str, Any], Any]:
     if file is None:
         raise validation_error({"file": ["Required: the CSV file as a multipart/form-data part named file."]})
     return form, file
+# A 2 GiB upload over a slow link takes far longer than the default lease: a live upload must
+# keep its Idempotency-Key claim until it has answered.
+UPLOAD_LEASE_SECONDS = 6 * 3600
 
 
 def _upload_fingerprint() -> str:
@@ -176,7 +179,7 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
             "Content-Disposition": f'attachment; filename="{job.object}-{jid}.csv"', "Content-Length": str(size)})
 
     limited = _large_body(import_limit)
-    bp.add_url_rule("/v1/imports", "imports_create", limited(idem(fingerprint=_upload_fingerprint)(create_import)),
+    bp.add_url_rule("/v1/imports", "imports_create", limited(idem(fingerprint=_upload_fingerprint, lease_seconds=UPLOAD_LEASE_SECONDS)(create_import)),
                     methods=["POST"])
     bp.add_url_rule("/v1/exports", "exports_create", idem()(create_export), methods=["POST"])
     for kind, path in (("import", "/v1/imports"), ("export", "/v1/exports")):
