@@ -179,8 +179,8 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
             "Content-Disposition": f'attachment; filename="{job.object}-{jid}.csv"', "Content-Length": str(size)})
 
     limited = _large_body(import_limit)
-    bp.add_url_rule("/v1/imports", "imports_create", limited(idem(fingerprint=_upload_fingerprint, lease_seconds=UPLOAD_LEASE_SECONDS)(create_import)),
-                    methods=["POST"])
+    upload_once = idem(fingerprint=_upload_fingerprint, lease_seconds=UPLOAD_LEASE_SECONDS)
+    bp.add_url_rule("/v1/imports", "imports_create", limited(upload_once(create_import)), methods=["POST"])
     bp.add_url_rule("/v1/exports", "exports_create", idem()(create_export), methods=["POST"])
     for kind, path in (("import", "/v1/imports"), ("export", "/v1/exports")):
         bp.add_url_rule(path, f"{kind}s_list", functools.partial(listing, kind), methods=["GET"])
