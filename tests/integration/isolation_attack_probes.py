@@ -269,6 +269,8 @@ class Probe:
     lists: bool = False
     # a 400/422 is fine when the same call about nothing gets it too: the body was refused before any lookup
     malformed_like_baseline: bool = False
+    # a write whose success stores the ids it names in the caller's own records
+    plants: bool = False
     note: str = ""
 
     def sent(self) -> set[str]:
@@ -336,6 +338,9 @@ class Runner:
         self.lock = threading.Lock()
         self.throttled = 0
         self.elapsed: Counter[str] = Counter()
+        # A's ids that B itself stored in its own records (a deal of B's naming A's contact id, accepted
+        # like any unknown id): B knows them, so B's own records showing them leak nothing
+        self.planted: set[str] = set()
 
     def send(self, probe: Probe) -> Answer:
         headers = urllib3.HTTPHeaderDict()
@@ -358,7 +363,7 @@ class Runner:
             s = s.lower()
             text = text.replace(s, "").replace(json.dumps(s)[1:-1], "")
         for m in self.markers:
-            if m in text:
+            if m in text and m not in self.planted:
                 return m
         return None
 
@@ -421,6 +426,8 @@ class Runner:
             if not probe.is_baseline:
                 self.counts[probe.category] += 1
             self.statuses[(probe.category, answer.status)] += 1
+            if probe.plants and 200 <= answer.status < 300:
+                self.planted |= probe.sent() & self.victim.ids
             for why in self.judge(probe, answer):
                 self.findings.append(Finding(probe, answer.status, why, answer.body[:300].decode("utf-8", "replace")))
 
