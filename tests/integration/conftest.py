@@ -15,7 +15,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     for category, count in sorted(runner.counts.items()):
         elapsed = runner.elapsed.get(category)
         took = f" ({elapsed:.1f} s)" if elapsed else ""
-        terminalreporter.write_line(f"{count:>7}  {category}{took}")
+        statuses = ", ".join(f"{status}: {n}" for (cat, status), n in sorted(runner.statuses.items()) if cat == category)
+        terminalreporter.write_line(f"{count:>7}  {category}{took}  [answers {statuses}]")
     terminalreporter.write_line(f"{sum(runner.counts.values()):>7}  total probes; {len(runner.findings)} finding(s); "
                                 f"{runner.throttled} answer(s) 429 retried")
     for line in stats.get("unseeded", []):
