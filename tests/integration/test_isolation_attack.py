@@ -94,7 +94,7 @@ class Receiver:
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory, pg_admin_url: str, kafka_bootstrap: str,
              redis_url: str) -> Iterator[Platform]:
-    limits = {f"CRM_RATE_LIMIT_{n}_{k}": UNLIMITED for n in ("TENANT", "KEY", "ANONYMOUS", "ADDRESS", "LOGIN", "FAILED")
+    limits = {f"CRM_RATE_LIMIT_{n}_{k}": UNLIMITED for n in ("TENANT", "KEY", "ANONYMOUS", "BAD_CREDENTIALS")
               for k in ("RATE", "BURST")}
     p = start_platform(Path(tmp_path_factory.mktemp("attack")), pg_admin_url=pg_admin_url,
                        kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, **limits)
