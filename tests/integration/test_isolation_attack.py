@@ -45,7 +45,7 @@ from isolation_attack_probes import (
     wait_until,
 )
 
-from crm_core.scopes import ALL_SCOPES
+from crm_core.scopes import API_KEY_SCOPES
 from crm_runtime.catalog import BY_NAME
 from crm_testing.platform import Platform, start_platform
 
@@ -96,6 +96,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory, pg_admin_url: str, kafka_
              redis_url: str) -> Iterator[Platform]:
     limits = {f"CRM_RATE_LIMIT_{n}_{k}": UNLIMITED for n in ("TENANT", "KEY", "ANONYMOUS", "BAD_CREDENTIALS")
               for k in ("RATE", "BURST")}
+    limits["CRM_LOGIN_FAILURES_MAX"] = UNLIMITED
     p = start_platform(Path(tmp_path_factory.mktemp("attack")), pg_admin_url=pg_admin_url,
                        kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, **limits)
     p.start_workers()
@@ -120,7 +121,7 @@ def _tenant(platform: Platform, label: str) -> Tenant:
     signed = platform.signup(f"Company {label} {marker}")
     t = Tenant(label, signed["tenant"]["id"], signed["user"]["id"], signed["email"], signed["access_token"], marker=marker)
     t.strings |= {signed["tenant"]["name"], signed["refresh_token"], signed["access_token"]}
-    key = _ok(platform.request("POST", "/v1/api-keys", {"name": f"all {marker}", "scopes": list(ALL_SCOPES)}, token=t.token))
+    key = _ok(platform.request("POST", "/v1/api-keys", {"name": f"all {marker}", "scopes": list(API_KEY_SCOPES)}, token=t.token))
     t.key, t.key_id = key["key"], key["id"]
     t.add("/v1/api-keys", key["id"])
     t.add("/v1/users", t.user_id)
@@ -392,6 +393,14 @@ def _has_id(path: str, op: Operation) -> bool:
     return any("enum" not in op.param_schema(n) for n in path_params(path))
 
 
+def _uuid_shaped(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 def reference_probes(world: dict[str, Any], platform: Platform) -> list[Probe]:
     """Creates and merges naming A's records in the body (contact_id, deal_id, primary_id...)."""
     doc, a, b = world["doc"], world["a"], world["b"]
@@ -417,6 +426,7 @@ def reference_probes(world: dict[str, Any], platform: Platform) -> list[Probe]:
         for f in id_fields:
             slot = FIELD_SLOT(f, op.path)
             values = a.slots.get(slot, []) if slot in a.slots else sorted(a.ids)
+            values = [v for v in values if _uuid_shaped(v)]  # the field is a uuid: other ids are just malformed
             is_array = "array" in str(doc.resolve(props[f]).get("type"))
             for cred_name, cred in b.credentials().items():
                 key = f"ref:{op.path}:{f}:{cred_name}"
