@@ -76,14 +76,29 @@ def test_money_is_a_decimal_string(document: dict[str, Any]) -> None:
     assert amount == {"type": "string", "pattern": r"^-?\d{1,15}(\.\d{1,2})?$"}
 
 
-def run_operation(operation: schemathesis.APIOperation, mode: GenerationMode, base_url: str, token: str,
-                  session: requests.Session) -> list[str]:
-    failures: list[str] = []
+def _failures(exc: BaseException) -> dict[str, str]:
+    """One entry per distinct problem: a response field that breaks the schema, a 500, ..."""
+    out: dict[str, str] = {}
+    for failure in getattr(exc, "exceptions", None) or [exc]:
+        path = getattr(failure, "instance_path", None)
+        title = getattr(failure, "title", type(failure).__name__)
+        if path is not None:
+            where = "/" + "/".join(str(p) for p in path if not isinstance(p, int))
+            key = f"{title} at {where}: {getattr(failure, '_raw_message', '')}"
+        else:
+            key = f"{title}: {str(failure).splitlines()[0][:200]}"
+        out.setdefault(key, str(failure)[:MESSAGE_CHARS])
+    return out
 
+
+def run_operation(operation: schemathesis.APIOperation, mode: GenerationMode, base_url: str, token: str,
+                  session: requests.Session) -> dict[str, str]:
+    name = f"{operation.method.upper()} {operation.path} ({mode.value})"
     try:
         strategy = operation.as_strategy(generation_mode=mode)
     except Exception as exc:  # noqa: BLE001 - a part of the document the fuzzer cannot use is a defect too
-        return [f"{operation.method.upper()} {operation.path} ({mode.value}): cannot generate: {str(exc)[:MESSAGE_CHARS]}"]
+        return {f"{name}: cannot generate": str(exc)[:MESSAGE_CHARS]}
+    failures: dict[str, str] = {}
 
     @given(case=strategy)
     @settings(max_examples=EXAMPLES[mode], deadline=None, derandomize=True, database=None,
@@ -93,7 +108,8 @@ def run_operation(operation: schemathesis.APIOperation, mode: GenerationMode, ba
             case.call_and_validate(base_url=base_url, session=session, headers={"Authorization": f"Bearer {token}"},
                                    checks=[not_a_server_error, response_schema_conformance], timeout=30)
         except (Exception, BaseExceptionGroup) as exc:  # schemathesis' FailureGroup is a BaseExceptionGroup
-            failures.append(f"{operation.method.upper()} {operation.path} ({mode.value}): {str(exc)[:MESSAGE_CHARS]}")
+            for key, detail in _failures(exc).items():
+                failures.setdefault(f"{name}: {key}", detail)
 
     check()
     return failures
@@ -102,12 +118,14 @@ def run_operation(operation: schemathesis.APIOperation, mode: GenerationMode, ba
 def test_whole_api_fuzzed(fuzz_platform: Platform, document: dict[str, Any]) -> None:
     token = fuzz_platform.signup("Fuzz")["access_token"]
     schema = schemathesis.openapi.from_dict(document)
-    started, failures, operations = time.monotonic(), [], 0
+    started, failures, operations = time.monotonic(), {}, 0
     with requests.Session() as session:
         for result in schema.get_all_operations():
             operation = result.ok()
             operations += 1
             for mode in EXAMPLES:
-                failures += run_operation(operation, mode, fuzz_platform.gateway_url, token, session)
-    print(f"fuzzed {operations} operations in {time.monotonic() - started:.1f}s; {len(failures)} failures")
-    assert not failures, "\n\n".join(failures)
+                failures.update(run_operation(operation, mode, fuzz_platform.gateway_url, token, session))
+    print(f"fuzzed {operations} operations in {time.monotonic() - started:.1f}s; {len(failures)} distinct failures:")
+    for key in failures:
+        print("  " + key)
+    assert not failures, "\n\n".join(f"{key}\n{detail}" for key, detail in failures.items())

@@ -35,7 +35,7 @@ def document(doc: ApiDoc) -> None:
                   request=s.AcceptInvitationSchema, response=s.TokensSchema)
     doc.operation("/v1/me", "get", summary="The caller, their tenant and roles", tag=t, response=s.MeSchema)
     doc.operation("/v1/users", "post", summary="Add a user (owners and admins)", tag=t, request=s.NewUserSchema,
-                  response=s.UserSchema, status=201)
+                  response=s.CreatedUserSchema, status=201)
     doc.operation("/v1/users", "get", summary="List the tenant's users", tag=t, response=s.UserSchema, list_of=True)
     doc.operation("/v1/api-keys", "post", summary="Create an API key (the key is shown once)", tag=t,
                   request=s.ApiKeyInSchema, response=s.NewApiKeySchema, status=201)
