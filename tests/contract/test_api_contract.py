@@ -1,4 +1,5 @@
-"""The published OpenAPI document: valid OpenAPI 3.1, and the API does what it says.
+"""The published API: a valid OpenAPI 3.1 document, an API that does what it says, and bad input
+answered 4xx end to end (through the gateway, on SQLite and on PostgreSQL).
 
 schemathesis runs over the whole API: no 500, and every answer matches the document. Each operation gets a fixed number of positive (valid by the document) and negative (invalid)
 examples, derandomised so a run is repeatable; shrinking is off so a failure costs no extra time.
@@ -143,7 +144,7 @@ def seed(platform: Platform, token: str) -> dict[str, str]:
 
     contact = create("/v1/contacts", {"first_name": "Ada", "email": "ada@fuzz.example", "properties": {}})
     company = create("/v1/companies", {"name": "Fuzz Ltd"})
-    pipeline = platform.request("GET", "/v1/pipelines", token=token).json()["data"][0]
+    pipeline = create("/v1/pipelines", {"name": "Fuzz", "stages": [{"name": "Lead", "probability": 10}]})
     deal = create("/v1/deals", {"name": "Deal", "amount": {"amount": "12.50", "currency": "EUR"}})
     webhook = create("/v1/webhooks", {"url": "http://127.0.0.1:9/hook", "event_types": ["crm.contact.created"]})
     create("/v1/properties/contacts", {"key": "fuzz_score", "label": "Score", "type": "number"})
@@ -213,3 +214,39 @@ def test_whole_api_fuzzed(fuzz_platform: Platform) -> None:
 @pytest.mark.integration
 def test_whole_api_fuzzed_on_postgresql(fuzz_pg_platform: Platform) -> None:
     fuzz(fuzz_pg_platform)
+
+
+def _raw(platform: Platform, method: str, path: str, body: bytes, headers: dict[str, str]) -> Any:
+    return platform.http.request(method, platform.gateway_url + path, body=body, headers=headers, retries=False)
+
+
+def test_upload_with_field_names_that_are_not_utf8_is_400_through_the_gateway(fuzz_platform: Platform) -> None:
+    """The fuzzer's first finding: a multipart part header that is not UTF-8."""
+    token = fuzz_platform.signup("Upload")["access_token"]
+    body = (b'--XX\r\nContent-Disposition: form-data; name="\xff\xfe"\r\n\r\nv\r\n'
+            b'--XX\r\nContent-Disposition: form-data; name="object"\r\n\r\ncontacts\r\n'
+            b'--XX\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\nemail\r\na@b.com\r\n--XX--\r\n')
+    for extra in ({}, {"Idempotency-Key": "upload-1"}):
+        resp = _raw(fuzz_platform, "POST", "/v1/imports", body, {"Authorization": f"Bearer {token}",
+                                                                 "Content-Type": "multipart/form-data; boundary=XX", **extra})
+        assert resp.status == 400, resp.data
+        assert resp.headers["Content-Type"] == "application/problem+json"
+        assert "UTF-8" in resp.json()["errors"]["_body"][0]
+
+
+@pytest.mark.integration
+def test_nul_and_surrogates_are_4xx_through_the_gateway_on_postgresql(fuzz_pg_platform: Platform) -> None:
+    p = fuzz_pg_platform
+    json_headers = {"Content-Type": "application/json"}
+    signup = _raw(p, "POST", "/v1/signup", b'{"company": "A\\u0000", "email": "n@a.example", "password": "long enough pw"}',
+                  json_headers)
+    assert signup.status == 422 and list(signup.json()["errors"]) == ["company"]
+    login = _raw(p, "POST", "/v1/auth/token", b'{"email": "\\ud800@a.example", "password": "x"}', json_headers)
+    assert login.status == 422 and list(login.json()["errors"]) == ["email"]
+    bogus_key = p.request("GET", "/v1/contacts", headers={"Authorization": "Bearer crm_\x00"})
+    assert bogus_key.status == 400 and list(bogus_key.json()["errors"]) == ["Authorization"]
+    token = p.signup("Nul")["access_token"]
+    assert p.request("GET", "/v1/contacts?q=%00", token=token).status == 400
+    created = _raw(p, "POST", "/v1/contacts", b'{"email": "c@a.example", "first_name": "\\u0000"}',
+                   {**json_headers, "Authorization": f"Bearer {token}"})
+    assert created.status == 422 and list(created.json()["errors"]) == ["first_name"]
