@@ -55,6 +55,13 @@ def _places(places: Any) -> int:
     return int(places)
 
 
+def operation_id(method: str, path: str) -> str:
+    """`patch /v1/contacts/{record_id}` -> `patch_contacts_record_id`: unique across the merged
+    document (a method and path are), and what code generators name their functions after."""
+    words = [w.strip("{}").replace("-", "_") for w in path.split("/") if w and w != "v1"]
+    return "_".join([method.lower(), *words])
+
+
 class ApiDoc:
     """Collects operations as routes are registered; `spec()` renders them."""
 
@@ -85,7 +92,8 @@ class ApiDoc:
     ) -> None:
         """`request_content` / `response_content`: raw OpenAPI content maps, for bodies that are not
         JSON (multipart uploads, CSV downloads)."""
-        op: dict[str, Any] = {"summary": summary, "tags": [tag], "security": [{"bearer": []}], "responses": {}}
+        op: dict[str, Any] = {"summary": summary, "operationId": operation_id(method, path), "tags": [tag],
+                              "security": [{"bearer": []}], "responses": {}}
         if scope:
             op["description"] = f"Requires the `{scope}` scope."
         if parameters:

@@ -89,6 +89,24 @@ def test_document_is_valid_openapi_31(document: dict[str, Any]) -> None:
     assert invalid == []
 
 
+def test_operation_ids_are_unique(document: dict[str, Any]) -> None:
+    ids = [op.get("operationId") for ops in document["paths"].values() for op in ops.values()]
+    assert None not in ids and len(ids) == len(set(ids))
+
+
+def test_services_never_define_one_component_name_two_ways(fuzz_platform: Platform) -> None:
+    """The gateway merges components by name: two services with different schemas under one
+    name would leave one of them documented wrongly."""
+    seen: dict[str, tuple[str, Any]] = {}
+    for name, handle in fuzz_platform.services.items():
+        if name == "gateway":
+            continue
+        fragment = fuzz_platform.http.request("GET", handle.url + "/openapi.json").json()
+        for component, schema in fragment.get("components", {}).get("schemas", {}).items():
+            first = seen.setdefault(component, (name, schema))
+            assert first[1] == schema, f"{component} differs between {first[0]} and {name}"
+
+
 def test_money_is_a_decimal_string(document: dict[str, Any]) -> None:
     amount = document["components"]["schemas"]["Money"]["properties"]["amount"]
     assert amount == {"type": "string", "pattern": r"^-?\d{1,15}(\.\d{1,2})?$"}
