@@ -17,9 +17,11 @@ from prometheus_client import start_http_server
 from sqlalchemy import MetaData
 
 from crm_core.logging import configure as configure_logging
+from crm_core.metrics import use_process_local_values
 from crm_core.settings import REPO_ROOT, Settings
 from crm_db.database import Database
 from crm_db.migrate import upgrade
+from crm_db.roles import check_app_role, warn_if_owner_is_app
 from crm_events.consumer import ConsumerRunner, Handler
 from crm_events.log import open_publisher, open_subscriber
 from crm_events.relay import OutboxRelay
@@ -105,16 +107,26 @@ def main(proc: ServiceProcess, argv: list[str] | None = None) -> None:
     configure_logging(proc.name, settings.log_level)
 
     if args.command == "migrate":
+        warn_if_owner_is_app(proc.name, settings.database_url, settings.database_owner_url)
         upgrade(proc.migrations, settings.database_owner_url)
         return
     if args.command == "web":
         gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
         cmd = [gunicorn, "-c", str(REPO_ROOT / "deploy" / "gunicorn.conf.py")]
-        if args.bind:
-            cmd += ["--bind", args.bind]
+        binds = [args.bind] if args.bind else []
+        internal_port = os.environ.get("CRM_INTERNAL_PORT", "").strip()
+        if internal_port:
+            # A second listener for /metrics and the detailed /readyz (the gateway serves those
+            # only there); gunicorn takes --bind more than once, and a CLI bind replaces the config's.
+            binds = binds or [os.environ.get("GUNICORN_BIND", "").strip() or "0.0.0.0:8000"]
+            binds.append(f"{os.environ.get('CRM_INTERNAL_ADDR', '').strip() or '127.0.0.1'}:{internal_port}")
+        for bind in binds:
+            cmd += ["--bind", bind]
         os.execv(gunicorn, [*cmd, proc.app])
 
+    use_process_local_values()  # the multiprocess directory belongs to gunicorn; see there
     db = Database(settings.database_url, pool_size=4)
+    check_app_role(db.engine, proc.name)
     loops: list[BackgroundLoop] = []
     if args.command in ("worker", "relay") and proc.has_outbox:
         loops.append(_relay_loop(proc, settings, db))

@@ -39,6 +39,8 @@ class ServiceHandle:
     process: ServiceProcess
     server: BaseWSGIServer | None = None
     url: str = ""
+    internal_server: BaseWSGIServer | None = None  # the gateway's /metrics and detailed /readyz
+    internal_url: str = ""
 
     def env(self) -> dict[str, str]:
         """Environment for running this service's CLI (`python -m <name> relay`) as a subprocess."""
@@ -124,9 +126,10 @@ class Platform:
         for t in self.threads:
             t.join(timeout=10)
         for handle in self.services.values():
-            if handle.server is not None:
-                handle.server.shutdown()
-                handle.server.server_close()
+            for server in (handle.server, handle.internal_server):
+                if server is not None:
+                    server.shutdown()
+                    server.server_close()
 
 
 def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.1, what: str = "condition") -> Any:
@@ -166,11 +169,26 @@ def start_platform(var_dir: Path, *, pg_admin_url: str | None = None, kafka_boot
         module = importlib.import_module(f"{info.name}.__main__")
         process: ServiceProcess = module.PROCESS
         upgrade(process.migrations, owner_url)
+        internal: BaseWSGIServer | None = None
+        if info.name == "gateway":
+            # The gateway serves /metrics and the detailed /readyz only on its internal listener:
+            # bound first (the app needs its port), serving the same app once it exists.
+            apps: list[Any] = []
+
+            def later(environ: Any, start: Any, apps: list[Any] = apps) -> Any:
+                return apps[0](environ, start)
+
+            internal = make_server("127.0.0.1", 0, later, threaded=True)
+            settings.extra["CRM_INTERNAL_PORT"] = str(internal.server_port)
         app = importlib.import_module(f"{info.name}.app").create_app(settings)
         server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        platform.services[info.name] = ServiceHandle(info.name, settings, process, server,
-                                                     f"http://127.0.0.1:{server.server_port}")
+        handle = ServiceHandle(info.name, settings, process, server, f"http://127.0.0.1:{server.server_port}")
+        if internal is not None:
+            apps.append(app)
+            threading.Thread(target=internal.serve_forever, daemon=True).start()
+            handle.internal_server, handle.internal_url = internal, f"http://127.0.0.1:{internal.server_port}"
+        platform.services[info.name] = handle
     return platform
 
 
