@@ -12,6 +12,7 @@ Nothing is excluded: no operation can revoke the fuzzer's own access token (chec
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,13 @@ from crm_testing.platform import Platform, start_platform
 # schemathesis' own strategies draw from `random`; Hypothesis warns about it on every run.
 pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
 MESSAGE_CHARS = 3000
+STATUSES: Counter[int] = Counter()  # answers that passed the checks, by status
 EXAMPLES = {GenerationMode.POSITIVE: 6, GenerationMode.NEGATIVE: 3}
 # Each of these hashes a password (argon2, deliberately slow): fewer examples.
 EXPENSIVE = {"/v1/signup": 2, "/v1/auth/token": 2, "/v1/users": 3, "/v1/auth/invitations/accept": 2}
 # The fuzzer measures answers, not the rate limiter.
-NO_RATE_LIMITS = {f"CRM_RATE_LIMIT_{n}_{k}": "1000000" for n in ("TENANT", "KEY", "ANONYMOUS") for k in ("RATE", "BURST")}
+NO_RATE_LIMITS = {**{f"CRM_RATE_LIMIT_{n}_{k}": "1000000" for n in ("TENANT", "KEY", "ANONYMOUS", "BAD_CREDENTIALS")
+                    for k in ("RATE", "BURST")}, "CRM_LOGIN_FAILURES_MAX": "1000000"}
 
 
 @pytest.fixture(scope="module")
@@ -142,8 +145,10 @@ def run_operation(operation: schemathesis.APIOperation, mode: GenerationMode, ba
               phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
     def check(case: schemathesis.Case) -> None:
         try:
-            case.call_and_validate(base_url=base_url, session=session, headers={"Authorization": f"Bearer {token}"},
-                                   checks=[not_a_server_error, response_schema_conformance], timeout=30)
+            response = case.call_and_validate(base_url=base_url, session=session,
+                                              headers={"Authorization": f"Bearer {token}"},
+                                              checks=[not_a_server_error, response_schema_conformance], timeout=30)
+            STATUSES[response.status_code] += 1
         except (Exception, BaseExceptionGroup) as exc:  # schemathesis' FailureGroup is a BaseExceptionGroup
             for key, detail in _failures(exc).items():
                 failures.setdefault(f"{name}: {key}", detail)
@@ -211,6 +216,7 @@ def fuzz(platform: Platform) -> None:
     # Destructive calls on the real records go last, so the others still find them.
     operations.sort(key=lambda op: op.method.upper() == "DELETE" or op.path.endswith(("/erase", "/merge", "/unmerge")))
     started, failures, timings = time.monotonic(), {}, {}
+    STATUSES.clear()
     with requests.Session() as session:
         for operation in operations:
             t0 = time.monotonic()
@@ -225,7 +231,10 @@ def fuzz(platform: Platform) -> None:
         print("  " + key)
     for key, t in sorted(timings.items(), key=lambda kv: -kv[1])[:10]:
         print(f"  {t:6.2f}s {key}")
+    print(f"  answers by status: {dict(sorted(STATUSES.items()))}")
     assert len(operations) > 90  # the whole API, every service
+    # Limits are lifted: a 429 means a new limit the fuzzer does not lift, and tests nothing.
+    assert STATUSES[429] == 0 and sum(STATUSES.values()) > 1000
     # Nothing the fuzzer called may have revoked its own credential: every answer after that would
     # be a 401 that passes every check and tests nothing.
     assert platform.request("GET", "/v1/me", token=token).status == 200
