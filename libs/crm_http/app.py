@@ -15,6 +15,7 @@ from crm_core.logging import configure as configure_logging
 from crm_core.metrics import exposition, metrics
 from crm_core.settings import Settings
 from crm_http import problems
+from crm_http.parsing import CrmRequest, check_request_text
 
 MAX_BODY_BYTES = 1024 * 1024
 access_log = logging.getLogger("crm.access")
@@ -61,11 +62,13 @@ def create_base_app(
     """A Flask app with the platform's conventions; `authenticate` runs before every non-public route."""
     configure_logging(settings.service, settings.log_level)
     app = Flask(settings.service)
+    app.request_class = CrmRequest  # form and multipart bodies checked like JSON ones
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["crm_settings"] = settings
     problems.install(app)
     app.before_request(_begin)
+    app.before_request(check_request_text)
     if authenticate is not None:
         def _auth() -> None:
             if request.path not in public_paths:

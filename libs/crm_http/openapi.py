@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import decimal
 from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from marshmallow import Schema
+from marshmallow import Schema, fields, validate
 
 PROBLEM = {
     "type": "object",
@@ -24,12 +25,50 @@ def _schema_name(schema: type[Schema] | Schema) -> str:
     return name[:-6] if name.endswith("Schema") else name
 
 
+def decimal_string(_converter: Any, field: fields.Field, ret: dict[str, Any], **_: Any) -> dict[str, Any]:
+    """A decimal sent as a string ("1234.50") is a JSON string with a pattern, not a number.
+
+    apispec calls it a number and copies the Range bounds as Decimals, which render as strings
+    ("maximum": "1e15"): invalid JSON Schema that stops generators and fuzzers.
+    """
+    if not isinstance(field, fields.Decimal):
+        return {}
+    bound = max((abs(decimal.Decimal(v)) for r in field.validators if isinstance(r, validate.Range)
+                 for v in (r.min, r.max) if v is not None), default=None)
+    if not field.as_string:
+        for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            if key in ret:
+                ret[key] = float(ret[key])
+        return {}
+    for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        ret.pop(key, None)
+    digits = max(len(str(int(bound))) - 1, 1) if bound is not None else 30
+    places = field.places
+    fraction = "" if places is None or places == decimal.Decimal(1) else rf"(\.\d{{1,{_places(places)}}})?"
+    ret["type"] = ["string", "null"] if field.allow_none else "string"
+    return {"pattern": rf"^-?\d{{1,{digits}}}{fraction}$"}
+
+
+def _places(places: Any) -> int:
+    if isinstance(places, decimal.Decimal):
+        return max(-places.as_tuple().exponent, 0)  # type: ignore[operator]
+    return int(places)
+
+
+def operation_id(method: str, path: str) -> str:
+    """`patch /v1/contacts/{record_id}` -> `patch_contacts_record_id`: unique across the merged
+    document (a method and path are), and what code generators name their functions after."""
+    words = [w.strip("{}").replace("-", "_") for w in path.split("/") if w and w != "v1"]
+    return "_".join([method.lower(), *words])
+
+
 class ApiDoc:
     """Collects operations as routes are registered; `spec()` renders them."""
 
     def __init__(self, title: str, version: str = "1.0.0") -> None:
-        self.apispec = APISpec(title=title, version=version, openapi_version="3.1.0", plugins=[MarshmallowPlugin(
-            schema_name_resolver=_schema_name)])
+        plugin = MarshmallowPlugin(schema_name_resolver=_schema_name)
+        self.apispec = APISpec(title=title, version=version, openapi_version="3.1.0", plugins=[plugin])
+        plugin.converter.add_attribute_function(decimal_string)  # type: ignore[union-attr]
         self.apispec.components.schema("Problem", PROBLEM)
         self.apispec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
         self._paths: dict[str, dict[str, Any]] = {}
@@ -53,7 +92,8 @@ class ApiDoc:
     ) -> None:
         """`request_content` / `response_content`: raw OpenAPI content maps, for bodies that are not
         JSON (multipart uploads, CSV downloads)."""
-        op: dict[str, Any] = {"summary": summary, "tags": [tag], "security": [{"bearer": []}], "responses": {}}
+        op: dict[str, Any] = {"summary": summary, "operationId": operation_id(method, path), "tags": [tag],
+                              "security": [{"bearer": []}], "responses": {}}
         if scope:
             op["description"] = f"Requires the `{scope}` scope."
         if parameters:

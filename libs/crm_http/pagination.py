@@ -24,6 +24,7 @@ from sqlalchemy.orm import InstrumentedAttribute, QueryableAttribute, Session
 from sqlalchemy.sql import ColumnElement
 
 from crm_core.errors import BadRequest
+from crm_http.jsontext import decode_json
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -95,10 +96,23 @@ def _decode_value(value: Any) -> Any:
         if kind == "uuid":
             return uuid.UUID(raw)
         if kind == "dec":
-            return decimal.Decimal(raw)
+            return _cursor_decimal(raw)
         if kind == "date":
             return dt.date.fromisoformat(raw)
         raise ValueError("unknown cursor value")
+    return value
+
+
+MAX_CURSOR_EXPONENT = 100  # far beyond any stored number; 1E+999999 overflows PostgreSQL's numeric
+
+
+def _cursor_decimal(raw: Any) -> decimal.Decimal:
+    if not isinstance(raw, str):
+        raise TypeError("cursor decimal is not a string")
+    value = decimal.Decimal(raw)
+    # sNaN, NaN and Infinity are no stored value, and sNaN raises at the first comparison.
+    if not value.is_finite() or abs(value.adjusted()) > MAX_CURSOR_EXPONENT or len(value.as_tuple().digits) > 2 * MAX_CURSOR_EXPONENT:
+        raise ValueError("cursor decimal out of range")
     return value
 
 
@@ -110,12 +124,14 @@ def encode_cursor(keys: list[SortKey], values: list[Any]) -> str:
 def decode_cursor(cursor: str, keys: list[SortKey]) -> list[Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        payload = json.loads(base64.urlsafe_b64decode(padded))
+        # The same checks as a JSON body: no NUL or lone surrogate reaches the database, no depth
+        # exhausts the stack (a cursor is only ever a flat list of values).
+        payload = decode_json(base64.urlsafe_b64decode(padded), max_depth=3)
         expected = [("-" if k.descending else "") + k.name for k in keys]
         if payload["s"] != expected or len(payload["v"]) != len(keys):
             raise ValueError("cursor belongs to another sort")
         return [_conform(_decode_value(v), k) for v, k in zip(payload["v"], keys, strict=True)]
-    except (ValueError, KeyError, TypeError, decimal.InvalidOperation) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError, decimal.InvalidOperation) as exc:
         raise BadRequest(
             "The cursor is invalid or was made for another sort; start again without it.",
             errors={"cursor": ["Invalid cursor."]},
@@ -149,7 +165,7 @@ def _conform(value: Any, key: SortKey) -> Any:
     elif expected is float and isinstance(value, int | decimal.Decimal):
         return float(value)
     elif expected is decimal.Decimal and isinstance(value, int | float):
-        return decimal.Decimal(str(value))
+        return _cursor_decimal(str(value))
     raise ValueError(f"cursor value of type {type(value).__name__} for {key.name}")
 
 

@@ -45,7 +45,7 @@ def document(doc: ApiDoc) -> None:
                   request=s.AcceptInvitationSchema, response=s.TokensSchema)
     doc.operation("/v1/me", "get", summary="The caller, their tenant and roles", tag=t, response=s.MeSchema)
     doc.operation("/v1/users", "post", summary="Add a user (owners and admins)", tag=t, request=s.NewUserSchema,
-                  response=s.UserSchema, status=201, parameters=IDEMPOTENCY_HEADER,
+                  response=s.CreatedUserSchema, status=201, parameters=IDEMPOTENCY_HEADER,
                   extra_responses={409: "This tenant already has a user with this email"})
     doc.operation("/v1/users", "get", summary="List the tenant's users (owners and admins)", tag=t,
                   response=s.UserSchema, list_of=True)

@@ -78,6 +78,12 @@ class NewUserSchema(UserSchema):
     password = fields.String(load_only=True, validate=PASSWORD)
 
 
+class CreatedUserSchema(UserSchema):
+    """The answer to POST /v1/users: the user, and the one-time invitation token when no password was set."""
+
+    invitation_token = fields.String(dump_only=True, metadata={"description": "Shown once; present only without a password"})
+
+
 class UpdateUserSchema(Schema):
     """PATCH /v1/users/{id}: role change and deactivation (`active: false`)."""
 

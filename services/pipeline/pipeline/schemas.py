@@ -89,20 +89,20 @@ class DealSchema(RecordSchema):
         "type": ["object", "null"], "properties": {"amount": {"type": "string"}, "currency": {"type": "string"}}})
     pipeline_id = fields.UUID()
     stage_id = fields.UUID()
-    contact_id = fields.UUID()
-    owner_id = fields.UUID()
+    contact_id = fields.UUID(allow_none=True)
+    owner_id = fields.UUID(allow_none=True)
     status = fields.String()
-    close_date = fields.Date()
+    close_date = fields.Date(allow_none=True)
     probability = fields.Integer()
 
 
 class DealStageHistorySchema(Schema):
     id = fields.UUID()
     deal_id = fields.UUID()
-    from_stage_id = fields.UUID()
+    from_stage_id = fields.UUID(allow_none=True)  # none for the deal's first stage
     to_stage_id = fields.UUID()
     changed_at = UtcDateTime()
-    changed_by = fields.UUID()
+    changed_by = fields.UUID(allow_none=True)
 
 
 # Tasks -------------------------------------------------------------------------------------------
@@ -126,4 +126,4 @@ class TaskCreateSchema(TaskInSchema):
 
 
 class TaskSchema(RecordSchema, TaskInSchema):
-    completed_at = UtcDateTime(dump_only=True)
+    completed_at = UtcDateTime(dump_only=True, allow_none=True)

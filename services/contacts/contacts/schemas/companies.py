@@ -34,7 +34,7 @@ class CompanyCreateSchema(CompanyInSchema):
 
 class CompanySchema(RecordSchema, CompanyInSchema):
     properties = fields.Method("visible_properties")
-    last_contacted_at = UtcDateTime(dump_only=True)
+    last_contacted_at = UtcDateTime(dump_only=True, allow_none=True)
     merged_ids = fields.List(fields.String(), dump_only=True)
 
     def visible_properties(self, record: Any) -> dict[str, Any]:

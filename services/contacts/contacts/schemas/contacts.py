@@ -65,7 +65,7 @@ class ContactSchema(RecordSchema, ContactInSchema):
     company_ids = fields.Function(lambda c: list(c.company_ids or []))
     properties = fields.Method("visible_properties")
     lead_score = fields.Integer(dump_only=True)
-    last_contacted_at = UtcDateTime(dump_only=True)
+    last_contacted_at = UtcDateTime(dump_only=True, allow_none=True)
     merged_ids = fields.List(fields.String(), dump_only=True)
 
     def visible_properties(self, record: Any) -> dict[str, Any]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
 from crm_http.fields import RecordSchema, UtcDateTime
+from crm_http.jsontext import BadText, decode_json
 
 OBJECT = fields.String(required=True, validate=validate.OneOf(("contacts", "companies")))
 ON_DUPLICATE = ("skip", "update", "create")
@@ -29,7 +29,9 @@ class ImportFormSchema(Schema):
             data["mapping"] = {}
             return data
         try:
-            mapping = json.loads(raw)
+            mapping = decode_json(raw)
+        except BadText as exc:
+            raise ValidationError({"mapping" if exc.path == "_body" else f"mapping.{exc.path}": [exc.message]}) from exc
         except ValueError as exc:
             raise ValidationError({"mapping": [f"Not valid JSON: {exc}"]}) from exc
         if not isinstance(mapping, dict) or not all(isinstance(v, str | type(None)) for v in mapping.values()):

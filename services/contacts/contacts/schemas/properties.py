@@ -49,4 +49,4 @@ class PropertySchema(RecordSchema):
     options = fields.List(fields.String(), allow_none=True)
     required = fields.Boolean()
     archived = fields.Function(lambda d: d.archived_at is not None)
-    archived_at = UtcDateTime()
+    archived_at = UtcDateTime(allow_none=True)
