@@ -95,6 +95,7 @@ class KafkaSubscriber:
                     key=r.key.decode() if r.key else None,
                     value=r.value,
                     headers={k: v.decode() for k, v in (r.headers or [])},
+                    timestamp=r.timestamp / 1000 if r.timestamp and r.timestamp > 0 else None,
                 ))
         return out
 
@@ -104,6 +105,15 @@ class KafkaSubscriber:
         offsets = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in self._handed_out.items()}
         self._handed_out = {}
         self.consumer.commit(offsets=offsets)
+
+    def rewind(self, unhandled: list[IncomingRecord]) -> None:
+        first: dict[TopicPartition, int] = {}
+        for r in unhandled:
+            tp = TopicPartition(r.topic, r.partition)
+            first[tp] = min(first.get(tp, r.offset), r.offset)
+        for tp, offset in first.items():
+            self.consumer.seek(tp, offset)
+            self._handed_out[tp] = offset  # everything before it was handled
 
     def lag(self) -> dict[str, int]:
         assigned: set[TopicPartition] = self.consumer.assignment()
