@@ -40,6 +40,18 @@ class EmbeddedLog:
         conn.execute("pragma busy_timeout=30000")
         return conn
 
+    def read_topic(self, topic: str) -> list[IncomingRecord]:
+        """Every record of `topic`, oldest first."""
+        conn = self._connect()
+        try:
+            rows = conn.execute(
+                "select offset, key, value, headers, ts from records where topic = ? order by offset", (topic,)
+            ).fetchall()
+        finally:
+            conn.close()
+        return [IncomingRecord(topic, 0, offset, key, bytes(value), json.loads(headers), ts)
+                for offset, key, value, headers, ts in rows]
+
     def publisher(self) -> EmbeddedPublisher:
         return EmbeddedPublisher(self._connect())
 

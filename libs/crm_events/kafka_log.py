@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
@@ -27,6 +28,41 @@ def ensure_topics(bootstrap: str, topics: list[str], partitions: int = 3) -> Non
                 pass
     finally:
         admin.close()
+
+
+def _incoming(tp: TopicPartition, r: object) -> IncomingRecord:
+    return IncomingRecord(
+        topic=tp.topic,
+        partition=tp.partition,
+        offset=r.offset,  # type: ignore[attr-defined]
+        key=r.key.decode() if r.key else None,  # type: ignore[attr-defined]
+        value=r.value or b"",  # type: ignore[attr-defined]
+        headers={k: v.decode() for k, v in (r.headers or [])},  # type: ignore[attr-defined]
+        timestamp=r.timestamp / 1000 if r.timestamp and r.timestamp > 0 else None,  # type: ignore[attr-defined]
+    )
+
+
+def read_topic(bootstrap: str, topic: str, timeout: float = 30.0) -> list[IncomingRecord]:
+    """Every record of `topic` from the beginning up to its end as of now, without a group."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, client_id="crm-topic-reader",
+                             enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        out: list[IncomingRecord] = []
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading {topic} took longer than {timeout}s")
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                out += [_incoming(tp, r) for r in records if r.offset < ends[tp]]
+        return sorted(out, key=lambda r: (r.partition, r.offset))
+    finally:
+        consumer.close()
 
 
 class KafkaPublisher:
@@ -87,16 +123,7 @@ class KafkaSubscriber:
                 # Remember exactly what was handed out: commit() commits these and nothing the
                 # client may have fetched ahead, so a crash can never skip an unhandled record.
                 self._handed_out[tp] = records[-1].offset + 1
-            for r in records:
-                out.append(IncomingRecord(
-                    topic=tp.topic,
-                    partition=tp.partition,
-                    offset=r.offset,
-                    key=r.key.decode() if r.key else None,
-                    value=r.value,
-                    headers={k: v.decode() for k, v in (r.headers or [])},
-                    timestamp=r.timestamp / 1000 if r.timestamp and r.timestamp > 0 else None,
-                ))
+            out += [_incoming(tp, r) for r in records]
         return out
 
     def commit(self) -> None:
