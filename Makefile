@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed-$(shell sha1sum requirements.lock | cut -c1-12)
 
 .PHONY: up test bench lint install servers-start servers-stop clean
 
-$(STAMP): requirements.lock
+# The stamp's name carries the lock's hash, so only content matters (a fresh clone's newer mtime does not).
+$(STAMP): | requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --require-hashes -r requirements.lock
 	$(PY) -c "import pathlib, site; root = pathlib.Path.cwd(); \

@@ -91,3 +91,7 @@ def child_exit(server, worker):  # noqa: ARG001 - gunicorn hook signature
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+# gunicorn 27 opens a control socket at one fixed path per user; every service's master would
+# fight over it (and a test run's over a running platform's). Nothing here uses it.
+control_socket_disable = True

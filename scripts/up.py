@@ -23,6 +23,7 @@ sys.path[:0] = [str(ROOT / "libs"), *(str(p) for p in sorted((ROOT / "services")
 from crm_core.internal_token import generate_keypair  # noqa: E402
 from crm_core.settings import Settings  # noqa: E402
 from crm_db.migrate import upgrade  # noqa: E402
+from crm_db.roles import warn_if_owner_is_app  # noqa: E402
 from crm_runtime.catalog import SERVICES  # noqa: E402
 
 
@@ -80,6 +81,7 @@ def main() -> int:
             settings = Settings.from_env(info.name, var_dir=var)
             process = importlib.import_module(f"{info.name}.__main__").PROCESS
             print(f"migrating {info.name} ...", flush=True)
+            warn_if_owner_is_app(info.name, settings.database_url, settings.database_owner_url)
             upgrade(process.migrations, settings.database_owner_url)
         for i, info in enumerate(SERVICES):
             env = {**os.environ, **base, "PYTHONPATH": pythonpath, "CRM_VAR_DIR": str(var),
@@ -92,8 +94,11 @@ def main() -> int:
             bind = urls[info.name].removeprefix("http://")
             for command in ("web", "worker"):
                 args = [sys.executable, "-m", info.name, command] + (["--bind", bind] if command == "web" else [])
+                # Only gunicorn shares a multiprocess directory (its master empties it at start);
+                # a worker process serves its own /metrics from memory.
+                child_env = env if command == "web" else {k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
                 children.append((f"{info.name} {command}",
-                                 subprocess.Popen(args, env=env, cwd=ROOT, start_new_session=True)))
+                                 subprocess.Popen(args, env=child_env, cwd=ROOT, start_new_session=True)))
         gateway = urls["gateway"]
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

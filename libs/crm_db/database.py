@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import random
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_db import tenancy
+
+log = logging.getLogger(__name__)
+
+# SQLite waits this long inside one BEGIN IMMEDIATE; _sqlite_begin retries past it up to the deadline.
+SQLITE_BUSY_TIMEOUT_MS = 5000
+SQLITE_BEGIN_DEADLINE_SECONDS = 30.0
 
 
 class TenantSession(Session):
@@ -21,12 +32,43 @@ tenancy.install(TenantSession)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # The driver's own transaction handling starts a deferred transaction at the first write;
+    # we begin every transaction ourselves instead (_sqlite_begin).
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def is_sqlite_busy(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", exc)
+    return isinstance(orig, sqlite3.OperationalError) and ("locked" in str(orig) or "busy" in str(orig))
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """BEGIN IMMEDIATE: take the write lock up front, retried while another process holds it.
+
+    Web, relay and worker processes write one file. A deferred transaction that reads and then
+    writes cannot wait for the lock (SQLite answers "database is locked" at once, since its
+    snapshot is stale), while one that holds the write lock from its start never meets that:
+    the only place it can be told "busy" is this BEGIN, where nothing has been done yet, so
+    retrying it is always safe.
+    """
+    deadline = time.monotonic() + SQLITE_BEGIN_DEADLINE_SECONDS
+    delay = 0.01
+    while True:
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:
+            if not is_sqlite_busy(exc) or time.monotonic() + delay > deadline:
+                raise
+            log.debug("sqlite busy at BEGIN; retrying in %.2fs", delay)
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 0.5)
 
 
 def make_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> Engine:
@@ -34,8 +76,10 @@ def make_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+        engine = create_engine(url, connect_args={"check_same_thread": False,
+                                                  "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]

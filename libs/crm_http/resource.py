@@ -83,6 +83,9 @@ class RecordRoutes:
     # properties are per tenant); replaces `sortable`. Without it `?filter=` is a 400.
     fields: Callable[[Session], FieldRegistry] | None = None
     search: Callable[[Select[Any], str], Select[Any]] | None = None  # applies `?q=`
+    # Runs in the list's transaction before the query, e.g. to provision a tenant's defaults on
+    # its first read rather than waiting for an event.
+    before_list: Callable[[Session], None] | None = None
 
     @property
     def base(self) -> str:
@@ -173,6 +176,8 @@ class RecordRoutes:
         if self.search is not None and query:
             stmt = self.search(stmt, query)
         with self.db().transaction() as session:
+            if self.before_list is not None:
+                self.before_list(session)
             if self.fields is not None:
                 registry = self.fields(session)
                 for default in (column_field("id", FieldType.UUID, model.id),

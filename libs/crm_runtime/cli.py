@@ -18,9 +18,11 @@ from prometheus_client import start_http_server
 from sqlalchemy import MetaData
 
 from crm_core.logging import configure as configure_logging
+from crm_core.metrics import use_process_local_values
 from crm_core.settings import REPO_ROOT, Settings
 from crm_db.database import Database
 from crm_db.migrate import upgrade
+from crm_db.roles import check_app_role, warn_if_owner_is_app
 from crm_events import dead_letters
 from crm_events.consumer import ConsumerRunner, Handler
 from crm_events.log import open_publisher, open_subscriber
@@ -160,6 +162,7 @@ def main(proc: ServiceProcess, argv: list[str] | None = None) -> None:
     configure_logging(proc.name, settings.log_level)
 
     if args.command == "migrate":
+        warn_if_owner_is_app(proc.name, settings.database_url, settings.database_owner_url)
         upgrade(proc.migrations, settings.database_owner_url)
         return
     if args.command == "web":
@@ -168,10 +171,12 @@ def main(proc: ServiceProcess, argv: list[str] | None = None) -> None:
         if args.bind:
             cmd += ["--bind", args.bind]
         os.execv(gunicorn, [*cmd, proc.app])
+
+    use_process_local_values()  # the multiprocess directory belongs to gunicorn; see there
     if args.command == "dlq":
         sys.exit(_dlq(proc, settings, args))
-
     db = Database(settings.database_url, pool_size=4)
+    check_app_role(db.engine, proc.name)
     loops: list[BackgroundLoop] = []
     if args.command in ("worker", "relay") and proc.has_outbox:
         loops.append(_relay_loop(proc, settings, db))

@@ -12,6 +12,7 @@ from sqlalchemy import MetaData, Table
 from crm_core.internal_token import InternalTokenVerifier
 from crm_core.settings import Settings
 from crm_db.database import Database
+from crm_db.roles import check_app_role
 from crm_events.log import check_event_log
 from crm_events.outbox import Outbox
 from crm_http.app import create_base_app
@@ -52,6 +53,7 @@ def create_service_app(
     if not settings.internal_public_key:
         raise RuntimeError("CRM_INTERNAL_PUBLIC_KEY(_FILE) is required: services only trust the gateway's tokens")
     runtime = ServiceRuntime.build(settings, metadata)
+    check_app_role(runtime.db.engine, settings.service)
     verifier = InternalTokenVerifier.from_pem(settings.internal_public_key)
 
     def database() -> None:

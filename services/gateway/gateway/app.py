@@ -8,6 +8,7 @@ from flask import Blueprint, Flask
 from crm_core.internal_token import InternalTokenSigner
 from crm_core.settings import Settings
 from crm_db.database import Database
+from crm_db.roles import check_app_role
 from crm_events.log import check_event_log
 from crm_events.outbox import Outbox
 from crm_http.app import PUBLIC_PATHS, create_base_app
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     if not settings.internal_private_key:
         raise RuntimeError("CRM_INTERNAL_PRIVATE_KEY(_FILE) is required: the gateway signs internal tokens")
     db = Database(settings.database_url)
+    check_app_role(db.engine, "gateway")
     outbox = Outbox("gateway", metadata())
     access = AccessTokens(jwt_secret, int(settings.get("CRM_ACCESS_TOKEN_TTL", "900") or 900))
     buckets = RedisBuckets(settings.redis_url) if settings.redis_url else LocalBuckets()

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, request
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute
 
+from crm_core import context
 from crm_http.auth import require_scope
 from crm_http.openapi import ApiDoc
 from crm_http.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate, parse_sort
@@ -60,7 +61,8 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
     common: dict[str, Any] = {"area": AREA, "db": lambda: runtime.db, "idempotency": lambda: runtime.idempotency}
     _register(bp, runtime.doc, RecordRoutes(
         collection="pipelines", tag="Pipelines", service=lambda: pipelines, create_schema=PipelineCreateSchema(),
-        update_schema=PipelineInSchema(), output_schema=pipeline_out, sortable={"name": Pipeline.name}, **common))
+        update_schema=PipelineInSchema(), output_schema=pipeline_out, sortable={"name": Pipeline.name},
+        before_list=lambda session: pipelines.create_default_pipeline(session, context.require_tenant()), **common))
     _register(bp, runtime.doc, RecordRoutes(
         collection="deals", tag="Deals", service=lambda: deals, create_schema=DealCreateSchema(),
         update_schema=DealInSchema(), output_schema=deal_out,

@@ -41,11 +41,9 @@ class DealService(RecordService[Deal]):
     def _pipeline(self, session: Session, values: dict[str, Any], record: Deal | None) -> Pipeline:
         pipeline_id = values.get("pipeline_id", record.pipeline_id if record else None)
         if pipeline_id is None:
-            found = default_pipeline(session)
-            if found is None and not session.scalars(select(Pipeline.id).limit(1)).first():
-                # A tenant whose tenant.created event is still on its way (the first seconds after
-                # signup) gets its default pipeline now; the consumer then finds it and does nothing.
-                found = self.pipelines.create_default_pipeline(session, context.require_tenant())
+            # A tenant whose tenant.created event is still on its way (the first seconds after
+            # signup) gets its default pipeline now; the consumer then finds it and does nothing.
+            found = default_pipeline(session) or self.pipelines.create_default_pipeline(session, context.require_tenant())
             if found is None:
                 raise validation_error({"pipeline_id": ["There is no default pipeline: name one."]})
             return found

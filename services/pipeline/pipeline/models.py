@@ -176,6 +176,17 @@ class Task(TenantScoped, Base):
     completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class TenantProvisioning(Base):
+    """One row per tenant once its default pipeline was provisioned: provisioning happens exactly
+    once, whichever comes first (the tenant.created event, the first list, the first deal), and a
+    tenant who later deletes that pipeline does not get it back."""
+
+    __tablename__ = "tenant_provisioning"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    provisioned_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 def metadata() -> MetaData:
     """The service's full metadata: its records plus outbox, processed events and idempotency keys."""
     event_tables(Base.metadata)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from crm_core import context
 from crm_core.errors import Conflict, validation_error
+from crm_db.base import utcnow
 from crm_events.records import RecordService
-from pipeline.models import Deal, Pipeline, PipelineStage, StageSpec
+from pipeline.models import Deal, Pipeline, PipelineStage, StageSpec, TenantProvisioning
 
 DEFAULT_PIPELINE = "Sales"
 DEFAULT_STAGES = (
@@ -66,6 +68,10 @@ def stage_specs(current: list[PipelineStage], items: list[dict[str, Any]]) -> li
 class PipelineService(RecordService[Pipeline]):
     model = Pipeline
     aggregate = "pipeline"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._provisioned: set[uuid.UUID] = set()  # tenants known (committed) to be provisioned
 
     def _deal_counts(self, session: Session, stage_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
         if not stage_ids:
@@ -127,12 +133,30 @@ class PipelineService(RecordService[Pipeline]):
             raise Conflict(f"Pipeline {record.name!r} still has {deals} deal(s); delete or move them first.")
 
     def create_default_pipeline(self, session: Session, tenant: uuid.UUID) -> Pipeline | None:
-        """Give a new tenant its "Sales" pipeline; does nothing when the tenant already has a default."""
+        """Give a tenant its "Sales" pipeline, exactly once: whichever comes first of the
+        tenant.created event, the first pipeline list and the first deal provisions it; the others,
+        and every later call (even after the tenant deleted that pipeline), do nothing."""
         if context.current_tenant() != tenant:
             # The session's tenant scope (and RLS setting) comes from the context: they must agree.
             raise ValueError(f"tenant {tenant} is not the tenant in context")
+        if tenant in self._provisioned:
+            return None
+        table = TenantProvisioning.__table__
+        dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        # A concurrent claim blocks here until the first commits, then finds the row: one creator.
+        claimed = session.execute(dialect_insert(table).values(tenant_id=tenant, provisioned_at=utcnow())
+                                  .on_conflict_do_nothing(index_elements=["tenant_id"])
+                                  .returning(table.c.tenant_id)).first()
+        if claimed is None:
+            self._remember(tenant)  # the row that stopped us is committed
+            return None
+        event.listen(session, "after_commit", lambda _s: self._remember(tenant), once=True)
         if default_pipeline(session) is not None:
             return None
         stages = [{"name": s.name, "probability": s.probability, "kind": s.kind} for s in DEFAULT_STAGES]
         return self.create(session, {"name": DEFAULT_PIPELINE, "is_default": True, "stages": stages})
 
+    def _remember(self, tenant: uuid.UUID) -> None:
+        if len(self._provisioned) > 100_000:
+            self._provisioned.clear()
+        self._provisioned.add(tenant)

@@ -35,8 +35,10 @@ def test_tenant_isolation(pipeline_service: ServiceHarness) -> None:
     assert c.get(f"/v1/tasks?deal_id={deal['id']}", headers=hb).get_json()["data"] == []
 
     # B cannot use A's pipeline, stage or deal, nor A's default pipeline
+    own = make_deal(svc, "b")  # B's own default pipeline is provisioned for it, never A's
+    assert own["pipeline_id"] not in {pa["id"], pb["id"]}
+    assert c.get(f"/v1/pipelines/{own['pipeline_id']}", headers=ha).status_code == 404
     refused = [
-        ("/v1/deals", {"name": "D"}, "pipeline_id"),
         ("/v1/deals", {"name": "D", "pipeline_id": pa["id"]}, "pipeline_id"),
         ("/v1/deals", {"name": "D", "pipeline_id": pb["id"], "stage_id": deal["stage_id"]}, "stage_id"),
         ("/v1/tasks", {"title": "T", "deal_id": deal["id"]}, "deal_id"),

@@ -20,7 +20,8 @@ def test_create_read_list_delete(pipeline_service: ServiceHarness) -> None:
     assert c.get(f"/v1/pipelines/{body['id']}", headers=h).get_json() == body
     make_pipeline(svc, name="Alpha")
     listed = c.get("/v1/pipelines?sort=name", headers=h).get_json()
-    assert [p["name"] for p in listed["data"]] == ["Alpha", "Enterprise"]
+    # the first list also provisions the tenant's default "Sales" pipeline
+    assert [p["name"] for p in listed["data"]] == ["Alpha", "Enterprise", "Sales"]
     assert listed["data"][1]["stages"] == body["stages"]
     assert c.delete(f"/v1/pipelines/{body['id']}", headers=h).status_code == 204
     assert c.get(f"/v1/pipelines/{body['id']}", headers=h).status_code == 404

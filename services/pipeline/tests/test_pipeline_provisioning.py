@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from pipeline_helpers import make_deal
 
@@ -12,6 +13,7 @@ from crm_events.log import OutgoingRecord, open_publisher, open_subscriber
 from crm_events.outbox import Outbox
 from crm_testing.apps import ServiceHarness, drain
 from pipeline.consumer import PROVISIONING_GROUP, TENANT_TOPIC, consumers
+from pipeline.service import PipelineService
 
 SALES = [("Lead", 10, "open"), ("Qualified", 25, "open"), ("Proposal", 50, "open"), ("Negotiation", 75, "open"),
          ("Won", 100, "won"), ("Lost", 0, "lost")]
@@ -88,3 +90,41 @@ def test_tenant_with_a_default_pipeline_is_left_alone(pipeline_service: ServiceH
     assert [p["id"] for p in early] == [own["id"]]
     other = svc.client.get("/v1/pipelines", headers=svc.headers("other")).get_json()["data"]
     assert [p["name"] for p in other] == ["Sales"]
+
+
+def test_first_list_after_signup_shows_the_default_pipeline_once(pipeline_service: ServiceHarness) -> None:
+    """The tenant.created event may still be on its way: the first read provisions, the event then does nothing."""
+    svc = pipeline_service
+    h = svc.headers("fresh")
+    first = svc.client.get("/v1/pipelines", headers=h).get_json()["data"]
+    assert [(p["name"], p["is_default"]) for p in first] == [("Sales", True)]
+    assert svc.client.get("/v1/pipelines", headers=h).get_json()["data"] == first
+    announce_tenant(svc, svc.tenant("fresh"))
+    assert run_provisioning(svc) == 1
+    assert svc.client.get("/v1/pipelines", headers=h).get_json()["data"] == first
+    assert [e.type for e in published(svc, "crm.pipeline.pipeline")] == ["crm.pipeline.created"]
+
+
+def test_a_deleted_default_pipeline_is_not_provisioned_again(pipeline_service: ServiceHarness) -> None:
+    svc = pipeline_service
+    h = svc.headers("tidy")
+    [sales] = svc.client.get("/v1/pipelines", headers=h).get_json()["data"]
+    assert svc.client.delete(f"/v1/pipelines/{sales['id']}", headers=h).status_code == 204
+    announce_tenant(svc, svc.tenant("tidy"))  # a late or redelivered event
+    assert run_provisioning(svc) == 1
+    # a fresh service process has no memory of the tenant: the provisioning row decides
+    fresh = PipelineService(Outbox("pipeline", svc.metadata), lambda p: {})
+    with tenant_context(svc.tenant("tidy")), svc.db.transaction() as session:
+        assert fresh.create_default_pipeline(session, svc.tenant("tidy")) is None
+    assert svc.client.get("/v1/pipelines", headers=h).get_json()["data"] == []
+
+
+def test_concurrent_first_reads_provision_one_pipeline(pipeline_service: ServiceHarness) -> None:
+    svc = pipeline_service
+    h = svc.headers("rush")
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: svc.app.test_client().get("/v1/pipelines", headers=h), range(16)))
+    assert {a.status_code for a in answers} == {200}
+    assert {tuple(p["id"] for p in a.get_json()["data"]) for a in answers} == {
+        tuple(p["id"] for p in answers[0].get_json()["data"])}
+    assert len(answers[0].get_json()["data"]) == 1
