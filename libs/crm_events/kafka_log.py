@@ -14,6 +14,10 @@ from crm_events.log import IncomingRecord, OutgoingRecord, PublishError
 
 log = logging.getLogger(__name__)
 
+# kafka-python backs off reconnects up to 30 s: after a broker restart every client would sit idle
+# for up to that long. The Java client's default is 1 s; a few seconds costs nothing while it's down.
+RECONNECT_BACKOFF_MAX_MS = 2000
+
 
 def ensure_topics(bootstrap: str, topics: list[str], partitions: int = 3) -> None:
     """Create topics that do not exist yet, so consumers never wait on auto-creation."""
@@ -75,6 +79,7 @@ class KafkaPublisher:
             linger_ms=2,
             retries=2**31 - 1,
             max_in_flight_requests_per_connection=5,  # idempotence keeps order with up to 5
+            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
         )
 
     def publish(self, records: list[OutgoingRecord]) -> None:
@@ -112,6 +117,7 @@ class KafkaSubscriber:
             # A killed consumer's partitions move to the others after 10 s rather than 45 s.
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
+            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
         )
         self._handed_out: dict[TopicPartition, int] = {}
 
