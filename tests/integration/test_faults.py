@@ -8,6 +8,7 @@ The broker and PostgreSQL that get killed are private instances started here, ne
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -236,8 +237,6 @@ def test_web_worker_killed_mid_burst_loses_no_committed_write(tmp_path: Path, pg
         burst.start(0, 200)
         wait_for(lambda: burst.done() >= 60, timeout=60, what="the burst to be under way")
         [victim, *_] = contacts.web_workers()
-        import os
-
         os.kill(victim, signal.SIGKILL)  # requests in flight on it die with it
         burst.finish()
         _phase(f"worker {victim} killed mid-burst: {len(burst.acked)} acknowledged, {burst.failed} failed {burst.statuses}")
