@@ -156,7 +156,7 @@ class PrivateKafka:
         self.config = config
         # What `kafka-storage random-uuid` prints (base64url, no padding), without a JVM start.
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        self.servers._run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config),
+        self.servers._run(self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config),
                                      "--standalone", jvm=self.servers.KAFKA_TOOL_JVM_OPTS))
         self.start()
 
