@@ -90,7 +90,11 @@ def main() -> int:
                    "PROMETHEUS_MULTIPROC_DIR": str(var / "prometheus" / info.name)}
             if info.name == "gateway":
                 env["CRM_INTERNAL_PRIVATE_KEY_FILE"] = private
+                # /metrics and the detailed /readyz: on 127.0.0.1:<CRM_PORT + 2000> only.
+                env["CRM_INTERNAL_PORT"] = str(port + 2000)
                 env.update({f"CRM_{n.upper()}_URL": u for n, u in urls.items() if n != "gateway"})
+            else:
+                env.pop("CRM_INTERNAL_PORT", None)  # the gateway's alone: a second web would fight for it
             bind = urls[info.name].removeprefix("http://")
             for command in ("web", "worker"):
                 args = [sys.executable, "-m", info.name, command] + (["--bind", bind] if command == "web" else [])
@@ -112,6 +116,7 @@ def main() -> int:
             print("the gateway did not become ready within 60 s", file=sys.stderr)
             return 1
         print(f"\nCRM platform is up: {gateway}\n  API docs: {gateway}/docs   OpenAPI: {gateway}/v1/openapi.json\n"
+              f"  gateway metrics: http://127.0.0.1:{port + 2000}/metrics (internal listener)\n"
               "  Ctrl-C stops everything.\n", flush=True)
         while True:
             for name, child in children:

@@ -22,7 +22,9 @@ from crm_core.context import Principal
 
 HEADER = "X-Internal-Token"
 ISSUER = "crm-gateway"
-AUDIENCE = "crm-internal"
+# Each token names the one service it is for ("aud"): a token minted for tickets is refused by
+# contacts, so a service that logs or leaks a token cannot replay it elsewhere.
+AUDIENCE_PREFIX = "crm-internal:"
 TTL_SECONDS = 60
 _JOSE_HEADER = base64.urlsafe_b64encode(b'{"alg":"EdDSA","typ":"JWT"}').rstrip(b"=")
 
@@ -62,10 +64,11 @@ class InternalTokenSigner:
             raise ValueError("internal token key must be Ed25519")
         return cls(key)
 
-    def mint(self, principal: Principal, request_id: str, ttl: int = TTL_SECONDS) -> str:
+    def mint(self, principal: Principal, request_id: str, audience: str, ttl: int = TTL_SECONDS) -> str:
+        """`audience` is the target service's name (e.g. "contacts")."""
         now = int(time.time())
         claims = {
-            "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + ttl,
+            "iss": ISSUER, "aud": AUDIENCE_PREFIX + audience, "iat": now, "exp": now + ttl,
             "tid": str(principal.tenant_id),
             "sub": str(principal.user_id) if principal.user_id else "",  # API keys act without a user
             "key": str(principal.api_key_id) if principal.api_key_id else "",
@@ -78,13 +81,16 @@ class InternalTokenSigner:
 @dataclass
 class InternalTokenVerifier:
     public_key: Ed25519PublicKey
+    audience: str  # this service's name: only tokens minted for it are accepted
 
     @classmethod
-    def from_pem(cls, pem: str) -> InternalTokenVerifier:
+    def from_pem(cls, pem: str, audience: str) -> InternalTokenVerifier:
         key = serialization.load_pem_public_key(pem.encode())
         if not isinstance(key, Ed25519PublicKey):
             raise ValueError("internal token key must be Ed25519")
-        return cls(key)
+        if not audience:
+            raise ValueError("an internal token verifier needs its service name as audience")
+        return cls(key, audience)
 
     def verify(self, token: str) -> tuple[Principal, str | None]:
         try:
@@ -94,7 +100,7 @@ class InternalTokenVerifier:
             self.public_key.verify(_unb64(signature), header + b"." + payload)
             claims = json.loads(_unb64(payload))
             now = time.time()
-            if claims["iss"] != ISSUER or claims["aud"] != AUDIENCE:
+            if claims["iss"] != ISSUER or claims["aud"] != AUDIENCE_PREFIX + self.audience:
                 raise InvalidInternalToken("wrong issuer or audience")
             if not claims["iat"] - 30 <= now < claims["exp"]:
                 raise InvalidInternalToken("expired or not yet valid")

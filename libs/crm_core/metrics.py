@@ -130,7 +130,8 @@ class Metrics:
     deals_won: SafeMetric
     tickets_breached: SafeMetric
     webhook_deliveries: SafeMetric
-    redis_fallbacks: SafeMetric
+    rate_limit_fallbacks: SafeMetric
+    rate_limit_redis_up: SafeMetric
 
 
 def _definitions() -> dict[str, Callable[[], Any]]:
@@ -163,8 +164,10 @@ def _definitions() -> dict[str, Callable[[], Any]]:
         "tickets_breached": lambda: Counter("crm_tickets_breached_total", "Tickets that breached their SLA", registry=r),
         "webhook_deliveries": lambda: Counter("crm_webhook_deliveries_total", "Webhook delivery attempts",
                                               ["outcome"], registry=r),
-        "redis_fallbacks": lambda: Counter("crm_rate_limit_redis_fallbacks_total",
-                                           "Rate-limit checks served in-process because Redis failed", registry=r),
+        "rate_limit_fallbacks": lambda: Counter("crm_rate_limit_fallback_total",
+                                                "Rate-limit decisions made in-process because Redis was down", registry=r),
+        "rate_limit_redis_up": lambda: Gauge("crm_rate_limit_redis_up", "1 while the gateway reaches Redis for rate limits",
+                                             multiprocess_mode="min", registry=r),
     }
 
 

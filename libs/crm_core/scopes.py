@@ -7,6 +7,10 @@ ALL_SCOPES = tuple(f"{area}:{mode}" for area in AREAS for mode in ("read", "writ
 READ_SCOPES = tuple(s for s in ALL_SCOPES if s.endswith(":read"))
 ROLES = ("owner", "admin", "member", "viewer")
 ADMIN_ROLES = frozenset({"owner", "admin"})
+# Tenant administration (users, API keys, settings, erase, custom fields, scoring rules, webhooks):
+# held by owners and admins through their role, and by an API key only when granted explicitly.
+ADMIN_SCOPE = "admin"
+API_KEY_SCOPES = (*ALL_SCOPES, ADMIN_SCOPE)
 
 
 def scopes_for_role(role: str) -> tuple[str, ...]:

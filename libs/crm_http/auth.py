@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import request
 
 from crm_core import context
 from crm_core.errors import Forbidden, Unauthorized
 from crm_core.internal_token import HEADER, InternalTokenVerifier, InvalidInternalToken
+from crm_core.scopes import ADMIN_ROLES, ADMIN_SCOPE
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def internal_token_auth(verifier: InternalTokenVerifier) -> Callable[[], None]:
@@ -35,10 +40,26 @@ def require_scope(scope: str) -> None:
         raise Forbidden(f"This credential lacks the {scope!r} scope.", required_scope=scope)
 
 
-def require_role(*roles: str) -> None:
-    """For tenant-wide settings: the caller must hold one of `roles` (API keys hold none)."""
+def require_admin_access() -> None:
+    """Tenant administration: an owner or admin user, or an API key granted the `admin` scope.
+    Call it at the top of a use case, or wrap a route with `admin_only`."""
     principal = context.current_principal()
     if principal is None:
         raise Unauthorized("Authentication required.")
-    if not set(principal.roles) & set(roles):
-        raise Forbidden(f"Only a user with one of the roles {', '.join(roles)} may do this.")
+    if ADMIN_ROLES.intersection(principal.roles) and principal.user_id is not None:
+        return
+    if principal.api_key_id is not None and ADMIN_SCOPE in principal.scopes:
+        return
+    raise Forbidden("Only owners and admins (or an API key with the 'admin' scope) may do this.",
+                    required_scope=ADMIN_SCOPE)
+
+
+def admin_only(view: F) -> F:
+    """Route decorator: `@bp.post(...)` then `@admin_only`."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        require_admin_access()
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

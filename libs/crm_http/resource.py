@@ -19,7 +19,7 @@ from crm_core.errors import BadRequest
 from crm_db.database import Database
 from crm_events.envelope import dumps
 from crm_events.records import RecordService
-from crm_http.auth import require_scope
+from crm_http.auth import require_admin_access, require_scope
 from crm_http.idempotency import idempotent
 from crm_http.openapi import ApiDoc
 from crm_http.pagination import DEFAULT_LIMIT, MAX_LIMIT, SortKey, paginate, parse_sort
@@ -86,6 +86,8 @@ class RecordRoutes:
     # Runs in the list's transaction before the query, e.g. to provision a tenant's defaults on
     # its first read rather than waiting for an event.
     before_list: Callable[[Session], None] | None = None
+    # Tenant administration (scoring rules, say): writes need an owner/admin or the `admin` scope.
+    admin_writes: bool = False
 
     @property
     def base(self) -> str:
@@ -124,8 +126,13 @@ class RecordRoutes:
     def _body(self, session: Any, record: Any) -> dict[str, Any]:
         return self.service().body(session, record)
 
-    def create(self) -> Response:
+    def _require_write(self) -> None:
         require_scope(f"{self.area}:write")
+        if self.admin_writes:
+            require_admin_access()
+
+    def create(self) -> Response:
+        self._require_write()
         values = load(self.create_schema)
         with self.db().transaction() as session:
             body = self._body(session, self.service().create(session, values))
@@ -139,7 +146,7 @@ class RecordRoutes:
         return record_response(body)
 
     def update(self, record_id: str) -> Response:
-        require_scope(f"{self.area}:write")
+        self._require_write()
         rid = parse_uuid(record_id, self.service().aggregate)
         expected = if_match_version()
         values = load(self.update_schema, partial=True)
@@ -148,7 +155,7 @@ class RecordRoutes:
         return record_response(body)
 
     def delete(self, record_id: str) -> Response:
-        require_scope(f"{self.area}:write")
+        self._require_write()
         rid = parse_uuid(record_id, self.service().aggregate)
         expected = if_match_version()
         with self.db().transaction() as session:

@@ -168,8 +168,15 @@ def main(proc: ServiceProcess, argv: list[str] | None = None) -> None:
     if args.command == "web":
         gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
         cmd = [gunicorn, "-c", str(REPO_ROOT / "deploy" / "gunicorn.conf.py")]
-        if args.bind:
-            cmd += ["--bind", args.bind]
+        binds = [args.bind] if args.bind else []
+        internal_port = os.environ.get("CRM_INTERNAL_PORT", "").strip()
+        if internal_port:
+            # A second listener for /metrics and the detailed /readyz (the gateway serves those
+            # only there); gunicorn takes --bind more than once, and a CLI bind replaces the config's.
+            binds = binds or [os.environ.get("GUNICORN_BIND", "").strip() or "0.0.0.0:8000"]
+            binds.append(f"{os.environ.get('CRM_INTERNAL_ADDR', '').strip() or '127.0.0.1'}:{internal_port}")
+        for bind in binds:
+            cmd += ["--bind", bind]
         os.execv(gunicorn, [*cmd, proc.app])
 
     use_process_local_values()  # the multiprocess directory belongs to gunicorn; see there

@@ -54,7 +54,7 @@ def create_service_app(
         raise RuntimeError("CRM_INTERNAL_PUBLIC_KEY(_FILE) is required: services only trust the gateway's tokens")
     runtime = ServiceRuntime.build(settings, metadata)
     check_app_role(runtime.db.engine, settings.service)
-    verifier = InternalTokenVerifier.from_pem(settings.internal_public_key)
+    verifier = InternalTokenVerifier.from_pem(settings.internal_public_key, audience=settings.service)
 
     def database() -> None:
         runtime.db.ping()

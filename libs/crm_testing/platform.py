@@ -40,6 +40,8 @@ class ServiceHandle:
     process: ServiceProcess
     server: BaseWSGIServer | None = None
     url: str = ""
+    internal_server: BaseWSGIServer | None = None  # the gateway's /metrics and detailed /readyz
+    internal_url: str = ""
     web: subprocess.Popen[bytes] | None = None  # `python -m <name> web` (gunicorn), when asked for
 
     def env(self) -> dict[str, str]:
@@ -147,9 +149,10 @@ class Platform:
                 except subprocess.TimeoutExpired:
                     handle.web.kill()
                     handle.web.wait()
-            if handle.server is not None:
-                handle.server.shutdown()
-                handle.server.server_close()
+            for server in (handle.server, handle.internal_server):
+                if server is not None:
+                    server.shutdown()
+                    server.server_close()
 
 
 def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.1, what: str = "condition") -> Any:
@@ -192,14 +195,29 @@ def start_platform(var_dir: Path, *, pg_admin_url: str | None = None, kafka_boot
         module = importlib.import_module(f"{info.name}.__main__")
         process: ServiceProcess = module.PROCESS
         upgrade(process.migrations, owner_url)
-        if info.name in web_processes:
+        if info.name in web_processes and info.name != "gateway":
             platform.services[info.name] = _start_web_process(ServiceHandle(info.name, settings, process), public_pem)
             continue
+        internal: BaseWSGIServer | None = None
+        if info.name == "gateway":
+            # The gateway serves /metrics and the detailed /readyz only on its internal listener:
+            # bound first (the app needs its port), serving the same app once it exists.
+            apps: list[Any] = []
+
+            def later(environ: Any, start: Any, apps: list[Any] = apps) -> Any:
+                return apps[0](environ, start)
+
+            internal = make_server("127.0.0.1", 0, later, threaded=True)
+            settings.extra["CRM_INTERNAL_PORT"] = str(internal.server_port)
         app = importlib.import_module(f"{info.name}.app").create_app(settings)
         server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        platform.services[info.name] = ServiceHandle(info.name, settings, process, server,
-                                                     f"http://127.0.0.1:{server.server_port}")
+        handle = ServiceHandle(info.name, settings, process, server, f"http://127.0.0.1:{server.server_port}")
+        if internal is not None:
+            apps.append(app)
+            threading.Thread(target=internal.serve_forever, daemon=True).start()
+            handle.internal_server, handle.internal_url = internal, f"http://127.0.0.1:{internal.server_port}"
+        platform.services[info.name] = handle
     return platform
 
 

@@ -385,7 +385,9 @@ def test_prometheus_scrapes_every_web_and_worker(prometheus_config, services):
     webs = by_kind(services, "web")
     workers = by_kind(services, "worker")
     assert len(webs) == len(workers) == len(SERVICES)
-    assert _targets(prometheus_config, "crm-web") == {f"{n}:{WEB_PORT}" for n in webs}
+    # The gateway's /metrics is only on its internal listener (CRM_INTERNAL_PORT), never the public port.
+    assert _targets(prometheus_config, "crm-web") == {f"{n}:{8001 if n == 'gateway' else WEB_PORT}" for n in webs}
+    assert services["gateway"]["environment"]["CRM_INTERNAL_PORT"] == "8001"
     assert _targets(prometheus_config, "crm-worker") == {f"{n}:{WORKER_PORT}" for n in workers}
 
 

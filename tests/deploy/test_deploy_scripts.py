@@ -515,7 +515,11 @@ def test_k8s_probes_and_scrape_annotations(k8s_objects):
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
         kind = container["command"][3]
         if kind == "web":
-            assert ports["http"] == 8000 and annotations["prometheus.io/port"] == "8000"
+            # The gateway's metrics are on its internal listener only.
+            scrape = "8001" if container["command"][2] == "gateway" else "8000"
+            assert ports["http"] == 8000 and annotations["prometheus.io/port"] == scrape
+            if scrape == "8001":
+                assert ports["internal"] == 8001
             assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
             assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         else:

@@ -19,10 +19,25 @@ def test_signup_then_login_and_me(embedded_platform: Platform) -> None:
     assert me["tenant"]["id"] == account["tenant"]["id"] and me["roles"] == ["owner"]
 
 
-def test_duplicate_signup_and_bad_input(embedded_platform: Platform) -> None:
+def test_signup_with_an_address_used_elsewhere_reveals_nothing(embedded_platform: Platform) -> None:
+    """Emails are unique per tenant: a second signup is a new tenant, answered like any signup;
+    the password picks the account at login (tenant_id picks when both passwords match)."""
     account = embedded_platform.signup()
     dup = embedded_platform.request("POST", "/v1/signup", {"company": "X", "email": account["email"], "password": "another long pw"})
-    assert dup.status == 409
+    assert dup.status == 201, dup.data
+    assert set(dup.json()) == set(account) - {"email", "password"}
+    assert dup.json()["tenant"]["id"] != account["tenant"]["id"]
+    first = embedded_platform.request("POST", "/v1/auth/token", {"email": account["email"], "password": account["password"]})
+    second = embedded_platform.request("POST", "/v1/auth/token", {"email": account["email"], "password": "another long pw"})
+    me = [embedded_platform.request("GET", "/v1/me", token=r.json()["access_token"]).json()["tenant"]["id"] for r in (first, second)]
+    assert me == [account["tenant"]["id"], dup.json()["tenant"]["id"]]
+    same_pw = embedded_platform.request("POST", "/v1/signup", {"company": "Y", "email": account["email"], "password": account["password"]}).json()
+    chosen = embedded_platform.request("POST", "/v1/auth/token", {"email": account["email"], "password": account["password"],
+                                                                  "tenant_id": same_pw["tenant"]["id"]})
+    assert embedded_platform.request("GET", "/v1/me", token=chosen.json()["access_token"]).json()["tenant"]["id"] == same_pw["tenant"]["id"]
+
+
+def test_bad_signup_input(embedded_platform: Platform) -> None:
     bad = embedded_platform.request("POST", "/v1/signup", {"company": "", "email": "nope", "password": "short"})
     assert bad.status == 422
     assert set(bad.json()["errors"]) == {"company", "email", "password"}

@@ -21,7 +21,7 @@ def _free_base_port() -> int:
     for _ in range(50):
         # Below Linux's ephemeral range (32768+), so no outgoing connection can hold one of them.
         base = random.randrange(20000, 31000, 10)
-        ports = [base + i for i in range(7)] + [base + 1000 + i for i in range(7)]
+        ports = [base + i for i in range(7)] + [base + 1000 + i for i in range(7)] + [base + 2000]
         if all(_is_free(p) for p in ports):
             return base
     raise RuntimeError("no free port range")
@@ -96,7 +96,7 @@ def test_first_make_up_in_a_fresh_clone(tmp_path: Path) -> None:
     assert errors == [], "the first start logged errors:\n" + "".join(errors[:20])
     time.sleep(0.5)
     assert _processes_using(str(clone)) == [], "child processes left running"
-    assert all(_is_free(base + i) for i in range(7)), "a port is still listening"
+    assert all(_is_free(base + i) for i in [*range(7), 2000]), "a port is still listening"
 
 
 def _first_minutes(base: int, output: list[str]) -> None:
@@ -128,6 +128,11 @@ def _first_minutes(base: int, output: list[str]) -> None:
     # the event also provisioned nothing twice
     assert len(http.request("GET", gateway + "/v1/pipelines", headers=auth).json()["data"]) == 1
     assert http.request("GET", gateway + "/docs").status == 200
+    # The gateway's metrics: never on the public port, on the internal listener (gunicorn's second bind).
+    assert http.request("GET", gateway + "/metrics").status == 404
+    internal = http.request("GET", f"http://127.0.0.1:{base + 2000}/metrics")
+    assert internal.status == 200 and b"crm_http_requests_total" in internal.data
+    assert http.request("GET", gateway + "/readyz").json() == {"status": "ready"}
 
 
 def _readme_quickstart(clone: Path, base: int, output: list[str]) -> None:

@@ -91,7 +91,9 @@ def drive(api: Api) -> dict[str, str]:
     api("POST", "/v1/contacts/merge", {"primary_id": ada["id"], "secondary_id": al["id"]})
     api("POST", f"/v1/contacts/{ada['id']}/unmerge", {"merged_id": al["id"]})
     api("POST", "/v1/contacts/merge", {"primary_id": ada["id"], "secondary_id": al["id"]})
-    api("POST", f"/v1/contacts/{al['id']}/erase")  # an old id erases the survivor and itself
+    # An old id is refused (409 naming the survivor); erasing the survivor erases its merged ids too.
+    assert api("POST", f"/v1/contacts/{al['id']}/erase", status=409)["merged_into"] == ada["id"]
+    api("POST", f"/v1/contacts/{ada['id']}/erase")
     return {"plan": plan["id"], "acme": acme["id"], "ada": ada["id"], "al": al["id"], "note": note["id"],
             "temp": temp["id"]}
 

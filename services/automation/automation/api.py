@@ -21,7 +21,7 @@ from automation.schemas import (
 from automation.service import ALLOW_PRIVATE, WebhookService
 from crm_core.errors import BadRequest
 from crm_db.base import utcnow
-from crm_http.auth import require_scope
+from crm_http.auth import require_admin_access, require_scope
 from crm_http.idempotency import idempotent
 from crm_http.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate, parse_sort
 from crm_http.parsing import load, parse_uuid, query_int
@@ -131,6 +131,7 @@ class DeliveryRoutes:
 
 
 def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
+    bp.before_request(require_admin_access)  # webhooks are tenant administration: owners, admins, `admin` keys
     output = WebhookSchema()
     service = WebhookService(runtime.outbox, output.dump, allow_private=runtime.settings.get_bool(ALLOW_PRIVATE))
     WebhookRoutes(

@@ -104,6 +104,8 @@ delivery_queue = Table(
     ForeignKeyConstraint(["tenant_id", "delivery_id"], ["webhook_deliveries.tenant_id", "webhook_deliveries.id"],
                          ondelete="CASCADE", name="delivery_queue_delivery_fkey"),
     Index("delivery_queue_due_idx", "due_at", "id"),
+    # The fair claim reads each tenant's oldest due rows (worker.py).
+    Index("delivery_queue_tenant_due_idx", "tenant_id", "due_at", "id"),
 )
 
 

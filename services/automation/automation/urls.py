@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolve = Callable[[str, int], "list[IPAddress]"]
 SCHEMES = {"http": 80, "https": 443}
 
 
@@ -71,13 +73,14 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
-def check(url: str, *, allow_private: bool) -> Target:
-    """Parse and resolve `url`; refuse it if any address is not public (unless the operator allows it)."""
+def check(url: str, *, allow_private: bool, resolver: Resolve | None = None) -> Target:
+    """Parse and resolve `url`; refuse it if any address is not public (unless the operator allows it).
+    `resolver` replaces the plain lookup (the delivery loop's has a deadline)."""
     parts = parse(url)
     scheme = parts.scheme.lower()
     host = parts.hostname or ""
     port = parts.port or SCHEMES[scheme]
-    addresses = resolve(host, port)
+    addresses = (resolver or resolve)(host, port)
     if not allow_private:
         # Every address must be public: a name with one public and one private address would let
         # the resolver's order decide where the request goes.

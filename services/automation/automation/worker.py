@@ -1,13 +1,21 @@
-"""The delivery loop: claim due deliveries of every tenant, attempt each, record, reschedule.
+"""The delivery loop: claim due deliveries fairly across tenants, attempt them concurrently, record.
 
-Claiming moves a queue row's due time a lease ahead in one short transaction (FOR UPDATE SKIP
-LOCKED on PostgreSQL), so parallel workers never take the same delivery and a worker that dies
-mid-attempt only delays it until the lease ends. The HTTP call runs outside any transaction.
-Delivery is at least once: receivers dedupe on Webhook-Id.
+Claiming moves a queue row's due time a lease ahead in one short transaction (a conditional
+UPDATE, so parallel workers never take the same delivery), and a worker that dies mid-attempt
+only delays it until the lease ends. The HTTP call runs outside any transaction, in a bounded
+pool of threads, and each attempt has one overall deadline (sender.py).
+
+Fairness: each tenant has at most CRM_WEBHOOK_TENANT_CONCURRENCY attempts in flight in this
+process, and a claim takes every tenant's oldest due delivery before any tenant's second one
+(round-robin by rank within the tenant). So a tenant with a backlog of a million deliveries, or
+an endpoint that always runs into the deadline, occupies its own share of the pool and never
+the slots another tenant's deliveries need. Delivery is at least once: receivers dedupe on
+Webhook-Id.
 """
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import logging
 import random
@@ -15,13 +23,15 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_all
 
-from sqlalchemy import select, update
+from sqlalchemy import DateTime, Integer, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from automation.deliveries import FAILED, PENDING, SUCCEEDED, set_due, unqueue
 from automation.models import WebhookAttempt, WebhookDelivery, WebhookSubscription, delivery_queue
-from automation.sender import AttemptResult, Sender
+from automation.sender import DEFAULT_TIMEOUT, AttemptResult, Sender
 from automation.service import ALLOW_PRIVATE
 from crm_core.context import tenant_context
 from crm_core.metrics import metrics
@@ -32,12 +42,37 @@ from crm_db.database import Database
 log = logging.getLogger(__name__)
 
 RETRY_BASE = "CRM_WEBHOOK_RETRY_BASE_SECONDS"
+TIMEOUT = "CRM_WEBHOOK_TIMEOUT_SECONDS"
+CONCURRENCY = "CRM_WEBHOOK_CONCURRENCY"
+TENANT_CONCURRENCY = "CRM_WEBHOOK_TENANT_CONCURRENCY"
 # Multiples of the base delay (5s): 5s, 30s, 2m, 10m, 30m, 1h, then every 2h.
 BACKOFF_STEPS = (1, 6, 24, 120, 360, 720, 1440)
 # 19 waits of at least 5s+30s+2m+10m+30m+1h+13*2h = 27.7 hours: the "at least 24 hours" of API.md.
 MAX_ATTEMPTS = 20
 JITTER = 0.25  # only ever lengthens a wait, so the 24 hours above are a floor
-LEASE = dt.timedelta(minutes=10)
+LEASE = dt.timedelta(minutes=10)  # far above any attempt's deadline: only a dead worker lets it run out
+
+# PostgreSQL: the tenants that have queue rows, by a loose index scan (one index probe per tenant,
+# not a scan of the queue), then each tenant's oldest due rows from the (tenant_id, due_at, id)
+# index. A backlog of one tenant costs `per` rows here, whatever its size.
+_PG_CANDIDATES = text("""
+WITH RECURSIVE tenants AS (
+    (SELECT tenant_id FROM delivery_queue ORDER BY tenant_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT q.tenant_id FROM delivery_queue q WHERE q.tenant_id > t.tenant_id ORDER BY q.tenant_id LIMIT 1)
+    FROM tenants t WHERE t.tenant_id IS NOT NULL
+)
+SELECT c.id, c.tenant_id, c.delivery_id,
+       row_number() OVER (PARTITION BY c.tenant_id ORDER BY c.due_at, c.id) AS rank, c.due_at
+FROM tenants t CROSS JOIN LATERAL (
+    SELECT q.id, q.tenant_id, q.delivery_id, q.due_at FROM delivery_queue q
+    WHERE q.tenant_id = t.tenant_id AND q.due_at <= :now ORDER BY q.due_at, q.id LIMIT :per
+) c
+WHERE t.tenant_id IS NOT NULL
+ORDER BY rank, c.due_at, c.id
+LIMIT :limit
+""").bindparams(bindparam("now", type_=DateTime(timezone=True)), bindparam("per", type_=Integer),
+                bindparam("limit", type_=Integer))
 
 
 def retry_delay(attempt: int, base: float, rand: Callable[[], float] = random.random) -> float:
@@ -51,55 +86,125 @@ def as_utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
+Claimed = tuple[uuid.UUID, uuid.UUID]  # (tenant_id, delivery_id)
+
+
 class DeliveryWorker:
-    def __init__(self, db: Database, sender: Sender, *, retry_base: float = 5.0, batch_size: int = 20,
-                 idle_sleep: float = 1.0) -> None:
+    def __init__(self, db: Database, sender: Sender, *, retry_base: float = 5.0, concurrency: int = 8,
+                 tenant_concurrency: int = 2, idle_sleep: float = 1.0) -> None:
         self.db = db
         self.sender = sender
         self.retry_base = max(0.0, retry_base)
-        self.batch_size = batch_size
+        self.concurrency = max(1, concurrency)
+        self.tenant_concurrency = max(1, tenant_concurrency)
         self.idle_sleep = idle_sleep
+        self._lock = threading.Lock()
+        self._inflight: collections.Counter[uuid.UUID] = collections.Counter()
+        self._freed = threading.Event()  # an attempt finished: a slot may be free again
+        self._pool: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, db: Database) -> DeliveryWorker:
-        return cls(db, Sender(allow_private=settings.get_bool(ALLOW_PRIVATE)),
-                   retry_base=float(settings.get(RETRY_BASE, "5") or "5"))
+        timeout = float(settings.get(TIMEOUT, str(DEFAULT_TIMEOUT)) or DEFAULT_TIMEOUT)
+        concurrency = int(settings.get(CONCURRENCY, "8") or 8)
+        return cls(db, Sender(allow_private=settings.get_bool(ALLOW_PRIVATE), timeout=timeout,
+                              resolver_threads=2 * concurrency),
+                   retry_base=float(settings.get(RETRY_BASE, "5") or "5"), concurrency=concurrency,
+                   tenant_concurrency=int(settings.get(TENANT_CONCURRENCY, "2") or 2))
 
     def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                handled = self.deliver_due()
-            except Exception:  # database down: keep the queue, try again
-                log.exception("webhook delivery loop failed; retrying")
-                stop.wait(5.0)
-                continue
-            if handled == 0:
-                stop.wait(self.idle_sleep)
+        try:
+            while not stop.is_set():
+                try:
+                    started = self._dispatch(utcnow())
+                except Exception:  # database down: keep the queue, try again
+                    log.exception("webhook delivery loop failed; retrying")
+                    stop.wait(5.0)
+                    continue
+                if not started:
+                    # Nothing to start (idle, pool full, or only capped tenants due): wait for a
+                    # finished attempt or the next poll.
+                    self._freed.wait(self.idle_sleep)
+                    self._freed.clear()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Wait for the attempts in flight (each ends by its deadline), then let the threads go."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self.sender.close()
 
     def deliver_due(self, now: dt.datetime | None = None) -> int:
-        """Attempt one batch of deliveries due at `now` (a fake clock in tests); returns how many."""
-        now = now or utcnow()
-        started = time.monotonic()
-        claimed = self._claim(now)
-        for tenant_id, delivery_id in claimed:
-            at = now + dt.timedelta(seconds=time.monotonic() - started)
-            with tenant_context(tenant_id):
-                try:
-                    self._deliver(delivery_id, at)
-                except Exception:
-                    log.exception("delivery %s failed unexpectedly; retried when its lease ends", delivery_id)
-        return len(claimed)
+        """Start one round of due deliveries (`now`: a fake clock in tests) and wait for them; how many."""
+        futures = self._dispatch(now or utcnow())
+        wait_all(futures)
+        return len(futures)
 
-    def _claim(self, now: dt.datetime) -> list[tuple[uuid.UUID, uuid.UUID]]:
-        q = delivery_queue
+    def _dispatch(self, now: dt.datetime) -> list[Future[None]]:
+        with self._lock:
+            free = self.concurrency - sum(self._inflight.values())
+            room = {t: self.tenant_concurrency - n for t, n in self._inflight.items()}
+        if free <= 0:
+            return []
+        claimed = self._claim(now, free, room)
+        if not claimed:
+            return []
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="webhook-delivery")
+        started = time.monotonic()
+        futures = []
+        for tenant_id, delivery_id in claimed:
+            with self._lock:
+                self._inflight[tenant_id] += 1
+            future = self._pool.submit(self._attempt, tenant_id, delivery_id, now, started)
+            future.add_done_callback(lambda _f, t=tenant_id: self._release(t))
+            futures.append(future)
+        return futures
+
+    def _release(self, tenant_id: uuid.UUID) -> None:
+        with self._lock:
+            self._inflight[tenant_id] -= 1
+            if self._inflight[tenant_id] <= 0:
+                del self._inflight[tenant_id]
+        self._freed.set()
+
+    def _attempt(self, tenant_id: uuid.UUID, delivery_id: uuid.UUID, now: dt.datetime, started: float) -> None:
+        at = now + dt.timedelta(seconds=time.monotonic() - started)
+        with tenant_context(tenant_id):
+            try:
+                self._deliver(delivery_id, at)
+            except Exception:
+                log.exception("delivery %s failed unexpectedly; retried when its lease ends", delivery_id)
+
+    def _claim(self, now: dt.datetime, limit: int, room: dict[uuid.UUID, int]) -> list[Claimed]:
+        """Up to `limit` due deliveries, every tenant's oldest first, none beyond a tenant's room."""
+        q, per = delivery_queue, self.tenant_concurrency
         with self.db.engine.begin() as conn:
-            rows = conn.execute(
-                select(q.c.id, q.c.tenant_id, q.c.delivery_id).where(q.c.due_at <= now)
-                .order_by(q.c.due_at, q.c.id).limit(self.batch_size).with_for_update(skip_locked=True)
-            ).all()
-            if rows:
-                conn.execute(update(q).where(q.c.id.in_([r.id for r in rows])).values(due_at=now + LEASE))
-        return [(r.tenant_id, r.delivery_id) for r in rows]
+            if conn.dialect.name == "postgresql":
+                rows = conn.execute(_PG_CANDIDATES, {"now": now, "per": per, "limit": limit * per}).all()
+            else:  # SQLite (the embedded default, small queues): a window over the due rows
+                ranked = select(q.c.id, q.c.tenant_id, q.c.delivery_id,
+                                func.row_number().over(partition_by=q.c.tenant_id, order_by=(q.c.due_at, q.c.id))
+                                .label("rank"), q.c.due_at).where(q.c.due_at <= now).subquery()
+                rows = conn.execute(select(ranked).where(ranked.c.rank <= per)
+                                    .order_by(ranked.c.rank, ranked.c.due_at, ranked.c.id).limit(limit * per)).all()
+            taken: collections.Counter[uuid.UUID] = collections.Counter()
+            picked = []
+            for row in rows:
+                if taken[row.tenant_id] >= room.get(row.tenant_id, per):
+                    continue
+                taken[row.tenant_id] += 1
+                picked.append(row.id)
+                if len(picked) == limit:
+                    break
+            if not picked:
+                return []
+            # Conditional on still being due: a row another worker leased meanwhile is not taken twice.
+            leased = conn.execute(update(q).where(q.c.id.in_(picked), q.c.due_at <= now)
+                                  .values(due_at=now + LEASE).returning(q.c.tenant_id, q.c.delivery_id)).all()
+        return [(r.tenant_id, r.delivery_id) for r in leased]
 
     def _deliver(self, delivery_id: uuid.UUID, at: dt.datetime) -> None:
         with self.db.transaction() as session:

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
 from webhook_helpers import Receiver, make_handler
 
 import automation
@@ -13,6 +16,7 @@ from automation.app import create_app
 from automation.models import metadata
 from crm_runtime.service import migrations_dir
 from crm_testing.apps import ServiceHarness, make_harness
+from crm_testing.db import create_service_database, libpq_url
 
 
 @pytest.fixture
@@ -26,6 +30,20 @@ def open_service(tmp_path: Path) -> ServiceHarness:
     """The operator allows private addresses (local receivers) and retries at once (base delay 0)."""
     return make_harness("automation", create_app, metadata(), migrations_dir(automation.__file__), tmp_path,
                         CRM_WEBHOOK_ALLOW_PRIVATE="true", CRM_WEBHOOK_RETRY_BASE_SECONDS="0")
+
+
+@pytest.fixture
+def pg_open_service(pg_admin_url: str, tmp_path: Path) -> Iterator[ServiceHarness]:
+    """open_service on its own throwaway PostgreSQL database (app role, RLS on)."""
+    name = f"automation_{uuid.uuid4().hex[:10]}"
+    owner_url, app_url = create_service_database(pg_admin_url, name)
+    svc = make_harness("automation", create_app, metadata(), migrations_dir(automation.__file__), tmp_path,
+                       database_url=app_url, owner_url=owner_url,
+                       CRM_WEBHOOK_ALLOW_PRIVATE="true", CRM_WEBHOOK_RETRY_BASE_SECONDS="0")
+    yield svc
+    svc.db.dispose()
+    with psycopg.connect(libpq_url(pg_admin_url), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture

@@ -171,3 +171,25 @@ def test_openapi_documents_the_delivery_routes(automation_service: ServiceHarnes
     assert {"/v1/webhooks", "/v1/webhooks/{record_id}", "/v1/webhooks/{record_id}/deliveries",
             "/v1/webhooks/{record_id}/deliveries/{delivery_id}", "/v1/webhooks/{record_id}/deliveries/{delivery_id}/retry",
             "/v1/webhooks/{record_id}/test"} <= set(paths)
+
+
+def test_webhooks_are_admin_only(automation_service: ServiceHarness) -> None:
+    import uuid
+
+    from crm_core.context import Principal
+    from crm_core.internal_token import HEADER
+
+    svc = automation_service
+    body = {"url": "https://example.com/hook", "events": ["crm.contact.created"]}
+    for roles in (("member",), ("viewer",)):
+        assert svc.client.get("/v1/webhooks", headers=svc.headers("a", roles=roles)).status_code == 403
+        assert svc.client.post("/v1/webhooks", json=body, headers=svc.headers("a", roles=roles)).status_code == 403
+    tenant = svc.tenant("a")
+
+    def key(scopes: tuple[str, ...]) -> dict[str, str]:
+        principal = Principal(tenant, None, ("api_key",), scopes, api_key_id=uuid.uuid4())
+        return {HEADER: svc.signer.mint(principal, "r", "automation")}
+
+    assert svc.client.get("/v1/webhooks", headers=key(("automation:read", "automation:write"))).status_code == 403
+    assert svc.client.get("/v1/webhooks", headers=key(("automation:read", "admin"))).status_code == 200
+    assert svc.client.get("/v1/webhooks", headers=svc.headers("a", roles=("admin",))).status_code == 200

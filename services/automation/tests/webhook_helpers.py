@@ -24,7 +24,7 @@ def worker_for(svc: ServiceHarness, **kwargs: Any) -> DeliveryWorker:
     if not kwargs:
         return DeliveryWorker.from_settings(svc.settings, svc.db)
     allow_private = kwargs.pop("allow_private", True)
-    return DeliveryWorker(svc.db, Sender(allow_private=allow_private, connect_timeout=2, read_timeout=5), **kwargs)
+    return DeliveryWorker(svc.db, Sender(allow_private=allow_private, timeout=kwargs.pop("timeout", 5.0)), **kwargs)
 
 
 class Clock:

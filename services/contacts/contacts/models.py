@@ -249,9 +249,25 @@ def job_tables(metadata: MetaData) -> tuple[Table, Table]:
     return files, queue
 
 
+def schedule_table(metadata: MetaData) -> Table:
+    """Periodic per-tenant housekeeping (job file retention, score decay), due times only.
+
+    No RLS, like job_queue: the worker finds due tenants before it knows which tenant to act as,
+    then does the work inside that tenant's context. It holds tenant ids, task names and times."""
+    if "job_schedule" in metadata.tables:
+        return metadata.tables["job_schedule"]
+    return Table(
+        "job_schedule", metadata,
+        Column("tenant_id", Uuid(), primary_key=True),
+        Column("task", String(32), primary_key=True),  # purge_files | rescore_decay
+        Column("due_at", DateTime(timezone=True), nullable=False),
+    )
+
+
 def metadata() -> MetaData:
     """The service's full metadata: its records plus outbox, processed events, idempotency keys, jobs."""
     event_tables(Base.metadata)
     idempotency_table(Base.metadata)
     job_tables(Base.metadata)
+    schedule_table(Base.metadata)
     return Base.metadata

@@ -259,8 +259,10 @@ def test_merged_and_erased_contact_ids(world: dict[str, Any]) -> None:
     old_link = f"/v1/contacts/{gone_id}/activities"
     assert [d["id"] for d in get(svc, old_link)["data"]] == [made["id"]]  # the survivor's timeline
     assert get(svc, f"{old_link}/{made['id']}")["id"] == made["id"]
-    added = post(svc, old_link, call(-1))
-    assert added["contact_id"] == ada["id"]
+    # Posting through the old id would land on the survivor: refused, naming it.
+    refused = post(svc, old_link, call(-1), status=409)
+    assert refused["merged_into"] == ada["id"]
+    assert [d["id"] for d in get(svc, old_link)["data"]] == [made["id"]]
     assert post(svc, f"/v1/contacts/{erased_id}/activities", note(), status=410)["status"] == 410
     get(svc, f"/v1/contacts/{erased_id}/activities", status=410)
 

@@ -136,13 +136,15 @@ def test_chains_resolve_and_unmerge_in_order(contacts_service: ServiceHarness) -
     body = merged(svc, a, b)
     assert body["merged_ids"] == [b["id"], c["id"]] and body["phone"] == "+14155550100"
     assert get(svc, f"/v1/contacts/{c['id']}")["id"] == a["id"]  # C -> B -> A
-    # Ids that already resolve to one record cannot be merged with each other: 422.
+    # A merged-away id cannot take part in a merge (it would act on its survivor): 409 naming it.
     same = merge(svc, a, c)
-    assert same.status_code == 422 and "secondary_id" in same.get_json()["errors"]
-    assert merge(svc, c, b).status_code == 422
-    # A merged-away id given as primary resolves to its survivor.
+    assert same.status_code == 409 and same.get_json()["merged_into"] == a["id"]
+    assert merge(svc, c, b).get_json()["merged_into"] == a["id"]
     d = post(svc, "/v1/contacts", first_name="D")
-    assert merged(svc, c, d)["id"] == a["id"]
+    refused = merge(svc, c, d)
+    assert refused.status_code == 409 and refused.get_json()["merged_into"] == a["id"]
+    assert get(svc, f"/v1/contacts/{d['id']}")["merged_ids"] == []  # untouched
+    assert merged(svc, a, d)["id"] == a["id"]
     # C came in through B: B must come back first.
     chained = unmerge(svc, a, c["id"])
     assert chained.status_code == 409 and b["id"] in chained.get_json()["detail"]
@@ -236,10 +238,12 @@ def test_idempotent_merge(contacts_service: ServiceHarness) -> None:
     assert retry.status_code == 200 and retry.headers.get("Idempotent-Replayed") == "true"
     assert retry.get_json() == first.get_json()
     assert len(events(svc, "crm.contact.merged")) == 1
-    # Without the key the same request is a new one: both ids now resolve to one record.
-    assert merge(svc, primary, secondary).status_code == 422
+    # Without the key the same request is a new one: the secondary is merged away now.
+    again = merge(svc, primary, secondary)
+    assert again.status_code == 409 and again.get_json()["merged_into"] == primary["id"]
     other = post(svc, "/v1/contacts", first_name="O")
     assert merge(svc, primary, other, key="merge-1").status_code == 422  # same key, another body
+    assert merge(svc, primary, primary).status_code == 422  # the same id twice
 
 
 def test_request_validation(contacts_service: ServiceHarness) -> None:

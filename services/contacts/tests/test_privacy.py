@@ -252,7 +252,8 @@ def test_an_email_cut_by_a_chunk_boundary_is_still_found(contacts_service: Servi
 
 def scrubbing_files(svc: ServiceHarness) -> None:
     """Uploads are stored in 1 MiB chunks cut anywhere: an address split across two chunks, in
-    another case than the contact's, still marks the upload; an unfinished import's is kept."""
+    another case than the contact's, still marks the upload; an unfinished import that holds the
+    person is stopped and its file deleted too (it would bring the person back)."""
     table = files_table()
     tenant = svc.tenant("a")
     with tenant_context(tenant), svc.db.transaction() as session:
@@ -274,10 +275,13 @@ def scrubbing_files(svc: ServiceHarness) -> None:
         # An address with a non-ASCII character is found in PostgreSQL's escaped form too.
         assert chunks_mentioning(session, "import", "upload", ["éada@exam".encode()], straddling=False) == \
             {(jobs["cut"].id, 0)}
-        scrub_files(session, [uuid.uuid4()], ["ada@example.com"])
+        scrub_files(session, job_runner(svc.settings, svc.db).outbox, [uuid.uuid4()], ["ada@example.com"],
+                    [b"ada@example.com"])
         left = {r.job_id for r in session.execute(select(table.c.job_id).where(table.c.tenant_id == tenant,
                                                                                 table.c.part == "upload"))}
-        assert left == {jobs["other"].id, jobs["running"].id}
+        assert left == {jobs["other"].id}
+        session.refresh(jobs["running"])
+        assert jobs["running"].status == "failed" and "erased" in (jobs["running"].error or "")
     with tenant_context(svc.tenant("b")), svc.db.transaction() as session:
         assert chunks_mentioning(session, "import", "upload", [b"bob@x.com"], straddling=True) == set()
 
@@ -300,7 +304,9 @@ def test_export_and_erase_on_postgres(pg_admin_url: str, tmp_path: Path) -> None
     assert len(doc["merges"]) == 1 and len(doc["import_errors"]) == 1 and len(doc["companies"]) == 2
     call(svc, "GET", f"/v1/contacts/{ada_id}/export", tenant="b", status=404)
     call(svc, "POST", f"/v1/contacts/{ada_id}/erase", tenant="b", status=404)
-    body = call(svc, "POST", f"/v1/contacts/{al_id}/erase").get_json()  # an old id erases the survivor
+    # An old id does not erase the survivor: the caller must name the record it means.
+    assert call(svc, "POST", f"/v1/contacts/{al_id}/erase", status=409).get_json()["merged_into"] == ada_id
+    body = call(svc, "POST", f"/v1/contacts/{ada_id}/erase").get_json()
     assert (body["id"], body["merged_ids"]) == (ada_id, [al_id])
     for gone in (ada_id, al_id):
         call(svc, "GET", f"/v1/contacts/{gone}", status=410)

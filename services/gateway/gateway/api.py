@@ -11,45 +11,64 @@ from crm_core.errors import Forbidden, NotFound, Unauthorized
 from crm_core.internal_token import HEADER as INTERNAL_HEADER
 from crm_core.internal_token import InternalTokenSigner
 from crm_db.database import Database
+from crm_http.idempotency import idempotency_table, idempotent
 from crm_http.openapi import ApiDoc
 from crm_http.parsing import load, parse_uuid
 from crm_http.resource import json_response
 from gateway import schemas as s
-from gateway.docs import OpenApiCache, render_html
+from gateway.auth import Guard
+from gateway.docs import OpenApiCache
 from gateway.keys import ApiKeys
+from gateway.models import metadata
 from gateway.proxy import Router
 from gateway.service import Accounts
 
-ANONYMOUS_PATHS = frozenset({"/v1/signup", "/v1/auth/token", "/v1/auth/refresh", "/v1/auth/invitations/accept"})
+ANONYMOUS_PATHS = frozenset({"/v1/signup", "/v1/auth/token", "/v1/auth/refresh", "/v1/auth/logout",
+                             "/v1/auth/invitations/accept"})
+IDEMPOTENCY_HEADER = [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 200}}]
+USER_ID = [{"name": "user_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}]
 
 
 def document(doc: ApiDoc) -> None:
     t = "Accounts"
-    doc.operation("/v1/signup", "post", summary="Sign up a company", tag=t, request=s.SignupSchema,
-                  response=s.SignupResultSchema, status=201, extra_responses={409: "Email taken", 422: "Invalid fields"})
+    doc.operation("/v1/signup", "post", summary="Sign up a company (always a new tenant)", tag=t,
+                  request=s.SignupSchema, response=s.SignupResultSchema, status=201,
+                  extra_responses={422: "Invalid fields"}, parameters=IDEMPOTENCY_HEADER)
     doc.operation("/v1/auth/token", "post", summary="Exchange email and password for tokens", tag=t,
-                  request=s.LoginSchema, response=s.TokensSchema)
+                  request=s.LoginSchema, response=s.TokensSchema,
+                  extra_responses={429: "Too many failed sign-ins for this email"})
     doc.operation("/v1/auth/refresh", "post", summary="Rotate a refresh token", tag=t, request=s.RefreshSchema,
                   response=s.TokensSchema)
+    doc.operation("/v1/auth/logout", "post", summary="End the login: revoke the refresh token's whole family",
+                  tag=t, request=s.RefreshSchema, status=204)
     doc.operation("/v1/auth/invitations/accept", "post", summary="Set a password from an invitation", tag=t,
                   request=s.AcceptInvitationSchema, response=s.TokensSchema)
     doc.operation("/v1/me", "get", summary="The caller, their tenant and roles", tag=t, response=s.MeSchema)
     doc.operation("/v1/users", "post", summary="Add a user (owners and admins)", tag=t, request=s.NewUserSchema,
-                  response=s.UserSchema, status=201)
-    doc.operation("/v1/users", "get", summary="List the tenant's users", tag=t, response=s.UserSchema, list_of=True)
+                  response=s.UserSchema, status=201, parameters=IDEMPOTENCY_HEADER,
+                  extra_responses={409: "This tenant already has a user with this email"})
+    doc.operation("/v1/users", "get", summary="List the tenant's users (owners and admins)", tag=t,
+                  response=s.UserSchema, list_of=True)
+    doc.operation("/v1/users/{user_id}", "patch", summary="Change a user's role, or deactivate (owners and admins)",
+                  tag=t, request=s.UpdateUserSchema, response=s.UserSchema, parameters=USER_ID,
+                  extra_responses={409: "The last active owner can't be demoted or deactivated"})
     doc.operation("/v1/api-keys", "post", summary="Create an API key (the key is shown once)", tag=t,
-                  request=s.ApiKeyInSchema, response=s.NewApiKeySchema, status=201)
-    doc.operation("/v1/api-keys", "get", summary="List API keys (never the secret)", tag=t, response=s.ApiKeySchema,
-                  list_of=True)
+                  request=s.ApiKeyInSchema, response=s.NewApiKeySchema, status=201, parameters=IDEMPOTENCY_HEADER)
+    doc.operation("/v1/api-keys", "get", summary="List API keys (never the secret; owners and admins)", tag=t,
+                  response=s.ApiKeySchema, list_of=True)
     doc.operation("/v1/api-keys/{key_id}", "delete", summary="Revoke an API key", tag=t, status=204,
                   parameters=[{"name": "key_id", "in": "path", "required": True, "schema": {"type": "string"}}])
 
 
 def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, router: Router,
-             signer: InternalTokenSigner, docs: OpenApiCache) -> None:
+             signer: InternalTokenSigner, docs: OpenApiCache, guard: Guard) -> None:
     tokens_out, user_out, key_out = s.TokensSchema(), s.UserSchema(), s.ApiKeySchema()
+    table = idempotency_table(metadata())
+    # Sealed: these answers carry secrets (an API key, an invitation, tokens).
+    once = idempotent(lambda: db, lambda: table, sealed=True)
 
     @bp.post("/v1/signup")
+    @idempotent(lambda: db, lambda: table, anonymous=True, sealed=True)
     def signup() -> Response:
         data = load(s.SignupSchema())
         with db.transaction() as session:
@@ -59,8 +78,23 @@ def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, rou
     @bp.post("/v1/auth/token")
     def token() -> Response:
         data = load(s.LoginSchema())
+        guard.before_login(data["email"])
+        try:
+            with db.transaction() as session:
+                tokens = accounts.login(session, data["email"], data["password"], data.get("tenant_id"))
+        except Unauthorized:
+            guard.login_failed(data["email"])
+            guard.bad_credential()
+            raise
+        guard.login_succeeded(data["email"])
+        return json_response(tokens_out.dump(tokens))
+
+    @bp.post("/v1/auth/logout")
+    def logout() -> Response:
+        data = load(s.RefreshSchema())
         with db.transaction() as session:
-            return json_response(tokens_out.dump(accounts.login(session, data["email"], data["password"])))
+            accounts.logout(session, data["refresh_token"])
+        return Response(status=204)  # also for an unknown token: logging out twice is fine
 
     @bp.post("/v1/auth/refresh")
     def refresh() -> Response:
@@ -83,6 +117,7 @@ def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, rou
             return json_response(s.MeSchema().dump(accounts.me(session)))
 
     @bp.post("/v1/users")
+    @once
     def create_user() -> Response:
         data = load(s.NewUserSchema())
         with db.transaction() as session:
@@ -97,7 +132,14 @@ def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, rou
         with db.transaction() as session:
             return json_response({"data": [user_out.dump(u) for u in accounts.list_users(session)], "next_cursor": None})
 
+    @bp.patch("/v1/users/<user_id>")
+    def update_user(user_id: str) -> Response:
+        data = load(s.UpdateUserSchema())
+        with db.transaction() as session:
+            return json_response(user_out.dump(accounts.update_user(session, parse_uuid(user_id, "user"), data)))
+
     @bp.post("/v1/api-keys")
+    @once
     def create_key() -> Response:
         data = load(s.ApiKeyInSchema())
         with db.transaction() as session:
@@ -122,7 +164,7 @@ def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, rou
 
     @bp.get("/docs")
     def docs_page() -> Response:
-        return Response(render_html(docs.document()), mimetype="text/html")
+        return Response(docs.html(), mimetype="text/html")
 
     @bp.route("/v1/<path:rest>", methods=["GET", "POST", "PATCH", "PUT", "DELETE"])
     def forward(rest: str) -> Response:
@@ -136,5 +178,6 @@ def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, rou
         if needed not in principal.scopes:
             raise Forbidden(f"This credential lacks the {needed!r} scope.", required_scope=needed)
         request_id = context.current_request_id() or ""
-        internal = {INTERNAL_HEADER: signer.mint(principal, request_id), "X-Request-Id": request_id}
+        # Minted for this one service: contacts refuses a token minted for tickets.
+        internal = {INTERNAL_HEADER: signer.mint(principal, request_id, route.service), "X-Request-Id": request_id}
         return router.forward(route, request, internal)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from argon2 import PasswordHasher
 from flask import Blueprint, Flask
 
@@ -15,19 +17,31 @@ from crm_http.app import PUBLIC_PATHS, create_base_app
 from crm_http.openapi import ApiDoc
 from crm_runtime.catalog import DOMAIN_SERVICES, SCOPE_AREAS
 from gateway import api
-from gateway.auth import RateLimits, make_authenticate, rate_limit_headers
+from gateway.auth import Guard, RateLimits, make_authenticate, parse_trusted_proxies, rate_limit_headers
 from gateway.docs import OpenApiCache
+from gateway.hygiene import install_internal_only, reject_non_canonical
 from gateway.keys import ApiKeys
 from gateway.models import metadata
 from gateway.proxy import Route, Router
-from gateway.ratelimit import Limit, LocalBuckets, RedisBuckets
-from gateway.service import Accounts
+from gateway.ratelimit import FallbackBuckets, Limit, LocalBuckets, RedisBuckets
+from gateway.service import DEFAULT_REFRESH_MAX_AGE, Accounts
 from gateway.tokens import AccessTokens
 
 
 def _limit(settings: Settings, name: str, rate: str, burst: str) -> Limit:
     return Limit(rate=float(settings.get(f"CRM_RATE_LIMIT_{name}_RATE", rate) or rate),
                  burst=int(settings.get(f"CRM_RATE_LIMIT_{name}_BURST", burst) or burst))
+
+
+def _int(settings: Settings, name: str, default: int) -> int:
+    raw = (settings.get(name) or "").strip()
+    try:
+        value = int(raw) if raw else default
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < 0:
+        raise RuntimeError(f"{name} must not be negative, got {value}")
+    return value
 
 
 def _routes(settings: Settings) -> list[Route]:
@@ -49,12 +63,20 @@ def create_app(settings: Settings | None = None) -> Flask:
     check_app_role(db.engine, "gateway")
     outbox = Outbox("gateway", metadata())
     access = AccessTokens(jwt_secret, int(settings.get("CRM_ACCESS_TOKEN_TTL", "900") or 900))
-    buckets = RedisBuckets(settings.redis_url) if settings.redis_url else LocalBuckets()
+    buckets = FallbackBuckets(RedisBuckets(settings.redis_url)) if settings.redis_url else LocalBuckets()
     limits = RateLimits(tenant=_limit(settings, "TENANT", "100", "200"), api_key=_limit(settings, "KEY", "50", "100"),
-                        anonymous=_limit(settings, "ANONYMOUS", "1", "20"))
+                        anonymous=_limit(settings, "ANONYMOUS", "1", "20"),
+                        bad_credentials=_limit(settings, "BAD_CREDENTIALS", "0.2", "20"),
+                        login_failures=Limit(rate=_int(settings, "CRM_LOGIN_FAILURES_MAX", 10)
+                                             / max(1, _int(settings, "CRM_LOGIN_FAILURES_WINDOW", 900)),
+                                             burst=_int(settings, "CRM_LOGIN_FAILURES_MAX", 10)))
+    guard = Guard(buckets, limits, parse_trusted_proxies(settings.get("CRM_TRUSTED_PROXIES")))
+    internal_port = _int(settings, "CRM_INTERNAL_PORT", 0) or None
     router = Router(_routes(settings), pool_size=int(settings.get("CRM_GATEWAY_POOL_SIZE", "32") or 32),
                     upload_limit=int(settings.get("CRM_IMPORT_MAX_BYTES", str(2 * 1024**3)) or 2 * 1024**3))
-    accounts = Accounts(outbox, access, PasswordHasher())
+    max_age = dt.timedelta(seconds=_int(settings, "CRM_REFRESH_TOKEN_MAX_AGE",
+                                        int(DEFAULT_REFRESH_MAX_AGE.total_seconds())))
+    accounts = Accounts(outbox, access, PasswordHasher(), refresh_max_age=max_age)
 
     def database() -> None:
         db.ping()
@@ -62,20 +84,20 @@ def create_app(settings: Settings | None = None) -> Flask:
     def event_log() -> None:
         check_event_log(settings)
 
+    # Not Redis: without it the gateway limits in-process (FallbackBuckets) and stays ready; the
+    # outage shows as crm_rate_limit_redis_up 0 and one log line.
     readiness = [database, event_log]
-    if isinstance(buckets, RedisBuckets):
-        def redis() -> None:
-            buckets.ping()
-
-        readiness.append(redis)
     public = PUBLIC_PATHS | {"/v1/openapi.json", "/docs"}
     app = create_base_app(settings, readiness=readiness, public_paths=public,
-                          authenticate=make_authenticate(db, access, buckets, limits, api.ANONYMOUS_PATHS))
+                          authenticate=make_authenticate(db, access, guard, api.ANONYMOUS_PATHS))
     app.after_request(rate_limit_headers)
+    app.extensions["crm_guard"] = guard
+    install_internal_only(app, internal_port)
+    app.wsgi_app = reject_non_canonical(app.wsgi_app)  # type: ignore[method-assign]
     doc = ApiDoc("CRM gateway")
     api.document(doc)
     bp = Blueprint("gateway", __name__)
     api.register(bp, db, accounts, ApiKeys(outbox), router, InternalTokenSigner.from_pem(settings.internal_private_key),
-                 OpenApiCache(doc, router))
+                 OpenApiCache(doc, router), guard)
     app.register_blueprint(bp)
     return app

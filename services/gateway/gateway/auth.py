@@ -1,9 +1,24 @@
-"""Who is calling: bearer credential -> principal, then rate limits. Runs before every non-public route."""
+"""Who is calling: bearer credential -> principal, then rate limits. Runs before every non-public route.
+
+Abuse controls, all on the token buckets (Redis, or in-process):
+- the client address is the socket's peer, or taken from X-Forwarded-For only through the
+  configured trusted proxies (CRM_TRUSTED_PROXIES);
+- anonymous routes (signup, login, refresh, logout, invitations) are limited per client address;
+- bad credentials (missing, malformed, unknown, expired: every 401) are counted per client
+  address, and once that bucket is empty the caller gets 429 before any lookup is made; unknown
+  API keys are also remembered briefly, so repeating one costs no query;
+- failed logins are throttled per email (429 with Retry-After), whether or not the account exists.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Response, g, request
 
@@ -16,6 +31,7 @@ from gateway.ratelimit import Buckets, Limit, tightest
 from gateway.tokens import AccessTokens, InvalidAccessToken
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="crm"'}
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -23,6 +39,123 @@ class RateLimits:
     tenant: Limit
     api_key: Limit
     anonymous: Limit  # per client address, on signup and token endpoints
+    bad_credentials: Limit = Limit(rate=0.2, burst=20)  # 401s per client address
+    login_failures: Limit = Limit(rate=10 / 900, burst=10)  # failed logins per email
+
+
+def parse_trusted_proxies(raw: str | None) -> tuple[Network, ...]:
+    """`CRM_TRUSTED_PROXIES`: comma-separated CIDRs (or single addresses)."""
+    networks = []
+    for part in (raw or "").replace(";", ",").split(","):
+        if part.strip():
+            try:
+                networks.append(ipaddress.ip_network(part.strip(), strict=False))
+            except ValueError as exc:
+                raise RuntimeError(f"CRM_TRUSTED_PROXIES: {part.strip()!r} is not a CIDR or address") from exc
+    return tuple(networks)
+
+
+def client_address(remote_addr: str | None, forwarded_for: list[str], trusted: tuple[Network, ...]) -> str:
+    """The peer unless it is a trusted proxy; then X-Forwarded-For walked right to left, skipping
+    trusted hops: the first untrusted address is the client (everything left of it is whatever
+    the client chose to send, so never believed)."""
+    peer = remote_addr or ""
+    if not trusted or not _is_trusted(peer, trusted):
+        return peer
+    hops = [h.strip() for value in forwarded_for for h in value.split(",") if h.strip()]
+    last = peer
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return last  # garbage where a proxy should have written an address: stop at the last good hop
+        if not _is_trusted(hop, trusted):
+            return hop
+        last = hop
+    return last
+
+
+def _is_trusted(address: str, trusted: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in trusted)
+
+
+@dataclass
+class NegativeCache:
+    """API keys recently found unknown or revoked, by hash, for `ttl` seconds (bounded)."""
+
+    ttl: float = 30.0
+    size: int = 10_000
+    _seen: OrderedDict[str, float] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __contains__(self, credential: str) -> bool:
+        digest = hashlib.sha256(credential.encode()).hexdigest()
+        with self._lock:
+            at = self._seen.get(digest)
+            if at is None:
+                return False
+            if time.monotonic() - at > self.ttl:
+                del self._seen[digest]
+                return False
+            return True
+
+    def add(self, credential: str) -> None:
+        digest = hashlib.sha256(credential.encode()).hexdigest()
+        with self._lock:
+            self._seen[digest] = time.monotonic()
+            self._seen.move_to_end(digest)
+            while len(self._seen) > self.size:
+                self._seen.popitem(last=False)
+
+
+@dataclass
+class Guard:
+    """Rate limits and abuse counters shared by the authenticate hook and the login route."""
+
+    buckets: Buckets
+    limits: RateLimits
+    trusted_proxies: tuple[Network, ...] = ()
+
+    def client(self) -> str:
+        return client_address(request.remote_addr, request.headers.getlist("X-Forwarded-For"), self.trusted_proxies)
+
+    def limit(self, checks: list[tuple[str, Limit, str]]) -> None:
+        decisions = [self.buckets.take(key, lim) for key, lim, _ in checks]
+        decision = tightest(decisions)
+        g.rate_limit = decision
+        if not decision.allowed:
+            refused = next(label for (_, _, label), d in zip(checks, decisions, strict=True) if not d.allowed)
+            metrics().rate_limit_rejections.labels(refused).inc()
+            raise TooManyRequests("Rate limit exceeded; slow down.", headers={"Retry-After": str(decision.retry_after)})
+
+    def refuse_if_exhausted(self, key: str, lim: Limit, label: str, message: str) -> None:
+        decision = self.buckets.take(key, lim, 0)
+        if not decision.allowed:
+            metrics().rate_limit_rejections.labels(label).inc()
+            raise TooManyRequests(message, headers={"Retry-After": str(decision.retry_after)})
+
+    def bad_credential(self) -> None:
+        self.buckets.take(f"bad:{self.client()}", self.limits.bad_credentials)
+
+    def before_login(self, email: str) -> None:
+        """Checked before the password is: an exhausted email answers 429 without a verification
+        (the same for an unknown email, so the 429 says nothing about the account)."""
+        self.refuse_if_exhausted(f"login:{_email_key(email)}", self.limits.login_failures, "login",
+                                 "Too many failed sign-ins for this email; try again later.")
+
+    def login_failed(self, email: str) -> None:
+        self.buckets.take(f"login:{_email_key(email)}", self.limits.login_failures)
+
+    def login_succeeded(self, email: str) -> None:
+        self.buckets.reset(f"login:{_email_key(email)}")
+
+
+def _email_key(email: str) -> str:
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]  # no addresses in Redis keys
 
 
 def _credential() -> str:
@@ -33,33 +166,43 @@ def _credential() -> str:
     return value.strip()
 
 
-def make_authenticate(db: Database, access: AccessTokens, buckets: Buckets, limits: RateLimits,
-                      anonymous_paths: frozenset[str]) -> Callable[[], None]:
-    def limit(checks: list[tuple[str, Limit, str]]) -> None:
-        decision = tightest([buckets.take(key, lim) for key, lim, _ in checks])
-        g.rate_limit = decision
-        if not decision.allowed:
-            metrics().rate_limit_rejections.labels(checks[0][2]).inc()
-            raise TooManyRequests("Rate limit exceeded; slow down.", headers={"Retry-After": str(decision.retry_after)})
+def make_authenticate(db: Database, access: AccessTokens, guard: Guard, anonymous_paths: frozenset[str],
+                      negative: NegativeCache | None = None) -> Callable[[], None]:
+    negative = negative if negative is not None else NegativeCache()
+    limits = guard.limits
 
     def authenticate() -> None:
+        client = guard.client()
         if request.path in anonymous_paths:
-            limit([(f"ip:{request.remote_addr}", limits.anonymous, "address")])
+            guard.limit([(f"ip:{client}", limits.anonymous, "address")])
             return
-        credential = _credential()
+        # A caller whose bad credentials used up its bucket is refused before any lookup.
+        guard.refuse_if_exhausted(f"bad:{client}", limits.bad_credentials, "bad_credentials",
+                                  "Too many requests with bad credentials; slow down.")
         try:
+            credential = _credential()
             if looks_like_api_key(credential):
-                with db.transaction() as session:
-                    principal = ApiKeys.authenticate(session, credential)
+                if credential in negative:
+                    raise InvalidApiKey("recently refused")
+                try:
+                    with db.transaction() as session:
+                        principal = ApiKeys.authenticate(session, credential)
+                except InvalidApiKey:
+                    negative.add(credential)
+                    raise
             else:
                 principal = access.verify(credential)
         except (InvalidApiKey, InvalidAccessToken):
+            guard.bad_credential()
             raise Unauthorized("The credential is invalid, expired or revoked.", headers=CHALLENGE) from None
+        except Unauthorized:
+            guard.bad_credential()
+            raise
         context.set_principal(principal)
         checks = [(f"t:{principal.tenant_id}", limits.tenant, "tenant")]
         if principal.api_key_id:
             checks.append((f"k:{principal.api_key_id}", limits.api_key, "api_key"))
-        limit(checks)
+        guard.limit(checks)
 
     return authenticate
 

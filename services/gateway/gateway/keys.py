@@ -35,7 +35,7 @@ class ApiKeys:
         self.outbox = outbox
 
     def create(self, session: Session, data: dict[str, Any]) -> tuple[ApiKey, str]:
-        principal = require_admin()
+        principal = require_admin(session)
         prefix = secrets.token_hex(6)
         secret = new_secret()
         key = ApiKey(tenant_id=principal.tenant_id, name=data["name"], prefix=prefix, key_hash=token_hash(secret),
@@ -46,12 +46,12 @@ class ApiKeys:
         return key, f"{KEY_PREFIX}{prefix}_{secret}"
 
     def list(self, session: Session) -> list[ApiKey]:
-        require_admin()
+        require_admin(session)
         tenant = context.require_tenant()
         return list(session.scalars(select(ApiKey).where(ApiKey.tenant_id == tenant).order_by(ApiKey.id)))
 
     def revoke(self, session: Session, key_id: uuid.UUID) -> None:
-        require_admin()
+        require_admin(session)
         key = session.scalars(
             select(ApiKey).where(ApiKey.id == key_id, ApiKey.tenant_id == context.require_tenant())
         ).first()

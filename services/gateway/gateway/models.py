@@ -8,12 +8,13 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, MetaData, String, Uuid
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, MetaData, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from crm_core.ids import uuid7
 from crm_db.base import utcnow
 from crm_events.tables import event_tables
+from crm_http.idempotency import idempotency_table
 
 
 class Base(DeclarativeBase):
@@ -29,15 +30,20 @@ class Tenant(Base):
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (Index("users_tenant_idx", "tenant_id", "id"),)
+    # An email is unique within a tenant, not across tenants: whether an address has an account
+    # elsewhere must not show in any answer (signup, POST /v1/users), see README "Accounts".
+    __table_args__ = (Index("users_tenant_idx", "tenant_id", "id"), Index("users_email_idx", "email"),
+                      UniqueConstraint("tenant_id", "email", name="users_tenant_email_key"))
     id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=uuid7)
     tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid(), ForeignKey("tenants.id"))
-    email: Mapped[str] = mapped_column(String(320), unique=True)  # one login identity per email
+    email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str | None] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str | None] = mapped_column(String(200))  # None until an invitation is accepted
     invitation_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     invitation_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set: the user can't sign in, refresh or act (checked on every request, see gateway.auth).
+    deactivated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -49,6 +55,8 @@ class RefreshToken(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid(), ForeignKey("users.id"))
     tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid())
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # When the login (the family) started: rotation never extends past started + max age.
+    family_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -69,4 +77,5 @@ class ApiKey(Base):
 
 def metadata() -> MetaData:
     event_tables(Base.metadata)
+    idempotency_table(Base.metadata)
     return Base.metadata

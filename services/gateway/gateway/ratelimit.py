@@ -1,11 +1,14 @@
 """Token-bucket rate limits per tenant, per API key and per client address.
 
 Redis when configured (one Lua script: atomic across gateway processes, clocked by Redis), an
-in-process table otherwise (the embedded default runs one gateway).
+in-process table otherwise (the embedded default runs one gateway). When Redis is unreachable the
+gateway keeps serving on the in-process table (FallbackBuckets): limits then hold per process
+instead of across processes, which beats refusing every request.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -13,6 +16,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import redis
+
+from crm_core.metrics import metrics
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,7 +45,11 @@ def _decide(tokens: float, allowed: bool, limit: Limit) -> Decision:
 
 
 class Buckets(Protocol):
-    def take(self, key: str, limit: Limit) -> Decision: ...
+    def take(self, key: str, limit: Limit, cost: int = 1) -> Decision:
+        """Cost 0 looks without taking: is a token there?"""
+        ...
+
+    def reset(self, key: str) -> None: ...
 
 
 class LocalBuckets:
@@ -46,18 +57,22 @@ class LocalBuckets:
         self._state: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def take(self, key: str, limit: Limit) -> Decision:
+    def take(self, key: str, limit: Limit, cost: int = 1) -> Decision:
         now = time.monotonic()
         with self._lock:
             tokens, last = self._state.get(key, (float(limit.burst), now))
             tokens = min(float(limit.burst), tokens + (now - last) * limit.rate)
             allowed = tokens >= 1.0
             if allowed:
-                tokens -= 1.0
+                tokens -= cost
             self._state[key] = (tokens, now)
             if len(self._state) > 100_000:  # forget idle buckets rather than grow without bound
-                self._state = {k: v for k, v in self._state.items() if now - v[1] < 60}
+                self._state = {k: v for k, v in self._state.items() if now - v[1] < 3600}
         return _decide(tokens, allowed, limit)
+
+    def reset(self, key: str) -> None:
+        with self._lock:
+            self._state.pop(key, None)
 
 
 TAKE_SCRIPT = """
@@ -65,13 +80,14 @@ local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens = tonumber(state[1]) or burst
 local ts = tonumber(state[2]) or now
 tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
 local allowed = 0
 if tokens >= 1 then
-  tokens = tokens - 1
+  tokens = tokens - cost
   allowed = 1
 end
 redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
@@ -85,12 +101,75 @@ class RedisBuckets:
         self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self.script = self.client.register_script(TAKE_SCRIPT)
 
-    def take(self, key: str, limit: Limit) -> Decision:
-        allowed, tokens = self.script(keys=[f"crm:rl:{key}"], args=[limit.rate, limit.burst])
+    def take(self, key: str, limit: Limit, cost: int = 1) -> Decision:
+        allowed, tokens = self.script(keys=[f"crm:rl:{key}"], args=[limit.rate, limit.burst, cost])
         return _decide(float(tokens), bool(allowed), limit)
+
+    def reset(self, key: str) -> None:
+        self.client.delete(f"crm:rl:{key}")
 
     def ping(self) -> None:
         self.client.ping()
+
+
+class FallbackBuckets:
+    """Redis first; the in-process table while Redis is unreachable. One log line when an outage
+    starts and one when it ends (never one per request); while down, Redis is tried again at most
+    every `retry_seconds`, so requests don't each wait out a connect timeout."""
+
+    def __init__(self, primary: RedisBuckets, retry_seconds: float = 1.0) -> None:
+        self.primary = primary
+        self.local = LocalBuckets()
+        self.retry_seconds = retry_seconds
+        self._down_since: float | None = None
+        self._next_try = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def degraded(self) -> bool:
+        return self._down_since is not None
+
+    def take(self, key: str, limit: Limit, cost: int = 1) -> Decision:
+        if self._down_since is None or time.monotonic() >= self._next_try:
+            try:
+                decision = self.primary.take(key, limit, cost)
+            except redis.RedisError as exc:
+                self._went_down(exc)
+            else:
+                self._came_back()
+                return decision
+        metrics().rate_limit_fallbacks.inc()
+        return self.local.take(key, limit, cost)
+
+    def reset(self, key: str) -> None:
+        self.local.reset(key)
+        if self._down_since is None:
+            try:
+                self.primary.reset(key)
+            except redis.RedisError as exc:
+                self._went_down(exc)
+
+    def ping(self) -> None:
+        self.primary.ping()
+
+    def _went_down(self, exc: Exception) -> None:
+        with self._lock:
+            self._next_try = time.monotonic() + self.retry_seconds
+            if self._down_since is not None:
+                return
+            self._down_since = time.monotonic()
+        log.error("Redis unreachable for rate limits (%s: %s); limiting in-process until it is back",
+                  type(exc).__name__, exc)
+        metrics().rate_limit_redis_up.set(0)
+
+    def _came_back(self) -> None:
+        if self._down_since is None:
+            return
+        with self._lock:
+            since, self._down_since = self._down_since, None
+        if since is not None:
+            log.warning("Redis reachable again for rate limits after %.1f s", time.monotonic() - since)
+            metrics().rate_limit_redis_up.set(1)
 
 
 def tightest(decisions: list[Decision]) -> Decision:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields, post_load, validate
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from crm_core.scopes import ALL_SCOPES, ROLES
+from crm_core.scopes import API_KEY_SCOPES, ROLES
 from crm_http.fields import UtcDateTime
 
 PASSWORD = validate.Length(min=10, max=128, error="Use 10 to 128 characters.")
@@ -32,6 +32,8 @@ class SignupSchema(Schema):
 class LoginSchema(Schema):
     email = fields.Email(required=True)
     password = fields.String(required=True, load_only=True, validate=validate.Length(max=128))
+    tenant_id = fields.UUID(load_default=None, metadata={
+        "description": "Which tenant's account, when one email has accounts in several tenants."})
 
     @post_load
     def normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -59,7 +61,11 @@ class UserSchema(Schema):
     email = fields.Email(required=True)
     name = fields.String(allow_none=True, validate=validate.Length(max=200))
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    active = fields.Method("_active", dump_only=True)
     created_at = UtcDateTime(dump_only=True)
+
+    def _active(self, user: Any) -> bool:
+        return getattr(user, "deactivated_at", None) is None
 
     @post_load
     def normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -70,6 +76,19 @@ class NewUserSchema(UserSchema):
     """POST /v1/users: without a password the answer carries a one-time invitation token."""
 
     password = fields.String(load_only=True, validate=PASSWORD)
+
+
+class UpdateUserSchema(Schema):
+    """PATCH /v1/users/{id}: role change and deactivation (`active: false`)."""
+
+    name = fields.String(allow_none=True, validate=validate.Length(max=200))
+    role = fields.String(validate=validate.OneOf(ROLES))
+    active = fields.Boolean()
+
+    @validates_schema
+    def not_empty(self, data: dict[str, Any], **_: Any) -> None:
+        if not data:
+            raise ValidationError("Send at least one of name, role, active.", "_schema")
 
 
 class TokensSchema(Schema):
@@ -94,7 +113,7 @@ class MeSchema(Schema):
 
 class ApiKeyInSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    scopes = fields.List(fields.String(validate=validate.OneOf(ALL_SCOPES)), required=True,
+    scopes = fields.List(fields.String(validate=validate.OneOf(API_KEY_SCOPES)), required=True,
                          validate=validate.Length(min=1))
 
 

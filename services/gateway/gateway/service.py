@@ -18,10 +18,13 @@ from crm_core.metrics import metrics
 from crm_core.scopes import ADMIN_ROLES
 from crm_db.base import utcnow
 from crm_events.outbox import Outbox
+from crm_http.auth import require_admin_access
 from gateway.models import RefreshToken, Tenant, User
 from gateway.tokens import AccessTokens, new_secret, token_hash
 
 REFRESH_TTL = dt.timedelta(days=30)
+DEFAULT_REFRESH_MAX_AGE = dt.timedelta(days=30)  # CRM_REFRESH_TOKEN_MAX_AGE: one login's absolute lifetime
+MAX_ACCOUNTS_PER_LOGIN = 20  # accounts one email+password is checked against (one per tenant)
 INVITATION_TTL = dt.timedelta(days=7)
 # Verified against when the email is unknown, so a login takes as long for a missing user.
 _DUMMY_HASH = PasswordHasher().hash("not-a-real-password")
@@ -32,22 +35,34 @@ class Accounts:
     outbox: Outbox
     access: AccessTokens
     hasher: PasswordHasher
+    refresh_max_age: dt.timedelta = DEFAULT_REFRESH_MAX_AGE
 
-    def _tokens(self, session: Session, user: User, family: uuid.UUID | None = None) -> dict[str, Any]:
-        refresh = new_secret()
-        session.add(RefreshToken(token_hash=token_hash(refresh), family_id=family or uuid.uuid4(), user_id=user.id,
-                                 tenant_id=user.tenant_id, expires_at=utcnow() + REFRESH_TTL))
+    def _tokens(self, session: Session, user: User, family: RefreshToken | None = None) -> dict[str, Any]:
+        """A new access token and the next refresh token of `family` (a new login when None).
+        A family never outlives started + refresh_max_age, however often it rotates."""
+        refresh, now = new_secret(), utcnow()
+        if family is None:
+            family_id, started, hard_end = uuid.uuid4(), now, now + self.refresh_max_age
+        elif family.family_started_at is not None:
+            family_id, started = family.family_id, _aware(family.family_started_at)
+            hard_end = started + self.refresh_max_age
+        else:  # a token from before family starts were recorded: its own expiry is the bound
+            family_id, started, hard_end = family.family_id, None, _aware(family.expires_at)
+        session.add(RefreshToken(token_hash=token_hash(refresh), family_id=family_id, user_id=user.id,
+                                 tenant_id=user.tenant_id, family_started_at=started,
+                                 expires_at=min(now + REFRESH_TTL, hard_end)))
         return {"access_token": self.access.issue(user.id, user.tenant_id, user.role), "refresh_token": refresh,
                 "token_type": "Bearer", "expires_in": self.access.ttl_seconds}
 
-    def _email_free(self, session: Session, email: str) -> None:
-        existing = session.scalars(select(User.id).where(User.email == email)).first()
+    def _email_free_in_tenant(self, session: Session, tenant_id: uuid.UUID, email: str) -> None:
+        """Only the caller's own tenant is looked at: other tenants' users never show (enumeration)."""
+        existing = session.scalars(select(User.id).where(User.tenant_id == tenant_id, User.email == email)).first()
         if existing is not None:
-            # Not naming the record: it may belong to another tenant.
-            raise Conflict("This email is already registered.", errors={"email": ["Already registered."]})
+            raise Conflict(f"This tenant already has a user with this email: {existing}.",
+                           errors={"email": ["Already a user of this tenant."]}, existing_id=str(existing))
 
     def signup(self, session: Session, data: dict[str, Any]) -> dict[str, Any]:
-        self._email_free(session, data["email"])
+        # Always a new tenant: an address already used in another tenant is no conflict (and no clue).
         tenant = Tenant(name=data["company"])
         session.add(tenant)
         session.flush()
@@ -61,17 +76,35 @@ class Accounts:
         metrics().signups.inc()
         return {"tenant": tenant, "user": user, **self._tokens(session, user)}
 
-    def login(self, session: Session, email: str, password: str) -> dict[str, Any]:
-        user = session.scalars(select(User).where(User.email == email)).first()
+    def login(self, session: Session, email: str, password: str, tenant_id: uuid.UUID | None = None) -> dict[str, Any]:
+        """One email may have an account in several tenants: the password picks the account (the
+        oldest matching one unless `tenant_id` names the tenant). Deactivated users, unknown emails
+        and wrong passwords all answer the same 401, after at least one hash verification."""
+        query = select(User).where(User.email == email, User.password_hash.is_not(None), User.deactivated_at.is_(None))
+        if tenant_id is not None:
+            query = query.where(User.tenant_id == tenant_id)
+        candidates = list(session.scalars(query.order_by(User.created_at, User.id).limit(MAX_ACCOUNTS_PER_LOGIN)))
+        for user in candidates:
+            if self._password_ok(user.password_hash or _DUMMY_HASH, password):
+                if self.hasher.check_needs_rehash(user.password_hash or ""):
+                    user.password_hash = self.hasher.hash(password)
+                return self._tokens(session, user)
+        if not candidates:
+            self._password_ok(_DUMMY_HASH, password)  # as slow as a wrong password
+        raise Unauthorized("Wrong email or password.")
+
+    def _password_ok(self, hashed: str, password: str) -> bool:
         try:
-            self.hasher.verify(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
+            return self.hasher.verify(hashed, password)
         except (VerificationError, InvalidHashError):
-            raise Unauthorized("Wrong email or password.") from None
-        if user is None or user.password_hash is None:
-            raise Unauthorized("Wrong email or password.")
-        if self.hasher.check_needs_rehash(user.password_hash):
-            user.password_hash = self.hasher.hash(password)
-        return self._tokens(session, user)
+            return False
+
+    def logout(self, session: Session, refresh_token: str) -> None:
+        """Ends the login the refresh token belongs to: every token of its family is revoked."""
+        row = session.scalars(select(RefreshToken).where(RefreshToken.token_hash == token_hash(refresh_token))).first()
+        if row is not None:
+            session.execute(update(RefreshToken).where(RefreshToken.family_id == row.family_id,
+                                                       RefreshToken.revoked_at.is_(None)).values(revoked_at=utcnow()))
 
     def refresh(self, session: Session, refresh_token: str) -> dict[str, Any] | None:
         """New tokens, or None when a rotated token was replayed: the caller must commit the
@@ -88,15 +121,15 @@ class Accounts:
             return None
         row.used_at = now
         user = session.get(User, row.user_id)
-        if user is None:
-            raise Unauthorized("The user no longer exists.")
-        return self._tokens(session, user, family=row.family_id)
+        if user is None or user.deactivated_at is not None:
+            raise Unauthorized("The refresh token is invalid or expired.")
+        return self._tokens(session, user, family=row)
 
     def create_user(self, session: Session, data: dict[str, Any]) -> tuple[User, str | None]:
-        principal = require_admin()
+        principal = require_admin(session)
         if data["role"] == "owner" and "owner" not in principal.roles:
             raise Forbidden("Only an owner can add another owner.")
-        self._email_free(session, data["email"])
+        self._email_free_in_tenant(session, principal.tenant_id, data["email"])
         invitation = None
         user = User(tenant_id=principal.tenant_id, email=data["email"], name=data.get("name"), role=data["role"])
         if data.get("password"):
@@ -112,7 +145,8 @@ class Accounts:
 
     def accept_invitation(self, session: Session, invitation: str, password: str) -> dict[str, Any]:
         user = session.scalars(select(User).where(User.invitation_hash == token_hash(invitation))).first()
-        if user is None or user.invitation_expires_at is None or _aware(user.invitation_expires_at) <= utcnow():
+        if (user is None or user.invitation_expires_at is None or _aware(user.invitation_expires_at) <= utcnow()
+                or user.deactivated_at is not None):
             raise Unauthorized("The invitation is invalid or expired.")
         user.password_hash = self.hasher.hash(password)
         user.invitation_hash = None
@@ -120,8 +154,46 @@ class Accounts:
         return self._tokens(session, user)
 
     def list_users(self, session: Session) -> list[User]:
+        require_admin(session)
         tenant = context.require_tenant()
         return list(session.scalars(select(User).where(User.tenant_id == tenant).order_by(User.id)))
+
+    def update_user(self, session: Session, user_id: uuid.UUID, data: dict[str, Any]) -> User:
+        """Role change and (de)activation. Only owners touch owners; the tenant keeps one active owner."""
+        principal = require_admin(session)
+        user = session.scalars(select(User).where(User.id == user_id, User.tenant_id == principal.tenant_id)
+                               .with_for_update()).first()
+        if user is None:
+            raise NotFound(f"No user with id {user_id}.")
+        new_role = data.get("role", user.role)
+        active = data.get("active", user.deactivated_at is None)
+        if "owner" in (user.role, new_role) and "owner" not in principal.roles and (
+                new_role != user.role or active != (user.deactivated_at is None)):
+            raise Forbidden("Only an owner can change an owner, or make one.")
+        if user.role == "owner" and user.deactivated_at is None and (new_role != "owner" or not active):
+            # Locks the tenant's owners so two owners demoting each other at once can't both succeed.
+            owners = session.scalars(select(User.id).where(
+                User.tenant_id == principal.tenant_id, User.role == "owner", User.deactivated_at.is_(None)
+            ).with_for_update()).all()
+            if len(owners) <= 1:
+                raise Conflict("The tenant's last active owner can't be demoted or deactivated.",
+                               errors={"role" if new_role != "owner" else "active": ["Last active owner."]})
+        changed = new_role != user.role or active != (user.deactivated_at is None) or (
+            "name" in data and data["name"] != user.name)
+        user.role = new_role
+        if "name" in data:
+            user.name = data["name"]
+        if not active and user.deactivated_at is None:
+            user.deactivated_at = utcnow()
+            # Their logins end now; access tokens already issued lapse within the access TTL.
+            session.execute(update(RefreshToken).where(RefreshToken.user_id == user.id,
+                                                       RefreshToken.revoked_at.is_(None)).values(revoked_at=utcnow()))
+        elif active:
+            user.deactivated_at = None
+        if changed:
+            session.flush()
+            self.outbox.emit(session, "crm.user.updated", user.id, _user_event(user))
+        return user
 
     def me(self, session: Session) -> dict[str, Any]:
         principal = context.current_principal()
@@ -134,12 +206,17 @@ class Accounts:
                 "api_key_id": principal.api_key_id}
 
 
-def require_admin() -> context.Principal:
+def require_admin(session: Session | None = None) -> context.Principal:
+    """Owners and admins (or an API key with the `admin` scope). With a session, the acting user is
+    also looked up: a deactivated (or since demoted) user's still-valid access token manages nothing."""
     principal = context.current_principal()
-    if principal is None or principal.user_id is None:
-        raise Forbidden("Only a signed-in user can manage users and keys.")
-    if not ADMIN_ROLES.intersection(principal.roles):
+    if principal is None:
         raise Forbidden("Only owners and admins can do this.")
+    require_admin_access()
+    if session is not None and principal.user_id is not None:
+        user = session.get(User, principal.user_id)
+        if user is None or user.deactivated_at is not None or user.role not in ADMIN_ROLES:
+            raise Forbidden("Only active owners and admins can do this.")
     return principal
 
 

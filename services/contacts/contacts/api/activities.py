@@ -43,11 +43,13 @@ def _types() -> list[str]:
 def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
     create_schema, update_schema = ActivityCreateSchema(), ActivityUpdateSchema()
 
-    def parent(session: Session, collection: str, parent_id: str) -> Contact | Company:
-        """The contact (a merged id answers for its survivor; 410 once erased) or company; 404 otherwise."""
+    def parent(session: Session, collection: str, parent_id: str, *, write: bool = False) -> Contact | Company:
+        """The contact (410 once erased) or company; 404 otherwise. A read through a merged id answers
+        for its survivor; a write through one is 409 naming `merged_into` (it would land on the survivor)."""
         contacts, companies = party_services(runtime.outbox)
         service = contacts if collection == "contacts" else companies
-        return service.get(session, parse_uuid(parent_id, service.aggregate))
+        rid = parse_uuid(parent_id, service.aggregate)
+        return service.live(session, rid) if write else service.get(session, rid)
 
     def routes(collection: str) -> None:
         singular = PARENTS[collection]
@@ -73,7 +75,7 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
             values: dict[str, Any] = load(create_schema)
             service = activity_service(runtime.outbox)
             with runtime.db.transaction() as session:
-                found = parent(session, collection, parent_id)
+                found = parent(session, collection, parent_id, write=True)
                 body = service.body(session, service.add(session, found, values))
                 location = f"/v1/{collection}/{found.id}/activities/{body['id']}"
             return record_response(body, 201, location=location)
@@ -92,7 +94,8 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
             values: dict[str, Any] = load(update_schema, partial=True)
             service = activity_service(runtime.outbox)
             with runtime.db.transaction() as session:
-                found = service.find(session, parent(session, collection, parent_id), parse_uuid(activity_id, "activity"))
+                found = service.find(session, parent(session, collection, parent_id, write=True),
+                                     parse_uuid(activity_id, "activity"))
                 body = service.body(session, service.change(session, found, values, expected))
             return record_response(body)
 
@@ -101,7 +104,8 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
             expected = if_match_version()
             service = activity_service(runtime.outbox)
             with runtime.db.transaction() as session:
-                found = service.find(session, parent(session, collection, parent_id), parse_uuid(activity_id, "activity"))
+                found = service.find(session, parent(session, collection, parent_id, write=True),
+                                     parse_uuid(activity_id, "activity"))
                 service.remove(session, found, expected)
             return Response(status=204)
 
@@ -122,8 +126,8 @@ def _document(runtime: ServiceRuntime, collection: str, singular: str) -> None:
     base = f"/v1/{collection}/{{parent_id}}/activities"
     item = f"{base}/{{activity_id}}"
     parent_param = {"name": "parent_id", "in": "path", "required": True, "schema": UUID_SCHEMA,
-                    "description": f"The {singular}'s id" + (" (a merged id answers for its survivor)"
-                                                              if singular == "contact" else "")}
+                    "description": f"The {singular}'s id" + (
+                        "; a merged id answers reads for its survivor, and writes with 409 naming `merged_into`")}
     item_params = [parent_param, {"name": "activity_id", "in": "path", "required": True, "schema": UUID_SCHEMA}]
     gone = {410: "The contact was erased"} if singular == "contact" else {}
     whose = ("the contact's activities" if singular == "contact"
@@ -134,14 +138,17 @@ def _document(runtime: ServiceRuntime, collection: str, singular: str) -> None:
     doc.operation(base, "post", summary=f"Log a note, call, email or meeting on a {singular}", tag=TAG,
                   scope="contacts:write", request=ActivityCreateSchema, response=ActivitySchema, status=201,
                   parameters=[parent_param, {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}],
-                  extra_responses={404: f"No such {singular}", 422: "Invalid fields, or fields of another type", **gone})
+                  extra_responses={404: f"No such {singular}", 409: "The id was merged away (`merged_into`)",
+                                   422: "Invalid fields, or fields of another type", **gone})
     doc.operation(item, "get", summary=f"Get an activity on a {singular}'s timeline", tag=TAG, scope="contacts:read",
                   response=ActivitySchema, parameters=item_params, extra_responses={404: "Not found", **gone})
     doc.operation(item, "patch", summary=f"Change an activity on a {singular}'s timeline", tag=TAG,
                   scope="contacts:write", request=ActivityUpdateSchema, response=ActivitySchema,
                   parameters=[*item_params, {"name": "If-Match", "in": "header", "schema": {"type": "string"}}],
-                  extra_responses={404: "Not found", 412: "Stale If-Match", 422: "Invalid fields", **gone})
+                  extra_responses={404: "Not found", 409: "The id was merged away (`merged_into`)", 412: "Stale If-Match",
+                                   422: "Invalid fields", **gone})
     doc.operation(item, "delete", summary=f"Delete an activity on a {singular}'s timeline", tag=TAG,
                   scope="contacts:write", status=204,
                   parameters=[*item_params, {"name": "If-Match", "in": "header", "schema": {"type": "string"}}],
-                  extra_responses={404: "Not found", 412: "Stale If-Match", **gone})
+                  extra_responses={404: "Not found", 409: "The id was merged away (`merged_into`)",
+                                   412: "Stale If-Match", **gone})

@@ -19,7 +19,7 @@ from contacts.service.exports import export_columns, filter_clause
 from contacts.service.jobs import create_job, file_size, find_job, read_chunks, write_chunks
 from contacts.service.rows import OBJECTS, field_specs, neutralise, resolve_key
 from crm_core import context
-from crm_core.errors import Conflict, validation_error
+from crm_core.errors import Conflict, Gone, validation_error
 from crm_core.ids import uuid7
 from crm_http.auth import require_scope
 from crm_http.idempotency import idempotent
@@ -50,6 +50,9 @@ def _upload() -> tuple[dict[str, Any], Any]:
     if file is None:
         raise validation_error({"file": ["Required: the CSV file as a multipart/form-data part named file."]})
     return form, file
+# A 2 GiB upload over a slow link takes far longer than the default lease: a live upload must
+# keep its Idempotency-Key claim until it has answered.
+UPLOAD_LEASE_SECONDS = 6 * 3600
 
 
 def _upload_fingerprint() -> str:
@@ -138,7 +141,7 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
             columns = [c for c in (find_job(session, "import", jid).params.get("columns") or []) if c]
 
         def rows() -> Iterator[bytes]:
-            yield _csv_line(["row", "reason", *columns])
+            yield _csv_line(["row", "reason", *(neutralise(c) for c in columns)])  # headers are cells too
             after: tuple[int, uuid.UUID] | None = None
             while True:
                 with context.tenant_context(tenant), db.transaction() as session:
@@ -165,6 +168,9 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
         jid, tenant = parse_uuid(job_id, "export"), context.require_tenant()
         with db.transaction() as session:
             job = find_job(session, "export", jid)
+            if job.params.get("files_purged_at"):
+                raise Gone(f"The file of this export was deleted on {job.params['files_purged_at'][:10]}, after the "
+                           "retention period; start a new export.")
             if job.status != "completed":
                 raise Conflict(f"The export is {job.status}" + (f": {job.error}" if job.error else "; its file is not ready yet."),
                                status_of_job=job.status)
@@ -173,8 +179,8 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
             "Content-Disposition": f'attachment; filename="{job.object}-{jid}.csv"', "Content-Length": str(size)})
 
     limited = _large_body(import_limit)
-    bp.add_url_rule("/v1/imports", "imports_create", limited(idem(fingerprint=_upload_fingerprint)(create_import)),
-                    methods=["POST"])
+    upload_once = idem(fingerprint=_upload_fingerprint, lease_seconds=UPLOAD_LEASE_SECONDS)
+    bp.add_url_rule("/v1/imports", "imports_create", limited(upload_once(create_import)), methods=["POST"])
     bp.add_url_rule("/v1/exports", "exports_create", idem()(create_export), methods=["POST"])
     for kind, path in (("import", "/v1/imports"), ("export", "/v1/exports")):
         bp.add_url_rule(path, f"{kind}s_list", functools.partial(listing, kind), methods=["GET"])

@@ -97,7 +97,7 @@ class _Routes:
         doc.operation(f"{base}/merge", "post", tag=self.tag, scope="contacts:write",
                       summary=f"Merge a duplicate {self.singular} into another; answers the surviving record",
                       request=MergeRequestSchema, response=self.out, parameters=[KEY_PARAM],
-                      extra_responses={404: "Unknown id", 409: "Changed concurrently",
+                      extra_responses={404: "Unknown id", 409: "An id was merged away (`merged_into`), or changed concurrently",
                                        422: "Same record twice or invalid ids", **gone})
         doc.operation(f"{base}/{{record_id}}/unmerge", "post", tag=self.tag, scope="contacts:write",
                       summary=f"Undo a merge into this {self.singular} (within 30 days)",

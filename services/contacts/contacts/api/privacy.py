@@ -12,7 +12,7 @@ from contacts.schemas.contacts import ContactSchema
 from contacts.schemas.privacy import ContactExportSchema, ErasureSchema
 from contacts.service.contacts import ContactService
 from contacts.service.privacy import PrivacyService
-from crm_http.auth import require_scope
+from crm_http.auth import require_admin_access, require_scope
 from crm_http.idempotency import idempotent
 from crm_http.parsing import if_match_version, parse_uuid
 from crm_http.resource import json_response
@@ -41,6 +41,7 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
 
     def erase(record_id: str) -> Response:
         require_scope("contacts:write")
+        require_admin_access()  # irreversible, tenant-wide consequences
         rid = parse_uuid(record_id, "contact")
         expected = if_match_version()
         with runtime.db.transaction() as session:
@@ -61,4 +62,5 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
                 "an anonymous tombstone stays (the id and its merged ids answer 410), crm.contact.erased is emitted "
                 "with ids only. Erasing an erased id answers the first erasure again",
         response=ErasureSchema, parameters=[ID_PARAM, KEY_PARAM, IF_MATCH],
-        extra_responses={404: "Not found", 412: "Stale If-Match"})
+        extra_responses={404: "Not found", 409: "The id was merged away: erase the contact named by `merged_into`",
+                         412: "Stale If-Match"})

@@ -10,7 +10,7 @@ from contacts.schemas.properties import PropertyCreateSchema, PropertySchema, Pr
 from contacts.service.properties import PropertyService, check_not_builtin, definitions
 from crm_core.errors import NotFound, validation_error
 from crm_db.base import utcnow
-from crm_http.auth import require_scope
+from crm_http.auth import require_admin_access, require_scope
 from crm_http.idempotency import idempotent
 from crm_http.parsing import if_match_version, load
 from crm_http.resource import json_response, record_response
@@ -46,6 +46,7 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
 
     def create(object_path: str) -> Response:
         require_scope("contacts:write")
+        require_admin_access()  # field definitions are tenant-wide
         object_ = _object(object_path)
         values = load(create_schema)
         values.pop("archived", None)
@@ -62,6 +63,7 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
 
     def update(object_path: str, key: str) -> Response:
         require_scope("contacts:write")
+        require_admin_access()  # field definitions are tenant-wide
         object_ = _object(object_path)
         expected = if_match_version()
         values: dict[str, Any] = load(update_schema, partial=True)
@@ -79,6 +81,7 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
     def archive(object_path: str, key: str) -> Response:
         """DELETE archives: the values stay on the records, hidden, and come back on restore."""
         require_scope("contacts:write")
+        require_admin_access()  # field definitions are tenant-wide
         expected = if_match_version()
         with runtime.db.transaction() as session:
             found = service.find(session, _object(object_path), key)

@@ -41,7 +41,7 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
     bp.add_url_rule(RESCORE, "scoring_rescore_latest", latest, methods=["GET"])
     bp.add_url_rule(f"{RESCORE}/<job_id>", "scoring_rescore_get", one, methods=["GET"])
     RecordRoutes(
-        collection="scoring-rules", area="contacts", tag="Lead scoring",
+        collection="scoring-rules", area="contacts", tag="Lead scoring", admin_writes=True,
         db=lambda: runtime.db, service=lambda: service,
         create_schema=ScoringRuleCreateSchema(), update_schema=ScoringRuleInSchema(), output_schema=output,
         idempotency=lambda: runtime.idempotency,

@@ -6,7 +6,7 @@ from flask import Blueprint, Response
 
 from contacts.schemas.contacts import ContactSettingsSchema
 from contacts.service.settings import as_dict, tenant_settings, update_settings
-from crm_http.auth import require_role, require_scope
+from crm_http.auth import require_admin_access, require_scope
 from crm_http.parsing import load
 from crm_http.resource import json_response
 from crm_runtime.service import ServiceRuntime
@@ -24,7 +24,7 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
 
     def update() -> Response:
         require_scope("contacts:write")
-        require_role("owner", "admin")  # a tenant-wide setting
+        require_admin_access()  # a tenant-wide setting
         values = load(schema, partial=True)
         with runtime.db.transaction() as session:
             return json_response(update_settings(session, runtime.outbox, values))

@@ -57,7 +57,7 @@ class BatchService:
                     return result(200, self.service.update(session, target, values).id)
                 return result(201, self.service.create(session, values).id)
         except ProblemError as exc:
-            extra = {"existing_id": exc.extra["existing_id"]} if "existing_id" in exc.extra else {}
+            extra = {k: exc.extra[k] for k in ("existing_id", "merged_into") if k in exc.extra}
             return result(exc.status, target, exc.errors or {"_body": [str(exc.detail or exc.title)]}, **extra)
         except IntegrityError:
             # A concurrent request took the email/domain after our check: the same answer a single call gives.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -55,22 +55,45 @@ class PartyService(RecordService[R]):
                            errors={field: [f"Already used by another {self.aggregate}."]})
 
     def get(self, session: Session, record_id: uuid.UUID, *, for_update: bool = False) -> R:
-        """The record, or the one it was merged into (old links keep working); 410 once erased."""
+        """The record, or the one it was merged into (old links keep working); 410 once erased.
+
+        `for_update` is how every write asks (RecordService.update and delete, erase, unmerge,
+        merge): a write never follows a merge. It gets the row under exactly this id, locked, and
+        an id merged away answers 409 naming `merged_into`: a PATCH or DELETE of the duplicate
+        must not change or delete the record that survived it."""
+        if for_update:
+            return self.live(session, record_id, lock=True)
         current = record_id
         for _ in range(MAX_MERGE_HOPS):
-            stmt = select(self.model).where(self.model.id == current)
-            if for_update:
-                stmt = stmt.with_for_update()
-            record = session.scalars(stmt).first()
+            record = session.scalars(select(self.model).where(self.model.id == current)).first()
             if record is not None:
                 return record
-            survivor = session.scalars(
-                select(Merge.primary_id).where(Merge.object == self.aggregate, Merge.secondary_id == current,
-                                               Merge.undone_at.is_(None)).order_by(Merge.created_at.desc())
-            ).first()
+            survivor = self._survivor(session, current)
             if survivor is None:
                 break
             current = survivor
+        self._missing(session, record_id)
+
+    def live(self, session: Session, record_id: uuid.UUID, *, lock: bool = False) -> R:
+        """The record under exactly this id (for a write); 409 naming `merged_into` if it was merged away."""
+        stmt = select(self.model).where(self.model.id == record_id)
+        record = session.scalars(stmt.with_for_update() if lock else stmt).first()
+        if record is not None:
+            return record
+        if self._survivor(session, record_id) is not None:
+            survivor = self.get(session, record_id)
+            raise Conflict(f"The {self.aggregate} {record_id} was merged into {survivor.id}; changes go to that "
+                           f"{self.aggregate} (or unmerge it first).", merged_into=str(survivor.id),
+                           errors={"id": [f"Merged into {survivor.id}."]})
+        self._missing(session, record_id)
+
+    def _survivor(self, session: Session, record_id: uuid.UUID) -> uuid.UUID | None:
+        return session.scalars(
+            select(Merge.primary_id).where(Merge.object == self.aggregate, Merge.secondary_id == record_id,
+                                           Merge.undone_at.is_(None)).order_by(Merge.created_at.desc())
+        ).first()
+
+    def _missing(self, session: Session, record_id: uuid.UUID) -> NoReturn:
         if self.model is Contact and session.get(ErasedContact, (context.require_tenant(), record_id)) is not None:
             raise Gone(f"The contact {record_id} was erased.")
         raise NotFound(f"No {self.aggregate} with id {record_id}.")

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from contacts.models import Company, Contact
 from contacts.service.fields import company_fields, contact_fields
-from contacts.service.jobs import CHUNK_BYTES, JobRun, delete_chunks, write_chunk
+from contacts.service.jobs import CHUNK_BYTES, RESTART, JobRun, delete_chunks, write_chunk
 from contacts.service.rows import OBJECTS, FieldSpec, cell, export_value, field_specs, neutralise, resolve_key
 from crm_core import context
 from crm_core.errors import validation_error
@@ -62,9 +62,23 @@ def filter_clause(session: Session, object_: str, text: str | None) -> Any:
     return compile_filter(text, registry, session.get_bind().dialect.name)
 
 
+class _Restart(Exception):
+    """An erasure happened while the file was being written: write it again without the person."""
+
+
 def run_export(run: JobRun) -> None:
+    while True:
+        try:
+            _export(run)
+            return
+        except _Restart:
+            pass
+
+
+def _export(run: JobRun) -> None:
     with run.db.transaction() as session:
         job = run.job(session, for_update=True)
+        job.params = {k: v for k, v in job.params.items() if k != RESTART}
         object_, params = job.object, dict(job.params)
         model = _model(object_)
         columns = export_columns(session, object_, params.get("properties"))
@@ -95,7 +109,9 @@ def run_export(run: JobRun) -> None:
                 seq += 1
                 buffer.seek(0)
                 buffer.truncate()
-            job = run.job(session, for_update=True)
+            job = run.job(session, for_update=True)  # waits for an erasure that holds it
+            if job.params.get(RESTART):
+                raise _Restart  # this batch (and chunk) rolls back; rows read before the erasure go too
             job.rows_processed += len(records)
             run.heartbeat(session)
             session.expunge_all()  # keep memory flat across batches

@@ -1,6 +1,15 @@
 """Background jobs (imports, exports, rescoring): files in chunks, the queue, and the worker.
 
 A job is a `jobs` row (status and counts, tenant-scoped) plus a `job_queue` row the worker claims.
+
+Fairness between tenants: several worker threads share the queue (CRM_JOB_WORKERS), a tenant has
+at most `tenant_concurrency` jobs running at once (CRM_JOB_TENANT_CONCURRENCY), and a claim takes
+the oldest job of the tenant with the fewest running. So one tenant's 2 GiB import occupies one
+worker, and every other tenant's imports, exports and rescorings go to the others. (Chosen over
+a job yielding between batches: an import resumed elsewhere re-reads its file up to where it was,
+which for a big file costs more than the time slice it gave away.) Claims are serialised (an
+advisory lock on PostgreSQL, a lock in the process), so two workers never both see a tenant
+below its cap and both take one of its jobs.
 Claiming leases the job: `available_at` moves `lease` into the future and every batch a handler
 commits extends it (`JobRun.heartbeat`, in the batch's own transaction). A worker that dies stops
 extending it, so another worker takes the job over once the lease runs out; `attempts` counts the
@@ -18,10 +27,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from contacts.models import Job, JobError, job_tables, metadata
+from contacts.models import Job, JobError, job_tables, metadata, schedule_table
 from contacts.schemas.jobs import dump_job
 from crm_core import context
 from crm_core.errors import NotFound
@@ -31,7 +41,12 @@ from crm_db.database import Database
 from crm_events.outbox import Outbox
 
 log = logging.getLogger(__name__)
+_CLAIMS = threading.Lock()  # the workers of one process claim one at a time
+CLAIM_LOCK_KEY = 0x636F6A6F62  # pg_advisory_xact_lock key of job claims ("cojob")
 CHUNK_BYTES = 1024 * 1024  # job_files rows: ~1 MiB each
+PURGE = "purge_files"  # housekeeping task: job files past their retention (service/housekeeping.py)
+PURGE_EVERY = dt.timedelta(days=1)
+RESTART = "restart_requested"  # in an export's params: an erasure asks it to write its file again
 
 
 class JobFailed(Exception):
@@ -63,7 +78,20 @@ def create_job(session: Session, outbox: Outbox, kind: str, object_: str, params
     session.execute(insert(queue_table()).values(job_id=job.id, tenant_id=job.tenant_id, kind=kind,
                                                  available_at=utcnow(), attempts=0))
     outbox.emit(session, f"crm.{kind}.created", job.id, job_body(job))
+    schedule(session, PURGE, utcnow() + PURGE_EVERY)  # its files will need purging one day
     return job
+
+
+def schedule(session: Session, task: str, due_at: dt.datetime) -> None:
+    """Make sure the tenant in context has a housekeeping `task` row (an existing one keeps its time)."""
+    t, tenant = schedule_table(metadata()), context.require_tenant()
+    if session.execute(select(t.c.task).where(t.c.tenant_id == tenant, t.c.task == task)).first() is not None:
+        return
+    try:
+        with session.begin_nested():
+            session.execute(insert(t).values(tenant_id=tenant, task=task, due_at=due_at))
+    except IntegrityError:
+        pass  # a concurrent request scheduled it first
 
 
 def find_job(session: Session, kind: str, job_id: uuid.UUID) -> Job:
@@ -208,23 +236,31 @@ class JobRunner:
     lease: dt.timedelta = dt.timedelta(minutes=5)
     max_attempts: int = 3
     poll_interval: float = 1.0
+    tenant_concurrency: int = 1
     handlers: dict[str, Handler] = field(default_factory=dict)
 
     def register_kind(self, kind: str, handler: Handler) -> None:
         self.handlers[kind] = handler
 
     def claim(self) -> tuple[uuid.UUID, uuid.UUID, str, int] | None:
-        """(job_id, tenant_id, kind, attempt) of the oldest available job, leased to us."""
+        """(job_id, tenant_id, kind, attempt) of the oldest available job of the tenant with the
+        fewest jobs running (tenants at their cap skipped), leased to us."""
         queue, now = queue_table(), utcnow()
-        with self.db.transaction() as session:  # no tenant: the queue is cross-tenant (no RLS)
-            stmt = select(queue.c.job_id, queue.c.tenant_id, queue.c.kind, queue.c.attempts, queue.c.available_at).where(
-                queue.c.available_at <= now).order_by(queue.c.available_at).limit(1)
+        # A leased queue row is a running job: its lease lies in the future.
+        running = (select(queue.c.tenant_id, func.count().label("n")).where(queue.c.available_at > now)
+                   .group_by(queue.c.tenant_id).subquery())
+        busy = func.coalesce(running.c.n, 0)
+        with _CLAIMS, self.db.transaction() as session:  # no tenant: the queue is cross-tenant (no RLS)
             if session.get_bind().dialect.name == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True)  # several workers share the queue
+                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
+            stmt = (select(queue.c.job_id, queue.c.tenant_id, queue.c.kind, queue.c.attempts, queue.c.available_at)
+                    .outerjoin(running, running.c.tenant_id == queue.c.tenant_id)
+                    .where(queue.c.available_at <= now, busy < self.tenant_concurrency)
+                    .order_by(busy, queue.c.available_at, queue.c.job_id).limit(1))
             row = session.execute(stmt).first()
             if row is None:
                 return None
-            # Conditional on what we read, so two SQLite workers cannot both claim it.
+            # Conditional on what we read, so two SQLite processes cannot both claim it.
             claimed = session.execute(update(queue).where(queue.c.job_id == row.job_id, queue.c.attempts == row.attempts)
                                       .values(attempts=row.attempts + 1, available_at=now + self.lease))
             if claimed.rowcount != 1:  # type: ignore[attr-defined]

@@ -151,9 +151,10 @@ class Merger(Generic[R]):
         return values
 
     def _pair(self, session: Session, primary_id: uuid.UUID, secondary_id: uuid.UUID) -> tuple[R, R]:
-        """Both records after following earlier merges, row-locked in id order (no deadlock when two
-        requests merge the same pair the other way round)."""
-        primary, secondary = self.service.get(session, primary_id), self.service.get(session, secondary_id)
+        """Both records under exactly these ids (an id merged away is 409 naming `merged_into`: the
+        merge would act on its survivor), row-locked in id order (no deadlock when two requests
+        merge the same pair the other way round)."""
+        primary, secondary = self.service.live(session, primary_id), self.service.live(session, secondary_id)
         if primary.id == secondary.id:
             raise validation_error({"secondary_id": [f"Is already the same {self.aggregate} as primary_id."]})
         for record_id in sorted((primary.id, secondary.id)):

@@ -1,7 +1,8 @@
 """GDPR: everything this service holds about one person (export), and erasing it (erase).
 
 A person is a contact plus the ids merged into it: merged duplicates are the same person, so an
-old id exports or erases the survivor. Erasure deletes the row, its timeline, the merge snapshots
+old id exports the survivor; erasing through an old id is refused (409 naming `merged_into`), as
+every write through one is, so the caller names the record it means. Erasure deletes the row, its timeline, the merge snapshots
 (full copies of the merged rows), failed import rows and stored files that mention it, and
 replaces stored idempotent answers that carried it; the id (and each merged id) keeps an
 anonymous tombstone so it answers 410 from then on. Its events carry ids only: republishing the
@@ -17,7 +18,7 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, Text, cast, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, Text, cast, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from contacts.models import Activity, Company, Contact, ErasedContact, Job, JobError, Merge
@@ -26,7 +27,7 @@ from contacts.schemas.companies import CompanySchema
 from contacts.schemas.privacy import ImportErrorRecordSchema, MergeRecordSchema
 from contacts.service.activities import activity_service, refresh_company_last_contacted
 from contacts.service.contacts import ContactService
-from contacts.service.jobs import delete_chunks, files_table
+from contacts.service.jobs import RESTART, delete_chunks, files_table, job_body, queue_table
 from contacts.service.properties import active_definitions
 from crm_core import context
 from crm_core.errors import Gone
@@ -150,7 +151,7 @@ class PrivacyService:
                 session.add(ErasedContact(id=erased_id, created_at=now, updated_at=now))
         session.flush()
         self._forget_answers(session, ids)
-        scrub_files(session, ids, emails)
+        scrub_files(session, self.outbox, ids, emails, identifiers(contact, emails))
         merged_ids = [str(i) for i in ids[1:]]
         self.outbox.emit(session, "crm.contact.erased", contact.id,
                          {"id": str(contact.id), "merged_ids": merged_ids, "erased_at": now})
@@ -219,12 +220,28 @@ def _holds(session: Session, data: ColumnElement[Any], needle: bytes) -> ColumnE
     return func.instr(func.lower(data), needle.decode("utf-8", "replace")) > 0
 
 
+FINISHED, UNFINISHED = ("completed", "failed"), ("queued", "running")
+
+
+def identifiers(contact: Contact, emails: list[str]) -> list[bytes]:
+    """What finds the person in a stored CSV (lower case): emails, the phone as stored (E.164), and
+    the full name as two cells or one ("Ada,Lovelace", "Ada Lovelace", quoted cells). A first name
+    alone would match other people's files, so a name counts only with both parts."""
+    found = [e.lower() for e in emails]
+    if contact.phone:
+        found.append(contact.phone.lower())
+    first, last = (contact.first_name or "").strip().lower(), (contact.last_name or "").strip().lower()
+    if first and last:
+        found += [f"{first},{last}", f"{first};{last}", f"{first}\t{last}", f"{first} {last}", f'{first}","{last}']
+    return [f.encode() for f in dict.fromkeys(found)]
+
+
 def chunks_mentioning(session: Session, kind: str, part: str, needles: list[bytes], *,
-                      straddling: bool) -> set[tuple[uuid.UUID, int]]:
-    """(job, seq) of the file chunks of finished jobs that contain a needle (lower case). With
+                      straddling: bool, statuses: tuple[str, ...] = FINISHED) -> set[tuple[uuid.UUID, int]]:
+    """(job, seq) of the file chunks of jobs in `statuses` that contain a needle (lower case). With
     `straddling`, also a needle cut in two by a chunk boundary (uploads are cut every 1 MiB)."""
     table, tenant = files_table(), context.require_tenant()
-    finished = select(Job.id).where(Job.tenant_id == tenant, Job.kind == kind, Job.status.in_(("completed", "failed")))
+    finished = select(Job.id).where(Job.tenant_id == tenant, Job.kind == kind, Job.status.in_(statuses))
     scope = (table.c.tenant_id == tenant, table.c.part == part, table.c.job_id.in_(finished))
     hits = {(r.job_id, r.seq) for r in session.execute(select(table.c.job_id, table.c.seq).where(
         *scope, or_(*(_holds(session, table.c.data, n) for n in needles))))}
@@ -256,14 +273,35 @@ def _drop_rows(session: Session, job_id: uuid.UUID, seq: int, ids: set[str]) -> 
     session.execute(update(table).where(*where).values(data=out.getvalue().encode("utf-8")))
 
 
-def scrub_files(session: Session, ids: list[uuid.UUID], emails: list[str]) -> None:
-    """Files that still hold the person: the uploads of finished imports, which nothing reads any
-    more, are deleted; finished exports lose the person's rows and stay downloadable."""
-    if emails:
-        uploads = chunks_mentioning(session, "import", "upload", [e.encode().lower() for e in emails], straddling=True)
+def scrub_files(session: Session, outbox: Outbox, ids: list[uuid.UUID], emails: list[str],
+                needles: list[bytes]) -> None:
+    """Files that still hold the person. Uploads of finished imports, which nothing reads any more,
+    are deleted. An import still queued or running whose file holds the person is stopped (failed,
+    its file deleted, its queue row gone: the worker's next batch finds its lease lost and commits
+    nothing), so it cannot bring the person back. Finished exports lose the person's rows and stay
+    downloadable; a queued or running one is told to start its file again (run_export), so rows it
+    read before this erasure never reach the file."""
+    if needles:
+        uploads = chunks_mentioning(session, "import", "upload", needles, straddling=True)
         for job_id in sorted({job for job, _ in uploads}):
             delete_chunks(session, job_id, "upload")
+        running = chunks_mentioning(session, "import", "upload", needles, straddling=True, statuses=UNFINISHED)
+        for job_id in sorted({job for job, _ in running}):
+            _stop_import(session, outbox, job_id)
     wanted = {str(i) for i in ids}
     for job_id, seq in sorted(chunks_mentioning(session, "export", "output", [i.encode() for i in sorted(wanted)],
                                                 straddling=False)):
         _drop_rows(session, job_id, seq, wanted)
+    for job in session.scalars(select(Job).where(Job.kind == "export", Job.status.in_(UNFINISHED))
+                               .order_by(Job.id).with_for_update()):
+        job.params = {**job.params, RESTART: True}
+
+
+def _stop_import(session: Session, outbox: Outbox, job_id: uuid.UUID) -> None:
+    job = session.scalars(select(Job).where(Job.id == job_id).with_for_update()).one()
+    job.status, job.finished_at = "failed", utcnow()
+    job.error = "Stopped: the file held data of a contact who was erased meanwhile; the file was deleted."
+    delete_chunks(session, job_id, "upload")
+    session.execute(delete(queue_table()).where(queue_table().c.job_id == job_id))
+    session.flush()
+    outbox.emit(session, "crm.import.failed", job.id, job_body(job))

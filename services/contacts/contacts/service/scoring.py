@@ -15,11 +15,12 @@ from typing import Any
 
 from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from contacts.models import Contact, Job, ScoringRule
 from contacts.schemas.contacts import ContactSchema
 from contacts.service.fields import contact_fields
-from contacts.service.jobs import JobRun, create_job
+from contacts.service.jobs import JobRun, create_job, schedule
 from crm_core.errors import ProblemError, validation_error
 from crm_db.base import utcnow
 from crm_events.outbox import Outbox
@@ -28,6 +29,8 @@ from crm_query.compile import compile_filter
 
 _CACHE = "crm_scoring_rules"
 BATCH = 500
+BATCH_TRIES = 5
+DECAY = "rescore_decay"  # housekeeping task: rescore tenants with decaying rules (service/housekeeping.py)
 
 
 def rules(session: Session) -> list[ScoringRule]:
@@ -72,12 +75,17 @@ def _decayed(rule: ScoringRule, since: dt.datetime | None, now: dt.datetime) -> 
 
 
 def rescore(session: Session, outbox: Outbox, serialize: Callable[[Contact], dict[str, Any]],
-            ids: Sequence[uuid.UUID]) -> int:
-    """Recompute lead_score for these contacts; each one that changes emits crm.contact.updated."""
+            ids: Sequence[uuid.UUID], *, skip_locked: bool = False) -> int:
+    """Recompute lead_score for these contacts; each one that changes emits crm.contact.updated.
+    With `skip_locked` (the tenant-wide job, on PostgreSQL) the rows are locked as they are read
+    and rows an edit holds right now are left out: that edit rescores them itself."""
     found = rules(session)
     if not ids:
         return 0
-    contacts = {c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_(list(ids))))}
+    stmt = select(Contact).where(Contact.id.in_(list(ids)))
+    if skip_locked and _dialect(session) == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    contacts = {c.id: c for c in session.scalars(stmt)}
     matched = _matches(session, found, list(contacts)) if found else {}
     now, changed = utcnow(), 0
     for contact_id, contact in contacts.items():
@@ -106,13 +114,27 @@ def rescore_all(session_factory: Callable[[], Any], outbox: Outbox, serialize: C
             if after is not None:
                 stmt = stmt.where(Contact.id > after)
             ids = list(session.scalars(stmt))
-            if not ids:
-                break
-            changed += rescore(session, outbox, serialize, ids)
+        if not ids:
+            break
+        changed += _rescore_batch(session_factory, outbox, serialize, ids)
         done += len(ids)
         after = ids[-1]
         progress(done, total)
     return changed
+
+
+def _rescore_batch(session_factory: Callable[[], Any], outbox: Outbox, serialize: Callable[[Contact], dict[str, Any]],
+                   ids: list[uuid.UUID]) -> int:
+    """One batch in its own transaction, again from a fresh read if a contact changed under it (the
+    version check of the ORM raises StaleDataError): a concurrent edit must not fail the job."""
+    for attempt in range(1, BATCH_TRIES + 1):
+        try:
+            with session_factory() as session:
+                return rescore(session, outbox, serialize, ids, skip_locked=True)
+        except StaleDataError:
+            if attempt == BATCH_TRIES:
+                raise
+    return 0
 
 
 def queue_rescore(session: Session, outbox: Outbox) -> None:
@@ -147,11 +169,18 @@ class ScoringRuleService(RecordService[ScoringRule]):
     def create(self, session: Session, values: dict[str, Any]) -> ScoringRule:
         record = super().create(session, values)
         queue_rescore(session, self.outbox)
+        self._decay(session, record)
         return record
 
     def after_update(self, session: Session, record: ScoringRule, changes: dict[str, list[Any]]) -> None:
         if {"filter", "points", "decay_days"} & set(changes):
             queue_rescore(session, self.outbox)
+        self._decay(session, record)
+
+    def _decay(self, session: Session, record: ScoringRule) -> None:
+        """A decaying rule changes scores as days pass: the worker rescores the tenant periodically."""
+        if record.decay_days:
+            schedule(session, DECAY, utcnow() + dt.timedelta(days=1))
 
     def delete(self, session: Session, record_id: uuid.UUID, expected_version: int | None = None) -> None:
         super().delete(session, record_id, expected_version)
