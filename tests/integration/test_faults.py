@@ -34,9 +34,19 @@ from crm_testing.private_servers import PrivateKafka, PrivatePostgres
 pytestmark = pytest.mark.integration
 
 
+def _private(start: Any) -> Any:
+    """Start a private server; like the shared fixtures, skip when impossible unless CI=true."""
+    try:
+        return start()
+    except Exception as exc:
+        if os.environ.get("CI", "").strip().lower() == "true":
+            raise
+        pytest.skip(f"cannot start a private server here: {type(exc).__name__}: {exc}")
+
+
 @pytest.fixture(scope="module")
 def private_pg() -> Iterator[PrivatePostgres]:
-    server = PrivatePostgres()
+    server = _private(PrivatePostgres)
     yield server
     server.close()
 
@@ -45,7 +55,7 @@ def private_pg() -> Iterator[PrivatePostgres]:
 def private_kafka() -> Iterator[PrivateKafka]:
     """Also for the kill tests that do not kill it: a fresh broker's topics hold only this module's
     events, so a new consumer group does not first work through every other test's history."""
-    server = PrivateKafka()
+    server = _private(PrivateKafka)
     yield server
     server.close()
 
