@@ -3,16 +3,24 @@
 Order of commits: the handler's database work and the processed_events row commit together;
 only then is the log position committed. A crash in between redelivers the event, and the
 processed_events row turns the redelivery into a no-op.
+
+Failures come in two kinds (crm_events.transient): a transient one (database or broker away,
+serialisation failure, deadlock, lock timeout) is retried with capped backoff for as long as it
+takes, and the position never moves past the event meanwhile; a deterministic one (the handler
+fails on this event) is retried a few times, then the event goes to the dead-letter topic
+`<topic>.dlq` and the consumer moves on. Stopping while an event is not yet handled leaves the
+position at that event, so the next run starts there.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import MetaData, insert, select
 from sqlalchemy.orm import Session
@@ -23,10 +31,22 @@ from crm_db.database import Database
 from crm_events.envelope import Event
 from crm_events.log import EventPublisher, EventSubscriber, IncomingRecord, OutgoingRecord
 from crm_events.tables import event_tables
+from crm_events.transient import is_transient
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Session, Event], None]
+
+# Headers the consumer adds to a dead letter; a replay strips them again (crm_events.dead_letters).
+DEAD_LETTER_HEADERS = ("error", "original_topic", "consumer", "dead_lettered_at")
+
+
+def _observe(record: Callable[[], object]) -> None:
+    """Metrics are best effort: a failure to record one never stops an event."""
+    try:
+        record()
+    except Exception:
+        log.debug("could not record a consumer metric", exc_info=True)
 
 
 @dataclass
@@ -38,35 +58,51 @@ class ConsumerRunner:
     subscriber: EventSubscriber
     dead_letters: EventPublisher
     handlers: dict[str, Handler]
-    max_attempts: int = 5
-    retry_delay: float = 0.2
+    max_attempts: int = 5  # deterministic failures of one event before it is dead-lettered
+    retry_delay: float = 0.2  # first pause between those attempts; doubles
+    transient_delay: float = 0.2  # first pause after a transient failure; doubles up to the cap
+    transient_max_delay: float = 10.0
+    stop: threading.Event = field(default_factory=threading.Event)  # run() uses the caller's
 
     def __post_init__(self) -> None:
         self.processed = event_tables(self.metadata).processed_events
 
-    def handle(self, record: IncomingRecord) -> None:
+    def handle(self, record: IncomingRecord) -> bool:
+        """Handle, skip or dead-letter `record`; False if the stop event came first (not handled)."""
         try:
             event = Event.from_json(record.value)
         except (ValueError, TypeError) as exc:
-            self._dead_letter(record, f"unreadable envelope: {exc}")
-            return
+            return self._dead_letter(record, f"unreadable envelope: {exc}")
         handler = self.handlers.get(event.type) or self.handlers.get("*")  # "*": every event type
         if handler is None:
-            return
-        m = metrics()
-        for attempt in range(1, self.max_attempts + 1):
+            return True
+        failures = 0
+        pause = self.transient_delay
+        while True:
             started = time.perf_counter()
             try:
                 self._handle_once(handler, event)
-                m.event_handling.labels(self.service, event.type).observe(time.perf_counter() - started)
-                m.events_consumed.labels(self.service, event.type).inc()
-                return
             except Exception as exc:
-                log.warning("handling %s %s failed (attempt %d): %s", event.type, event.id, attempt, exc)
-                if attempt == self.max_attempts:
-                    self._dead_letter(record, f"{type(exc).__name__}: {exc}")
-                    return
-                time.sleep(self.retry_delay * 2 ** (attempt - 1))
+                if is_transient(exc):
+                    log.warning("transient failure handling %s %s, retrying in %.1fs: %s: %s",
+                                event.type, event.id, pause, type(exc).__name__, exc)
+                    if self.stop.wait(pause):
+                        return False
+                    pause = min(pause * 2, self.transient_max_delay)
+                    continue
+                failures += 1
+                log.warning("handling %s %s failed (attempt %d of %d): %s: %s", event.type, event.id,
+                            failures, self.max_attempts, type(exc).__name__, exc)
+                if failures >= self.max_attempts:
+                    return self._dead_letter(record, f"{type(exc).__name__}: {exc}")
+                if self.stop.wait(self.retry_delay * 2 ** (failures - 1)):
+                    return False
+                continue
+            break
+        elapsed = time.perf_counter() - started
+        _observe(lambda: metrics().event_handling.labels(self.service, event.type).observe(elapsed))
+        _observe(lambda: metrics().events_consumed.labels(self.service, event.type).inc())
+        return True
 
     def _handle_once(self, handler: Handler, event: Event) -> None:
         with context.tenant_context(event.tenant_id, event.request_id), self.db.transaction() as session:
@@ -85,29 +121,40 @@ class ConsumerRunner:
                 tenant_id=uuid.UUID(event.tenant_id), consumer=self.group, event_id=event_id
             ))
 
-    def _dead_letter(self, record: IncomingRecord, error: str) -> None:
-        log.error("dead-lettering %s@%s: %s", record.topic, record.offset, error)
+    def _dead_letter(self, record: IncomingRecord, error: str) -> bool:
+        log.error("dead-lettering %s@%s:%s for %s: %s", record.topic, record.partition, record.offset,
+                  self.group, error)
         headers = dict(record.headers)
-        headers.update({"error": error[:1000], "original_topic": record.topic, "consumer": self.group})
-        # Retries forever: the event must land in the dead-letter topic before we move past it.
+        headers.update({"error": error[:1000], "original_topic": record.topic, "consumer": self.group,
+                        "dead_lettered_at": dt.datetime.now(dt.UTC).isoformat()})
+        dead = OutgoingRecord(f"{record.topic}.dlq", record.key or "", record.value, headers)
+        # The event must land in the dead-letter topic before we move past it: retry until it does.
+        pause = 0.5
         while True:
             try:
-                self.dead_letters.publish([OutgoingRecord(f"{record.topic}.dlq", record.key or "", record.value, headers)])
+                self.dead_letters.publish([dead])
                 break
             except Exception:
-                log.exception("dead-letter publish failed; retrying")
-                time.sleep(1.0)
-        metrics().events_dead_lettered.labels(self.service, record.topic).inc()
+                log.exception("dead-letter publish failed; retrying in %.1fs", pause)
+                if self.stop.wait(pause):
+                    return False
+                pause = min(pause * 2, self.transient_max_delay)
+        _observe(lambda: metrics().events_dead_lettered.labels(self.service, record.topic).inc())
+        return True
 
     def run_once(self, timeout: float = 0.5) -> int:
         records = self.subscriber.poll(timeout)
-        for record in records:
-            self.handle(record)
+        for index, record in enumerate(records):
+            if not self.handle(record):
+                # Stopping: whatever was not handled is delivered again on the next run.
+                self.subscriber.rewind(records[index:])
+                break
         if records:
             self.subscriber.commit()
         return len(records)
 
     def run(self, stop: threading.Event) -> None:
+        self.stop = stop
         try:
             self._loop(stop)
         finally:
@@ -116,12 +163,15 @@ class ConsumerRunner:
 
     def _loop(self, stop: threading.Event) -> None:
         last_lag = 0.0
+        pause = 0.5
         while not stop.is_set():
             try:
                 self.run_once()
-            except Exception:
-                log.exception("consumer loop failed; retrying")
-                stop.wait(1.0)
+                pause = 0.5
+            except Exception:  # broker away (poll or commit): nothing moved past an unhandled event
+                log.exception("consumer loop failed; retrying in %.1fs", pause)
+                stop.wait(pause)
+                pause = min(pause * 2, 5.0)
             if time.monotonic() - last_lag > 5.0:
                 last_lag = time.monotonic()
                 try:

@@ -40,6 +40,18 @@ class EmbeddedLog:
         conn.execute("pragma busy_timeout=30000")
         return conn
 
+    def read_topic(self, topic: str) -> list[IncomingRecord]:
+        """Every record of `topic`, oldest first."""
+        conn = self._connect()
+        try:
+            rows = conn.execute(
+                "select offset, key, value, headers, ts from records where topic = ? order by offset", (topic,)
+            ).fetchall()
+        finally:
+            conn.close()
+        return [IncomingRecord(topic, 0, offset, key, bytes(value), json.loads(headers), ts)
+                for offset, key, value, headers, ts in rows]
+
     def publisher(self) -> EmbeddedPublisher:
         return EmbeddedPublisher(self._connect())
 
@@ -91,15 +103,15 @@ class EmbeddedSubscriber:
             for topic in self.topics:
                 params += [topic, self.positions[topic]]
             rows = self.conn.execute(
-                f"select topic, offset, key, value, headers from records where {where} order by offset limit ?",
+                f"select topic, offset, key, value, headers, ts from records where {where} order by offset limit ?",
                 [*params, max_records],
             ).fetchall()
             if rows or time.monotonic() >= deadline:
                 break
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
         out = []
-        for topic, offset, key, value, headers in rows:
-            out.append(IncomingRecord(topic, 0, offset, key, bytes(value), json.loads(headers)))
+        for topic, offset, key, value, headers, ts in rows:
+            out.append(IncomingRecord(topic, 0, offset, key, bytes(value), json.loads(headers), ts))
             self.positions[topic] = offset
         return out
 
@@ -109,6 +121,11 @@ class EmbeddedSubscriber:
             "on conflict (grp, topic) do update set offset = excluded.offset",
             [(self.group, t, o) for t, o in self.positions.items()],
         )
+
+    def rewind(self, unhandled: list[IncomingRecord]) -> None:
+        for r in unhandled:
+            # positions hold the last offset handed out; poll() reads strictly after it.
+            self.positions[r.topic] = min(self.positions[r.topic], r.offset - 1)
 
     def lag(self) -> dict[str, int]:
         return {

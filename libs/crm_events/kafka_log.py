@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
@@ -12,6 +13,10 @@ from kafka.structs import OffsetAndMetadata
 from crm_events.log import IncomingRecord, OutgoingRecord, PublishError
 
 log = logging.getLogger(__name__)
+
+# kafka-python backs off reconnects up to 30 s: after a broker restart every client would sit idle
+# for up to that long. The Java client's default is 1 s; a few seconds costs nothing while it's down.
+RECONNECT_BACKOFF_MAX_MS = 2000
 
 
 def ensure_topics(bootstrap: str, topics: list[str], partitions: int = 3) -> None:
@@ -29,6 +34,41 @@ def ensure_topics(bootstrap: str, topics: list[str], partitions: int = 3) -> Non
         admin.close()
 
 
+def _incoming(tp: TopicPartition, r: object) -> IncomingRecord:
+    return IncomingRecord(
+        topic=tp.topic,
+        partition=tp.partition,
+        offset=r.offset,  # type: ignore[attr-defined]
+        key=r.key.decode() if r.key else None,  # type: ignore[attr-defined]
+        value=r.value or b"",  # type: ignore[attr-defined]
+        headers={k: v.decode() for k, v in (r.headers or [])},  # type: ignore[attr-defined]
+        timestamp=r.timestamp / 1000 if r.timestamp and r.timestamp > 0 else None,  # type: ignore[attr-defined]
+    )
+
+
+def read_topic(bootstrap: str, topic: str, timeout: float = 30.0) -> list[IncomingRecord]:
+    """Every record of `topic` from the beginning up to its end as of now, without a group."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, client_id="crm-topic-reader",
+                             enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        out: list[IncomingRecord] = []
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading {topic} took longer than {timeout}s")
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                out += [_incoming(tp, r) for r in records if r.offset < ends[tp]]
+        return sorted(out, key=lambda r: (r.partition, r.offset))
+    finally:
+        consumer.close()
+
+
 class KafkaPublisher:
     def __init__(self, bootstrap: str, client_id: str) -> None:
         self.producer = KafkaProducer(
@@ -39,6 +79,7 @@ class KafkaPublisher:
             linger_ms=2,
             retries=2**31 - 1,
             max_in_flight_requests_per_connection=5,  # idempotence keeps order with up to 5
+            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
         )
 
     def publish(self, records: list[OutgoingRecord]) -> None:
@@ -76,6 +117,7 @@ class KafkaSubscriber:
             # A killed consumer's partitions move to the others after 10 s rather than 45 s.
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
+            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
         )
         self._handed_out: dict[TopicPartition, int] = {}
 
@@ -87,15 +129,7 @@ class KafkaSubscriber:
                 # Remember exactly what was handed out: commit() commits these and nothing the
                 # client may have fetched ahead, so a crash can never skip an unhandled record.
                 self._handed_out[tp] = records[-1].offset + 1
-            for r in records:
-                out.append(IncomingRecord(
-                    topic=tp.topic,
-                    partition=tp.partition,
-                    offset=r.offset,
-                    key=r.key.decode() if r.key else None,
-                    value=r.value,
-                    headers={k: v.decode() for k, v in (r.headers or [])},
-                ))
+            out += [_incoming(tp, r) for r in records]
         return out
 
     def commit(self) -> None:
@@ -104,6 +138,15 @@ class KafkaSubscriber:
         offsets = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in self._handed_out.items()}
         self._handed_out = {}
         self.consumer.commit(offsets=offsets)
+
+    def rewind(self, unhandled: list[IncomingRecord]) -> None:
+        first: dict[TopicPartition, int] = {}
+        for r in unhandled:
+            tp = TopicPartition(r.topic, r.partition)
+            first[tp] = min(first.get(tp, r.offset), r.offset)
+        for tp, offset in first.items():
+            self.consumer.seek(tp, offset)
+            self._handed_out[tp] = offset  # everything before it was handled
 
     def lag(self) -> dict[str, int]:
         assigned: set[TopicPartition] = self.consumer.assignment()

@@ -27,6 +27,8 @@ class IncomingRecord:
     key: str | None
     value: bytes
     headers: dict[str, str]
+    timestamp: float | None = None  # seconds since the epoch, when the log recorded it
+
 
 
 class PublishError(Exception):
@@ -50,6 +52,10 @@ class EventSubscriber(Protocol):
 
     def commit(self) -> None:
         """Commit the position after everything poll() returned so far."""
+
+    def rewind(self, unhandled: list[IncomingRecord]) -> None:
+        """Give back records poll() returned but nobody handled: the next poll (and commit) starts
+        again at the first of them, per partition."""
 
     def lag(self) -> dict[str, int]:
         """Records behind the end of the log, per topic (best effort)."""

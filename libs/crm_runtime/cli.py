@@ -1,8 +1,9 @@
-"""`python -m <service> migrate|web|worker|relay|consumer`: one entry point shape for every service."""
+"""`python -m <service> migrate|web|worker|relay|consumer|dlq`: one entry point shape for every service."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shutil
@@ -22,6 +23,7 @@ from crm_core.settings import REPO_ROOT, Settings
 from crm_db.database import Database
 from crm_db.migrate import upgrade
 from crm_db.roles import check_app_role, warn_if_owner_is_app
+from crm_events import dead_letters
 from crm_events.consumer import ConsumerRunner, Handler
 from crm_events.log import open_publisher, open_subscriber
 from crm_events.relay import OutboxRelay
@@ -71,6 +73,46 @@ def _consumer_loops(proc: ServiceProcess, settings: Settings, db: Database) -> l
     return loops
 
 
+def _dlq(proc: ServiceProcess, settings: Settings, args: argparse.Namespace) -> int:
+    """`dlq list|replay`: this service's dead letters (or --topic's), filtered, listed or re-driven."""
+    suffix = settings.get("CRM_CONSUMER_GROUP_SUFFIX", "") or ""
+    specs = proc.consumers(settings, Database(settings.database_url, pool_size=1))
+    consumers: set[str] | None = set(args.consumer) if args.consumer else None
+    if args.topic:
+        topics = [t.removesuffix(".dlq") for t in args.topic]
+    else:
+        topics = sorted({t for spec in specs for t in spec.topics})
+        consumers = consumers or {spec.group + suffix for spec in specs}
+    if not topics:
+        print(f"{proc.name} has no consumers, so no dead letters (name one with --topic)", file=sys.stderr)
+        return 0
+    since = dead_letters.parse_since(args.since) if args.since else None
+    letters = []
+    for topic in topics:
+        letters += dead_letters.matching(
+            dead_letters.dead_letters(dead_letters.read_topic(settings, f"{topic}.dlq")),
+            consumers=consumers, event_type=args.event_type, since=since,
+            include_replayed=args.all and args.action == "list")
+    for letter in letters:
+        if args.json:
+            print(json.dumps(letter.as_json()))
+        else:
+            at = letter.dead_lettered_at
+            print("\t".join([at.isoformat() if at else "-", f"{letter.record.topic}@{letter.position}",
+                             letter.event_type or "-", letter.event_id or "-", letter.headers.get("consumer", "-"),
+                             "replayed " + letter.replayed_at if letter.replayed_at else letter.headers.get("error", "")]))
+    if args.action == "list":
+        print(f"{len(letters)} dead letter(s)", file=sys.stderr)
+        return 0
+    publisher = open_publisher(settings)
+    try:
+        replayed = dead_letters.replay(letters, publisher)
+    finally:
+        publisher.close()
+    print(f"replayed {replayed} dead letter(s) to their original topics", file=sys.stderr)
+    return 0
+
+
 def run_loops(loops: list[BackgroundLoop]) -> None:
     """Run loops in threads until SIGTERM/SIGINT; a clean stop finishes the current batch."""
     stop = threading.Event()
@@ -102,7 +144,20 @@ def main(proc: ServiceProcess, argv: list[str] | None = None) -> None:
     web.add_argument("--bind", default=os.environ.get("GUNICORN_BIND"))
     for name in ("worker", "relay", "consumer"):
         sub.add_parser(name, help=f"run the {name} loops")
+    dlq = sub.add_parser("dlq", help="list or replay the dead letters of this service's consumers")
+    dlq.add_argument("action", choices=["list", "replay"])
+    dlq.add_argument("--type", dest="event_type", help="only events of this type, e.g. crm.deal.created")
+    dlq.add_argument("--since", help="only letters dead-lettered at or after this ISO 8601 date/time (UTC if no offset)")
+    dlq.add_argument("--topic", action="append", help="a consumed topic (default: every topic this service consumes)")
+    dlq.add_argument("--consumer", action="append", help="only this consumer group's letters (default: this service's)")
+    dlq.add_argument("--all", action="store_true", help="list: include letters already replayed")
+    dlq.add_argument("--json", action="store_true", help="one JSON object per line")
     args = parser.parse_args(argv)
+    if args.command == "dlq" and args.since:
+        try:
+            dead_letters.parse_since(args.since)
+        except ValueError as exc:
+            parser.error(str(exc))
     settings = Settings.from_env(proc.name)
     configure_logging(proc.name, settings.log_level)
 
@@ -125,6 +180,8 @@ def main(proc: ServiceProcess, argv: list[str] | None = None) -> None:
         os.execv(gunicorn, [*cmd, proc.app])
 
     use_process_local_values()  # the multiprocess directory belongs to gunicorn; see there
+    if args.command == "dlq":
+        sys.exit(_dlq(proc, settings, args))
     db = Database(settings.database_url, pool_size=4)
     check_app_role(db.engine, proc.name)
     loops: list[BackgroundLoop] = []

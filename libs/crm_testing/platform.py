@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import threading
@@ -41,6 +42,7 @@ class ServiceHandle:
     url: str = ""
     internal_server: BaseWSGIServer | None = None  # the gateway's /metrics and detailed /readyz
     internal_url: str = ""
+    web: subprocess.Popen[bytes] | None = None  # `python -m <name> web` (gunicorn), when asked for
 
     def env(self) -> dict[str, str]:
         """Environment for running this service's CLI (`python -m <name> relay`) as a subprocess."""
@@ -55,13 +57,27 @@ class ServiceHandle:
         env.pop("CRM_INTERNAL_PRIVATE_KEY", None)
         return env
 
-    def spawn(self, command: str) -> subprocess.Popen[bytes]:
+    def spawn(self, command: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = open(self.settings.var_dir / f"{self.name}-{command}.log", "ab")  # noqa: SIM115 - owned by the child
         try:
-            return subprocess.Popen([sys.executable, "-m", self.name, command], env=self.env(), cwd=REPO_ROOT,
-                                    stdout=log, stderr=log)
+            return subprocess.Popen([sys.executable, "-m", self.name, command, *args], env={**self.env(), **(env or {})},
+                                    cwd=REPO_ROOT, stdout=log, stderr=log)
         finally:
             log.close()
+
+    def web_workers(self) -> list[int]:
+        """Pids of the gunicorn workers (the master's children) of a `web` subprocess."""
+        if self.web is None:
+            return []
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.web.pid and fields[0] not in ("Z", "X"):
+                children.append(int(stat.parent.name))
+        return sorted(children)
 
 
 @dataclass
@@ -126,6 +142,13 @@ class Platform:
         for t in self.threads:
             t.join(timeout=10)
         for handle in self.services.values():
+            if handle.web is not None:
+                handle.web.terminate()
+                try:
+                    handle.web.wait(timeout=35)
+                except subprocess.TimeoutExpired:
+                    handle.web.kill()
+                    handle.web.wait()
             for server in (handle.server, handle.internal_server):
                 if server is not None:
                     server.shutdown()
@@ -144,7 +167,10 @@ def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.1, what:
 
 
 def start_platform(var_dir: Path, *, pg_admin_url: str | None = None, kafka_bootstrap: str | None = None,
-                   redis_url: str | None = None, only: set[str] | None = None, **gateway_extra: str) -> Platform:
+                   redis_url: str | None = None, only: set[str] | None = None, web_processes: frozenset[str] = frozenset(),
+                   **gateway_extra: str) -> Platform:
+    """`web_processes`: services whose HTTP side runs as `python -m <name> web` (gunicorn, killable
+    workers) instead of a thread of this process."""
     private_pem, public_pem = generate_keypair()
     platform = Platform(var_dir)
     suffix = uuid.uuid4().hex[:6]
@@ -169,6 +195,9 @@ def start_platform(var_dir: Path, *, pg_admin_url: str | None = None, kafka_boot
         module = importlib.import_module(f"{info.name}.__main__")
         process: ServiceProcess = module.PROCESS
         upgrade(process.migrations, owner_url)
+        if info.name in web_processes and info.name != "gateway":
+            platform.services[info.name] = _start_web_process(ServiceHandle(info.name, settings, process), public_pem)
+            continue
         internal: BaseWSGIServer | None = None
         if info.name == "gateway":
             # The gateway serves /metrics and the detailed /readyz only on its internal listener:
@@ -190,6 +219,28 @@ def start_platform(var_dir: Path, *, pg_admin_url: str | None = None, kafka_boot
             handle.internal_server, handle.internal_url = internal, f"http://127.0.0.1:{internal.server_port}"
         platform.services[info.name] = handle
     return platform
+
+
+def _start_web_process(handle: ServiceHandle, public_pem: str, workers: int = 2) -> ServiceHandle:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    handle.web = handle.spawn("web", "--bind", f"127.0.0.1:{port}", env={
+        "CRM_INTERNAL_PUBLIC_KEY": public_pem, "GUNICORN_WORKERS": str(workers), "GUNICORN_THREADS": "4",
+        "PROMETHEUS_MULTIPROC_DIR": str(handle.settings.var_dir / "prometheus" / handle.name)})
+    handle.url = f"http://127.0.0.1:{port}"
+    http = urllib3.PoolManager()
+
+    def healthy() -> bool:
+        if handle.web is not None and handle.web.poll() is not None:
+            raise AssertionError(f"{handle.name} web exited; see {handle.settings.var_dir}/{handle.name}-web.log")
+        try:
+            return http.request("GET", handle.url + "/healthz", retries=False, timeout=2).status == 200
+        except urllib3.exceptions.HTTPError:
+            return False
+
+    wait_for(healthy, timeout=60, interval=0.2, what=f"{handle.name} web to answer")
+    return handle
 
 
 def wait_for_json(platform: Platform, path: str, token: str, predicate: Any, timeout: float = 30.0) -> Any:
