@@ -7,8 +7,12 @@ sees every tenant's rows whatever the policies say: the service refuses to start
 from __future__ import annotations
 
 import logging
+import time
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from crm_db.transient import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +29,26 @@ class UnsafeDatabaseRole(RuntimeError):
     """The service's database role could read around row-level security."""
 
 
-def check_app_role(engine: Engine, service: str) -> None:
-    """Raise UnsafeDatabaseRole unless the connected role is an RLS-bound app role (PostgreSQL only)."""
+def check_app_role(engine: Engine, service: str, wait_seconds: float = 30.0) -> None:
+    """Raise UnsafeDatabaseRole unless the connected role is an RLS-bound app role (PostgreSQL only).
+
+    A database that is still starting (or failing over) is waited for up to `wait_seconds`, so a
+    process started alongside it does not exit for that alone.
+    """
     if engine.dialect.name != "postgresql":
         return
-    with engine.connect() as conn:
-        facts = conn.execute(_ROLE_FACTS).one()
+    deadline, delay = time.monotonic() + wait_seconds, 0.5
+    while True:
+        try:
+            with engine.connect() as conn:
+                facts = conn.execute(_ROLE_FACTS).one()
+            break
+        except DBAPIError as exc:
+            if not is_transient(exc) or time.monotonic() + delay > deadline:
+                raise
+            log.warning("%s: database not reachable yet (%s); retrying in %.1fs", service, exc.orig, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
     problems = []
     if facts.superuser:
         problems.append("is a superuser")

@@ -4,7 +4,7 @@ Order of commits: the handler's database work and the processed_events row commi
 only then is the log position committed. A crash in between redelivers the event, and the
 processed_events row turns the redelivery into a no-op.
 
-Failures come in two kinds (crm_events.transient): a transient one (database or broker away,
+Failures come in two kinds (crm_db.transient): a transient one (database or broker away,
 serialisation failure, deadlock, lock timeout) is retried with capped backoff for as long as it
 takes, and the position never moves past the event meanwhile; a deterministic one (the handler
 fails on this event) is retried a few times, then the event goes to the dead-letter topic
@@ -28,10 +28,10 @@ from sqlalchemy.orm import Session
 from crm_core import context
 from crm_core.metrics import metrics
 from crm_db.database import Database
+from crm_db.transient import is_transient
 from crm_events.envelope import Event
 from crm_events.log import EventPublisher, EventSubscriber, IncomingRecord, OutgoingRecord
 from crm_events.tables import event_tables
-from crm_events.transient import is_transient
 
 log = logging.getLogger(__name__)
 

@@ -183,7 +183,7 @@ def main(proc: ServiceProcess, argv: list[str] | None = None) -> None:
     if args.command == "dlq":
         sys.exit(_dlq(proc, settings, args))
     db = Database(settings.database_url, pool_size=4)
-    check_app_role(db.engine, proc.name)
+    check_app_role(db.engine, proc.name, wait_seconds=300)  # relays and consumers retry forever anyway
     loops: list[BackgroundLoop] = []
     if args.command in ("worker", "relay") and proc.has_outbox:
         loops.append(_relay_loop(proc, settings, db))

@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import jwt
+import pytest
 
-from crm_testing.platform import Platform
+from crm_testing.platform import Platform, start_platform
+
+
+@pytest.fixture(scope="module")
+def embedded_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """These tests send many bad credentials on purpose, all from 127.0.0.1: give that address room
+    (the throttles themselves are tested in services/gateway/tests/test_gateway_abuse.py)."""
+    platform = start_platform(Path(tmp_path_factory.mktemp("auth")), CRM_RATE_LIMIT_BAD_CREDENTIALS_BURST="1000",
+                              CRM_RATE_LIMIT_ANONYMOUS_BURST="1000")
+    platform.start_workers()
+    yield platform
+    platform.close()
 
 
 def test_signup_then_login_and_me(embedded_platform: Platform) -> None:

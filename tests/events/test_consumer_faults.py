@@ -15,11 +15,11 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from crm_db.database import Database
+from crm_db.transient import is_transient
 from crm_events.consumer import ConsumerRunner
 from crm_events.envelope import Event
 from crm_events.log import IncomingRecord, OutgoingRecord
 from crm_events.tables import event_tables
-from crm_events.transient import is_transient
 
 
 class FakeSubscriber:

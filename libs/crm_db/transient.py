@@ -1,4 +1,4 @@
-"""Which failures are transient (retry without moving on) and which mark a poison event.
+"""Which failures are transient (retry without moving on) and which are not (a poison event, a bug).
 
 A transient failure says nothing about the event: the database or broker is unreachable or
 restarting, or a concurrent transaction got in the way. Retrying the same event later succeeds.
