@@ -142,25 +142,31 @@ def idempotent(db_getter: Callable[[], Database], table_getter: Callable[[], Tab
             db, table = db_getter(), table_getter()
             request_hash = (fingerprint or _fingerprint)()
             tenant, key = _scope(client_key, request_hash, anonymous)
+            # Every row is read and written as its tenant, so RLS holds for these tables too
+            # (anonymous claims belong to the all-zero tenant).
+            as_owner = functools.partial(context.tenant_context, tenant)
             ttl = _seconds("CRM_IDEMPOTENCY_TTL_SECONDS", DEFAULT_TTL_SECONDS)
             lease = lease_seconds or _seconds("CRM_IDEMPOTENCY_LEASE_SECONDS", DEFAULT_LEASE_SECONDS)
-            claimed_at = _claim(db, table, tenant, key, request_hash, ttl, lease)
-            if claimed_at is None:
-                return _replay_or_refuse(db, table, tenant, key, request_hash, client_key)
+            with as_owner():
+                claimed_at = _claim(db, table, tenant, key, request_hash, ttl, lease)
+                if claimed_at is None:
+                    return _replay_or_refuse(db, table, tenant, key, request_hash, client_key)
             try:
                 resp = current_app.make_response(view(*args, **kwargs))
             except ProblemError as exc:
                 resp = from_problem(exc)  # a 4xx is an answer too, and is replayed like one
             except Exception:
-                _release(db, table, tenant, key, claimed_at)
+                with as_owner():
+                    _release(db, table, tenant, key, claimed_at)
                 raise
             if resp.status_code >= 500:
-                _release(db, table, tenant, key, claimed_at)
+                with as_owner():
+                    _release(db, table, tenant, key, claimed_at)
                 return resp
             body = resp.get_data(as_text=True)
             if sealed:
                 body = seal(body, client_key, key)
-            with db.transaction() as s:
+            with as_owner(), db.transaction() as s:
                 # Only while the claim is still ours: after a lost lease another request owns the key.
                 s.execute(update(table).where(*_mine(table, tenant, key, claimed_at)).values(
                     status=resp.status_code, body=body, location=resp.headers.get("Location")

@@ -135,8 +135,9 @@ def test_a_slow_tenant_does_not_hold_up_another(service: ServiceHarness, receive
         # All of B's deliveries arrived while A's first attempts were still dripping...
         assert len(receiver.requests) == 3
         assert attempts_of(svc, "a") == []
-        # ... and A never had more than its share of the pool in flight.
-        assert drip.connections == 2
+        # ... and A never had more than its share of the pool in flight (its second attempt may
+        # not have connected yet when B's last delivery lands).
+        assert 1 <= drip.connections <= 2
     finally:
         stop.set()
         thread.join(timeout=30)

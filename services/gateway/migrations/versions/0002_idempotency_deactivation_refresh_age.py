@@ -16,8 +16,8 @@ UQ = {"uq": "uq_%(table_name)s_%(column_0_name)s"}
 
 
 def upgrade() -> None:
-    # The gateway's own POSTs (signup, users, API keys) take Idempotency-Key. Like the other
-    # identity tables no RLS: signup claims keys before any tenant exists (tenant 0000...).
+    # The gateway's own POSTs (signup, users, API keys) take Idempotency-Key; RLS comes in 0003
+    # (anonymous signup claims belong to tenant 0000...).
     op.create_table('idempotency_keys',
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     sa.Column('key', sa.String(length=200), nullable=False),
