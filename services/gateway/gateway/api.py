@@ -16,7 +16,7 @@ from crm_http.openapi import ApiDoc
 from crm_http.parsing import load, parse_uuid
 from crm_http.resource import json_response
 from gateway import schemas as s
-from gateway.auth import Guard
+from gateway.auth import Guard, UserStatus
 from gateway.docs import OpenApiCache
 from gateway.keys import ApiKeys
 from gateway.models import metadata
@@ -61,7 +61,7 @@ def document(doc: ApiDoc) -> None:
 
 
 def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, router: Router,
-             signer: InternalTokenSigner, docs: OpenApiCache, guard: Guard) -> None:
+             signer: InternalTokenSigner, docs: OpenApiCache, guard: Guard, users: UserStatus) -> None:
     tokens_out, user_out, key_out = s.TokensSchema(), s.UserSchema(), s.ApiKeySchema()
     table = idempotency_table(metadata())
     # Sealed: these answers carry secrets (an API key, an invitation, tokens).
@@ -135,8 +135,11 @@ def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, rou
     @bp.patch("/v1/users/<user_id>")
     def update_user(user_id: str) -> Response:
         data = load(s.UpdateUserSchema())
+        uid = parse_uuid(user_id, "user")
         with db.transaction() as session:
-            return json_response(user_out.dump(accounts.update_user(session, parse_uuid(user_id, "user"), data)))
+            body = user_out.dump(accounts.update_user(session, uid, data))
+        users.forget(uid)  # at once here; other gateway processes within CRM_USER_STATUS_TTL_SECONDS
+        return json_response(body)
 
     @bp.post("/v1/api-keys")
     @once

@@ -17,7 +17,7 @@ from crm_http.app import PUBLIC_PATHS, create_base_app
 from crm_http.openapi import ApiDoc
 from crm_runtime.catalog import DOMAIN_SERVICES, SCOPE_AREAS
 from gateway import api
-from gateway.auth import Guard, RateLimits, make_authenticate, parse_trusted_proxies, rate_limit_headers
+from gateway.auth import Guard, RateLimits, UserStatus, make_authenticate, parse_trusted_proxies, rate_limit_headers
 from gateway.docs import OpenApiCache
 from gateway.hygiene import install_internal_only, reject_non_canonical
 from gateway.keys import ApiKeys
@@ -88,8 +88,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     # outage shows as crm_rate_limit_redis_up 0 and one log line.
     readiness = [database, event_log]
     public = PUBLIC_PATHS | {"/v1/openapi.json", "/docs"}
+    # Deactivation and role changes reach tokens already issued within this many seconds.
+    users = UserStatus(db, ttl=float(settings.get("CRM_USER_STATUS_TTL_SECONDS", "5") or 5))
     app = create_base_app(settings, readiness=readiness, public_paths=public,
-                          authenticate=make_authenticate(db, access, guard, api.ANONYMOUS_PATHS))
+                          authenticate=make_authenticate(db, access, guard, api.ANONYMOUS_PATHS, users=users))
     app.after_request(rate_limit_headers)
     app.extensions["crm_guard"] = guard
     install_internal_only(app, internal_port)
@@ -98,6 +100,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.document(doc)
     bp = Blueprint("gateway", __name__)
     api.register(bp, db, accounts, ApiKeys(outbox), router, InternalTokenSigner.from_pem(settings.internal_private_key),
-                 OpenApiCache(doc, router), guard)
+                 OpenApiCache(doc, router), guard, users)
     app.register_blueprint(bp)
     return app

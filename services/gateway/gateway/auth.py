@@ -16,17 +16,21 @@ import hashlib
 import ipaddress
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import Response, g, request
+from sqlalchemy import select
 
 from crm_core import context
+from crm_core.context import Principal
 from crm_core.errors import TooManyRequests, Unauthorized
 from crm_core.metrics import metrics
 from crm_db.database import Database
 from gateway.keys import ApiKeys, InvalidApiKey, looks_like_api_key
+from gateway.models import User
 from gateway.ratelimit import Buckets, Limit, tightest
 from gateway.tokens import AccessTokens, InvalidAccessToken
 
@@ -166,9 +170,54 @@ def _credential() -> str:
     return value.strip()
 
 
+class UserStatus:
+    """Whether an access token's user is still active and still holds the token's role.
+
+    An access token lives 15 minutes; without this, a deactivated or demoted user would keep
+    acting through the gateway for that long. Each user's row is read at most once per `ttl`
+    seconds per process (one primary-key lookup), so a deactivation or role change takes effect
+    everywhere within `ttl`, and at once in the process that made it (`forget`).
+    """
+
+    def __init__(self, db: Database, ttl: float = 5.0, size: int = 50_000) -> None:
+        self.db, self.ttl, self.size = db, ttl, size
+        self._seen: OrderedDict[uuid.UUID, tuple[float, str | None]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _role(self, user_id: uuid.UUID, tenant_id: uuid.UUID) -> str | None:
+        """The user's current role, or None when deactivated or gone."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._seen.get(user_id)
+            if cached is not None and now - cached[0] < self.ttl:
+                return cached[1]
+        with self.db.transaction() as session:
+            row = session.execute(select(User.role, User.deactivated_at)
+                                  .where(User.id == user_id, User.tenant_id == tenant_id)).first()
+        role = row.role if row is not None and row.deactivated_at is None else None
+        with self._lock:
+            self._seen[user_id] = (now, role)
+            self._seen.move_to_end(user_id)
+            while len(self._seen) > self.size:
+                self._seen.popitem(last=False)
+        return role
+
+    def check(self, principal: Principal) -> None:
+        if principal.user_id is None:
+            return
+        role = self._role(principal.user_id, principal.tenant_id)
+        if role is None or role not in principal.roles:
+            raise InvalidAccessToken("the user was deactivated or their role changed; sign in or refresh")
+
+    def forget(self, user_id: uuid.UUID) -> None:
+        with self._lock:
+            self._seen.pop(user_id, None)
+
+
 def make_authenticate(db: Database, access: AccessTokens, guard: Guard, anonymous_paths: frozenset[str],
-                      negative: NegativeCache | None = None) -> Callable[[], None]:
+                      negative: NegativeCache | None = None, users: UserStatus | None = None) -> Callable[[], None]:
     negative = negative if negative is not None else NegativeCache()
+    users = users if users is not None else UserStatus(db)
     limits = guard.limits
 
     def authenticate() -> None:
@@ -192,6 +241,7 @@ def make_authenticate(db: Database, access: AccessTokens, guard: Guard, anonymou
                     raise
             else:
                 principal = access.verify(credential)
+                users.check(principal)
         except (InvalidApiKey, InvalidAccessToken):
             guard.bad_credential()
             raise Unauthorized("The credential is invalid, expired or revoked.", headers=CHALLENGE) from None

@@ -24,7 +24,7 @@ def make_gateway(tmp_path: Path) -> Callable[..., Flask]:
     def make(redis_url: str | None = None, **extra: str) -> Flask:
         private, public = generate_keypair()
         settings = make_settings("gateway", tmp_path, public_key=public, private_key=private,
-                                 CRM_JWT_SECRET=secrets.token_urlsafe(48), **extra)
+                                 **{"CRM_JWT_SECRET": secrets.token_urlsafe(48), **extra})
         if redis_url:
             settings = Settings(**{**settings.__dict__, "redis_url": redis_url})
         upgrade(migrations_dir(gateway.__file__), settings.database_owner_url)

@@ -4,6 +4,7 @@ deactivation, role change, logout and the refresh tokens' absolute lifetime."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 
 from flask import Flask
@@ -70,8 +71,8 @@ def test_role_change_and_the_last_owner(gw: FlaskClient) -> None:
     assert promoted.status_code == 200 and promoted.get_json()["role"] == "owner"
     demoted = gw.patch(f"/v1/users/{oid}", json={"role": "member"}, headers=bearer(owner["access_token"]))
     assert demoted.status_code == 200 and demoted.get_json()["role"] == "member"
-    # The old access token still says owner, but management looks the user up: refused at once.
-    assert gw.get("/v1/users", headers=bearer(owner["access_token"])).status_code == 403
+    # The old access token still says owner: it is refused at once; a refresh gives the new role.
+    assert gw.get("/v1/users", headers=bearer(owner["access_token"])).status_code == 401
     refreshed = gw.post("/v1/auth/refresh", json={"refresh_token": owner["refresh_token"]}).get_json()
     me = gw.get("/v1/me", headers=bearer(refreshed["access_token"])).get_json()
     assert me["roles"] == ["member"]
@@ -89,7 +90,9 @@ def test_deactivated_users_cannot_sign_in_refresh_or_manage(gw: FlaskClient) -> 
     assert off.status_code == 200 and off.get_json()["active"] is False
     assert gw.post("/v1/auth/token", json={"email": admin["email"], "password": "long enough pw"}).status_code == 401
     assert gw.post("/v1/auth/refresh", json={"refresh_token": session["refresh_token"]}).status_code == 401
-    assert gw.get("/v1/users", headers=bearer(session["access_token"])).status_code == 403  # at once
+    # The access token already issued stops working at once, for every route (not only management).
+    assert gw.get("/v1/users", headers=bearer(session["access_token"])).status_code == 401
+    assert gw.get("/v1/me", headers=bearer(session["access_token"])).status_code == 401
     back = gw.patch(f"/v1/users/{admin['id']}", json={"active": True}, headers=bearer(owner["access_token"]))
     assert back.get_json()["active"] is True
     assert gw.post("/v1/auth/token", json={"email": admin["email"], "password": "long enough pw"}).status_code == 200
@@ -133,3 +136,30 @@ def test_rotation_never_extends_past_the_max_age(make_gateway: Callable[..., Fla
 
 def _utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def test_a_role_change_ends_tokens_issued_under_the_old_role(gw: FlaskClient) -> None:
+    owner = signup(gw)
+    admin = _add(gw, owner["access_token"], f"demoted-{owner['email']}", "admin")
+    session = _login(gw, admin["email"])
+    assert gw.get("/v1/users", headers=bearer(session["access_token"])).status_code == 200
+    assert gw.patch(f"/v1/users/{admin['id']}", json={"role": "viewer"},
+                    headers=bearer(owner["access_token"])).status_code == 200
+    assert gw.get("/v1/me", headers=bearer(session["access_token"])).status_code == 401  # the admin token is dead
+    viewer = _login(gw, admin["email"])
+    assert gw.get("/v1/me", headers=bearer(viewer["access_token"])).status_code == 200
+    assert gw.get("/v1/users", headers=bearer(viewer["access_token"])).status_code == 403
+
+
+def test_other_gateway_processes_see_a_deactivation_within_the_ttl(make_gateway: Callable[..., Flask]) -> None:
+    shared = {"CRM_USER_STATUS_TTL_SECONDS": "0.3", "CRM_JWT_SECRET": "s" * 48}
+    here, there = make_gateway(**shared).test_client(), make_gateway(**shared).test_client()  # one database
+    owner = signup(here)
+    member = _add(here, owner["access_token"], f"m-{owner['email']}", "member")
+    token = _login(here, member["email"])["access_token"]
+    assert there.get("/v1/me", headers=bearer(token)).status_code == 200  # its cache now holds the user
+    assert here.patch(f"/v1/users/{member['id']}", json={"active": False},
+                      headers=bearer(owner["access_token"])).status_code == 200
+    assert here.get("/v1/me", headers=bearer(token)).status_code == 401  # at once where it was made
+    time.sleep(0.4)
+    assert there.get("/v1/me", headers=bearer(token)).status_code == 401  # within the TTL elsewhere
