@@ -115,10 +115,12 @@ class RecordRoutes:
                       parameters=id_param, extra_responses={404: "Not found"})
         doc.operation(item_doc, "patch", summary=f"Update a {singular}", tag=self.tag, scope=write,
                       request=type(self.update_schema), response=out,
-                      extra_responses={404: "Not found", 412: "Stale If-Match", 422: "Invalid fields"},
+                      extra_responses={404: "Not found", 409: "Conflict (e.g. a merged-away id: see `merged_into`)",
+                                       412: "Stale If-Match", 422: "Invalid fields"},
                       parameters=[*id_param, {"name": "If-Match", "in": "header", "schema": {"type": "string"}}])
         doc.operation(item_doc, "delete", summary=f"Delete a {singular}", tag=self.tag, scope=write, status=204,
-                      parameters=id_param, extra_responses={404: "Not found", 412: "Stale If-Match"})
+                      parameters=id_param, extra_responses={404: "Not found", 409: "Conflict (e.g. a merged-away id: see `merged_into`)",
+                                                            412: "Stale If-Match"})
 
     def _dump(self, record: Any) -> dict[str, Any]:
         return self.output_schema.dump(record)
