@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, request
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from crm_core.errors import ProblemError
@@ -55,21 +55,13 @@ def _from_integrity(exc: IntegrityError) -> Response:
                             "read it again and retry.")
 
 
-def _from_database(exc: DBAPIError) -> Response:
-    if not is_transient(exc):
-        return _from_unexpected(exc)
-    # The database is restarting, failing over or busy: nothing was committed, a retry may work.
-    log.warning("database unavailable: %s", exc.orig)
-    resp = problem_response(503, "Service Unavailable", "The database is unavailable right now; retry shortly.")
-    resp.headers["Retry-After"] = "2"
-    return resp
-
-
 def _from_unexpected(exc: Exception) -> Response:
-    if is_transient(exc):  # e.g. a driver error raised outside SQLAlchemy's wrapping
-        resp = problem_response(503, "Service Unavailable", "A backing service is unavailable; retry shortly.")
-        resp.headers["Retry-After"] = "2"
+    if is_transient(exc):
+        # The database (or another backing service) is restarting, failing over or busy: nothing
+        # was committed, and a retry may work.
         log.warning("backing service unavailable: %r", exc)
+        resp = problem_response(503, "Service Unavailable", "A backing service is unavailable right now; retry shortly.")
+        resp.headers["Retry-After"] = "2"
         return resp
     log.exception("unhandled error")
     return problem_response(500, "Internal Server Error", "An unexpected error occurred; it has been logged.")
@@ -79,5 +71,4 @@ def install(app: Flask) -> None:
     app.register_error_handler(ProblemError, from_problem)
     app.register_error_handler(HTTPException, _from_http)
     app.register_error_handler(IntegrityError, _from_integrity)
-    app.register_error_handler(DBAPIError, _from_database)
     app.register_error_handler(Exception, _from_unexpected)

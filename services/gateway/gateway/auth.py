@@ -19,7 +19,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from flask import Response, g, request
 from sqlalchemy import select
@@ -87,33 +87,55 @@ def _is_trusted(address: str, trusted: tuple[Network, ...]) -> bool:
     return any(ip in net for net in trusted)
 
 
-@dataclass
+_MISSING = object()
+
+
+class TtlCache:
+    """A bounded map whose entries expire `ttl` seconds after they were put (thread-safe)."""
+
+    def __init__(self, ttl: float, size: int) -> None:
+        self.ttl, self.size = ttl, size
+        self._entries: OrderedDict[object, tuple[float, object]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: object) -> object:
+        """The value, or _MISSING when absent or expired."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return _MISSING
+            if time.monotonic() - entry[0] > self.ttl:
+                del self._entries[key]
+                return _MISSING
+            return entry[1]
+
+    def put(self, key: object, value: object) -> None:
+        with self._lock:
+            self._entries[key] = (time.monotonic(), value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def pop(self, key: object) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+
 class NegativeCache:
     """API keys recently found unknown or revoked, by hash, for `ttl` seconds (bounded)."""
 
-    ttl: float = 30.0
-    size: int = 10_000
-    _seen: OrderedDict[str, float] = field(default_factory=OrderedDict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, ttl: float = 30.0, size: int = 10_000) -> None:
+        self._cache = TtlCache(ttl, size)
+
+    @staticmethod
+    def _digest(credential: str) -> str:
+        return hashlib.sha256(credential.encode()).hexdigest()
 
     def __contains__(self, credential: str) -> bool:
-        digest = hashlib.sha256(credential.encode()).hexdigest()
-        with self._lock:
-            at = self._seen.get(digest)
-            if at is None:
-                return False
-            if time.monotonic() - at > self.ttl:
-                del self._seen[digest]
-                return False
-            return True
+        return self._cache.get(self._digest(credential)) is not _MISSING
 
     def add(self, credential: str) -> None:
-        digest = hashlib.sha256(credential.encode()).hexdigest()
-        with self._lock:
-            self._seen[digest] = time.monotonic()
-            self._seen.move_to_end(digest)
-            while len(self._seen) > self.size:
-                self._seen.popitem(last=False)
+        self._cache.put(self._digest(credential), True)
 
 
 @dataclass
@@ -180,26 +202,19 @@ class UserStatus:
     """
 
     def __init__(self, db: Database, ttl: float = 5.0, size: int = 50_000) -> None:
-        self.db, self.ttl, self.size = db, ttl, size
-        self._seen: OrderedDict[uuid.UUID, tuple[float, str | None]] = OrderedDict()
-        self._lock = threading.Lock()
+        self.db = db
+        self._roles = TtlCache(ttl, size)  # user id -> current role, or None when deactivated or gone
 
     def _role(self, user_id: uuid.UUID, tenant_id: uuid.UUID) -> str | None:
         """The user's current role, or None when deactivated or gone."""
-        now = time.monotonic()
-        with self._lock:
-            cached = self._seen.get(user_id)
-            if cached is not None and now - cached[0] < self.ttl:
-                return cached[1]
+        cached = self._roles.get(user_id)
+        if cached is not _MISSING:
+            return cached  # type: ignore[return-value]
         with self.db.transaction() as session:
             row = session.execute(select(User.role, User.deactivated_at)
                                   .where(User.id == user_id, User.tenant_id == tenant_id)).first()
         role = row.role if row is not None and row.deactivated_at is None else None
-        with self._lock:
-            self._seen[user_id] = (now, role)
-            self._seen.move_to_end(user_id)
-            while len(self._seen) > self.size:
-                self._seen.popitem(last=False)
+        self._roles.put(user_id, role)
         return role
 
     def check(self, principal: Principal) -> None:
@@ -210,8 +225,7 @@ class UserStatus:
             raise InvalidAccessToken("the user was deactivated or their role changed; sign in or refresh")
 
     def forget(self, user_id: uuid.UUID) -> None:
-        with self._lock:
-            self._seen.pop(user_id, None)
+        self._roles.pop(user_id)
 
 
 def make_authenticate(db: Database, access: AccessTokens, guard: Guard, anonymous_paths: frozenset[str],
