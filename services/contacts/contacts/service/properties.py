@@ -12,7 +12,7 @@ import datetime as dt
 import decimal
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -193,7 +193,13 @@ def visible_properties(session: Session | None, object_: str, values: dict[str, 
     """Values of active properties only: archiving hides values without deleting them."""
     if not values or session is None:
         return {}
-    active = active_definitions(session, object_)
+    return visible_values(active_definitions(session, object_), values)
+
+
+def visible_values(active: Mapping[str, Any], values: dict[str, Any] | None) -> dict[str, Any]:
+    """visible_properties given the active definitions (a list page reads them once)."""
+    if not values:
+        return {}
     return {k: v for k, v in values.items() if k in active}
 
 
