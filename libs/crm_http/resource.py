@@ -17,7 +17,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from crm_core.errors import BadRequest
 from crm_db.database import Database
-from crm_events.envelope import dumps
+from crm_events.envelope import dumps_bytes
 from crm_events.records import RecordService
 from crm_http.auth import require_admin_access, require_scope
 from crm_http.idempotency import idempotent
@@ -53,7 +53,7 @@ def list_params(*, filterable: bool = True, searchable: bool = True) -> list[dic
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    resp = Response(dumps(body), status=status, mimetype="application/json")
+    resp = Response(dumps_bytes(body), status=status, mimetype="application/json")
     for key, value in (headers or {}).items():
         resp.headers[key] = value
     return resp
@@ -201,12 +201,13 @@ class RecordRoutes:
             if self.before_list is not None:
                 self.before_list(session)
             if self.fields is not None:
-                registry = self.fields(session)
-                for default in (column_field("id", FieldType.UUID, model.id),
-                                column_field("created_at", FieldType.DATETIME, model.created_at),
-                                column_field("updated_at", FieldType.DATETIME, model.updated_at)):
-                    if default.name not in registry:
-                        registry.add(default)
+                registry = self.fields(session)  # may be shared between requests: never changed here
+                defaults = [d for d in (column_field("id", FieldType.UUID, model.id),
+                                        column_field("created_at", FieldType.DATETIME, model.created_at),
+                                        column_field("updated_at", FieldType.DATETIME, model.updated_at))
+                            if d.name not in registry]
+                if defaults:
+                    registry = FieldRegistry([*registry.values(), *defaults])
                 keys = parse_field_sort(request.args.get("sort"), registry, self.default_sort, registry["id"])
                 where = compile_filter(raw_filter, registry, session.get_bind().dialect.name)
                 if where is not None:
