@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from crm_core.jsoncodec import loads as json_loads
 from crm_db import tenancy
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 def make_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> Engine:
+    # JSON columns parsed with orjson (a sixth of a contacts list page's CPU with json).
+    kwargs.setdefault("json_deserializer", json_loads)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

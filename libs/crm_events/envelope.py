@@ -4,44 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
-import orjson
-
 from crm_core.ids import uuid7
+from crm_core.jsoncodec import _default, dumps_bytes, loads  # noqa: F401 - re-exported
 
 SPEC_VERSION = "1.0"
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
-# orjson writes datetimes and dataclasses itself unless told not to: datetimes must go through
-# _default (UTC with a Z, like every other JSON here) and a dataclass is no JSON value.
-_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-
-
-def dumps_bytes(value: Any) -> bytes:
-    """Compact JSON as UTF-8, keys in insertion order: orjson (5-10x faster than json), falling back
-    to json for what orjson refuses (integers beyond 64 bits, non-string keys, lone surrogates),
-    which also raises json's TypeError for what neither can write. Non-ASCII text is written as
-    UTF-8 rather than \\u escapes: the same JSON values."""
-    try:
-        return orjson.dumps(value, default=_default, option=_ORJSON_OPTIONS)
-    except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return json.dumps(value, default=_default, separators=(",", ":")).encode()
 
 
 def dumps(value: Any) -> str:

@@ -68,6 +68,7 @@ _SPELLED = {"=": "= and !=", "in": "in and not in", "is null": "is null and is n
 _ORDER = ["=", "<", "<=", ">", ">=", "in", "contains", "starts_with", "is null"]
 _NUMBER_TEXT = re.compile(r"^\s*-?[0-9]+(\.[0-9]+)?\s*$")
 _INT64 = 2**63
+COMPILED_FILTERS = 128  # per registry
 
 
 def compile_filter(text: str | None, registry: FieldRegistry, dialect: str) -> ColumnElement[bool] | None:
@@ -78,7 +79,20 @@ def compile_filter(text: str | None, registry: FieldRegistry, dialect: str) -> C
     """
     if text is None or not text.strip():
         return None
-    return compile_node(parse(text), registry, dialect)
+    # A clause is immutable and time-independent: the same text over the same registry compiles
+    # to the same clause, so a registry cached per tenant (contacts) compiles each filter once.
+    key, cache = (text, dialect), registry.compiled_filters
+    with registry.compiled_lock:
+        found = cache.get(key)
+        if found is not None:
+            cache.move_to_end(key)
+            return found
+    compiled = compile_node(parse(text), registry, dialect)  # a BadRequest is not cached
+    with registry.compiled_lock:
+        cache[key] = compiled
+        while len(cache) > COMPILED_FILTERS:
+            cache.popitem(last=False)
+    return compiled
 
 
 def compile_node(node: Node, registry: FieldRegistry, dialect: str) -> ColumnElement[bool]:

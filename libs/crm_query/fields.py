@@ -17,6 +17,8 @@ import decimal
 import difflib
 import enum
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -133,6 +135,10 @@ class FieldRegistry(Mapping[str, Field]):
 
     def __init__(self, fields: Iterable[Field] = ()) -> None:
         self._fields: dict[str, Field] = {}
+        # (filter text, dialect) -> compiled WHERE clause, for registries that live across requests
+        # (crm_query.compile.compile_filter); emptied whenever a field is added.
+        self.compiled_filters: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self.compiled_lock = threading.Lock()
         for f in fields:
             self.add(f)
 
@@ -140,6 +146,8 @@ class FieldRegistry(Mapping[str, Field]):
         if field.name in self._fields and not replace:
             raise ValueError(f"field {field.name!r} is registered twice")
         self._fields[field.name] = field
+        with self.compiled_lock:
+            self.compiled_filters.clear()
 
     def __getitem__(self, name: str) -> Field:
         return self._fields[name]

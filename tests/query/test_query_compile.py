@@ -207,3 +207,29 @@ def test_a_failing_normaliser_is_a_400() -> None:
     with pytest.raises(BadRequest) as info:
         compile_filter("phone in ('+49 1', '0301')", reg, "sqlite")
     assert info.value.errors == {"filter": ["Field 'phone': Not an E.164 phone number (got '0301' at position 20)"]}
+
+
+def test_compiled_filters_are_reused_per_registry_and_dropped_when_it_changes() -> None:
+    """compile_filter caches per registry: the same text gives the same clause (one compile),
+    a new field empties the cache, and a bad filter is never cached."""
+    from sqlalchemy import Column, Integer, MetaData, String, Table
+
+    from crm_core.errors import BadRequest
+    from crm_query import FieldRegistry, FieldType, column_field, compile_filter
+
+    table = Table("t_cache", MetaData(), Column("id", Integer, primary_key=True), Column("name", String))
+    registry = FieldRegistry([column_field("name", FieldType.TEXT, table.c.name)])
+    first = compile_filter("name = 'a'", registry, "postgresql")
+    assert compile_filter("name = 'a'", registry, "postgresql") is first
+    assert compile_filter("name = 'a'", registry, "sqlite") is not first
+    assert str(compile_filter("name = 'b'", registry, "postgresql")) == str(first)  # bound values differ
+    registry.add(column_field("id", FieldType.NUMBER, table.c.id))
+    assert compile_filter("name = 'a'", registry, "postgresql") is not first
+    for _ in range(2):
+        try:
+            compile_filter("nope = 1", registry, "postgresql")
+        except BadRequest:
+            pass
+        else:
+            raise AssertionError("unknown field accepted")
+    assert ("nope = 1", "postgresql") not in registry.compiled_filters
