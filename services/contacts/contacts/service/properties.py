@@ -227,6 +227,7 @@ _ACTIVE = "crm_active_definitions"
 _WRITING = "crm_definitions_written"
 _VERSION = "crm_definitions_version"
 CACHE_TENANTS = 2048  # (tenant, object) entries per process and database, least recently used dropped
+_VERSION_PG = "SELECT version FROM property_definition_versions WHERE tenant_id = %s"
 _VERSION_SQL = select(property_definition_versions.c.version).where(property_definition_versions.c.tenant_id == bindparam("t"))
 
 
@@ -254,7 +255,14 @@ def definitions_version(session: Session) -> int:
     """The tenant's definitions version, read once per transaction (a primary-key lookup)."""
     version = session.info.get(_VERSION)
     if version is None:
-        found = session.connection().execute(_VERSION_SQL, {"t": context.require_tenant()}).scalar()
+        connection, tenant = session.connection(), context.require_tenant()
+        if connection.dialect.name == "postgresql":
+            # Straight through the driver, in the transaction's connection: a third of the CPU of
+            # the same statement through SQLAlchemy's execution machinery.
+            row = connection.connection.driver_connection.execute(_VERSION_PG, (tenant,)).fetchone()
+            found = row[0] if row else None
+        else:
+            found = connection.execute(_VERSION_SQL, {"t": tenant}).scalar()
         version = session.info[_VERSION] = found or 0
     return version
 
