@@ -95,6 +95,8 @@ def test_first_make_up_in_a_fresh_clone(tmp_path: Path, server: str) -> None:
     # Ctrl-C reaches the whole group, as in a terminal: make itself dies of SIGINT once up.py is done
     assert proc.returncode in (0, -signal.SIGINT), "".join(output[-30:])
     assert any(line.startswith("stopping") for line in output), "".join(output[-30:])
+    banner = "Starting granian" if server == "granian" else "Starting gunicorn"
+    assert any(banner in line for line in output), f"no {banner!r} line: the web server was not {server}"
     errors = [line for line in output if ERROR_LINE.search(line)]
     assert errors == [], "the first start logged errors:\n" + "".join(errors[:20])
     time.sleep(0.5)
