@@ -259,10 +259,13 @@ def bench_platform(wrk: str, server: str, phases: list[str]) -> dict[str, dict[s
     common = {"CRM_VAR_DIR": str(var), "CRM_INTERNAL_PUBLIC_KEY_FILE": str(var / "internal.pub.pem")}
     procs: list[subprocess.Popen[bytes]] = []
     results: dict[str, dict[str, Any]] = {}
+    # Named per run and dropped after it: another bench on the same shared server must not drop
+    # these databases under this one (create_service_database drops a namesake WITH (FORCE)).
+    databases = {name: f"bench_{name}_{os.getpid()}_{server}" for name in ("contacts", "gateway")}
     try:
         urls = {}
         for name in ("contacts", "gateway"):
-            owner, app = create_service_database(admin, f"bench_{name}")
+            owner, app = create_service_database(admin, databases[name])
             module = importlib.import_module(f"{name}.__main__")
             upgrade(module.PROCESS.migrations, owner)
             urls[name] = app
@@ -281,7 +284,7 @@ def bench_platform(wrk: str, server: str, phases: list[str]) -> dict[str, dict[s
             "company": "Bench Co", "email": f"bench-{time.time_ns()}@example.com", "password": "bench password 1"})
         token = signup.json()["access_token"]
         meter = CpuMeter({"gateway": lambda: process_tree(procs[1].pid), "service": lambda: process_tree(procs[0].pid),
-                          "db": pg_backends(admin, ["bench_contacts", "bench_gateway"])})
+                          "db": pg_backends(admin, list(databases.values()))})
         if "write" in phases:
             results["write"] = measured(wrk, meter, gateway + "/v1/contacts", POST_LUA, {"BENCH_TOKEN": token})
         if "read" in phases:
@@ -293,7 +296,22 @@ def bench_platform(wrk: str, server: str, phases: list[str]) -> dict[str, dict[s
                                        {"BENCH_HEADER": "Authorization", "BENCH_HEADER_VALUE": f"Bearer {token}"})
     finally:
         stop(*procs)
+        drop_databases(admin, list(databases.values()))
     return results
+
+
+def drop_databases(admin: str, names: list[str]) -> None:
+    """Drop bench databases and their two roles (roles are cluster-wide and would pile up)."""
+    import psycopg
+    from psycopg import sql
+
+    from crm_testing.db import libpq_url
+
+    with psycopg.connect(libpq_url(admin), autocommit=True) as conn:
+        for name in names:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            for role in (f"{name}_owner", f"{name}_app"):
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
 def main() -> None:
