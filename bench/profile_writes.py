@@ -7,8 +7,10 @@ The contacts Flask app on a fresh PostgreSQL database (app role, RLS on), called
 test client with a minted internal token, exactly as the gateway calls it. Per request it prints
 time.process_time() (this process only: the database and the round-trip counter run elsewhere),
 the statements sent (every psycopg execute plus the BEGIN/COMMIT psycopg sends itself) and the
-round trips: the times the client waited for PostgreSQL, counted by a TCP relay in a child
-process (one trip = client bytes after server bytes on a connection).
+round trips: the times the client waits for PostgreSQL (a statement outside a pipeline, or a
+pipeline sync), cross-checked by a TCP relay in a child process that counts turns (client bytes
+after server bytes on a connection: an upper bound, since a pipeline's sends can interleave with
+early answers).
 
 Bounded: --n requests per operation (at most 5,000), 127.0.0.1 only, the database dropped after.
 """
@@ -76,41 +78,56 @@ def _relay(listener: socket.socket, target: tuple[str, int], trips: Any) -> None
 # --- statements sent (in this process) ----------------------------------------------------------
 
 class StatementCounter:
-    """Counts every statement psycopg sends: cursor executes, plus its own BEGIN and COMMIT."""
+    """Counts, in this process, every statement psycopg sends (cursor executes, plus its own BEGIN,
+    COMMIT and ROLLBACK) and the round trips the client waits on: a statement outside a pipeline,
+    or a pipeline sync (psycopg syncs on its BEGIN, on commit() and on leaving the pipeline)."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.trips = 0
         self.trace: list[str] | None = None
 
-    def note(self, what: str) -> None:
+    def note(self, what: str, *, trip: bool) -> None:
         self.count += 1
+        self.trips += trip
         if self.trace is not None:
-            self.trace.append(" ".join(what.split())[:160])
+            self.trace.append(("[trip] " if trip else "       ") + " ".join(what.split())[:150])
 
     def install(self) -> None:
         import psycopg
+        from psycopg import _pipeline_base
 
         counter = self
-        for cls, name in ((psycopg.Cursor, "execute"), (psycopg.Cursor, "executemany")):
-            original = getattr(cls, name)
+        for name in ("execute", "executemany"):
+            original = getattr(psycopg.Cursor, name)
 
-            def wrapped(self: Any, *args: Any, __original: Callable[..., Any] = original, **kwargs: Any) -> Any:
-                counter.note(str(args[0]) if args else "?")
-                return __original(self, *args, **kwargs)
+            def wrapped(cur: Any, *args: Any, __original: Callable[..., Any] = original, **kwargs: Any) -> Any:
+                conn = cur.connection
+                if not conn.autocommit and conn.pgconn.transaction_status == 0:  # psycopg sends BEGIN first
+                    counter.note("BEGIN (psycopg)", trip=True)
+                counter.note(str(args[0]) if args else "?", trip=conn._pipeline is None)
+                return __original(cur, *args, **kwargs)
 
-            setattr(cls, name, wrapped)
-        for name in ("_start_query", "commit", "rollback"):
-            original = getattr(psycopg.Connection, name, None)
-            if original is None:
-                continue
+            setattr(psycopg.Cursor, name, wrapped)
+        for name in ("commit", "rollback"):
+            original = getattr(psycopg.Connection, name)
 
-            def wrapped_tx(self: Any, *args: Any, __original: Callable[..., Any] = original, __name: str = name,
-                           **kwargs: Any) -> Any:
-                if __name != "_start_query" or (not self.autocommit and self.pgconn.transaction_status == 0):
-                    counter.note("BEGIN" if __name == "_start_query" else __name.upper())  # sent by psycopg itself
-                return __original(self, *args, **kwargs)
+            def wrapped_tx(conn: Any, __original: Callable[..., Any] = original, __name: str = name) -> Any:
+                if conn.pgconn.transaction_status != 0:  # IDLE: psycopg sends nothing
+                    counter.note(__name.upper() + " (psycopg)", trip=conn._pipeline is None)
+                return __original(conn)
 
             setattr(psycopg.Connection, name, wrapped_tx)
+        for name in ("_sync_gen", "_exit_gen"):
+            original = getattr(_pipeline_base.BasePipeline, name)
+
+            def wrapped_sync(pipe: Any, __original: Callable[..., Any] = original, __name: str = name) -> Any:
+                counter.trips += 1
+                if counter.trace is not None:
+                    counter.trace.append("[trip] pipeline " + ("sync" if __name == "_sync_gen" else "exit (sync)"))
+                return __original(pipe)
+
+            setattr(_pipeline_base.BasePipeline, name, wrapped_sync)
 
 
 # --- the service --------------------------------------------------------------------------------
@@ -259,7 +276,7 @@ def main() -> None:
                 op()
                 print(f"{label} statements:\n  " + "\n  ".join(counter.trace))
                 counter.trace = None
-            stmts0, trips0 = counter.count, trips.value
+            stmts0, trips0, relay0 = counter.count, counter.trips, trips.value
             if profiler is not None:
                 profiler.enable()
             cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -270,8 +287,8 @@ def main() -> None:
                 profiler.disable()
             time.sleep(0.2)  # let the relay count the last reply
             print(f"{label:6} cpu_ms_per_request={1000 * cpu / n:.3f} statements_per_request="
-                  f"{(counter.count - stmts0) / n:.2f} round_trips_per_request={(trips.value - trips0) / n:.2f} "
-                  f"wall_ms={1000 * wall / n:.2f}", flush=True)
+                  f"{(counter.count - stmts0) / n:.2f} round_trips_per_request={(counter.trips - trips0) / n:.2f} "
+                  f"relay_turns_per_request={(trips.value - relay0) / n:.2f} wall_ms={1000 * wall / n:.2f}", flush=True)
         if profiler is not None:
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.top)
