@@ -88,7 +88,7 @@ class RecordService(Generic[R]):
         the row is built as a dict with the ORM's defaults, serialised once for the event and the
         answer, and inserted with a prebuilt Core statement queued, like its outbox row, to go out
         with the COMMIT (one round trip on PostgreSQL). The same row, event and answer as
-        create(): tests/unit/test_fast_writes.py compares them."""
+        create(): services/contacts/tests/test_fast_writes.py compares them."""
         if rows is None or not _fast_insertable(self.model) or not self.fast_create(session):
             return self.body(session, self.create(session, values))
         self.before_create(session, values)
