@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from crm_core.ids import uuid7
 
 SPEC_VERSION = "1.0"
@@ -26,8 +28,24 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
+# orjson writes datetimes and dataclasses itself unless told not to: datetimes must go through
+# _default (UTC with a Z, like every other JSON here) and a dataclass is no JSON value.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def dumps_bytes(value: Any) -> bytes:
+    """Compact JSON as UTF-8, keys in insertion order: orjson (5-10x faster than json), falling back
+    to json for what orjson refuses (integers beyond 64 bits, non-string keys, lone surrogates),
+    which also raises json's TypeError for what neither can write. Non-ASCII text is written as
+    UTF-8 rather than \\u escapes: the same JSON values."""
+    try:
+        return orjson.dumps(value, default=_default, option=_ORJSON_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(value, default=_default, separators=(",", ":")).encode()
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, default=_default, separators=(",", ":"))
+    return dumps_bytes(value).decode()
 
 
 @dataclass(frozen=True)

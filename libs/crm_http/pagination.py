@@ -4,8 +4,8 @@ The cursor carries the sort key values of the last row returned; the next page s
 after them. NULLs sort last in both directions, so a cursor never skips or repeats a row.
 
 A sort key is any SQL expression (a column, or e.g. a custom property read out of JSON) with a
-`value_of(row)` that reads the same value from an ORM row; for a plain column it defaults to the
-attribute of the same key.
+`value_of(row)` that reads the same value from an ORM row or a Core row of the same columns; for a
+plain column it defaults to the attribute of the same key.
 """
 
 from __future__ import annotations
@@ -208,11 +208,19 @@ def _order(key: SortKey) -> Any:
 
 
 def paginate(session: Session, stmt: Select[Any], keys: list[SortKey], limit: int,
-             cursor: str | None) -> tuple[list[Any], str | None]:
+             cursor: str | None, *, rows: bool = False) -> tuple[list[Any], str | None]:
+    """One page of `stmt` and the cursor of the next. `rows=True`: `stmt` selects columns and the
+    page is Core rows (each sort key's column must be among them: keys read values by attribute,
+    as from an ORM object); otherwise it selects one entity and the page is ORM objects."""
     if cursor:
         stmt = stmt.where(_after(keys, decode_cursor(cursor, keys)))
     order = [_order(k) for k in keys]
-    rows = list(session.scalars(stmt.order_by(*order).limit(limit + 1)))
+    stmt = stmt.order_by(*order).limit(limit + 1)
+    page = session.execute(stmt).all() if rows else list(session.scalars(stmt))
+    return _page(page, keys, limit)
+
+
+def _page(rows: list[Any], keys: list[SortKey], limit: int) -> tuple[list[Any], str | None]:
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]

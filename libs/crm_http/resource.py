@@ -17,13 +17,14 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from crm_core.errors import BadRequest
 from crm_db.database import Database
-from crm_events.envelope import dumps
+from crm_events.envelope import dumps_bytes
 from crm_events.records import RecordService
 from crm_http.auth import require_admin_access, require_scope
 from crm_http.idempotency import idempotent
 from crm_http.openapi import ApiDoc
 from crm_http.pagination import DEFAULT_LIMIT, MAX_LIMIT, SortKey, paginate, parse_sort
 from crm_http.parsing import if_match_version, load, parse_uuid, query_int
+from crm_http.rows import RowSerializer, schema_rows
 from crm_query import FieldRegistry, FieldType, column_field, compile_filter
 from crm_query import parse_sort as parse_field_sort
 
@@ -52,7 +53,7 @@ def list_params(*, filterable: bool = True, searchable: bool = True) -> list[dic
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    resp = Response(dumps(body), status=status, mimetype="application/json")
+    resp = Response(dumps_bytes(body), status=status, mimetype="application/json")
     for key, value in (headers or {}).items():
         resp.headers[key] = value
     return resp
@@ -88,6 +89,9 @@ class RecordRoutes:
     before_list: Callable[[Session], None] | None = None
     # Tenant administration (scoring rules, say): writes need an owner/admin or the `admin` scope.
     admin_writes: bool = False
+    # Lists and reads serialise Core rows with the output schema compiled once (crm_http.rows);
+    # None when the schema needs ORM objects (a relationship, say): those stay on schema.dump.
+    rows: RowSerializer | None = field(default=None, init=False)
 
     @property
     def base(self) -> str:
@@ -97,6 +101,7 @@ class RecordRoutes:
         read, write = f"{self.area}:read", f"{self.area}:write"
         name = self.collection
         out = type(self.output_schema)
+        self.rows = schema_rows(self.output_schema, self.service().model)
         bp.add_url_rule(self.base, f"{name}_create", idempotent(self.db, self.idempotency)(self.create), methods=["POST"])
         bp.add_url_rule(self.base, f"{name}_list", self.list, methods=["GET"])
         item = f"{self.base}/<record_id>"
@@ -136,14 +141,23 @@ class RecordRoutes:
     def create(self) -> Response:
         self._require_write()
         values = load(self.create_schema)
-        with self.db().transaction() as session:
-            body = self._body(session, self.service().create(session, values))
+        service = self.service()
+        # What the create reads goes out with BEGIN; the row and its event with COMMIT.
+        with self.db().transaction(prefetch=service.prefetch(values)) as session:
+            body = service.create_body(session, values, self.rows)
         return record_response(body, 201, location=f"{self.base}/{body['id']}")
 
     def read(self, record_id: str) -> Response:
         require_scope(f"{self.area}:read")
         rid = parse_uuid(record_id, self.service().aggregate)
         with self.db().transaction() as session:
+            rows = self.rows
+            if rows is not None:
+                model = self.service().model
+                row = session.execute(select(*rows.columns).where(model.id == rid)).first()
+                if row is not None:
+                    return record_response(rows.dump(row, rows.context(session)))
+            # Not under this id (merged away, erased, missing): the service's get says what to answer.
             body = self._dump(self.service().get(session, rid))
         return record_response(body)
 
@@ -152,8 +166,9 @@ class RecordRoutes:
         rid = parse_uuid(record_id, self.service().aggregate)
         expected = if_match_version()
         values = load(self.update_schema, partial=True)
-        with self.db().transaction() as session:
-            body = self._body(session, self.service().update(session, rid, values, expected))
+        service = self.service()
+        with self.db().transaction(prefetch=service.prefetch(values)) as session:
+            body = self._body(session, service.update(session, rid, values, expected))
         return record_response(body)
 
     def delete(self, record_id: str) -> Response:
@@ -179,7 +194,8 @@ class RecordRoutes:
         if self.fields is None:
             sortable = {"created_at": model.created_at, "updated_at": model.updated_at, "id": model.id, **self.sortable}
             keys = parse_sort(request.args.get("sort"), sortable, self.default_sort, model.id)
-        stmt = select(model)
+        rows = self.rows
+        stmt = select(*rows.columns) if rows is not None else select(model)
         if self.list_filters is not None:
             stmt = self.list_filters(stmt)
         if self.search is not None and query:
@@ -188,16 +204,17 @@ class RecordRoutes:
             if self.before_list is not None:
                 self.before_list(session)
             if self.fields is not None:
-                registry = self.fields(session)
-                for default in (column_field("id", FieldType.UUID, model.id),
-                                column_field("created_at", FieldType.DATETIME, model.created_at),
-                                column_field("updated_at", FieldType.DATETIME, model.updated_at)):
-                    if default.name not in registry:
-                        registry.add(default)
+                registry = self.fields(session)  # may be shared between requests: never changed here
+                defaults = [d for d in (column_field("id", FieldType.UUID, model.id),
+                                        column_field("created_at", FieldType.DATETIME, model.created_at),
+                                        column_field("updated_at", FieldType.DATETIME, model.updated_at))
+                            if d.name not in registry]
+                if defaults:
+                    registry = FieldRegistry([*registry.values(), *defaults])
                 keys = parse_field_sort(request.args.get("sort"), registry, self.default_sort, registry["id"])
                 where = compile_filter(raw_filter, registry, session.get_bind().dialect.name)
                 if where is not None:
                     stmt = stmt.where(where)
-            rows, next_cursor = paginate(session, stmt, keys, limit, request.args.get("cursor"))
-            data = [self._dump(r) for r in rows]
+            page, next_cursor = paginate(session, stmt, keys, limit, request.args.get("cursor"), rows=rows is not None)
+            data = rows.many(page, rows.context(session)) if rows is not None else [self._dump(r) for r in page]
         return json_response({"data": data, "next_cursor": next_cursor})

@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -105,6 +106,17 @@ class Company(TenantScoped, Base):
     last_contacted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     merged_ids: Mapped[list[str]] = mapped_column(JsonType, default=_empty_list, nullable=False)
     search_text: Mapped[str] = mapped_column(Text, default="", nullable=False)
+
+
+# One row per tenant, its version bumped by a trigger (migration 0004) in the transaction of any
+# change to property_definitions: processes cache a tenant's definitions and re-read them when the
+# version they find differs (contacts.service.properties). Increasing microsecond stamps, not
+# +1, so a row deleted and recreated never repeats a version a process still holds.
+property_definition_versions = Table(
+    "property_definition_versions", Base.metadata,
+    Column("tenant_id", Uuid(), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)
 
 
 class PropertyDefinition(TenantScoped, Base):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import Schema, fields, post_load, validate, validates_schema
 from sqlalchemy.orm import object_session
 
 from contacts.models import LEAD_STATUSES, LIFECYCLE_STAGES
 from contacts.schemas.common import NAME, PropertiesField, normalise_tags, tags_field
-from contacts.service.properties import visible_properties
+from contacts.service.properties import active_definitions, visible_properties, visible_values
 from crm_http.fields import RecordSchema, TrimmedSchema, UtcDateTime, require_any
 
 EMAIL = fields.Email(validate=validate.Length(max=320))
@@ -70,6 +70,12 @@ class ContactSchema(RecordSchema, ContactInSchema):
 
     def visible_properties(self, record: Any) -> dict[str, Any]:
         return visible_properties(object_session(record), "contact", record.properties)
+
+    # The row serialiser (crm_http.rows): the same `properties` from a Core row and the page's
+    # active definitions; search_text is never output.
+    row_computed: ClassVar[dict[str, Any]] = {"properties": lambda row, active: visible_values(active, row.properties)}
+    row_context = staticmethod(lambda session: active_definitions(session, "contact"))
+    row_omit = ("search_text",)
 
 
 class ContactSettingsSchema(Schema):

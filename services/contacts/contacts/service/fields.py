@@ -1,15 +1,13 @@
 """What `filter=` and `sort=` may address on contacts and companies: built-in fields, then the
-tenant's active custom fields by key (per transaction, since they differ by tenant)."""
+tenant's active custom fields by key (per tenant and definitions version, see properties.active)."""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
 from contacts.models import LEAD_STATUSES, LIFECYCLE_STAGES, Company, Contact
-from contacts.service.properties import active_definitions
+from contacts.service.properties import active
 from crm_query.fields import FieldRegistry, FieldType, column_field, property_field
-
-_CACHE = "crm_field_registries"
 
 
 def _lower(value: object) -> object:
@@ -56,14 +54,17 @@ def _builtin_company_fields() -> list:
 
 
 def _registry(session: Session, object_: str) -> FieldRegistry:
-    cache: dict[str, FieldRegistry] = session.info.setdefault(_CACHE, {})
-    if object_ not in cache:
+    """Built once per tenant, object and definitions version (cached with the definitions); treat
+    it as read-only."""
+    definitions = active(session, object_)
+    registry = definitions.derived.get("fields")
+    if registry is None:
         model, builtins = (Contact, _builtin_contact_fields()) if object_ == "contact" else (Company, _builtin_company_fields())
         registry = FieldRegistry(builtins)
-        for key, definition in active_definitions(session, object_).items():
+        for key, definition in definitions.by_key.items():
             registry.add(property_field(key, definition.type, model.properties, definition.options))
-        cache[object_] = registry
-    return cache[object_]
+        definitions.derived["fields"] = registry
+    return registry
 
 
 def contact_fields(session: Session) -> FieldRegistry:

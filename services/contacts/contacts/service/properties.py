@@ -12,18 +12,26 @@ import datetime as dt
 import decimal
 import math
 import re
-from collections.abc import Callable
-from typing import Any
+import threading
+import uuid
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
 from marshmallow import ValidationError
 from marshmallow.validate import Email
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from contacts import normalise
-from contacts.models import Company, Contact, PropertyDefinition
+from contacts.models import Company, Contact, PropertyDefinition, property_definition_versions
+from crm_core import context
 from crm_core.errors import Conflict, NotFound, validation_error
+from crm_db.tenancy import Prefetch
 from crm_events.records import RecordService
 
 PROPERTY_TYPES = ("text", "number", "bool", "date", "datetime", "enum", "multi_enum", "email", "phone", "url", "money")
@@ -35,11 +43,14 @@ _CACHE = "crm_property_definitions"
 _EMAIL = Email()
 
 
+DefinitionLike: TypeAlias = "PropertyDefinition | Definition"  # what value checks read: type, options, required
+
+
 class PropertyValueError(ValueError):
     """A value that does not fit its custom field; the message is shown to the user as is."""
 
 
-def _text(value: Any, _d: PropertyDefinition, _r: str | None) -> str:
+def _text(value: Any, _d: DefinitionLike, _r: str | None) -> str:
     if not isinstance(value, str):
         raise PropertyValueError("Must be a string.")
     if len(value) > 10_000:
@@ -47,7 +58,7 @@ def _text(value: Any, _d: PropertyDefinition, _r: str | None) -> str:
     return value
 
 
-def _number(value: Any, _d: PropertyDefinition, _r: str | None) -> int | float:
+def _number(value: Any, _d: DefinitionLike, _r: str | None) -> int | float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PropertyValueError("Must be a number.")
     if isinstance(value, float) and not math.isfinite(value):
@@ -55,20 +66,20 @@ def _number(value: Any, _d: PropertyDefinition, _r: str | None) -> int | float:
     return value
 
 
-def _bool(value: Any, _d: PropertyDefinition, _r: str | None) -> bool:
+def _bool(value: Any, _d: DefinitionLike, _r: str | None) -> bool:
     if not isinstance(value, bool):
         raise PropertyValueError("Must be true or false.")
     return value
 
 
-def _date(value: Any, _d: PropertyDefinition, _r: str | None) -> str:
+def _date(value: Any, _d: DefinitionLike, _r: str | None) -> str:
     try:
         return dt.date.fromisoformat(value).isoformat() if isinstance(value, str) and len(value) == 10 else _bad()
     except ValueError as exc:
         raise PropertyValueError("Must be a date: YYYY-MM-DD.") from exc
 
 
-def _datetime(value: Any, _d: PropertyDefinition, _r: str | None) -> str:
+def _datetime(value: Any, _d: DefinitionLike, _r: str | None) -> str:
     return format_datetime(value)
 
 
@@ -83,13 +94,13 @@ def format_datetime(value: Any) -> str:
         raise PropertyValueError("Must be an ISO 8601 date-time with a time zone (years 1-9999 in UTC).") from exc
 
 
-def _enum(value: Any, d: PropertyDefinition, _r: str | None) -> str:
+def _enum(value: Any, d: DefinitionLike, _r: str | None) -> str:
     if value not in (d.options or []):
         raise PropertyValueError(f"Must be one of: {', '.join(d.options or [])}.")
     return str(value)
 
 
-def _multi_enum(value: Any, d: PropertyDefinition, _r: str | None) -> list[str]:
+def _multi_enum(value: Any, d: DefinitionLike, _r: str | None) -> list[str]:
     if not isinstance(value, list):
         raise PropertyValueError("Must be a list of options.")
     bad = [v for v in value if v not in (d.options or [])]
@@ -98,14 +109,14 @@ def _multi_enum(value: Any, d: PropertyDefinition, _r: str | None) -> list[str]:
     return list(dict.fromkeys(value))
 
 
-def _email(value: Any, _d: PropertyDefinition, _r: str | None) -> str:
+def _email(value: Any, _d: DefinitionLike, _r: str | None) -> str:
     try:
         return _EMAIL(value).strip().lower() if isinstance(value, str) and len(value) <= 320 else _bad()
     except (ValidationError, ValueError) as exc:
         raise PropertyValueError("Not a valid email address.") from exc
 
 
-def _phone(value: Any, _d: PropertyDefinition, region: str | None) -> str:
+def _phone(value: Any, _d: DefinitionLike, region: str | None) -> str:
     if not isinstance(value, str):
         raise PropertyValueError("Must be a string.")
     try:
@@ -114,14 +125,14 @@ def _phone(value: Any, _d: PropertyDefinition, region: str | None) -> str:
         raise PropertyValueError(str(exc)) from exc
 
 
-def _url(value: Any, _d: PropertyDefinition, _r: str | None) -> str:
+def _url(value: Any, _d: DefinitionLike, _r: str | None) -> str:
     parts = urlsplit(value) if isinstance(value, str) and len(value) <= 2048 else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         raise PropertyValueError("Must be an http(s) URL.")
     return value
 
 
-def _money(value: Any, _d: PropertyDefinition, _r: str | None) -> dict[str, str]:
+def _money(value: Any, _d: DefinitionLike, _r: str | None) -> dict[str, str]:
     if not isinstance(value, dict) or set(value) != {"amount", "currency"}:
         raise PropertyValueError('Must be {"amount": "12.50", "currency": "EUR"}.')
     try:
@@ -140,13 +151,13 @@ def _bad() -> Any:
     raise ValueError("bad")
 
 
-CHECKS: dict[str, Callable[[Any, PropertyDefinition, str | None], Any]] = {
+CHECKS: dict[str, Callable[[Any, DefinitionLike, str | None], Any]] = {
     "text": _text, "number": _number, "bool": _bool, "date": _date, "datetime": _datetime, "enum": _enum,
     "multi_enum": _multi_enum, "email": _email, "phone": _phone, "url": _url, "money": _money,
 }
 
 
-def from_text(definition: PropertyDefinition, raw: str) -> Any:
+def from_text(definition: DefinitionLike, raw: str) -> Any:
     """A CSV cell as the JSON value its type expects (then checked like any other value)."""
     kind = definition.type
     if kind == "number":
@@ -173,7 +184,8 @@ def from_text(definition: PropertyDefinition, raw: str) -> Any:
 # --- definitions -------------------------------------------------------------------------------
 
 def definitions(session: Session, object_: str) -> dict[str, PropertyDefinition]:
-    """All definitions of an object by key (archived too), read once per transaction."""
+    """All definitions of an object by key (archived too), read once per transaction, as ORM
+    objects: what the administration routes show and change."""
     cache: dict[str, dict[str, PropertyDefinition]] = session.info.setdefault(_CACHE, {})
     if object_ not in cache:
         rows = session.scalars(select(PropertyDefinition).where(PropertyDefinition.object == object_))
@@ -182,18 +194,133 @@ def definitions(session: Session, object_: str) -> dict[str, PropertyDefinition]
 
 
 def forget_definitions(session: Session) -> None:
+    """Definitions change in this transaction: from now on it reads its own (uncommitted) ones and
+    leaves the per-process cache alone (the trigger's version bump tells other transactions)."""
     session.info.pop(_CACHE, None)
+    session.info.pop(_ACTIVE, None)
+    session.info[_WRITING] = True
 
 
-def active_definitions(session: Session, object_: str) -> dict[str, PropertyDefinition]:
-    return {k: d for k, d in definitions(session, object_).items() if d.archived_at is None}
+@dataclass(frozen=True, slots=True)
+class Definition:
+    """An active definition as requests read it (shared between requests, so immutable)."""
+
+    id: uuid.UUID
+    object: str
+    key: str
+    label: str
+    type: str
+    options: tuple[str, ...] | None
+    required: bool
+
+
+@dataclass(frozen=True)
+class ActiveDefinitions:
+    """One tenant's active definitions of one object at one version, plus what is derived from
+    them (the filter field registry, say), computed once per version and process."""
+
+    version: int
+    by_key: Mapping[str, Definition]
+    derived: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+_ACTIVE = "crm_active_definitions"
+_WRITING = "crm_definitions_written"
+_VERSION = "crm_definitions_version"
+CACHE_TENANTS = 2048  # (tenant, object) entries per process and database, least recently used dropped
+_VERSION_SQL = select(property_definition_versions.c.version).where(property_definition_versions.c.tenant_id == bindparam("t"))
+
+
+class _ProcessCache:
+    def __init__(self) -> None:
+        self.entries: OrderedDict[tuple[uuid.UUID, str], ActiveDefinitions] = OrderedDict()
+        self.lock = threading.Lock()
+
+
+# Per engine, i.e. per database and process (two apps in one test process keep two caches).
+_CACHES: weakref.WeakKeyDictionary[Any, _ProcessCache] = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def _process_cache(session: Session) -> _ProcessCache:
+    engine = session.get_bind()
+    found = _CACHES.get(engine)
+    if found is None:
+        with _CACHES_LOCK:
+            found = _CACHES.setdefault(engine, _ProcessCache())
+    return found
+
+
+def prefetch_version() -> Prefetch:
+    """definitions_version's read, to send with a write's BEGIN (crm_db.tenancy.Prefetch)."""
+    def store(session: Session, rows: Sequence[Any]) -> None:
+        session.info.setdefault(_VERSION, (rows[0][0] if rows else None) or 0)
+
+    return Prefetch(_VERSION_SQL, {"t": context.require_tenant()}, store)
+
+
+def definitions_version(session: Session) -> int:
+    """The tenant's definitions version, read once per transaction (a primary-key lookup)."""
+    version = session.info.get(_VERSION)
+    if version is None:
+        found = session.connection().execute(_VERSION_SQL, {"t": context.require_tenant()}).scalar()
+        version = session.info[_VERSION] = found or 0
+    return version
+
+
+def _load_active(session: Session, object_: str, version: int) -> ActiveDefinitions:
+    rows = session.scalars(select(PropertyDefinition).where(PropertyDefinition.object == object_,
+                                                           PropertyDefinition.archived_at.is_(None)))
+    by_key = {d.key: Definition(d.id, d.object, d.key, d.label, d.type, tuple(d.options) if d.options is not None else None,
+                                bool(d.required)) for d in rows}
+    return ActiveDefinitions(version, MappingProxyType(by_key))
+
+
+def active(session: Session, object_: str) -> ActiveDefinitions:
+    """The tenant's active definitions of `object_`: from the per-process cache while the tenant's
+    version is the one cached (read first, so a concurrent change can only make the cache older,
+    never newer than its version says), else read and cached. A transaction that changes
+    definitions reads its own, uncached."""
+    memo: dict[str, ActiveDefinitions] = session.info.setdefault(_ACTIVE, {})
+    found = memo.get(object_)
+    if found is not None:
+        return found
+    if session.info.get(_WRITING):
+        found = memo[object_] = _load_active(session, object_, -1)
+        return found
+    version = definitions_version(session)
+    cache, key = _process_cache(session), (context.require_tenant(), object_)
+    with cache.lock:
+        found = cache.entries.get(key)
+        if found is not None and found.version == version:
+            cache.entries.move_to_end(key)
+            memo[object_] = found
+            return found
+    found = _load_active(session, object_, version)
+    with cache.lock:
+        cache.entries[key] = found
+        cache.entries.move_to_end(key)
+        while len(cache.entries) > CACHE_TENANTS:
+            cache.entries.popitem(last=False)
+    memo[object_] = found
+    return found
+
+
+def active_definitions(session: Session, object_: str) -> Mapping[str, Definition]:
+    return active(session, object_).by_key
 
 
 def visible_properties(session: Session | None, object_: str, values: dict[str, Any] | None) -> dict[str, Any]:
     """Values of active properties only: archiving hides values without deleting them."""
     if not values or session is None:
         return {}
-    active = active_definitions(session, object_)
+    return visible_values(active_definitions(session, object_), values)
+
+
+def visible_values(active: Mapping[str, Any], values: dict[str, Any] | None) -> dict[str, Any]:
+    """visible_properties given the active definitions (a list page reads them once)."""
+    if not values:
+        return {}
     return {k: v for k, v in values.items() if k in active}
 
 
@@ -257,5 +384,5 @@ class PropertyService(RecordService[PropertyDefinition]):
                            existing_id=str(existing.id), errors={"key": ["Already defined."]})
         forget_definitions(session)
 
-    def before_update(self, session: Session, record: PropertyDefinition, values: dict[str, Any]) -> None:
+    def before_update(self, session: Session, record: DefinitionLike, values: dict[str, Any]) -> None:
         forget_definitions(session)

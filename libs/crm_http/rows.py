@@ -1,0 +1,169 @@
+"""Output schemas compiled for SQLAlchemy Core rows: lists and reads without ORM objects or marshmallow.
+
+`compile_rows(schema, model)` turns an output schema into a `RowSerializer`: the columns to select
+(every mapped column of the model, minus `omit`) and one generated function that unpacks a Core row
+by position and builds exactly the dict `schema.dump(orm_object)` builds (same keys in the same
+order, the same value conversions, post_dump hooks applied). It is built once per schema, when the
+routes are registered, never per request.
+
+What it knows: String/Email, Integer, Boolean, UUID, Date, UtcDateTime, Lists of those (or of
+anything, through the inner field), Nested (dumped with the nested schema), Function fields (called
+with the row, which reads columns by attribute like the ORM object would), and any other field
+whose attribute is a selected column (through the field's own `_serialize`). Method fields need the
+schema, often the ORM session (`object_session`), so they need an explicit `computed` entry
+`name -> (row, context) -> value`; `context` is what the caller computed once for the page (e.g.
+the tenant's active custom fields). A field it cannot serve (a relationship, a Method without a
+`computed` entry, a pre_dump hook) makes `compile_rows` raise `NotCompilable`; callers then stay on
+the schema path. tests/unit/test_row_serialisers.py keeps every service's output equal to its schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import keyword
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import Schema, fields
+from marshmallow.schema import POST_DUMP, PRE_DUMP
+from marshmallow.utils import ensure_text_type
+from sqlalchemy import inspect
+
+from crm_http.fields import UtcDateTime
+
+Computed = Callable[[Any, Any], Any]  # (row, context) -> value
+_UTC = dt.UTC
+
+
+class NotCompilable(ValueError):
+    """The schema has a field the row serialiser cannot reproduce from columns."""
+
+
+def utc_text(value: dt.datetime | None) -> str | None:
+    """UtcDateTime's output: ISO 8601 in UTC with a Z (a naive value, from SQLite, is UTC)."""
+    if value is None:
+        return None
+    value = value.replace(tzinfo=_UTC) if value.tzinfo is None else value.astimezone(_UTC)
+    return value.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class RowSerializer:
+    """`columns` to select; `dump(row, context)` -> the schema's output for that row."""
+
+    schema: Schema
+    columns: tuple[Any, ...]  # mapped attributes, e.g. Contact.id, in the order `dump` unpacks them
+    dump: Callable[[Any, Any], dict[str, Any]]
+    source: str  # the generated function, for debugging
+    make_context: Callable[[Any], Any] | None = None  # session -> what `computed` entries read
+
+    def context(self, session: Any) -> Any:
+        """Computed once per page or read, in its transaction."""
+        return None if self.make_context is None else self.make_context(session)
+
+    def many(self, rows: Iterable[Any], context: Any = None) -> list[dict[str, Any]]:
+        dump = self.dump
+        return [dump(row, context) for row in rows]
+
+
+def _pure_string(f: fields.Field) -> bool:
+    return type(f) in (fields.String, fields.Email)
+
+
+def _expr(f: fields.Field, var: str, env: dict[str, Any], tag: str) -> str:
+    """A Python expression for `f`'s output of the value in `var` (a plain name)."""
+    kind = type(f)
+    if kind in (fields.String, fields.Email):
+        env["_text"] = ensure_text_type
+        return f"({var} if {var} is None or {var}.__class__ is str else _text({var}))"
+    if kind is fields.Integer and not f.as_string:  # type: ignore[attr-defined]
+        return f"({var} if {var} is None or {var}.__class__ is int else int({var}))"
+    if kind is fields.Boolean:
+        env[f"_b{tag}"] = f
+        # Boolean's own sets of truthy/falsy values decide, as in Boolean._serialize.
+        return f"({var} if {var} is None or {var}.__class__ is bool else _b{tag}._serialize({var}, None, None))"
+    if kind is fields.UUID:
+        return f"(None if {var} is None else str({var}))"
+    if kind is fields.Date and f.format in (None, "iso"):  # type: ignore[attr-defined]
+        return f"(None if {var} is None else {var}.isoformat())"
+    if kind is UtcDateTime:
+        env["_utc"] = utc_text
+        return f"_utc({var})"
+    if kind is fields.List:
+        inner = f.inner  # type: ignore[attr-defined]
+        if _pure_string(inner):
+            env["_text"] = ensure_text_type
+            each = "(e if e is None or e.__class__ is str else _text(e))"
+        else:
+            each = _expr(inner, "e", env, tag + "i")
+        return f"(None if {var} is None else [{each} for e in {var}])"
+    if kind is fields.Nested:
+        env[f"_n{tag}"] = f
+        return f"(None if {var} is None else _n{tag}.schema.dump({var}, many=_n{tag}.schema.many or _n{tag}.many))"
+    env[f"_f{tag}"] = f
+    return f"_f{tag}._serialize({var}, None, row)"
+
+
+def compile_rows(schema: Schema, model: type, *, computed: dict[str, Computed] | None = None,
+                 omit: Sequence[str] = (), context: Callable[[Any], Any] | None = None) -> RowSerializer:
+    """Compile `schema`'s output for Core rows of `select(*serializer.columns)` over `model`."""
+    computed = dict(computed or {})
+    if schema._hooks[PRE_DUMP] or any(many for _, many, _ in schema._hooks[POST_DUMP]):
+        raise NotCompilable(f"{type(schema).__name__} has pre_dump or pass_collection post_dump hooks")
+    mapper = inspect(model)
+    keys = [a.key for a in mapper.column_attrs if a.key not in omit]
+    position = {k: i for i, k in enumerate(keys)}
+    env: dict[str, Any] = {}
+    items: list[str] = []
+    for n, (name, f) in enumerate(schema.dump_fields.items()):
+        out = f.data_key or name
+        tag = str(n)
+        if name in computed:
+            env[f"_c{tag}"] = computed.pop(name)
+            items.append(f"{out!r}: _c{tag}(row, ctx)")
+            continue
+        if isinstance(f, fields.Method):
+            raise NotCompilable(f"{type(schema).__name__}.{name} is a Method field; give it a `computed` entry")
+        if isinstance(f, fields.Function):
+            env[f"_fn{tag}"] = f.serialize_func
+            items.append(f"{out!r}: _fn{tag}(row)")
+            continue
+        attr = f.attribute or name
+        if attr not in position:
+            raise NotCompilable(f"{type(schema).__name__}.{name} reads {attr!r}, which is not a selected column of "
+                                f"{model.__name__}")
+        items.append(f"{out!r}: {_expr(f, f'c{position[attr]}', env, tag)}")
+    if computed:
+        raise NotCompilable(f"computed entries without a field: {', '.join(computed)}")
+    names = [f"c{i}" for i in range(len(keys))]
+    if any(keyword.iskeyword(n) for n in names):  # pragma: no cover - c<number> never is
+        raise NotCompilable("bad name")
+    body = "{" + ", ".join(items) + "}"
+    hooks = schema._hooks[POST_DUMP]
+    if hooks:
+        env["_post"] = schema._invoke_dump_processors
+        result = f"_post({POST_DUMP!r}, {body}, many=False, original_data=row)"
+    else:
+        result = body
+    unpack = f"    {', '.join(names)}, = row\n" if names else ""
+    source = f"def dump(row, ctx=None):\n{unpack}    return {result}\n"
+    namespace: dict[str, Any] = dict(env)
+    exec(compile(source, f"<rows {type(schema).__name__}>", "exec"), namespace)  # noqa: S102 - our own text
+    columns = tuple(getattr(model, k) for k in keys)
+    return RowSerializer(schema, columns, namespace["dump"], source, context)
+
+
+def schema_rows(schema: Schema, model: type) -> RowSerializer | None:
+    """The schema's row serialiser, declared on the schema class where it needs more than its fields:
+
+        row_computed = {"properties": lambda row, active: ...}   # Method fields, by field name
+        row_context = staticmethod(lambda session: ...)          # the `active` above, once per page
+        row_omit = ("search_text",)                              # columns the output never reads
+
+    None where the schema has to stay on the ORM path (see NotCompilable)."""
+    try:
+        return compile_rows(schema, model, computed=getattr(schema, "row_computed", None),
+                            omit=getattr(schema, "row_omit", ()), context=getattr(schema, "row_context", None))
+    except NotCompilable:
+        return None
