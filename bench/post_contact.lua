@@ -6,8 +6,8 @@ local token = os.getenv("BENCH_TOKEN")
 if token then wrk.headers["Authorization"] = "Bearer " .. token end
 
 done = function(summary, latency, requests)
-  io.write(string.format("BENCH rps=%.1f p50_ms=%.2f p99_ms=%.2f errors=%d non2xx=%d\n",
+  io.write(string.format("BENCH rps=%.1f p50_ms=%.2f p99_ms=%.2f errors=%d non2xx=%d requests=%d\n",
     summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000, latency:percentile(99) / 1000,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.errors.status))
+    summary.errors.status, summary.requests))
 end

@@ -1,14 +1,20 @@
 """Gunicorn settings shared by every CRM web process.
 
 Used as ``gunicorn -c /app/deploy/gunicorn.conf.py '<service>.app:create_app()'``
-(``python -m <service> web`` execs exactly that). Deliberately imports no project
-code: the app is loaded by each worker after fork (no ``preload_app``).
+(``python -m <service> web`` execs exactly that with CRM_WEB_SERVER=gunicorn, the
+default). With CRM_WEB_SERVER=granian, libs/crm_runtime/web.py reads the same
+values from this file (bind, workers, threads, loglevel, accesslog,
+graceful_timeout), so both servers run on the same settings. Deliberately
+imports no project code: the app is loaded by each worker after fork (no
+``preload_app``).
 
 Environment:
   GUNICORN_BIND       listen address (default 0.0.0.0:8000)
   GUNICORN_WORKERS    worker processes (default 2 * cores + 1, capped at 4)
   GUNICORN_THREADS    threads per worker (default 1; > 1 selects gthread)
   GUNICORN_TIMEOUT    worker timeout in seconds (default 30)
+  GUNICORN_MAX_REQUESTS  recycle a worker after this many requests (default 0: never)
+  GUNICORN_MAX_REQUESTS_JITTER  random 0..N added per worker (default a tenth of the above)
   GUNICORN_ACCESSLOG  access log target, e.g. "-" for stdout (default: off)
   CRM_LOG_LEVEL       gunicorn error-log level (default info)
   PROMETHEUS_MULTIPROC_DIR  prometheus_client multiprocess directory; emptied
@@ -50,6 +56,10 @@ worker_class = "gthread" if threads > 1 else "sync"
 keepalive = 30
 timeout = _env_int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = 30
+# Recycling (a worker restarts after max_requests + random(0, jitter) requests; the jitter keeps
+# the workers from restarting together).
+max_requests = _env_int("GUNICORN_MAX_REQUESTS", 0, minimum=0)
+max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", max_requests // 10, minimum=0)
 
 # Heartbeat files on tmpfs: avoids stalls on overlay filesystems and works with
 # a read-only root filesystem.

@@ -98,8 +98,9 @@ def main() -> int:
             bind = urls[info.name].removeprefix("http://")
             for command in ("web", "worker"):
                 args = [sys.executable, "-m", info.name, command] + (["--bind", bind] if command == "web" else [])
-                # Only gunicorn shares a multiprocess directory (its master empties it at start);
-                # a worker process serves its own /metrics from memory.
+                # Only the web server shares a multiprocess directory (emptied when it starts: by
+                # gunicorn's master or crm_runtime.web for granian, per CRM_WEB_SERVER, which the
+                # web processes inherit); a worker process serves its own /metrics from memory.
                 child_env = env if command == "web" else {k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
                 children.append((f"{info.name} {command}",
                                  subprocess.Popen(args, env=child_env, cwd=ROOT, start_new_session=True)))

@@ -7,16 +7,17 @@ import logging
 import random
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_core.jsoncodec import loads as json_loads
 from crm_db import tenancy
+from crm_db.tenancy import PREFETCH, Prefetch, deferred, flush_deferred
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ def make_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> Engine:
                                                   "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        tenancy.install_engine(engine)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
@@ -94,7 +96,9 @@ def make_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> Engine:
     # cheap next to that, so always plan for the actual parameters.
     connect_args = kwargs.setdefault("connect_args", {})
     connect_args.setdefault("options", "-c plan_cache_mode=force_custom_plan")
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    tenancy.install_engine(engine)
+    return engine
 
 
 class Database:
@@ -106,9 +110,18 @@ class Database:
         self.sessions = sessionmaker(self.engine, class_=TenantSession, expire_on_commit=False)
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Session]:
-        with self.sessions() as session, session.begin():
-            yield session
+    def transaction(self, prefetch: Sequence[Prefetch] = ()) -> Iterator[Session]:
+        """`prefetch`: reads sent with BEGIN (tenancy.Prefetch). Writes queued with tenancy.defer go
+        out with the COMMIT: on PostgreSQL both are one round trip each (psycopg pipeline mode)."""
+        with self.sessions() as session:
+            if prefetch:
+                session.info[PREFETCH] = prefetch
+            with session.begin():
+                if prefetch:
+                    session.connection()  # BEGIN and the reads now, before the code that looks for them
+                yield session
+                if deferred(session):
+                    _pipelined_commit(session)
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
@@ -116,3 +129,31 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _pipelined_commit(session: Session) -> None:
+    """The queued writes and the COMMIT in one round trip on PostgreSQL (psycopg pipeline mode).
+
+    ORM changes are flushed first, outside the pipeline: the unit of work reads row counts (the
+    version check) as it goes. The queued statements return no rows, so nothing waits for them
+    until the pipeline's closing sync. An error in any of them (a unique violation, say) skips
+    the COMMIT, surfaces as the usual SQLAlchemy exception, and the transaction rolls back with
+    the row and its event.
+    """
+    session.flush()
+    conn = session.connection()
+    raw = conn.connection.driver_connection
+    if conn.dialect.name != "postgresql" or not hasattr(raw, "pipeline"):
+        flush_deferred(session)
+        return
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        with raw.pipeline():
+            flush_deferred(session)
+            # Not raw.commit(): in a pipeline it syncs on its own, and the pipeline's exit syncs
+            # again. Queued like the rest, it rides on the exit's sync; the session's commit
+            # below then finds the transaction over and sends nothing.
+            raw.execute("COMMIT")
+    except dbapi_error as exc:
+        raise DBAPIError.instance(None, None, exc, dbapi_error) from exc
+    session.commit()

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from crm_core import context
 from crm_db.base import utcnow
 from crm_db.bulk import bulk_insert
+from crm_db.tenancy import defer as defer_write
 from crm_events.envelope import Event, topic_for
 from crm_events.tables import event_tables
 
@@ -23,8 +24,9 @@ class Outbox:
         self.service = service
         self.table = event_tables(metadata).outbox
         # Built once, parameters bound per call: compiled once, and executed on the session's
-        # connection (same transaction) without the ORM's per-statement machinery.
-        self._insert = insert(self.table)
+        # connection (same transaction) without the ORM's per-statement machinery. Inline: nothing
+        # reads the new id back, so no RETURNING (and nothing to wait for in a pipeline).
+        self._insert = insert(self.table).inline()
 
     def emit(
         self,
@@ -35,7 +37,10 @@ class Outbox:
         *,
         changes: dict[str, list[Any]] | None = None,
         tenant_id: uuid.UUID | None = None,
+        defer: bool = False,
     ) -> Event:
+        """`defer`: queue the row to go out with the transaction's COMMIT (crm_db.tenancy.defer),
+        one round trip with the write it records; still the same transaction."""
         tenant = tenant_id or context.require_tenant()
         body = dict(data)
         if changes is not None:
@@ -48,7 +53,7 @@ class Outbox:
             data=body,
             request_id=context.current_request_id(),
         )
-        session.connection().execute(self._insert, {
+        row = {
             "tenant_id": tenant,
             "event_id": uuid.UUID(event.id),
             "event_type": event_type,
@@ -56,7 +61,11 @@ class Outbox:
             "key": str(subject),
             "payload": event.to_json(),
             "created_at": utcnow(),
-        })
+        }
+        if defer:
+            defer_write(session, self._insert, row)
+        else:
+            session.connection().execute(self._insert, row)
         return event
 
     def emit_many(self, session: Session, event_type: str, items: Iterable[tuple[uuid.UUID | str, dict[str, Any]]]) -> int:

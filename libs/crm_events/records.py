@@ -6,9 +6,10 @@ RecordService to add their rules in the before_* hooks.
 
 from __future__ import annotations
 
+import collections
 import functools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import insert, inspect, select
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from crm_core import context
 from crm_core.errors import NotFound, PreconditionFailed
 from crm_db.base import TenantScoped
-from crm_db.tenancy import TenantGuardError
+from crm_db.tenancy import Prefetch, TenantGuardError, defer
 from crm_events.outbox import Outbox
 
 R = TypeVar("R", bound=TenantScoped)
@@ -39,6 +40,16 @@ class RecordService(Generic[R]):
     def before_delete(self, session: Session, record: R) -> None: ...
 
     def after_update(self, session: Session, record: R, changes: dict[str, list[Any]]) -> None: ...
+
+    def prefetch(self, values: dict[str, Any]) -> Sequence[Prefetch]:
+        """Reads a create of these values will need, sent with the transaction's BEGIN."""
+        return ()
+
+    def fast_create(self, session: Session) -> bool:
+        """Whether create_body may insert the row without an ORM object (see create_body): not
+        where a subclass adds to create() or body(); such a subclass says when it may."""
+        cls = type(self)
+        return cls.create is RecordService.create and cls.body is RecordService.body
 
     # use cases
     def get(self, session: Session, record_id: uuid.UUID, *, for_update: bool = False) -> R:
@@ -72,6 +83,23 @@ class RecordService(Generic[R]):
         self.outbox.emit(session, f"crm.{self.aggregate}.created", record.id, self.body(session, record))
         return record
 
+    def create_body(self, session: Session, values: dict[str, Any], rows: Any = None) -> dict[str, Any]:
+        """create() then body(), as one: for a plain row with a row serialiser (crm_http.rows),
+        the row is built as a dict with the ORM's defaults, serialised once for the event and the
+        answer, and inserted with a prebuilt Core statement queued, like its outbox row, to go out
+        with the COMMIT (one round trip on PostgreSQL). The same row, event and answer as
+        create(): services/contacts/tests/test_fast_writes.py compares them."""
+        if rows is None or not _fast_insertable(self.model) or not self.fast_create(session):
+            return self.body(session, self.create(session, values))
+        self.before_create(session, values)
+        params = _new_row(self.model, values)
+        if params is None:  # a key that is no column: the ORM path raises as it always did
+            return self.body(session, self.create(session, values))
+        body = rows.dump(_as_row(rows, params), rows.context(session))
+        defer(session, _insert_statement(self.model), params)
+        self.outbox.emit(session, f"crm.{self.aggregate}.created", params["id"], body, defer=True)
+        return body
+
     def check_version(self, record: R, expected: int | None) -> None:
         if expected is not None and record.version != expected:
             raise PreconditionFailed(
@@ -94,7 +122,8 @@ class RecordService(Generic[R]):
         if changes:
             # `updated` first: consumers that follow only it see every change; the specific
             # events (stage_changed, won, ...) that after_update adds come right behind it.
-            self.outbox.emit(session, f"crm.{self.aggregate}.updated", record.id, after, changes=changes)
+            # Deferred: goes out with the COMMIT, or before whatever after_update sends first.
+            self.outbox.emit(session, f"crm.{self.aggregate}.updated", record.id, after, changes=changes, defer=True)
             self.after_update(session, record, changes)
         return record
 
@@ -105,7 +134,7 @@ class RecordService(Generic[R]):
         data = self.serialize(record)
         session.delete(record)
         session.flush()
-        self.outbox.emit(session, f"crm.{self.aggregate}.deleted", record.id, data)
+        self.outbox.emit(session, f"crm.{self.aggregate}.deleted", record.id, data, defer=True)
 
 
 @functools.cache
@@ -118,6 +147,60 @@ def _plain_row(model: type) -> bool:
 @functools.cache
 def _insert_statement(model: type) -> Any:
     return insert(inspect(model).local_table)
+
+
+@functools.cache
+def _fast_insertable(model: type) -> bool:
+    """A plain row without @validates or attribute events: building it as a dict skips nothing."""
+    mapper = inspect(model)
+    if not _plain_row(model) or mapper.validators:
+        return False
+    manager = mapper.class_manager
+    return not any(manager[attr.key].dispatch.set or manager[attr.key].dispatch.init_scalar for attr in mapper.column_attrs)
+
+
+@functools.cache
+def _columns(model: type) -> tuple[tuple[str, str, Any], ...]:
+    """(attribute key, column key, column default) per mapped column, in mapper order."""
+    mapper = inspect(model)
+    return tuple((attr.key, attr.columns[0].key, attr.columns[0].default) for attr in mapper.column_attrs)
+
+
+@functools.cache
+def _row_type(keys: tuple[str, ...]) -> Any:
+    """A named tuple of these columns: what a row serialiser reads, by position and by name."""
+    return collections.namedtuple("Row", keys)  # type: ignore[misc]
+
+
+def _as_row(rows: Any, params: dict[str, Any]) -> Any:
+    """The new row as the Core row `select(*rows.columns)` would return."""
+    keys = tuple(c.key for c in rows.columns)
+    return _row_type(keys)(*[params[inspect_column_key(c)] for c in rows.columns])
+
+
+def inspect_column_key(attribute: Any) -> str:
+    return attribute.property.columns[0].key  # type: ignore[no-any-return]
+
+
+def _new_row(model: type, values: dict[str, Any]) -> dict[str, Any] | None:
+    """The row `model(**values)` and _insert_plain would write: the values, then each column's
+    Python default (called the way the ORM calls it), tenant from context. None if a key of
+    `values` is not a column (the ORM constructor's TypeError stays the answer to that)."""
+    columns = _columns(model)
+    if not values.keys() <= {key for key, _, _ in columns}:
+        return None
+    tenant = context.require_tenant()
+    row: dict[str, Any] = {}
+    for key, column_key, default in columns:
+        value = values.get(key)
+        if value is None and default is not None:
+            value = default.arg(None) if default.is_callable else default.arg
+        row[column_key] = value
+    if row.get("tenant_id") is None:
+        row["tenant_id"] = tenant
+    elif row["tenant_id"] != tenant:
+        raise TenantGuardError(f"{model.__name__} belongs to another tenant")
+    return row
 
 
 def _insert_plain(session: Session, record: Any) -> None:

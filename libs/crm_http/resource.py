@@ -141,8 +141,10 @@ class RecordRoutes:
     def create(self) -> Response:
         self._require_write()
         values = load(self.create_schema)
-        with self.db().transaction() as session:
-            body = self._body(session, self.service().create(session, values))
+        service = self.service()
+        # What the create reads goes out with BEGIN; the row and its event with COMMIT.
+        with self.db().transaction(prefetch=service.prefetch(values)) as session:
+            body = service.create_body(session, values, self.rows)
         return record_response(body, 201, location=f"{self.base}/{body['id']}")
 
     def read(self, record_id: str) -> Response:
@@ -164,8 +166,9 @@ class RecordRoutes:
         rid = parse_uuid(record_id, self.service().aggregate)
         expected = if_match_version()
         values = load(self.update_schema, partial=True)
-        with self.db().transaction() as session:
-            body = self._body(session, self.service().update(session, rid, values, expected))
+        service = self.service()
+        with self.db().transaction(prefetch=service.prefetch(values)) as session:
+            body = self._body(session, service.update(session, rid, values, expected))
         return record_response(body)
 
     def delete(self, record_id: str) -> Response:

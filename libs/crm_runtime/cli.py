@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -19,7 +18,7 @@ from sqlalchemy import MetaData
 
 from crm_core.logging import configure as configure_logging
 from crm_core.metrics import use_process_local_values
-from crm_core.settings import REPO_ROOT, Settings
+from crm_core.settings import Settings
 from crm_db.database import Database
 from crm_db.migrate import upgrade
 from crm_db.roles import check_app_role, warn_if_owner_is_app
@@ -27,6 +26,7 @@ from crm_events import dead_letters
 from crm_events.consumer import ConsumerRunner, Handler
 from crm_events.log import open_publisher, open_subscriber
 from crm_events.relay import OutboxRelay
+from crm_runtime import web
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ BackgroundLoop = Callable[[threading.Event], None]
 class ServiceProcess:
     name: str
     metadata: Callable[[], MetaData]
-    app: str  # gunicorn app spec, e.g. "contacts.app:create_app()"
+    app: str  # WSGI app spec, e.g. "contacts.app:create_app()"
     migrations: Path
     consumers: Callable[[Settings, Database], list[ConsumerSpec]] = lambda _s, _d: []
     background: Callable[[Settings, Database], list[BackgroundLoop]] = lambda _s, _d: []
@@ -140,8 +140,8 @@ def main(proc: ServiceProcess, argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog=f"python -m {proc.name}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply database migrations (as the owner role)")
-    web = sub.add_parser("web", help="serve HTTP with gunicorn")
-    web.add_argument("--bind", default=os.environ.get("GUNICORN_BIND"))
+    web_parser = sub.add_parser("web", help="serve HTTP with gunicorn or granian (CRM_WEB_SERVER)")
+    web_parser.add_argument("--bind", default=os.environ.get("GUNICORN_BIND"))
     for name in ("worker", "relay", "consumer"):
         sub.add_parser(name, help=f"run the {name} loops")
     dlq = sub.add_parser("dlq", help="list or replay the dead letters of this service's consumers")
@@ -166,18 +166,15 @@ def main(proc: ServiceProcess, argv: list[str] | None = None) -> None:
         upgrade(proc.migrations, settings.database_owner_url)
         return
     if args.command == "web":
-        gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-        cmd = [gunicorn, "-c", str(REPO_ROOT / "deploy" / "gunicorn.conf.py")]
         binds = [args.bind] if args.bind else []
         internal_port = os.environ.get("CRM_INTERNAL_PORT", "").strip()
         if internal_port:
             # A second listener for /metrics and the detailed /readyz (the gateway serves those
-            # only there); gunicorn takes --bind more than once, and a CLI bind replaces the config's.
+            # only there); a CLI bind replaces the config's, so the first one is named too.
             binds = binds or [os.environ.get("GUNICORN_BIND", "").strip() or "0.0.0.0:8000"]
             binds.append(f"{os.environ.get('CRM_INTERNAL_ADDR', '').strip() or '127.0.0.1'}:{internal_port}")
-        for bind in binds:
-            cmd += ["--bind", bind]
-        os.execv(gunicorn, [*cmd, proc.app])
+        # gunicorn (exec'd) or granian (supervised from here), by CRM_WEB_SERVER.
+        sys.exit(web.main([arg for bind in binds for arg in ("--bind", bind)] + [proc.app]))
 
     use_process_local_values()  # the multiprocess directory belongs to gunicorn; see there
     if args.command == "dlq":

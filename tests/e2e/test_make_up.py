@@ -1,4 +1,5 @@
-"""`make up` on the embedded default: starts, serves signup and a contact round trip, stops clean."""
+"""`make up` on the embedded default: starts, serves signup and a contact round trip, stops clean;
+under either web server (CRM_WEB_SERVER=gunicorn, the default, or granian)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import urllib3
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,13 +61,14 @@ def _fresh_clone(tmp_path: Path) -> Path:
 ERROR_LINE = re.compile(r'"level": "(error|critical)"|Traceback|\[ERROR\]|\[CRITICAL\]|DuplicateTimeseries')
 
 
-def test_first_make_up_in_a_fresh_clone(tmp_path: Path) -> None:
+@pytest.mark.parametrize("server", ["gunicorn", "granian"])
+def test_first_make_up_in_a_fresh_clone(tmp_path: Path, server: str) -> None:
     """The first start of a fresh clone: events flow at once, the README works, nothing logs an error."""
     clone = _fresh_clone(tmp_path)
     base = _free_base_port()
-    env = {**os.environ, "CRM_PORT": str(base)}
+    env = {**os.environ, "CRM_PORT": str(base), "CRM_WEB_SERVER": server}
     for name in ("CRM_DATABASE_URL", "CRM_DATABASE_OWNER_URL", "CRM_KAFKA_BOOTSTRAP", "CRM_REDIS_URL", "CRM_VAR_DIR",
-                 "PROMETHEUS_MULTIPROC_DIR", "MAKEFLAGS", "MFLAGS"):
+                 "PROMETHEUS_MULTIPROC_DIR", "GUNICORN_BIND", "MAKEFLAGS", "MFLAGS"):
         env.pop(name, None)
     proc = subprocess.Popen(["make", "up"], cwd=clone, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
@@ -92,6 +95,8 @@ def test_first_make_up_in_a_fresh_clone(tmp_path: Path) -> None:
     # Ctrl-C reaches the whole group, as in a terminal: make itself dies of SIGINT once up.py is done
     assert proc.returncode in (0, -signal.SIGINT), "".join(output[-30:])
     assert any(line.startswith("stopping") for line in output), "".join(output[-30:])
+    banner = "Starting granian" if server == "granian" else "Starting gunicorn"
+    assert any(banner in line for line in output), f"no {banner!r} line: the web server was not {server}"
     errors = [line for line in output if ERROR_LINE.search(line)]
     assert errors == [], "the first start logged errors:\n" + "".join(errors[:20])
     time.sleep(0.5)
@@ -128,7 +133,7 @@ def _first_minutes(base: int, output: list[str]) -> None:
     # the event also provisioned nothing twice
     assert len(http.request("GET", gateway + "/v1/pipelines", headers=auth).json()["data"]) == 1
     assert http.request("GET", gateway + "/docs").status == 200
-    # The gateway's metrics: never on the public port, on the internal listener (gunicorn's second bind).
+    # The gateway's metrics: never on the public port, on the internal listener (a second bind).
     assert http.request("GET", gateway + "/metrics").status == 404
     internal = http.request("GET", f"http://127.0.0.1:{base + 2000}/metrics")
     assert internal.status == 200 and b"crm_http_requests_total" in internal.data

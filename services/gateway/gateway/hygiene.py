@@ -62,6 +62,12 @@ def reject_non_canonical(app: WsgiApp) -> WsgiApp:
 def local_port(environ: dict[str, Any]) -> int | None:
     """The port the connection was accepted on (not the Host header, which the client writes)."""
     sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
+    if sock is None and environ.get("SERVER_SOFTWARE") == "Granian":
+        # granian passes no socket; its SERVER_PORT is the bound port, not the Host header's.
+        try:
+            return int(environ["SERVER_PORT"])
+        except (KeyError, TypeError, ValueError):
+            return None
     try:
         return int(sock.getsockname()[1]) if sock is not None else None
     except (OSError, AttributeError, IndexError, TypeError, ValueError):

@@ -2,28 +2,61 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Sequence
 from typing import Any, NoReturn, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from contacts import normalise
 from contacts.models import Company, Contact, ErasedContact, Merge
-from contacts.service.properties import check_values
-from contacts.service.settings import default_region
+from contacts.service.properties import check_values, prefetch_version
+from contacts.service.scoring import prefetch_rules
+from contacts.service.settings import default_region, prefetch_settings
 from crm_core import context
 from crm_core.errors import Conflict, Gone, NotFound
+from crm_db.tenancy import Prefetch
 from crm_events.records import RecordService
 
 R = TypeVar("R", Contact, Company)
 MAX_MERGE_HOPS = 20
+_HOLDERS = "crm_unique_holders"  # session.info: (field, value) -> id of the record holding it, or None
+
+
+@functools.cache
+def _holder_sql(model: type, field: str) -> Any:
+    table = model.__table__  # type: ignore[attr-defined]
+    return select(table.c.id).where(table.c.tenant_id == bindparam("t"), table.c[field] == bindparam("v"))
 
 
 class PartyService(RecordService[R]):
     """A contact or a company: the generic record rules plus the ones both share."""
 
     object_name: str  # "contact" | "company", as in /v1/properties/{object}s
+    unique_field: str  # "email" | "domain": one record per tenant holds a value
+
+    def unique_value(self, values: dict[str, Any]) -> Any:
+        """The unique field's value as before_create / before_update will check it."""
+        return values.get(self.unique_field)
+
+    def prefetch(self, values: dict[str, Any]) -> Sequence[Prefetch]:
+        """Everything a create or update reads besides the record itself, sent with BEGIN: who holds
+        the unique value, the settings (phone region), the custom fields' version, the scoring rules."""
+        found = [prefetch_settings(), prefetch_version(), prefetch_rules()]
+        value = self.unique_value(values)
+        if value:
+            found.append(self._prefetch_holder(value))
+        return found
+
+    def _prefetch_holder(self, value: Any) -> Prefetch:
+        field = self.unique_field
+
+        def store(session: Session, rows: Sequence[Any]) -> None:
+            session.info.setdefault(_HOLDERS, {})[(field, value)] = rows[0][0] if rows else None
+
+        return Prefetch(_holder_sql(self.model, field), {"t": context.require_tenant(), "v": value}, store)
 
     def check_properties(self, session: Session, values: dict[str, Any], current: dict[str, Any] | None) -> None:
         if "properties" in values or current is None:
@@ -45,11 +78,17 @@ class PartyService(RecordService[R]):
         """409 naming the record that already holds this unique value (email, domain)."""
         if not value:
             return
-        column = getattr(self.model, field)
-        stmt = select(self.model.id).where(column == value)
-        if exclude is not None:
-            stmt = stmt.where(self.model.id != exclude)
-        existing = session.scalars(stmt).first()
+        holders = session.info.get(_HOLDERS) or {}
+        if (field, value) in holders:  # read with BEGIN (prefetch); the value is unique, so one holder at most
+            existing = holders[(field, value)]
+            if existing is not None and exclude is not None and existing == exclude:
+                existing = None
+        else:
+            column = getattr(self.model, field)
+            stmt = select(self.model.id).where(column == value)
+            if exclude is not None:
+                stmt = stmt.where(self.model.id != exclude)
+            existing = session.scalars(stmt).first()
         if existing is not None:
             raise Conflict(f"A {self.aggregate} with {field} {value!r} already exists.", existing_id=str(existing),
                            errors={field: [f"Already used by another {self.aggregate}."]})

@@ -23,6 +23,13 @@ class CompanyService(PartyService[Company]):
     model = Company
     aggregate = "company"
     object_name = "company"
+    unique_field = "domain"
+
+    def unique_value(self, values: dict[str, Any]) -> Any:
+        try:
+            return normalise.domain(values["domain"]) if values.get("domain") else None
+        except ValueError:
+            return None  # before_create answers 422
     search_columns = ("name", "domain")
 
     def _normalise_domain(self, session: Session, values: dict[str, Any], exclude: Any = None) -> None:

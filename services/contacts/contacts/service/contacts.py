@@ -20,6 +20,7 @@ class ContactService(PartyService[Contact]):
     model = Contact
     aggregate = "contact"
     object_name = "contact"
+    unique_field = "email"
     search_columns = ("first_name", "last_name", "email", "emails", "phone", "company_name")
 
     def ensure_email_free(self, session: Session, email: str | None, exclude: Any = None) -> None:
@@ -69,6 +70,11 @@ class ContactService(PartyService[Contact]):
         self.ensure_email_free(session, values.get("email"))
         self.prepare(session, values)
 
+    def fast_create(self, session: Session) -> bool:
+        # create() below only adds scoring, by a query over the new row (rescore), and only with
+        # rules: without them the fast path writes exactly what create() writes.
+        return not rules(session)
+
     def create(self, session: Session, values: dict[str, Any]) -> Contact:
         record = super().create(session, values)
         if rules(session):  # without rules every score is 0 already
@@ -76,8 +82,10 @@ class ContactService(PartyService[Contact]):
         return record
 
     def after_update(self, session: Session, record: Contact, changes: dict[str, list[Any]]) -> None:
-        # Any field may be in a rule's filter; last_contacted_at also moves decay.
-        rescore(session, self.outbox, self.serialize, [record.id])
+        # Any field may be in a rule's filter; last_contacted_at also moves decay. Without rules
+        # the score is 0, so a contact already at 0 has nothing to rescore (no query).
+        if rules(session) or record.lead_score != 0:
+            rescore(session, self.outbox, self.serialize, [record.id])
 
     def before_update(self, session: Session, record: Contact, values: dict[str, Any]) -> None:
         if "email" in values and values["email"] != record.email:

@@ -16,7 +16,7 @@ import threading
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeAlias
@@ -31,6 +31,7 @@ from contacts import normalise
 from contacts.models import Company, Contact, PropertyDefinition, property_definition_versions
 from crm_core import context
 from crm_core.errors import Conflict, NotFound, validation_error
+from crm_db.tenancy import Prefetch
 from crm_events.records import RecordService
 
 PROPERTY_TYPES = ("text", "number", "bool", "date", "datetime", "enum", "multi_enum", "email", "phone", "url", "money")
@@ -249,6 +250,14 @@ def _process_cache(session: Session) -> _ProcessCache:
         with _CACHES_LOCK:
             found = _CACHES.setdefault(engine, _ProcessCache())
     return found
+
+
+def prefetch_version() -> Prefetch:
+    """definitions_version's read, to send with a write's BEGIN (crm_db.tenancy.Prefetch)."""
+    def store(session: Session, rows: Sequence[Any]) -> None:
+        session.info.setdefault(_VERSION, (rows[0][0] if rows else None) or 0)
+
+    return Prefetch(_VERSION_SQL, {"t": context.require_tenant()}, store)
 
 
 def definitions_version(session: Session) -> int:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import bindparam, case, func, literal, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -21,8 +21,10 @@ from contacts.models import Contact, Job, ScoringRule
 from contacts.schemas.contacts import ContactSchema
 from contacts.service.fields import contact_fields
 from contacts.service.jobs import JobRun, create_job, schedule
+from crm_core import context
 from crm_core.errors import ProblemError, validation_error
 from crm_db.base import utcnow
+from crm_db.tenancy import Prefetch
 from crm_events.outbox import Outbox
 from crm_events.records import RecordService
 from crm_query.compile import compile_filter
@@ -33,7 +35,29 @@ BATCH_TRIES = 5
 DECAY = "rescore_decay"  # housekeeping task: rescore tenants with decaying rules (service/housekeeping.py)
 
 
-def rules(session: Session) -> list[ScoringRule]:
+class PrefetchedRule(NamedTuple):
+    """A rule as rescoring reads it, read with a write's BEGIN (prefetch_rules)."""
+
+    id: uuid.UUID
+    filter: str
+    points: int
+    decay_days: int | None
+
+
+_RULES_SQL = select(ScoringRule.__table__.c.id, ScoringRule.__table__.c.filter, ScoringRule.__table__.c.points,
+                    ScoringRule.__table__.c.decay_days).where(ScoringRule.__table__.c.tenant_id == bindparam("t")).order_by(
+    ScoringRule.__table__.c.created_at, ScoringRule.__table__.c.id)
+
+
+def prefetch_rules() -> Prefetch:
+    """rules()'s read, to send with a write's BEGIN (crm_db.tenancy.Prefetch)."""
+    def store(session: Session, rows: Sequence[Any]) -> None:
+        session.info.setdefault(_CACHE, [PrefetchedRule(*row) for row in rows])
+
+    return Prefetch(_RULES_SQL, {"t": context.require_tenant()}, store)
+
+
+def rules(session: Session) -> list[ScoringRule] | list[PrefetchedRule]:
     if _CACHE not in session.info:
         session.info[_CACHE] = list(session.scalars(select(ScoringRule).order_by(ScoringRule.created_at, ScoringRule.id)))
     return session.info[_CACHE]
@@ -52,7 +76,7 @@ def check_filter(session: Session, text: str) -> None:
         raise validation_error({"filter": messages}) from exc
 
 
-def _matches(session: Session, found: list[ScoringRule], ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[bool]]:
+def _matches(session: Session, found: Sequence[ScoringRule | PrefetchedRule], ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[bool]]:
     """Which rules match each contact, in one query (each rule a CASE column)."""
     registry, dialect = contact_fields(session), _dialect(session)
     columns = []
@@ -66,7 +90,7 @@ def _matches(session: Session, found: list[ScoringRule], ids: Sequence[uuid.UUID
     return {row[0]: [bool(v) for v in row[1:]] for row in rows}
 
 
-def _decayed(rule: ScoringRule, since: dt.datetime | None, now: dt.datetime) -> float:
+def _decayed(rule: ScoringRule | PrefetchedRule, since: dt.datetime | None, now: dt.datetime) -> float:
     if not rule.decay_days or since is None:
         return float(rule.points)
     since = since if since.tzinfo else since.replace(tzinfo=dt.UTC)
