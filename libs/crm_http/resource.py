@@ -150,8 +150,8 @@ class RecordRoutes:
     def read(self, record_id: str) -> Response:
         require_scope(f"{self.area}:read")
         rid = parse_uuid(record_id, self.service().aggregate)
-        with self.db().transaction() as session:
-            rows = self.rows
+        rows = self.rows
+        with self.db().transaction(prefetch=rows.prefetch() if rows is not None else ()) as session:
             if rows is not None:
                 model = self.service().model
                 row = session.execute(select(*rows.columns).where(model.id == rid)).first()
@@ -200,7 +200,7 @@ class RecordRoutes:
             stmt = self.list_filters(stmt)
         if self.search is not None and query:
             stmt = self.search(stmt, query)
-        with self.db().transaction() as session:
+        with self.db().transaction(prefetch=rows.prefetch() if rows is not None else ()) as session:
             if self.before_list is not None:
                 self.before_list(session)
             if self.fields is not None:

@@ -57,10 +57,15 @@ class RowSerializer:
     dump: Callable[[Any, Any], dict[str, Any]]
     source: str  # the generated function, for debugging
     make_context: Callable[[Any], Any] | None = None  # session -> what `computed` entries read
+    make_prefetch: Callable[[], Sequence[Any]] | None = None  # () -> crm_db.tenancy.Prefetch reads
 
     def context(self, session: Any) -> Any:
         """Computed once per page or read, in its transaction."""
         return None if self.make_context is None else self.make_context(session)
+
+    def prefetch(self) -> Sequence[Any]:
+        """Reads the context (or a list's filter fields) needs, to send with the transaction's BEGIN."""
+        return () if self.make_prefetch is None else self.make_prefetch()
 
     def many(self, rows: Iterable[Any], context: Any = None) -> list[dict[str, Any]]:
         dump = self.dump
@@ -106,7 +111,8 @@ def _expr(f: fields.Field, var: str, env: dict[str, Any], tag: str) -> str:
 
 
 def compile_rows(schema: Schema, model: type, *, computed: dict[str, Computed] | None = None,
-                 omit: Sequence[str] = (), context: Callable[[Any], Any] | None = None) -> RowSerializer:
+                 omit: Sequence[str] = (), context: Callable[[Any], Any] | None = None,
+                 prefetch: Callable[[], Sequence[Any]] | None = None) -> RowSerializer:
     """Compile `schema`'s output for Core rows of `select(*serializer.columns)` over `model`."""
     computed = dict(computed or {})
     if schema._hooks[PRE_DUMP] or any(many for _, many, _ in schema._hooks[POST_DUMP]):
@@ -151,7 +157,7 @@ def compile_rows(schema: Schema, model: type, *, computed: dict[str, Computed] |
     namespace: dict[str, Any] = dict(env)
     exec(compile(source, f"<rows {type(schema).__name__}>", "exec"), namespace)  # noqa: S102 - our own text
     columns = tuple(getattr(model, k) for k in keys)
-    return RowSerializer(schema, columns, namespace["dump"], source, context)
+    return RowSerializer(schema, columns, namespace["dump"], source, context, prefetch)
 
 
 def schema_rows(schema: Schema, model: type) -> RowSerializer | None:
@@ -160,10 +166,12 @@ def schema_rows(schema: Schema, model: type) -> RowSerializer | None:
         row_computed = {"properties": lambda row, active: ...}   # Method fields, by field name
         row_context = staticmethod(lambda session: ...)          # the `active` above, once per page
         row_omit = ("search_text",)                              # columns the output never reads
+        row_prefetch = staticmethod(lambda: [...])               # tenancy.Prefetch reads for BEGIN
 
     None where the schema has to stay on the ORM path (see NotCompilable)."""
     try:
         return compile_rows(schema, model, computed=getattr(schema, "row_computed", None),
-                            omit=getattr(schema, "row_omit", ()), context=getattr(schema, "row_context", None))
+                            omit=getattr(schema, "row_omit", ()), context=getattr(schema, "row_context", None),
+                            prefetch=getattr(schema, "row_prefetch", None))
     except NotCompilable:
         return None

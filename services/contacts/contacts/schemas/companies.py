@@ -8,7 +8,7 @@ from marshmallow import fields, post_load, validate
 from sqlalchemy.orm import object_session
 
 from contacts.schemas.common import NAME, PropertiesField, normalise_tags, tags_field
-from contacts.service.properties import active_definitions, visible_properties, visible_values
+from contacts.service.properties import active_definitions, prefetch_version, visible_properties, visible_values
 from crm_http.fields import RecordSchema, TrimmedSchema, UtcDateTime
 
 
@@ -41,7 +41,8 @@ class CompanySchema(RecordSchema, CompanyInSchema):
         return visible_properties(object_session(record), "company", record.properties)
 
     # The row serialiser (crm_http.rows): the same `properties` from a Core row and the page's
-    # active definitions; search_text is never output.
+    # active definitions (their version read with BEGIN); search_text is never output.
     row_computed: ClassVar[dict[str, Any]] = {"properties": lambda row, active: visible_values(active, row.properties)}
     row_context = staticmethod(lambda session: active_definitions(session, "company"))
     row_omit = ("search_text",)
+    row_prefetch = staticmethod(lambda: [prefetch_version()])  # the definitions version, with BEGIN

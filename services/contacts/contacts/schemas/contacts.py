@@ -9,7 +9,7 @@ from sqlalchemy.orm import object_session
 
 from contacts.models import LEAD_STATUSES, LIFECYCLE_STAGES
 from contacts.schemas.common import NAME, PropertiesField, normalise_tags, tags_field
-from contacts.service.properties import active_definitions, visible_properties, visible_values
+from contacts.service.properties import active_definitions, prefetch_version, visible_properties, visible_values
 from crm_http.fields import RecordSchema, TrimmedSchema, UtcDateTime, require_any
 
 EMAIL = fields.Email(validate=validate.Length(max=320))
@@ -72,10 +72,11 @@ class ContactSchema(RecordSchema, ContactInSchema):
         return visible_properties(object_session(record), "contact", record.properties)
 
     # The row serialiser (crm_http.rows): the same `properties` from a Core row and the page's
-    # active definitions; search_text is never output.
+    # active definitions (their version read with BEGIN); search_text is never output.
     row_computed: ClassVar[dict[str, Any]] = {"properties": lambda row, active: visible_values(active, row.properties)}
     row_context = staticmethod(lambda session: active_definitions(session, "contact"))
     row_omit = ("search_text",)
+    row_prefetch = staticmethod(lambda: [prefetch_version()])  # the definitions version, with BEGIN
 
 
 class ContactSettingsSchema(Schema):
