@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, TextIO
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, ValidationError, fields
+from marshmallow.decorators import POST_LOAD, PRE_LOAD, VALIDATES, VALIDATES_SCHEMA
+from marshmallow.utils import missing
 from sqlalchemy.orm import Session
 
 from contacts.models import PropertyDefinition
@@ -121,6 +123,92 @@ def row_values(columns: list[tuple[int, FieldSpec]], cells: list[str]) -> tuple[
         else:
             values[spec.key] = raw
     return values, errors
+
+
+def fast_loader(schema: Schema) -> Callable[[dict[str, Any]], dict[str, Any] | None] | None:
+    """`schema.load` for the values of a CSV row without marshmallow's per-load machinery (error
+    store, getters, hook lookup), which costs more than the checks themselves. Each field's own
+    validators and hooks still run, so what it accepts it accepts exactly like the schema; it
+    answers None for anything it cannot vouch for (any error, an unknown key, a missing required
+    field) and the caller then loads with the schema, whose messages are the ones users see.
+    None (no fast path) for a schema using a feature this does not know."""
+    hooks = schema._hooks
+    if hooks[VALIDATES] or any(many or kw.get("pass_original") for tag in (PRE_LOAD, POST_LOAD, VALIDATES_SCHEMA)
+                               for _, many, kw in hooks[tag]):
+        return None
+    pre = [getattr(schema, name) for name, _, _ in hooks[PRE_LOAD]]
+    checks = [getattr(schema, name) for name, _, _ in hooks[VALIDATES_SCHEMA]]
+    post = [getattr(schema, name) for name, _, _ in hooks[POST_LOAD]]
+    unknown = schema.unknown
+    plan: list[tuple[str, str, Callable[[Any, str, Any], Any]]] = []
+    required: list[str] = []
+    for name, f in schema.load_fields.items():
+        key, attr = f.data_key or name, f.attribute or name
+        if f.load_default is not missing or "." in attr:
+            return None
+        if f.required:
+            required.append(key)
+        plan.append((key, attr, _field_loader(f)))
+    known = {key for key, _, _ in plan}
+
+    def load(data: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            for hook in pre:
+                data = hook(data, many=False, partial=None, unknown=unknown)
+            if not known.issuperset(data) or any(k not in data for k in required):
+                return None
+            out: dict[str, Any] = {}
+            for key, attr, convert in plan:  # in the schema's field order, as marshmallow builds it
+                if key in data:
+                    out[attr] = convert(data[key], key, data)
+            for check in checks:
+                check(out, partial=None, many=False, unknown=unknown)
+            for hook in post:
+                out = hook(out, many=False, partial=None, unknown=unknown)
+            return out
+        except ValidationError:
+            return None
+
+    return load
+
+
+def _field_loader(f: fields.Field) -> Callable[[Any, str, Any], Any]:
+    """One field's deserialize: strings and UUIDs inline (the type check, then the field's own
+    validators), lists of them element by element, anything else through field.deserialize."""
+    if f.pre_load or f.post_load:
+        return f.deserialize
+    validators = list(f.validators)
+
+    def validated(value: Any) -> Any:
+        for validator in validators:
+            if validator(value) is False:
+                raise ValidationError("invalid")
+        return value
+
+    if type(f) in (fields.String, fields.Email):
+        def load_string(value: Any, _key: str, _data: Any) -> Any:
+            if type(value) is not str:  # None, bytes, numbers: the field decides
+                return f.deserialize(value, _key, _data)
+            return validated(value) if validators else value
+        return load_string
+    if type(f) is fields.UUID:
+        def load_uuid(value: Any, _key: str, _data: Any) -> Any:
+            if type(value) is not str:
+                return f.deserialize(value, _key, _data)
+            try:
+                return validated(uuid.UUID(value))
+            except ValueError as exc:
+                raise ValidationError("invalid") from exc
+        return load_uuid
+    if type(f) is fields.List and type(f.inner) in (fields.String, fields.Email, fields.UUID):
+        inner = _field_loader(f.inner)
+
+        def load_list(value: Any, key: str, data: Any) -> Any:
+            if type(value) is not list:
+                return f.deserialize(value, key, data)
+            return validated([inner(v, key, data) for v in value])
+        return load_list
+    return f.deserialize
 
 
 def reason(errors: dict[str, list[str]]) -> str:

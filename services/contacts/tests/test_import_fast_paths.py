@@ -1,0 +1,206 @@
+"""The import's fast paths against the paths they replace, on the same inputs: rows loaded without
+marshmallow (rows.fast_loader) vs the create schema, and whole imports with and without it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import uuid
+from typing import Any
+
+import pytest
+from marshmallow import Schema, ValidationError
+from test_imports import define, error_rows, events, imported, listed
+
+from contacts.schemas.companies import CompanyCreateSchema
+from contacts.schemas.contacts import ContactCreateSchema
+from contacts.service import imports
+from contacts.service.rows import fast_loader
+from crm_testing.apps import ServiceHarness
+
+LONG = "x" * 201
+CONTACT_ROWS: list[dict[str, Any]] = [
+    {"email": "Ada@Example.com", "first_name": "Ada", "last_name": "Lovelace"},
+    {"email": "ada@example.com", "phone": "+49 30 1234567", "lifecycle_stage": "lead", "lead_status": "new"},
+    {"first_name": "Ünïcødé", "tags": ["a", " b", "a", "c "], "source": "fair"},
+    {"phone": "030 123", "emails": ["X@Y.com", "x@y.com", "z@y.com"]},
+    {"email": "a@b.co", "company_id": str(uuid.uuid4()), "company_ids": [str(uuid.uuid4())], "owner_id": str(uuid.uuid4())},
+    {"email": "a@b.co", "address": {"city": "Berlin", "country": "de", "street": "Unter den Linden 1", "postal_code": "10117"}},
+    {"email": "a@b.co", "properties": {"plan": "pro", "seats": 3, "vip": True}},
+    {"company_name": "Acme", "first_name": "  padded  "},
+    {"email": "x" * 310 + "@example.com"},
+    {"first_name": "A" * 200},
+    # bad ones: every one must fail on both paths
+    {"email": "not-an-email"},
+    {"email": "a@b"},
+    {"email": "x" * 320 + "@example.com"},
+    {"first_name": LONG},
+    {"last_name": ""},
+    {"phone": "12"},
+    {"phone": "1" * 41},
+    {"lifecycle_stage": "martian", "email": "a@b.co"},
+    {"lead_status": "maybe", "email": "a@b.co"},
+    {"company_id": "not-a-uuid", "email": "a@b.co"},
+    {"company_ids": ["also-not"], "email": "a@b.co"},
+    {"owner_id": "123", "email": "a@b.co"},
+    {"emails": ["fine@x.com", "broken"], "email": "a@b.co"},
+    {"emails": [f"e{i}@x.com" for i in range(21)], "email": "a@b.co"},
+    {"tags": ["t"] * 101, "email": "a@b.co"},
+    {"tags": ["x" * 101], "email": "a@b.co"},
+    {"address": {"country": "Germany"}, "email": "a@b.co"},
+    {"address": {"postal_code": "1" * 21}, "email": "a@b.co"},
+    {"address": {"planet": "Mars"}, "email": "a@b.co"},
+    {"properties": {"": 1}, "email": "a@b.co"},
+    {"properties": {"k" * 65: 1}, "email": "a@b.co"},
+    {"source": "", "email": "a@b.co"},
+    {"tags": ["a"]},  # no identity (email, first_name, last_name or phone)
+    {"address": {"city": "Berlin"}},
+    {"unknown_field": "x", "email": "a@b.co"},
+    {"email": None, "first_name": None},
+    {"email": 12},
+]
+COMPANY_ROWS: list[dict[str, Any]] = [
+    {"name": "Acme", "domain": "https://www.Acme.com/about", "industry": "Tools", "size": "12"},
+    {"name": "Acme", "size": "012", "tags": ["b", "b", " a"], "owner_id": str(uuid.uuid4())},
+    {"name": "Acme", "properties": {"tier": "gold"}},
+    {"name": "Acme", "size": "-1"},
+    {"name": "Acme", "size": "1.5"},
+    {"name": "Acme", "size": "10000001"},
+    {"name": "Acme", "size": "many"},
+    {"name": "Acme", "domain": "ab"},
+    {"name": "", "domain": "acme.com"},
+    {"domain": "acme.com"},  # name is required
+    {"name": LONG},
+    {"name": "Acme", "industry": "i" * 101},
+]
+
+
+def _subsets(rows: list[dict[str, Any]]) -> list[set[str]]:
+    """The schemas an import builds: limited to the fields its file maps (some rows' keys, all keys)."""
+    every = {k for row in rows for k in row if k != "unknown_field"}
+    return [every, {"email", "first_name", "phone", "tags"}, {"name", "size"}, {"email"}]
+
+
+@pytest.mark.parametrize(("schema_type", "rows"), [(ContactCreateSchema, CONTACT_ROWS), (CompanyCreateSchema, COMPANY_ROWS)])
+def test_fast_loader_accepts_exactly_what_the_schema_accepts_with_the_same_values(schema_type: type[Schema],
+                                                                                   rows: list[dict[str, Any]]) -> None:
+    fast_taken = accepted = 0
+    for only in _subsets(rows):
+        only = only & set(schema_type().fields)
+        schema = schema_type(only=sorted(only))
+        load = fast_loader(schema)
+        assert load is not None
+        for row in rows:
+            before = repr(row)
+            try:
+                expected: dict[str, Any] | None = schema.load(row)
+            except ValidationError:
+                expected = None
+            accepted += expected is not None
+            got = load(row)
+            assert repr(row) == before, "the fast path changed its input"
+            if got is None:  # the caller then loads with the schema: only failures (or unsure cases) get here
+                assert expected is None, (only, row, expected)
+                continue
+            fast_taken += 1
+            assert expected is not None, (only, row, got)
+            assert got == expected and list(got) == list(expected), (only, row)
+            assert [type(v) for v in got.values()] == [type(v) for v in expected.values()]
+    assert fast_taken == accepted >= 3  # every row the schema accepts takes the fast path
+
+
+def test_a_schema_with_features_the_fast_loader_does_not_know_has_none() -> None:
+    from marshmallow import fields, validates
+
+    class WithFieldHook(Schema):
+        name = fields.String()
+
+        @validates("name")
+        def check(self, value: str, **_: Any) -> None:
+            raise ValidationError("no")
+
+    class WithDefault(Schema):
+        name = fields.String(load_default="x")
+
+    assert fast_loader(WithFieldHook()) is None and fast_loader(WithDefault()) is None
+
+
+def _define_every_type(svc: ServiceHarness, tenant: str) -> None:
+    for key, kind, extra in (("note", "text", {}), ("seats", "number", {}), ("vip", "bool", {}), ("since", "date", {}),
+                             ("seen", "datetime", {}), ("plan", "enum", {"options": ["free", "pro"]}),
+                             ("topics", "multi_enum", {"options": ["a", "b", "c"]}), ("alt", "email", {}),
+                             ("mobile", "phone", {}), ("site", "url", {}), ("budget", "money", {})):
+        define(svc, tenant, key=key, label=key.title(), type=kind, **extra)
+
+
+HEADER = ["first_name", "last_name", "email", "emails", "phone", "lifecycle_stage", "lead_status", "source", "tags",
+          "company_name", "owner_id", "address.city", "address.country", "address.postal_code",
+          "note", "seats", "vip", "since", "seen", "plan", "topics", "alt", "mobile", "site", "budget"]
+
+
+def _file() -> str:
+    good = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "emails": "A2@x.com;a3@x.com",
+            "phone": "+49 30 1234567", "lifecycle_stage": "lead", "lead_status": "new", "source": "fair",
+            "tags": "x; y;x", "company_name": "Acme", "owner_id": str(uuid.UUID(int=7)), "address.city": "Berlin",
+            "address.country": "de", "address.postal_code": "10117", "note": "hello", "seats": "3", "vip": "yes",
+            "since": "2024-02-29", "seen": "2024-01-01T10:00:00+01:00", "plan": "pro", "topics": "a;c",
+            "alt": "Alt@Example.com", "mobile": "0151 23456789", "site": "https://example.com", "budget": "12.50 eur"}
+    variants: list[dict[str, str]] = [
+        {}, {"email": "bob@example.com", "first_name": "Bøb", "phone": "030 2345678"},
+        {"email": "ADA@example.com"},  # a duplicate of an earlier row of the file
+        {"email": "pre@example.com"},  # a duplicate of a contact in the database
+        {"email": "not-an-email"}, {"email": "a@b"}, {"first_name": "x" * 201}, {"last_name": "y" * 201},
+        {"emails": "fine@x.com;broken"}, {"phone": "call me"}, {"phone": "12"}, {"lifecycle_stage": "martian"},
+        {"lead_status": "maybe"}, {"source": "s" * 101}, {"tags": "t" * 101}, {"owner_id": "nope"},
+        {"address.country": "Germany"}, {"address.postal_code": "1" * 21},
+        {"seats": "many"}, {"seats": "1e400"}, {"vip": "perhaps"}, {"since": "2023-02-29"}, {"since": "29.02.2024"},
+        {"seen": "2024-01-01T10:00:00"}, {"seen": "yesterday"}, {"plan": "enterprise"}, {"topics": "a;z"},
+        {"alt": "alt-at-example"}, {"mobile": "abc"}, {"site": "not a url"}, {"budget": "lots"}, {"budget": "12.50"},
+        {"note": "n" * 10_001}, {"email": "", "first_name": "", "last_name": "", "phone": ""},
+        {"email": "carol@example.com", "first_name": "Carol", "seats": "2.5", "vip": "0", "topics": "", "budget": "-3 usd"},
+        {"email": "dave@example.com", "emails": "", "tags": "", "address.city": "", "address.country": ""},
+        {"email": "erin@example.com", "first_name": "Erin", "lifecycle_stage": "marketing_qualified", "phone": "+1 202 555 0143"},
+    ]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(HEADER)
+    for n, variant in enumerate(variants):
+        row = {**good, "email": f"person{n}@example.com", **variant}
+        writer.writerow([row[h] for h in HEADER])
+    writer.writerow(["Ada", "", "ada@example.com"] + [""] * (len(HEADER) - 3))  # the first row's email again
+    writer.writerow(["Short", "row"])
+    writer.writerow(["Too", "many"] + [""] * len(HEADER) + ["extra"])
+    return out.getvalue()
+
+
+def _comparable(contact: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in contact.items() if k not in ("id", "created_at", "updated_at")}
+
+
+@pytest.mark.parametrize("on_duplicate", ["skip", "update", "create"])
+def test_an_import_gives_the_same_records_errors_and_events_with_and_without_the_fast_path(
+        contacts_service: ServiceHarness, monkeypatch: pytest.MonkeyPatch, on_duplicate: str) -> None:
+    svc = contacts_service
+    outcome = {}
+    for tenant, fast in (("fast", True), ("slow", False)):
+        monkeypatch.setattr(imports, "FAST_ROWS", fast)
+        _define_every_type(svc, tenant)
+        resp = svc.client.patch("/v1/settings/contacts", json={"default_region": "DE"}, headers=svc.headers(tenant))
+        assert resp.status_code == 200
+        resp = svc.client.post("/v1/contacts", json={"email": "pre@example.com"}, headers=svc.headers(tenant))
+        assert resp.status_code == 201
+        job = imported(svc, tenant, _file(), on_duplicate=on_duplicate)
+        created = events(svc, "crm.contact.created", f"job-{job['id']}")
+        outcome[tenant] = {
+            "counts": {k: job[k] for k in ("status", "rows_total", "rows_processed", "created", "updated", "skipped", "failed")},
+            "errors": [[re.sub(r"id [0-9a-f-]{36}", "id <id>", c) for c in r] for r in error_rows(svc, tenant, job)],
+            "records": sorted((_comparable(c) for c in listed(svc, tenant)), key=lambda c: str(c["email"])),
+            "events": sorted((_comparable(e["data"]) for e in created), key=lambda c: str(c["email"])),
+        }
+    fast, slow = outcome["fast"], outcome["slow"]
+    assert fast["counts"] == slow["counts"]
+    assert fast["counts"]["failed"] >= 30 and fast["counts"]["created"] >= 4
+    assert fast["errors"] == slow["errors"]
+    assert fast["records"] == slow["records"]
+    assert fast["events"] == slow["events"]
