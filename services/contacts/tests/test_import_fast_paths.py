@@ -204,3 +204,26 @@ def test_an_import_gives_the_same_records_errors_and_events_with_and_without_the
     assert fast["errors"] == slow["errors"]
     assert fast["records"] == slow["records"]
     assert fast["events"] == slow["events"]
+
+
+def test_remembered_phones_answer_like_a_fresh_parse() -> None:
+    from contacts import normalise
+
+    def fresh(raw: str, region: str | None) -> tuple[str | None, str | None]:
+        try:
+            return normalise._parse_phone(raw, region), None
+        except ValueError as exc:
+            return None, str(exc)
+
+    def memo(raw: str, region: str | None) -> tuple[str | None, str | None]:
+        try:
+            return normalise.phone(raw, region), None
+        except ValueError as exc:
+            return None, str(exc)
+
+    normalise._phone.cache_clear()
+    cases = [(raw, region) for raw in ("+49 30 1234567", "030 1234567", "(202) 555-0143", "call me", "12", "+1 202 555 0143",
+                                       "0151 23456789", "") for region in ("DE", "US", None)]
+    for _ in range(2):  # the second round answers from the memo, refusals included
+        assert [memo(*c) for c in cases] == [fresh(*c) for c in cases]
+    assert normalise._phone.cache_info().hits >= len(cases)
