@@ -227,3 +227,50 @@ def test_remembered_phones_answer_like_a_fresh_parse() -> None:
     for _ in range(2):  # the second round answers from the memo, refusals included
         assert [memo(*c) for c in cases] == [fresh(*c) for c in cases]
     assert normalise._phone.cache_info().hits >= len(cases)
+
+
+@pytest.mark.integration
+def test_one_statement_bulk_insert_stores_what_executemany_stores(pg_contacts: ServiceHarness) -> None:
+    """bulk.insert_json_rows (json_populate_recordset) vs the executemany it replaced, on the same rows."""
+    import datetime as dt
+    import decimal
+
+    from sqlalchemy import select
+
+    from crm_core import context
+    from crm_core.ids import uuid7
+    from crm_db import bulk
+
+    svc = pg_contacts
+    table = svc.metadata.tables["contacts"]
+    now = dt.datetime.now(dt.UTC)
+
+    def rows(tenant: uuid.UUID) -> list[dict[str, Any]]:
+        out = []
+        for i, (first, props, tags, address) in enumerate([
+                ("Ada", {"plan": "pro", "seats": 3}, ["a", "b"], None),
+                ("Ünïcødé \"q\" \\ \t\n ✓", {"big": 10**18, "f": 1.25, "neg": -0.5, "ok": True, "none": None}, [], {"city": "Berlin"}),
+                (None, {}, ["x" * 100], {"street": "Line\nbreak", "country": "DE"}),
+                ("", {"nested": {"deep": [1, [2, {"y": "z"}]]}}, ["😀"], {})]):
+            out.append({"tenant_id": tenant, "id": uuid7(), "first_name": first, "last_name": None, "email": f"p{i}@x.com",
+                        "emails": [f"q{i}@x.com"], "phone": "+493012345", "company_name": None, "company_id": None,
+                        "company_ids": [str(uuid.UUID(int=i))], "owner_id": uuid.UUID(int=9), "lifecycle_stage": "lead",
+                        "lead_status": None, "source": "s", "tags": tags, "address": address, "properties": props,
+                        "lead_score": i, "last_contacted_at": now - dt.timedelta(days=i) if i % 2 else None, "merged_ids": [],
+                        "search_text": f"p{i}", "created_at": now, "updated_at": now.replace(tzinfo=None) if i == 3 else now,
+                        "version": 1})
+        return out
+
+    stored = {}
+    for name, write in (("json", lambda conn, r: bulk.insert_json_rows(conn, table, list(r[0]), bulk.json_rows(table, r))),
+                        ("executemany", lambda conn, r: bulk._executemany(conn, table, r))):
+        tenant = uuid.uuid4()
+        with context.tenant_context(tenant), svc.db.transaction() as session:
+            write(session.connection(), rows(tenant))
+        with context.tenant_context(tenant), svc.db.transaction() as session:
+            found = session.execute(select(table).order_by(table.c.email)).mappings().all()
+        stored[name] = [{k: v for k, v in r.items() if k not in ("tenant_id", "id")} for r in found]
+    assert len(stored["json"]) == 4 and stored["json"] == stored["executemany"]
+    with pytest.raises(TypeError):  # bulk_insert then takes the executemany way
+        bulk.json_rows(table, [{"lead_score": 10**40}])
+    assert bulk.json_rows(table, [{"x": decimal.Decimal("1.50")}]) == [b'{"x":"1.50"}']

@@ -55,7 +55,7 @@ from crm_core import context
 from crm_core.errors import ProblemError
 from crm_core.ids import uuid7
 from crm_db.base import utcnow
-from crm_db.bulk import bulk_insert
+from crm_db.bulk import bulk_insert, insert_json_rows, json_rows
 from crm_db.database import Database
 from crm_events.outbox import Outbox
 from crm_http.parsing import flatten_errors
@@ -65,6 +65,8 @@ BATCH_ROWS = 1000
 PARALLEL_MIN_ROWS = 20_000  # below this, starting checker processes costs more than it saves
 CHECKER_PROCESSES = min(2, os.cpu_count() or 1)  # the database and this process need cores too
 Errors = dict[str, list[str]]
+# The outbox row of a created record (Outbox.event_rows), as sent in JSON.
+_EVENT_KEYS = ["tenant_id", "event_id", "event_type", "topic", "key", "payload", "created_at"]
 FAST_ROWS = True  # rows loaded by rows.fast_loader (tests compare it with the schema path)
 
 
@@ -109,6 +111,20 @@ class Checked:
     row: dict[str, Any] | None = None  # the insert row, if it can be created
     event: dict[str, Any] | None = None  # its outbox row
     create_failed: Errors | None = None  # why it cannot be created (the service's checks)
+    id: uuid.UUID | None = None  # the new record's id, if it can be created
+    # On PostgreSQL, row and event as the JSON bulk.insert_json_rows sends (then row and event are None):
+    # serialised where they were checked, and cheap to hand from a checker process to the writer.
+    row_json: bytes | None = None
+    event_json: bytes | None = None
+
+    def wire(self) -> tuple[Any, ...]:
+        """What a checker process sends back (plain values pickle fast); the record stays with the writer."""
+        return (self.key, self.failed, self.values, self.row, self.event, self.create_failed, self.id, self.row_json,
+                self.event_json)
+
+    @classmethod
+    def unwire(cls, record: Record, wired: tuple[Any, ...]) -> Checked:
+        return cls(record, *wired)
 
 
 @dataclass
@@ -139,6 +155,7 @@ class Importer:
         table = self.kind.model.__table__
         # Column defaults once, not per row (executemany needs every key in every row).
         self._template = {c.key: (None if c.default is None or c.default.is_callable else c.default.arg) for c in table.columns}
+        self._keys = list(self._template)
         stamped = {"tenant_id", "id", "created_at", "updated_at", "version"}
         self._factories = {c.key: c.default.arg for c in table.columns
                            if c.default is not None and c.default.is_callable and c.key not in stamped}
@@ -155,9 +172,19 @@ class Importer:
             for record in batch:
                 out.append(self._check_one(session, record, width, now))
         created = [c for c in out if c.row is not None]
-        events = self.run.outbox.event_rows(event_type, ((c.row["id"], self.kind.dump_row(c.row)) for c in created))  # type: ignore[index]
+        events = self.run.outbox.event_rows(event_type, ((c.id, self.kind.dump_row(c.row)) for c in created))  # type: ignore[arg-type]
         for c, event in zip(created, events, strict=True):
             c.event = event
+        if created and self.run.db.engine.dialect.name == "postgresql":
+            if any(e["tenant_id"] != self.run.tenant_id for e in events):
+                raise ValueError("outbox rows of another tenant")
+            try:
+                rows = json_rows(self.kind.model.__table__, (c.row for c in created))  # type: ignore[misc]
+                event_rows = json_rows(self.run.outbox.table, events)
+            except TypeError:  # a value JSON does not carry: this batch goes as dicts
+                return out
+            for c, row, event in zip(created, rows, event_rows, strict=True):
+                c.row, c.event, c.row_json, c.event_json = None, None, row, event
         return out
 
     def _check_one(self, session: Session, record: Record, width: int, now: Any) -> Checked:
@@ -189,7 +216,7 @@ class Importer:
         row.update({k: make(None) for k, make in self._factories.items()})
         row.update(values)
         row.update(tenant_id=self.run.tenant_id, id=uuid7(), created_at=now, updated_at=now, version=1)
-        checked.row = row
+        checked.row, checked.id = row, row["id"]
         return checked
 
     # stage 2: one transaction
@@ -261,12 +288,12 @@ class Importer:
                     self._update(session, out, c, existing[key])
                 else:
                     out.updated += 1  # a dry run: an earlier batch would have created it
-            elif c.row is None:
+            elif c.id is None:
                 self._fail(out, c, c.create_failed or {"row": ["Cannot be created."]})
             else:
                 inserts.append(c)
                 if key:
-                    pending[key] = c.row["id"]
+                    pending[key] = c.id  # type: ignore[assignment]
         self._insert_rows(session, inserts, out)
         return out
 
@@ -300,10 +327,17 @@ class Importer:
     def _insert_rows(self, session: Session, inserts: list[Checked], out: Outcome) -> None:
         if not inserts:
             return
-        bulk_insert(session.connection(), self.kind.model.__table__, [c.row for c in inserts])  # type: ignore[misc]
-        self.run.outbox.insert_rows(session, [c.event for c in inserts])  # type: ignore[misc]
+        table, conn = self.kind.model.__table__, session.connection()
+        as_json = [c for c in inserts if c.row_json is not None]
+        if as_json:
+            insert_json_rows(conn, table, self._keys, [c.row_json for c in as_json])  # type: ignore[misc, arg-type]
+            insert_json_rows(conn, self.run.outbox.table, _EVENT_KEYS, [c.event_json for c in as_json])  # type: ignore[misc]
+        as_dicts = [c for c in inserts if c.row_json is None]
+        if as_dicts:
+            bulk_insert(conn, table, [c.row for c in as_dicts])  # type: ignore[misc, arg-type]
+            self.run.outbox.insert_rows(session, [c.event for c in as_dicts])  # type: ignore[misc]
         if self.kind.model is Contact and rules(session):  # as ContactService.create: scored from the start
-            rescore(session, self.run.outbox, self.kind.service.serialize, [c.row["id"] for c in inserts])  # type: ignore[index]
+            rescore(session, self.run.outbox, self.kind.service.serialize, [c.id for c in inserts])  # type: ignore[misc]
         out.created += len(inserts)
         out.created_keys += [c.key for c in inserts if c.key]
 
@@ -353,11 +387,15 @@ def _checker_start(plan: _Plan) -> None:
         _CHECKER = _importer(JobRun(runner, plan.job_id, plan.tenant_id, "import", plan.attempt), plan)[0]
 
 
-def _checker_check(batch: list[Record]) -> list[Checked]:
+def _checker_check(batch: list[Record]) -> list[tuple[Any, ...]]:
     assert _CHECKER is not None
     run = _CHECKER.run
     with context.tenant_context(run.tenant_id, f"job-{run.job_id}"):
-        return _CHECKER.check(batch)
+        return [c.wire() for c in _CHECKER.check(batch)]
+
+
+def _unwired(batch: list[Record], done: Future[list[tuple[Any, ...]]]) -> list[Checked]:
+    return [Checked.unwire(record, wired) for record, wired in zip(batch, done.result(), strict=True)]
 
 
 def _checked_now(importer: Importer, batch: list[Record]) -> Future[list[Checked]]:
@@ -392,13 +430,18 @@ def run_import(run: JobRun) -> None:
     pool = ProcessPoolExecutor(checkers, mp_context=multiprocessing.get_context("spawn"), initializer=_checker_start,
                                initargs=(plan,)) if checkers else None
     try:
-        ahead: collections.deque[Future[list[Checked]]] = collections.deque()
+        ahead: collections.deque[tuple[list[Record], Future[Any]]] = collections.deque()
+
+        def write_next() -> None:  # in file order
+            batch, checked = ahead.popleft()
+            importer.write(_unwired(batch, checked) if pool else checked.result())
+
         for batch in _batches(itertools.islice(records, done, None)):
-            ahead.append(pool.submit(_checker_check, batch) if pool else _checked_now(importer, batch))
+            ahead.append((batch, pool.submit(_checker_check, batch) if pool else _checked_now(importer, batch)))
             if len(ahead) > checkers:
-                importer.write(ahead.popleft().result())  # in file order
+                write_next()
         while ahead:
-            importer.write(ahead.popleft().result())
+            write_next()
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
