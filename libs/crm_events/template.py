@@ -7,9 +7,14 @@ serialised (with envelope.dumps, so both stay the same whatever dumps does) and 
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from crm_events.envelope import Event, dumps
+from sqlalchemy import Connection, Table
+
+from crm_core.ids import uuid7
+from crm_db.base import utcnow
+from crm_events.envelope import Event, dumps, topic_for
 
 # Placeholders: plain ASCII, so any JSON serialiser writes them as they are, between quotes.
 _SLOTS = {"subject": "@crm-slot-subject-5b1e@", "data": "@crm-slot-data-5b1e@", "id": "@crm-slot-id-5b1e@"}
@@ -43,3 +48,29 @@ class EventTemplate:
             out.append(values[name])
         out.append(self._tail)
         return "".join(out)
+
+
+class OutboxPieces:
+    """Outbox rows of one event type and tenant for many subjects, for PostgreSQL: each row one JSON
+    object with its payload embedded as JSON (so nothing escapes it again), all of them inserted
+    by one statement (insert_outbox_pieces) whose constant columns are parameters."""
+
+    def __init__(self, service: str, event_type: str, tenant_id: str, request_id: str | None, time: str) -> None:
+        self.template = EventTemplate(event_type, service, tenant_id, request_id, time)
+
+    def piece(self, subject: str, data: dict[str, Any]) -> bytes:
+        event_id = str(uuid7())
+        return f'{{"e":"{event_id}","k":{dumps(subject)},"p":{self.template.payload(subject, data, event_id)}}}'.encode()
+
+
+def insert_outbox_pieces(conn: Connection, table: Table, service: str, event_type: str, tenant_id: uuid.UUID,
+                         pieces: list[bytes]) -> None:
+    """The rows OutboxPieces made, in their order (the outbox id follows it), in the caller's transaction.
+    `payload` is read as json and stored as its text, which PostgreSQL keeps byte for byte."""
+    if not pieces:
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    conn.exec_driver_sql(
+        f"INSERT INTO {quote(table.name)} (tenant_id, event_id, event_type, topic, key, payload, created_at) "
+        "SELECT %s, e.e, %s, %s, e.k, e.p::text, %s FROM json_to_recordset(%s::json) AS e(e uuid, k text, p json)",
+        (tenant_id, event_type, topic_for(service, event_type), utcnow(), (b"[" + b",".join(pieces) + b"]").decode()))

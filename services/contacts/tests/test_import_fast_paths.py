@@ -274,3 +274,31 @@ def test_one_statement_bulk_insert_stores_what_executemany_stores(pg_contacts: S
     with pytest.raises(TypeError):  # bulk_insert then takes the executemany way
         bulk.json_rows(table, [{"lead_score": 10**40}])
     assert bulk.json_rows(table, [{"x": decimal.Decimal("1.50")}]) == [b'{"x":"1.50"}']
+
+
+@pytest.mark.integration
+def test_outbox_pieces_store_the_payload_event_to_json_writes_in_order(pg_contacts: ServiceHarness) -> None:
+    from sqlalchemy import select
+
+    from crm_core import context
+    from crm_events.envelope import Event
+    from crm_events.template import OutboxPieces, insert_outbox_pieces
+
+    svc = pg_contacts
+    outbox = svc.metadata.tables["outbox"]
+    tenant = uuid.uuid4()
+    data = [{"first_name": "Ünïcødé ✓ 😀", "note": "a\nb\t\"c\" \\ \x01 \u2028", "n": 1.5, "big": 10**30},
+            {"nested": {"deep": [{"x": [1, [2, {"y": None}]]}]}, "empty": [], "obj": {}}, {}] * 3
+    subjects = [str(uuid.uuid4()) for _ in data]
+    pieces = OutboxPieces("contacts", "crm.contact.created", str(tenant), "job-x", "2026-01-02T03:04:05.000001Z")
+    with context.tenant_context(tenant), svc.db.transaction() as session:
+        insert_outbox_pieces(session.connection(), outbox, "contacts", "crm.contact.created", tenant,
+                             [pieces.piece(s, d) for s, d in zip(subjects, data, strict=True)])
+    with context.tenant_context(tenant), svc.db.transaction() as session:
+        rows = session.execute(select(outbox).where(outbox.c.tenant_id == tenant).order_by(outbox.c.id)).all()
+    assert [r.key for r in rows] == subjects
+    for row, subject, body in zip(rows, subjects, data, strict=True):
+        assert (row.event_type, row.topic) == ("crm.contact.created", "crm.contacts.contact")
+        expected = Event(type="crm.contact.created", source="contacts", tenant_id=str(tenant), subject=subject, data=body,
+                         id=str(row.event_id), time="2026-01-02T03:04:05.000001Z", request_id="job-x").to_json()
+        assert row.payload == expected

@@ -58,6 +58,7 @@ from crm_db.base import utcnow
 from crm_db.bulk import bulk_insert, insert_json_rows, json_rows
 from crm_db.database import Database
 from crm_events.outbox import Outbox
+from crm_events.template import OutboxPieces, insert_outbox_pieces
 from crm_http.parsing import flatten_errors
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,6 @@ BATCH_ROWS = 1000
 PARALLEL_MIN_ROWS = 20_000  # below this, starting checker processes costs more than it saves
 CHECKER_PROCESSES = min(2, os.cpu_count() or 1)  # the database and this process need cores too
 Errors = dict[str, list[str]]
-# The outbox row of a created record (Outbox.event_rows), as sent in JSON.
-_EVENT_KEYS = ["tenant_id", "event_id", "event_type", "topic", "key", "payload", "created_at"]
 FAST_ROWS = True  # rows loaded by rows.fast_loader (tests compare it with the schema path)
 
 
@@ -112,7 +111,8 @@ class Checked:
     event: dict[str, Any] | None = None  # its outbox row
     create_failed: Errors | None = None  # why it cannot be created (the service's checks)
     id: uuid.UUID | None = None  # the new record's id, if it can be created
-    # On PostgreSQL, row and event as the JSON bulk.insert_json_rows sends (then row and event are None):
+    # On PostgreSQL, row and event as the JSON bulk.insert_json_rows and insert_outbox_pieces send (then
+    # row and event are None):
     # serialised where they were checked, and cheap to hand from a checker process to the writer.
     row_json: bytes | None = None
     event_json: bytes | None = None
@@ -172,19 +172,21 @@ class Importer:
             for record in batch:
                 out.append(self._check_one(session, record, width, now))
         created = [c for c in out if c.row is not None]
-        events = self.run.outbox.event_rows(event_type, ((c.id, self.kind.dump_row(c.row)) for c in created))  # type: ignore[arg-type]
-        for c, event in zip(created, events, strict=True):
-            c.event = event
         if created and self.run.db.engine.dialect.name == "postgresql":
-            if any(e["tenant_id"] != self.run.tenant_id for e in events):
-                raise ValueError("outbox rows of another tenant")
-            try:
+            try:  # serialised here, where the CPU is spread over processes; the writer only joins them
                 rows = json_rows(self.kind.model.__table__, (c.row for c in created))  # type: ignore[misc]
-                event_rows = json_rows(self.run.outbox.table, events)
             except TypeError:  # a value JSON does not carry: this batch goes as dicts
+                rows = []
+            if rows:
+                events = OutboxPieces(self.run.outbox.service, event_type, str(context.require_tenant()),
+                                      context.current_request_id(), now.isoformat().replace("+00:00", "Z"))
+                for c, row in zip(created, rows, strict=True):
+                    c.event_json = events.piece(str(c.id), self.kind.dump_row(c.row))  # type: ignore[arg-type]
+                    c.row, c.row_json = None, row
                 return out
-            for c, row, event in zip(created, rows, event_rows, strict=True):
-                c.row, c.event, c.row_json, c.event_json = None, None, row, event
+        dicts = self.run.outbox.event_rows(event_type, ((c.id, self.kind.dump_row(c.row)) for c in created))  # type: ignore[arg-type]
+        for c, event in zip(created, dicts, strict=True):
+            c.event = event
         return out
 
     def _check_one(self, session: Session, record: Record, width: int, now: Any) -> Checked:
@@ -331,7 +333,8 @@ class Importer:
         as_json = [c for c in inserts if c.row_json is not None]
         if as_json:
             insert_json_rows(conn, table, self._keys, [c.row_json for c in as_json])  # type: ignore[misc, arg-type]
-            insert_json_rows(conn, self.run.outbox.table, _EVENT_KEYS, [c.event_json for c in as_json])  # type: ignore[misc]
+            insert_outbox_pieces(conn, self.run.outbox.table, self.run.outbox.service, f"crm.{self.kind.service.aggregate}.created",
+                                 self.run.tenant_id, [c.event_json for c in as_json])  # type: ignore[misc]
         as_dicts = [c for c in inserts if c.row_json is None]
         if as_dicts:
             bulk_insert(conn, table, [c.row for c in as_dicts])  # type: ignore[misc, arg-type]
