@@ -12,7 +12,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Table
 
-from crm_core.ids import uuid7
 from crm_db.base import utcnow
 from crm_events.envelope import Event, dumps, topic_for
 
@@ -58,8 +57,7 @@ class OutboxPieces:
     def __init__(self, service: str, event_type: str, tenant_id: str, request_id: str | None, time: str) -> None:
         self.template = EventTemplate(event_type, service, tenant_id, request_id, time)
 
-    def piece(self, subject: str, data: dict[str, Any]) -> bytes:
-        event_id = str(uuid7())
+    def piece(self, subject: str, data: dict[str, Any], event_id: str) -> bytes:
         return f'{{"e":"{event_id}","k":{dumps(subject)},"p":{self.template.payload(subject, data, event_id)}}}'.encode()
 
 

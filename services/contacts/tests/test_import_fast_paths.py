@@ -293,7 +293,7 @@ def test_outbox_pieces_store_the_payload_event_to_json_writes_in_order(pg_contac
     pieces = OutboxPieces("contacts", "crm.contact.created", str(tenant), "job-x", "2026-01-02T03:04:05.000001Z")
     with context.tenant_context(tenant), svc.db.transaction() as session:
         insert_outbox_pieces(session.connection(), outbox, "contacts", "crm.contact.created", tenant,
-                             [pieces.piece(s, d) for s, d in zip(subjects, data, strict=True)])
+                             [pieces.piece(s, d, str(uuid.uuid4())) for s, d in zip(subjects, data, strict=True)])
     with context.tenant_context(tenant), svc.db.transaction() as session:
         rows = session.execute(select(outbox).where(outbox.c.tenant_id == tenant).order_by(outbox.c.id)).all()
     assert [r.key for r in rows] == subjects

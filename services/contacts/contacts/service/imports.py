@@ -53,7 +53,7 @@ from contacts.service.rows import (
 from contacts.service.scoring import rescore, rules
 from crm_core import context
 from crm_core.errors import ProblemError
-from crm_core.ids import uuid7
+from crm_core.ids import uuid7s
 from crm_db.base import utcnow
 from crm_db.bulk import bulk_insert, insert_json_rows, json_rows
 from crm_db.database import Database
@@ -168,9 +168,10 @@ class Importer:
     def check(self, batch: list[Record]) -> list[Checked]:
         width, out = len(self.header), []
         now, event_type = utcnow(), f"crm.{self.kind.service.aggregate}.created"
+        ids = iter(uuid7s(len(batch)))  # one each, in file order; a failed row leaves its id unused
         with self.run.db.transaction() as session:  # reads definitions, the region, linked companies
             for record in batch:
-                out.append(self._check_one(session, record, width, now))
+                out.append(self._check_one(session, record, width, now, ids))
         created = [c for c in out if c.row is not None]
         if created and self.run.db.engine.dialect.name == "postgresql":
             try:  # serialised here, where the CPU is spread over processes; the writer only joins them
@@ -180,8 +181,8 @@ class Importer:
             if rows:
                 events = OutboxPieces(self.run.outbox.service, event_type, str(context.require_tenant()),
                                       context.current_request_id(), now.isoformat().replace("+00:00", "Z"))
-                for c, row in zip(created, rows, strict=True):
-                    c.event_json = events.piece(str(c.id), self.kind.dump_row(c.row))  # type: ignore[arg-type]
+                for c, row, event_id in zip(created, rows, uuid7s(len(created)), strict=True):
+                    c.event_json = events.piece(str(c.id), self.kind.dump_row(c.row), str(event_id))  # type: ignore[arg-type]
                     c.row, c.row_json = None, row
                 return out
         dicts = self.run.outbox.event_rows(event_type, ((c.id, self.kind.dump_row(c.row)) for c in created))  # type: ignore[arg-type]
@@ -189,9 +190,10 @@ class Importer:
             c.event = event
         return out
 
-    def _check_one(self, session: Session, record: Record, width: int, now: Any) -> Checked:
+    def _check_one(self, session: Session, record: Record, width: int, now: Any, ids: Iterator[uuid.UUID]) -> Checked:
         cells = record[1]
-        if any(c.strip() for c in cells[width:]):
+        record_id = next(ids)
+        if len(cells) > width and any(c.strip() for c in cells[width:]):
             return Checked(record, failed={"row": [f"Has {len(cells)} cells; the header has {width} columns."]})
         values, errors = row_values(self.columns, cells)
         loaded = self._load(values) if self._load is not None else None
@@ -217,7 +219,7 @@ class Importer:
         row = dict(self._template)
         row.update({k: make(None) for k, make in self._factories.items()})
         row.update(values)
-        row.update(tenant_id=self.run.tenant_id, id=uuid7(), created_at=now, updated_at=now, version=1)
+        row.update(tenant_id=self.run.tenant_id, id=record_id, created_at=now, updated_at=now, version=1)
         checked.row, checked.id = row, row["id"]
         return checked
 
