@@ -392,6 +392,17 @@ def _checker_start(plan: _Plan) -> None:
         _CHECKER = _importer(JobRun(runner, plan.job_id, plan.tenant_id, "import", plan.attempt), plan)[0]
 
 
+def _checker_context() -> multiprocessing.context.BaseContext:
+    """Checkers are forked from a forkserver that has imported this module: starting a Python and
+    importing the service costs about a CPU-second per process, paid this way once per worker
+    process (the forkserver stays for its later imports) instead of once per checker and import.
+    The forkserver is single-threaded, so forking it is safe where forking the worker (threads,
+    database connections) is not."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])  # read when the forkserver starts, i.e. once
+    return ctx
+
+
 def _checker_check(batch: list[Record]) -> list[tuple[Any, ...]]:
     assert _CHECKER is not None
     run = _CHECKER.run
@@ -432,7 +443,7 @@ def run_import(run: JobRun) -> None:
     # Checking (validation, normalisation: most of the CPU) runs in other processes for big files,
     # batches ahead of the writes here: a Python process uses one core at most.
     checkers = CHECKER_PROCESSES if total - done >= PARALLEL_MIN_ROWS else 0
-    pool = ProcessPoolExecutor(checkers, mp_context=multiprocessing.get_context("spawn"), initializer=_checker_start,
+    pool = ProcessPoolExecutor(checkers, mp_context=_checker_context(), initializer=_checker_start,
                                initargs=(plan,)) if checkers else None
     try:
         ahead: collections.deque[tuple[list[Record], Future[Any]]] = collections.deque()
