@@ -11,6 +11,8 @@ worker is a separate process (`job_runner(...).run_once()`), so its peak RSS (Vm
 so is that of any helper process it starts. `import_seconds` runs from the start of the upload to
 the job's finished_at. CPU seconds of the worker, its helpers and the PostgreSQL backends show
 where the time goes whatever else the machine runs. Alone: `.venv/bin/python bench/contacts_import.py`.
+Knobs: BENCH_IMPORT_DB (database name), BENCH_IMPORT_PROFILE=<file> (cProfile the job, checked in the
+worker process), BENCH_IMPORT_WITHOUT_INDEX=<index,...> (drop indexes first, to measure their share).
 """
 
 from __future__ import annotations
@@ -228,6 +230,15 @@ def bench_size(admin: str, rows: int) -> dict[str, Any]:
         answer = svc.client.post("/v1/contacts/batch", json={"mode": "create", "items": items}, headers=svc.headers("bench"))
         if answer.status_code != 200 or {r["status"] for r in answer.get_json()["results"]} != {201}:
             raise RuntimeError(f"batch create: {answer.status_code} {answer.get_data(as_text=True)[:500]}")
+    for index in filter(None, os.environ.get("BENCH_IMPORT_WITHOUT_INDEX", "").split(",")):
+        # A measurement only (what one index costs an import): the service never runs without it.
+        import psycopg
+
+        from crm_testing.db import libpq_url
+
+        with psycopg.connect(libpq_url(owner_url), autocommit=True) as conn:
+            conn.execute(f'DROP INDEX "{index}"')
+        print(f"import: without index {index} (measuring its share)", flush=True)
     data, expected = make_csv(rows)
     print(f"import: {rows:,} rows, {len(data) / 1e6:.1f} MB CSV ready ({time.monotonic() - started:.1f}s setup)", flush=True)
 

@@ -7,6 +7,7 @@ serialised (with envelope.dumps, so both stay the same whatever dumps does) and 
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -15,6 +16,8 @@ from sqlalchemy import Connection, Table
 from crm_db.base import utcnow
 from crm_events.envelope import Event, dumps, topic_for
 
+# A string of these characters is its own JSON between quotes, in any serialiser (ids, keys).
+_PLAIN = re.compile(r"[0-9A-Za-z._:@+-]*")
 # Placeholders: plain ASCII, so any JSON serialiser writes them as they are, between quotes.
 _SLOTS = {"subject": "@crm-slot-subject-5b1e@", "data": "@crm-slot-data-5b1e@", "id": "@crm-slot-id-5b1e@"}
 
@@ -40,7 +43,7 @@ class EventTemplate:
             raise ValueError("the envelope's JSON does not keep its fields apart")
 
     def payload(self, subject: str, data: dict[str, Any], event_id: str) -> str:
-        values = {"subject": dumps(subject), "data": dumps(data), "id": dumps(event_id)}
+        values = {"subject": _string(subject), "data": dumps(data), "id": _string(event_id)}
         out: list[str] = []
         for part, name in zip(self._parts, self._order, strict=True):
             out.append(part)
@@ -58,7 +61,11 @@ class OutboxPieces:
         self.template = EventTemplate(event_type, service, tenant_id, request_id, time)
 
     def piece(self, subject: str, data: dict[str, Any], event_id: str) -> bytes:
-        return f'{{"e":"{event_id}","k":{dumps(subject)},"p":{self.template.payload(subject, data, event_id)}}}'.encode()
+        return f'{{"e":{_string(event_id)},"k":{_string(subject)},"p":{self.template.payload(subject, data, event_id)}}}'.encode()
+
+
+def _string(value: str) -> str:
+    return f'"{value}"' if _PLAIN.fullmatch(value) else dumps(value)
 
 
 def insert_outbox_pieces(conn: Connection, table: Table, service: str, event_type: str, tenant_id: uuid.UUID,
