@@ -208,6 +208,16 @@ def _field_loader(f: fields.Field) -> Callable[[Any, str, Any], Any]:
                 return f.deserialize(value, key, data)
             return validated([inner(v, key, data) for v in value])
         return load_list
+    if (isinstance(f, fields.Mapping) and type(f)._deserialize is fields.Mapping._deserialize and f.mapping_type is dict
+            and f.value_field is None and f.key_field is not None):  # custom properties: keys checked, values as given
+        key_loader = _field_loader(f.key_field)
+
+        def load_mapping(value: Any, key: str, data: Any) -> Any:
+            if type(value) is not dict:
+                return f.deserialize(value, key, data)
+            result = {key_loader(k, k, value): v for k, v in value.items()}
+            return validated(result) if validators else result
+        return load_mapping
     return f.deserialize
 
 
@@ -341,7 +351,7 @@ def row_dumper(schema: Schema) -> Callable[[dict[str, Any]], dict[str, Any]] | N
         if key == "properties":
             plan.append((name, attr, dict))
         elif isinstance(f, UtcDateTime):
-            plan.append((name, attr, functools.partial(_utc, f)))
+            plan.append((name, attr, _utc_converter(f)))
         elif isinstance(f, fields.UUID):
             plan.append((name, attr, _str_or_none))
         elif type(f) in (fields.String, fields.Email, fields.Integer, fields.Boolean):
@@ -370,8 +380,15 @@ def row_dumper(schema: Schema) -> Callable[[dict[str, Any]], dict[str, Any]] | N
     return dump
 
 
-def _utc(f: UtcDateTime, value: Any) -> Any:
-    return f._serialize(value, None, None)
+def _utc_converter(f: UtcDateTime) -> Callable[[Any], Any]:
+    """The field's output, remembered for the last value: a batch's rows share one timestamp object."""
+    last: list[Any] = [None, None]
+
+    def convert(value: Any) -> Any:
+        if value is not last[0]:
+            last[:] = [value, f._serialize(value, None, None)]
+        return last[1]
+    return convert
 
 
 def _str_or_none(value: Any) -> str:
