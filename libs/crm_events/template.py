@@ -11,6 +11,7 @@ import re
 import uuid
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Table
 
 from crm_db.base import utcnow
@@ -53,15 +54,17 @@ class EventTemplate:
 
 
 class OutboxPieces:
-    """Outbox rows of one event type and tenant for many subjects, for PostgreSQL: each row one JSON
-    object with its payload embedded as JSON (so nothing escapes it again), all of them inserted
-    by one statement (insert_outbox_pieces) whose constant columns are parameters."""
+    """Outbox rows of one event type and tenant for many subjects, for PostgreSQL: each row one small
+    JSON object (payload as a JSON string: PostgreSQL reads that faster than a nested json value,
+    which it would parse twice), all of them inserted by one statement (insert_outbox_pieces) whose
+    constant columns are parameters."""
 
     def __init__(self, service: str, event_type: str, tenant_id: str, request_id: str | None, time: str) -> None:
         self.template = EventTemplate(event_type, service, tenant_id, request_id, time)
 
     def piece(self, subject: str, data: dict[str, Any], event_id: str) -> bytes:
-        return f'{{"e":{_string(event_id)},"k":{_string(subject)},"p":{self.template.payload(subject, data, event_id)}}}'.encode()
+        payload = orjson.dumps(self.template.payload(subject, data, event_id))  # a JSON string: cheapest for the server
+        return b"".join((b'{"e":', _string(event_id).encode(), b',"k":', _string(subject).encode(), b',"p":', payload, b"}"))
 
 
 def _string(value: str) -> str:
@@ -70,12 +73,11 @@ def _string(value: str) -> str:
 
 def insert_outbox_pieces(conn: Connection, table: Table, service: str, event_type: str, tenant_id: uuid.UUID,
                          pieces: list[bytes]) -> None:
-    """The rows OutboxPieces made, in their order (the outbox id follows it), in the caller's transaction.
-    `payload` is read as json and stored as its text, which PostgreSQL keeps byte for byte."""
+    """The rows OutboxPieces made, in their order (the outbox id follows it), in the caller's transaction."""
     if not pieces:
         return
     quote = conn.dialect.identifier_preparer.quote
     conn.exec_driver_sql(
         f"INSERT INTO {quote(table.name)} (tenant_id, event_id, event_type, topic, key, payload, created_at) "
-        "SELECT %s, e.e, %s, %s, e.k, e.p::text, %s FROM json_to_recordset(%s::json) AS e(e uuid, k text, p json)",
+        "SELECT %s, e.e, %s, %s, e.k, e.p, %s FROM json_to_recordset(%s::json) AS e(e uuid, k text, p text)",
         (tenant_id, event_type, topic_for(service, event_type), utcnow(), (b"[" + b",".join(pieces) + b"]").decode()))
