@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
+from psycopg.types.json import Json
 from sqlalchemy import Connection, Table, insert
 from sqlalchemy.sql import sqltypes
 
@@ -55,7 +56,16 @@ def insert_json_rows(conn: Connection, table: Table, keys: list[str], pieces: li
     names = ", ".join(quote(c.name) for c in table.columns if c.key in keys)
     target = quote(table.name) if table.schema is None else f"{quote(table.schema)}.{quote(table.name)}"
     statement = f"INSERT INTO {target} ({names}) SELECT {names} FROM json_populate_recordset(NULL::{target}, %s::json)"
-    conn.exec_driver_sql(statement, ((b"[" + b",".join(pieces) + b"]").decode(),))
+    conn.exec_driver_sql(statement, (json_array(pieces),))
+
+
+def json_array(pieces: list[bytes]) -> Json:
+    """The JSON array of `pieces` as a psycopg parameter: sent as the bytes it is, never decoded."""
+    return Json(b"[" + b",".join(pieces) + b"]", dumps=_as_is)
+
+
+def _as_is(value: bytes) -> bytes:
+    return value
 
 
 def _orjson_default(value: Any) -> Any:

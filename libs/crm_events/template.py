@@ -15,6 +15,7 @@ import orjson
 from sqlalchemy import Connection, Table
 
 from crm_db.base import utcnow
+from crm_db.bulk import json_array
 from crm_events.envelope import Event, dumps, topic_for
 
 # A string of these characters is its own JSON between quotes, in any serialiser (ids, keys).
@@ -80,4 +81,4 @@ def insert_outbox_pieces(conn: Connection, table: Table, service: str, event_typ
     conn.exec_driver_sql(
         f"INSERT INTO {quote(table.name)} (tenant_id, event_id, event_type, topic, key, payload, created_at) "
         "SELECT %s, e.e, %s, %s, e.k, e.p, %s FROM json_to_recordset(%s::json) AS e(e uuid, k text, p text)",
-        (tenant_id, event_type, topic_for(service, event_type), utcnow(), (b"[" + b",".join(pieces) + b"]").decode()))
+        (tenant_id, event_type, topic_for(service, event_type), utcnow(), json_array(pieces)))

@@ -256,7 +256,7 @@ def read_csv(text: TextIO) -> tuple[list[str], Iterator[Record]]:
         try:
             for cells in reader:
                 number += 1
-                if any(c.strip() for c in cells):
+                if cells and (cells[0].strip() or any(c.strip() for c in cells)):  # the first cell mostly decides
                     yield number, cells
         except UnicodeDecodeError as exc:
             raise JobFailed(f"Row {number + 1}: the file is not UTF-8 text; save it as CSV UTF-8 and import again.") from exc
