@@ -11,6 +11,8 @@ worker is a separate process (`job_runner(...).run_once()`), so its peak RSS (Vm
 so is that of any helper process it starts. `import_seconds` runs from the start of the upload to
 the job's finished_at. CPU seconds of the worker, its helpers and the PostgreSQL backends show
 where the time goes whatever else the machine runs. Alone: `.venv/bin/python bench/contacts_import.py`.
+Knobs: BENCH_IMPORT_DB (database name), BENCH_IMPORT_PROFILE=<file> (cProfile the job, checked in the
+worker process), BENCH_IMPORT_WITHOUT_INDEX=<index,...> (drop indexes first, to measure their share).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ GOAL_SECONDS = 10.0
 STAGES = ("lead", "subscriber", "customer", "marketing_qualified", "opportunity")
 PLANS = ("free", "pro", "team", "enterprise")
 WORKER_TIMEOUT = 900  # seconds: a bound on the worker process, however slow the import
+# Its own database (dropped and made again each run); another name lets two checkouts bench at once.
+DATABASE = os.environ.get("BENCH_IMPORT_DB", "bench_contacts_import")
 
 
 def row_kind(i: int) -> str:
@@ -85,21 +89,42 @@ def status_mb(field: str, pid: str = "self") -> float:
 
 
 class ChildPeaks(threading.Thread):
-    """The largest peak RSS of the processes this one starts (an import's checker process, say)."""
+    """The largest peak RSS of the processes this one starts (an import's checker processes, say),
+    and their CPU seconds: every descendant counts (a forkserver's children are grandchildren,
+    which RUSAGE_CHILDREN never sees), sampled every 50 ms, a process's last reading kept."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.peak, self.done = 0.0, threading.Event()
+        self.ticks: dict[int, int] = {}
 
     def run(self) -> None:
-        while not self.done.wait(0.1):
-            for children in Path("/proc/self/task").glob("*/children"):
+        while not self.done.wait(0.05):
+            self.sample()
+
+    def sample(self) -> None:
+        todo, seen = [os.getpid()], set()
+        while todo:
+            pid = todo.pop()
+            for children in Path(f"/proc/{pid}/task").glob("*/children"):
                 try:
-                    pids = children.read_text().split()
-                except OSError:  # the thread ended meanwhile
+                    found = [int(p) for p in children.read_text().split()]
+                except OSError:  # the thread or process ended meanwhile
                     continue
-                for pid in pids:
-                    self.peak = max(self.peak, status_mb("VmHWM", pid))
+                for child in found:
+                    if child not in seen:
+                        seen.add(child)
+                        todo.append(child)
+        for pid in seen:
+            self.peak = max(self.peak, status_mb("VmHWM", str(pid)))
+            try:  # utime + stime, fields 14 and 15 of /proc/<pid>/stat (counted after the name's ")")
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            self.ticks[pid] = int(fields[11]) + int(fields[12])
+
+    def cpu_seconds(self) -> float:
+        return sum(self.ticks.values()) / os.sysconf("SC_CLK_TCK")
 
 
 def worker_main() -> None:
@@ -116,16 +141,36 @@ def worker_main() -> None:
     baseline, deadline, children = status_mb("VmRSS"), time.monotonic() + WORKER_TIMEOUT, ChildPeaks()
     cpu_before = sum(getattr(resource.getrusage(resource.RUSAGE_SELF), f) for f in ("ru_utime", "ru_stime"))
     children.start()
+    profile_to = os.environ.get("BENCH_IMPORT_PROFILE")  # a path: cProfile the job, checking in this process
+    profiler = None
+    if profile_to:
+        import cProfile
+
+        from contacts.service import imports
+
+        imports.PARALLEL_MIN_ROWS = 10**12
+        profiler = cProfile.Profile()
     print("ready", flush=True)
-    while not runner.run_once():
+    while True:
+        if profiler is not None:
+            profiler.enable()
+        ran = runner.run_once()
+        if profiler is not None:
+            profiler.disable()
+        if ran:
+            break
         if time.monotonic() > deadline:
             raise SystemExit("no job arrived")
         time.sleep(0.02)
     children.done.set()
+    children.join()
+    children.sample()
+    if profiler is not None:
+        profiler.dump_stats(profile_to)
     own, helpers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     print(json.dumps({"baseline_rss_mb": baseline, "peak_rss_mb": status_mb("VmHWM"), "end_rss_mb": status_mb("VmRSS"),
                       "children_peak_rss_mb": children.peak, "worker_cpu_s": own.ru_utime + own.ru_stime - cpu_before,
-                      "checker_cpu_s": helpers.ru_utime + helpers.ru_stime}), flush=True)
+                      "checker_cpu_s": max(helpers.ru_utime + helpers.ru_stime, children.cpu_seconds())}), flush=True)
     db.dispose()
 
 
@@ -168,7 +213,7 @@ def bench_size(admin: str, rows: int) -> dict[str, Any]:
     from crm_testing.db import create_service_database
 
     started = time.monotonic()
-    owner_url, app_url = create_service_database(admin, "bench_contacts_import")
+    owner_url, app_url = create_service_database(admin, DATABASE)
     var = ROOT / "var" / "bench" / "import"
     var.mkdir(parents=True, exist_ok=True)
     svc = make_harness("contacts", create_app, metadata(), migrations_dir(contacts.__file__), var,
@@ -185,6 +230,15 @@ def bench_size(admin: str, rows: int) -> dict[str, Any]:
         answer = svc.client.post("/v1/contacts/batch", json={"mode": "create", "items": items}, headers=svc.headers("bench"))
         if answer.status_code != 200 or {r["status"] for r in answer.get_json()["results"]} != {201}:
             raise RuntimeError(f"batch create: {answer.status_code} {answer.get_data(as_text=True)[:500]}")
+    for index in filter(None, os.environ.get("BENCH_IMPORT_WITHOUT_INDEX", "").split(",")):
+        # A measurement only (what one index costs an import): the service never runs without it.
+        import psycopg
+
+        from crm_testing.db import libpq_url
+
+        with psycopg.connect(libpq_url(owner_url), autocommit=True) as conn:
+            conn.execute(f'DROP INDEX "{index}"')
+        print(f"import: without index {index} (measuring its share)", flush=True)
     data, expected = make_csv(rows)
     print(f"import: {rows:,} rows, {len(data) / 1e6:.1f} MB CSV ready ({time.monotonic() - started:.1f}s setup)", flush=True)
 
@@ -204,7 +258,7 @@ def bench_size(admin: str, rows: int) -> dict[str, Any]:
     try:
         if not ready.wait(120):
             raise RuntimeError("the import worker did not start")
-        db_cpu = BackendCpu(admin, "bench_contacts_import")
+        db_cpu = BackendCpu(admin, DATABASE)
         upload_start = dt.datetime.now(dt.UTC)
         answer = svc.client.post("/v1/imports", data={"object": "contacts", "file": (io.BytesIO(data), "bench.csv")},
                                  headers=svc.headers("bench"), content_type="multipart/form-data")

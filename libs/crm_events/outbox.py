@@ -10,11 +10,13 @@ from sqlalchemy import MetaData, insert
 from sqlalchemy.orm import Session
 
 from crm_core import context
+from crm_core.ids import uuid7
 from crm_db.base import utcnow
 from crm_db.bulk import bulk_insert
 from crm_db.tenancy import defer as defer_write
 from crm_events.envelope import Event, topic_for
 from crm_events.tables import event_tables
+from crm_events.template import EventTemplate
 
 
 class Outbox:
@@ -77,15 +79,16 @@ class Outbox:
         """emit_many's rows without writing them: a bulk writer can build them (CPU) while the
         database is busy with its previous batch, then insert_rows() them."""
         tenant = context.require_tenant()
-        request_id = context.current_request_id()
         topic = topic_for(self.service, event_type)
         now = utcnow()
+        # The envelope serialised once, each event's data spliced in: what Event(...).to_json() writes.
+        template = EventTemplate(event_type, self.service, str(tenant), context.current_request_id(),
+                                 now.isoformat().replace("+00:00", "Z"))
         rows = []
         for subject, data in items:
-            event = Event(type=event_type, source=self.service, tenant_id=str(tenant), subject=str(subject), data=data,
-                          request_id=request_id)
-            rows.append({"tenant_id": tenant, "event_id": uuid.UUID(event.id), "event_type": event_type, "topic": topic,
-                         "key": str(subject), "payload": event.to_json(), "created_at": now})
+            event_id, key = uuid7(), str(subject)
+            rows.append({"tenant_id": tenant, "event_id": event_id, "event_type": event_type, "topic": topic,
+                         "key": key, "payload": template.payload(key, data, str(event_id)), "created_at": now})
         return rows
 
     def insert_rows(self, session: Session, rows: list[dict[str, Any]]) -> int:

@@ -38,15 +38,27 @@ from contacts.service.common import PartyService
 from contacts.service.companies import CompanyService, normalised_domain
 from contacts.service.contacts import ContactService
 from contacts.service.jobs import JobRun, JobRunner, open_text
-from contacts.service.rows import FieldSpec, Record, SeenKeys, field_specs, plan_columns, read_csv, reason, row_dumper, row_values
+from contacts.service.rows import (
+    FieldSpec,
+    Record,
+    SeenKeys,
+    fast_loader,
+    field_specs,
+    plan_columns,
+    read_csv,
+    reason,
+    row_dumper,
+    row_values,
+)
 from contacts.service.scoring import rescore, rules
 from crm_core import context
 from crm_core.errors import ProblemError
-from crm_core.ids import uuid7
+from crm_core.ids import uuid7s
 from crm_db.base import utcnow
-from crm_db.bulk import bulk_insert
+from crm_db.bulk import bulk_insert, insert_json_rows, json_rows
 from crm_db.database import Database
 from crm_events.outbox import Outbox
+from crm_events.template import OutboxPieces, insert_outbox_pieces
 from crm_http.parsing import flatten_errors
 
 log = logging.getLogger(__name__)
@@ -54,6 +66,7 @@ BATCH_ROWS = 1000
 PARALLEL_MIN_ROWS = 20_000  # below this, starting checker processes costs more than it saves
 CHECKER_PROCESSES = min(2, os.cpu_count() or 1)  # the database and this process need cores too
 Errors = dict[str, list[str]]
+FAST_ROWS = True  # rows loaded by rows.fast_loader (tests compare it with the schema path)
 
 
 @dataclass(frozen=True)
@@ -97,6 +110,21 @@ class Checked:
     row: dict[str, Any] | None = None  # the insert row, if it can be created
     event: dict[str, Any] | None = None  # its outbox row
     create_failed: Errors | None = None  # why it cannot be created (the service's checks)
+    id: uuid.UUID | None = None  # the new record's id, if it can be created
+    # On PostgreSQL, row and event as the JSON bulk.insert_json_rows and insert_outbox_pieces send (then
+    # row and event are None):
+    # serialised where they were checked, and cheap to hand from a checker process to the writer.
+    row_json: bytes | None = None
+    event_json: bytes | None = None
+
+    def wire(self) -> tuple[Any, ...]:
+        """What a checker process sends back (plain values pickle fast); the record stays with the writer."""
+        return (self.key, self.failed, self.values, self.row, self.event, self.create_failed, self.id, self.row_json,
+                self.event_json)
+
+    @classmethod
+    def unwire(cls, record: Record, wired: tuple[Any, ...]) -> Checked:
+        return cls(record, *wired)
 
 
 @dataclass
@@ -127,35 +155,55 @@ class Importer:
         table = self.kind.model.__table__
         # Column defaults once, not per row (executemany needs every key in every row).
         self._template = {c.key: (None if c.default is None or c.default.is_callable else c.default.arg) for c in table.columns}
+        self._keys = list(self._template)
         stamped = {"tenant_id", "id", "created_at", "updated_at", "version"}
         self._factories = {c.key: c.default.arg for c in table.columns
                            if c.default is not None and c.default.is_callable and c.key not in stamped}
         # The create schema limited to the fields the file maps: the same checks, on fewer fields.
         used = {"address" if s.kind == "address" else "properties" if s.kind == "property" else s.key for _, s in self.columns}
         self._schema = type(self.kind.create_schema)(only=sorted(used))
+        self._load = fast_loader(self._schema) if FAST_ROWS else None
 
     # stage 1: CPU, no writes
     def check(self, batch: list[Record]) -> list[Checked]:
         width, out = len(self.header), []
         now, event_type = utcnow(), f"crm.{self.kind.service.aggregate}.created"
+        ids = iter(uuid7s(len(batch)))  # one each, in file order; a failed row leaves its id unused
         with self.run.db.transaction() as session:  # reads definitions, the region, linked companies
             for record in batch:
-                out.append(self._check_one(session, record, width, now))
+                out.append(self._check_one(session, record, width, now, ids))
         created = [c for c in out if c.row is not None]
-        events = self.run.outbox.event_rows(event_type, ((c.row["id"], self.kind.dump_row(c.row)) for c in created))  # type: ignore[index]
-        for c, event in zip(created, events, strict=True):
+        if created and self.run.db.engine.dialect.name == "postgresql":
+            try:  # serialised here, where the CPU is spread over processes; the writer only joins them
+                rows = json_rows(self.kind.model.__table__, (c.row for c in created))  # type: ignore[misc]
+            except TypeError:  # a value JSON does not carry: this batch goes as dicts
+                rows = []
+            if rows:
+                events = OutboxPieces(self.run.outbox.service, event_type, str(context.require_tenant()),
+                                      context.current_request_id(), now.isoformat().replace("+00:00", "Z"))
+                for c, row, event_id in zip(created, rows, uuid7s(len(created)), strict=True):
+                    c.event_json = events.piece(str(c.id), self.kind.dump_row(c.row), str(event_id))  # type: ignore[arg-type]
+                    c.row, c.row_json = None, row
+                return out
+        dicts = self.run.outbox.event_rows(event_type, ((c.id, self.kind.dump_row(c.row)) for c in created))  # type: ignore[arg-type]
+        for c, event in zip(created, dicts, strict=True):
             c.event = event
         return out
 
-    def _check_one(self, session: Session, record: Record, width: int, now: Any) -> Checked:
+    def _check_one(self, session: Session, record: Record, width: int, now: Any, ids: Iterator[uuid.UUID]) -> Checked:
         cells = record[1]
-        if any(c.strip() for c in cells[width:]):
+        record_id = next(ids)
+        if len(cells) > width and any(c.strip() for c in cells[width:]):
             return Checked(record, failed={"row": [f"Has {len(cells)} cells; the header has {width} columns."]})
         values, errors = row_values(self.columns, cells)
-        try:
-            values = self._schema.load(values)
-        except ValidationError as exc:
-            errors = {**flatten_errors(exc.messages), **errors}
+        loaded = self._load(values) if self._load is not None else None
+        if loaded is not None:
+            values = loaded
+        else:  # a row the fast path does not vouch for: the schema decides, and words its errors
+            try:
+                values = self._schema.load(values)
+            except ValidationError as exc:
+                errors = {**flatten_errors(exc.messages), **errors}
         if errors:
             return Checked(record, failed=errors)
         try:
@@ -171,8 +219,8 @@ class Importer:
         row = dict(self._template)
         row.update({k: make(None) for k, make in self._factories.items()})
         row.update(values)
-        row.update(tenant_id=self.run.tenant_id, id=uuid7(), created_at=now, updated_at=now, version=1)
-        checked.row = row
+        row.update(tenant_id=self.run.tenant_id, id=record_id, created_at=now, updated_at=now, version=1)
+        checked.row, checked.id = row, row["id"]
         return checked
 
     # stage 2: one transaction
@@ -244,12 +292,12 @@ class Importer:
                     self._update(session, out, c, existing[key])
                 else:
                     out.updated += 1  # a dry run: an earlier batch would have created it
-            elif c.row is None:
+            elif c.id is None:
                 self._fail(out, c, c.create_failed or {"row": ["Cannot be created."]})
             else:
                 inserts.append(c)
                 if key:
-                    pending[key] = c.row["id"]
+                    pending[key] = c.id  # type: ignore[assignment]
         self._insert_rows(session, inserts, out)
         return out
 
@@ -283,10 +331,18 @@ class Importer:
     def _insert_rows(self, session: Session, inserts: list[Checked], out: Outcome) -> None:
         if not inserts:
             return
-        bulk_insert(session.connection(), self.kind.model.__table__, [c.row for c in inserts])  # type: ignore[misc]
-        self.run.outbox.insert_rows(session, [c.event for c in inserts])  # type: ignore[misc]
+        table, conn = self.kind.model.__table__, session.connection()
+        as_json = [c for c in inserts if c.row_json is not None]
+        if as_json:
+            insert_json_rows(conn, table, self._keys, [c.row_json for c in as_json])  # type: ignore[misc, arg-type]
+            insert_outbox_pieces(conn, self.run.outbox.table, self.run.outbox.service, f"crm.{self.kind.service.aggregate}.created",
+                                 self.run.tenant_id, [c.event_json for c in as_json])  # type: ignore[misc]
+        as_dicts = [c for c in inserts if c.row_json is None]
+        if as_dicts:
+            bulk_insert(conn, table, [c.row for c in as_dicts])  # type: ignore[misc, arg-type]
+            self.run.outbox.insert_rows(session, [c.event for c in as_dicts])  # type: ignore[misc]
         if self.kind.model is Contact and rules(session):  # as ContactService.create: scored from the start
-            rescore(session, self.run.outbox, self.kind.service.serialize, [c.row["id"] for c in inserts])  # type: ignore[index]
+            rescore(session, self.run.outbox, self.kind.service.serialize, [c.id for c in inserts])  # type: ignore[misc]
         out.created += len(inserts)
         out.created_keys += [c.key for c in inserts if c.key]
 
@@ -336,11 +392,26 @@ def _checker_start(plan: _Plan) -> None:
         _CHECKER = _importer(JobRun(runner, plan.job_id, plan.tenant_id, "import", plan.attempt), plan)[0]
 
 
-def _checker_check(batch: list[Record]) -> list[Checked]:
+def _checker_context() -> multiprocessing.context.BaseContext:
+    """Checkers are forked from a forkserver that has imported this module: starting a Python and
+    importing the service costs about a CPU-second per process, paid this way once per worker
+    process (the forkserver stays for its later imports) instead of once per checker and import.
+    The forkserver is single-threaded, so forking it is safe where forking the worker (threads,
+    database connections) is not."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])  # read when the forkserver starts, i.e. once
+    return ctx
+
+
+def _checker_check(batch: list[Record]) -> list[tuple[Any, ...]]:
     assert _CHECKER is not None
     run = _CHECKER.run
     with context.tenant_context(run.tenant_id, f"job-{run.job_id}"):
-        return _CHECKER.check(batch)
+        return [c.wire() for c in _CHECKER.check(batch)]
+
+
+def _unwired(batch: list[Record], done: Future[list[tuple[Any, ...]]]) -> list[Checked]:
+    return [Checked.unwire(record, wired) for record, wired in zip(batch, done.result(), strict=True)]
 
 
 def _checked_now(importer: Importer, batch: list[Record]) -> Future[list[Checked]]:
@@ -372,16 +443,21 @@ def run_import(run: JobRun) -> None:
     # Checking (validation, normalisation: most of the CPU) runs in other processes for big files,
     # batches ahead of the writes here: a Python process uses one core at most.
     checkers = CHECKER_PROCESSES if total - done >= PARALLEL_MIN_ROWS else 0
-    pool = ProcessPoolExecutor(checkers, mp_context=multiprocessing.get_context("spawn"), initializer=_checker_start,
+    pool = ProcessPoolExecutor(checkers, mp_context=_checker_context(), initializer=_checker_start,
                                initargs=(plan,)) if checkers else None
     try:
-        ahead: collections.deque[Future[list[Checked]]] = collections.deque()
+        ahead: collections.deque[tuple[list[Record], Future[Any]]] = collections.deque()
+
+        def write_next() -> None:  # in file order
+            batch, checked = ahead.popleft()
+            importer.write(_unwired(batch, checked) if pool else checked.result())
+
         for batch in _batches(itertools.islice(records, done, None)):
-            ahead.append(pool.submit(_checker_check, batch) if pool else _checked_now(importer, batch))
+            ahead.append((batch, pool.submit(_checker_check, batch) if pool else _checked_now(importer, batch)))
             if len(ahead) > checkers:
-                importer.write(ahead.popleft().result())  # in file order
+                write_next()
         while ahead:
-            importer.write(ahead.popleft().result())
+            write_next()
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, TextIO
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, ValidationError, fields
+from marshmallow.decorators import POST_LOAD, PRE_LOAD, VALIDATES, VALIDATES_SCHEMA
+from marshmallow.utils import missing
 from sqlalchemy.orm import Session
 
 from contacts.models import PropertyDefinition
@@ -123,6 +125,102 @@ def row_values(columns: list[tuple[int, FieldSpec]], cells: list[str]) -> tuple[
     return values, errors
 
 
+def fast_loader(schema: Schema) -> Callable[[dict[str, Any]], dict[str, Any] | None] | None:
+    """`schema.load` for the values of a CSV row without marshmallow's per-load machinery (error
+    store, getters, hook lookup), which costs more than the checks themselves. Each field's own
+    validators and hooks still run, so what it accepts it accepts exactly like the schema; it
+    answers None for anything it cannot vouch for (any error, an unknown key, a missing required
+    field) and the caller then loads with the schema, whose messages are the ones users see.
+    None (no fast path) for a schema using a feature this does not know."""
+    hooks = schema._hooks
+    if hooks[VALIDATES] or any(many or kw.get("pass_original") for tag in (PRE_LOAD, POST_LOAD, VALIDATES_SCHEMA)
+                               for _, many, kw in hooks[tag]):
+        return None
+    pre = [getattr(schema, name) for name, _, _ in hooks[PRE_LOAD]]
+    checks = [getattr(schema, name) for name, _, _ in hooks[VALIDATES_SCHEMA]]
+    post = [getattr(schema, name) for name, _, _ in hooks[POST_LOAD]]
+    unknown = schema.unknown
+    plan: list[tuple[str, str, Callable[[Any, str, Any], Any]]] = []
+    required: list[str] = []
+    for name, f in schema.load_fields.items():
+        key, attr = f.data_key or name, f.attribute or name
+        if f.load_default is not missing or "." in attr:
+            return None
+        if f.required:
+            required.append(key)
+        plan.append((key, attr, _field_loader(f)))
+    known = {key for key, _, _ in plan}
+
+    def load(data: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            for hook in pre:
+                data = hook(data, many=False, partial=None, unknown=unknown)
+            if not known.issuperset(data) or any(k not in data for k in required):
+                return None
+            out: dict[str, Any] = {}
+            for key, attr, convert in plan:  # in the schema's field order, as marshmallow builds it
+                if key in data:
+                    out[attr] = convert(data[key], key, data)
+            for check in checks:
+                check(out, partial=None, many=False, unknown=unknown)
+            for hook in post:
+                out = hook(out, many=False, partial=None, unknown=unknown)
+            return out
+        except ValidationError:
+            return None
+
+    return load
+
+
+def _field_loader(f: fields.Field) -> Callable[[Any, str, Any], Any]:
+    """One field's deserialize: strings and UUIDs inline (the type check, then the field's own
+    validators), lists of them element by element, anything else through field.deserialize."""
+    if f.pre_load or f.post_load:
+        return f.deserialize
+    validators = list(f.validators)
+
+    def validated(value: Any) -> Any:
+        for validator in validators:
+            if validator(value) is False:
+                raise ValidationError("invalid")
+        return value
+
+    if type(f) in (fields.String, fields.Email):
+        def load_string(value: Any, _key: str, _data: Any) -> Any:
+            if type(value) is not str:  # None, bytes, numbers: the field decides
+                return f.deserialize(value, _key, _data)
+            return validated(value) if validators else value
+        return load_string
+    if type(f) is fields.UUID:
+        def load_uuid(value: Any, _key: str, _data: Any) -> Any:
+            if type(value) is not str:
+                return f.deserialize(value, _key, _data)
+            try:
+                return validated(uuid.UUID(value))
+            except ValueError as exc:
+                raise ValidationError("invalid") from exc
+        return load_uuid
+    if type(f) is fields.List and type(f.inner) in (fields.String, fields.Email, fields.UUID):
+        inner = _field_loader(f.inner)
+
+        def load_list(value: Any, key: str, data: Any) -> Any:
+            if type(value) is not list:
+                return f.deserialize(value, key, data)
+            return validated([inner(v, key, data) for v in value])
+        return load_list
+    if (isinstance(f, fields.Mapping) and type(f)._deserialize is fields.Mapping._deserialize and f.mapping_type is dict
+            and f.value_field is None and f.key_field is not None):  # custom properties: keys checked, values as given
+        key_loader = _field_loader(f.key_field)
+
+        def load_mapping(value: Any, key: str, data: Any) -> Any:
+            if type(value) is not dict:
+                return f.deserialize(value, key, data)
+            result = {key_loader(k, k, value): v for k, v in value.items()}
+            return validated(result) if validators else result
+        return load_mapping
+    return f.deserialize
+
+
 def reason(errors: dict[str, list[str]]) -> str:
     """Field errors as one line for the errors CSV: "email: Not a valid email address.; phone: ..."."""
     return "; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items())
@@ -158,7 +256,7 @@ def read_csv(text: TextIO) -> tuple[list[str], Iterator[Record]]:
         try:
             for cells in reader:
                 number += 1
-                if any(c.strip() for c in cells):
+                if cells and (cells[0].strip() or any(c.strip() for c in cells)):  # the first cell mostly decides
                     yield number, cells
         except UnicodeDecodeError as exc:
             raise JobFailed(f"Row {number + 1}: the file is not UTF-8 text; save it as CSV UTF-8 and import again.") from exc
@@ -253,7 +351,7 @@ def row_dumper(schema: Schema) -> Callable[[dict[str, Any]], dict[str, Any]] | N
         if key == "properties":
             plan.append((name, attr, dict))
         elif isinstance(f, UtcDateTime):
-            plan.append((name, attr, functools.partial(_utc, f)))
+            plan.append((name, attr, _utc_converter(f)))
         elif isinstance(f, fields.UUID):
             plan.append((name, attr, _str_or_none))
         elif type(f) in (fields.String, fields.Email, fields.Integer, fields.Boolean):
@@ -282,8 +380,15 @@ def row_dumper(schema: Schema) -> Callable[[dict[str, Any]], dict[str, Any]] | N
     return dump
 
 
-def _utc(f: UtcDateTime, value: Any) -> Any:
-    return f._serialize(value, None, None)
+def _utc_converter(f: UtcDateTime) -> Callable[[Any], Any]:
+    """The field's output, remembered for the last value: a batch's rows share one timestamp object."""
+    last: list[Any] = [None, None]
+
+    def convert(value: Any) -> Any:
+        if value is not last[0]:
+            last[:] = [value, f._serialize(value, None, None)]
+        return last[1]
+    return convert
 
 
 def _str_or_none(value: Any) -> str:
