@@ -41,6 +41,13 @@ def dumps_bytes(value: Any) -> bytes:
     try:
         return orjson.dumps(value, default=_default, option=_ORJSON_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError is a TypeError
+        pass
+    # Non-ASCII as UTF-8 here too, so a value reads the same whichever serialiser wrote it (bulk
+    # event templates splice pieces written by both); \u escapes only for lone surrogates.
+    text = json.dumps(value, default=_default, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
         return json.dumps(value, default=_default, separators=(",", ":")).encode()
 
 
