@@ -7,7 +7,7 @@ import datetime as dt
 from argon2 import PasswordHasher
 from flask import Blueprint, Flask
 
-from crm_core.internal_token import InternalTokenSigner
+from crm_core.internal_token import InternalTokenSigner, TokenCache
 from crm_core.settings import Settings
 from crm_db.database import Database
 from crm_db.roles import check_app_role
@@ -99,7 +99,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     doc = ApiDoc("CRM gateway")
     api.document(doc)
     bp = Blueprint("gateway", __name__)
-    api.register(bp, db, accounts, ApiKeys(outbox), router, InternalTokenSigner.from_pem(settings.internal_private_key),
-                 OpenApiCache(doc, router), guard, users)
+    # An internal token is reused per (principal, service) for this long (of its 60 s); 0 mints each time.
+    tokens = TokenCache(InternalTokenSigner.from_pem(settings.internal_private_key),
+                        reuse_seconds=float(settings.get("CRM_INTERNAL_TOKEN_REUSE_SECONDS", "20") or 20))
+    api.register(bp, db, accounts, ApiKeys(outbox), router, tokens, OpenApiCache(doc, router), guard, users)
     app.register_blueprint(bp)
     return app
