@@ -17,7 +17,15 @@ from crm_http.app import PUBLIC_PATHS, create_base_app
 from crm_http.openapi import ApiDoc
 from crm_runtime.catalog import DOMAIN_SERVICES, SCOPE_AREAS
 from gateway import api
-from gateway.auth import Guard, RateLimits, UserStatus, make_authenticate, parse_trusted_proxies, rate_limit_headers
+from gateway.auth import (
+    Guard,
+    RateLimits,
+    UserStatus,
+    VerifiedApiKeys,
+    make_authenticate,
+    parse_trusted_proxies,
+    rate_limit_headers,
+)
 from gateway.docs import OpenApiCache
 from gateway.hygiene import install_internal_only, reject_non_canonical
 from gateway.keys import ApiKeys
@@ -90,8 +98,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     public = PUBLIC_PATHS | {"/v1/openapi.json", "/docs"}
     # Deactivation and role changes reach tokens already issued within this many seconds.
     users = UserStatus(db, ttl=float(settings.get("CRM_USER_STATUS_TTL_SECONDS", "5") or 5))
+    # A verified API key is trusted this long per process, and only while no key has changed since
+    # (checked on every request, so a revocation is refused at once everywhere); 0 looks up every time.
+    keys = VerifiedApiKeys(db, ttl=float(settings.get("CRM_API_KEY_CACHE_SECONDS", "5") or 5))
     app = create_base_app(settings, readiness=readiness, public_paths=public,
-                          authenticate=make_authenticate(db, access, guard, api.ANONYMOUS_PATHS, users=users))
+                          authenticate=make_authenticate(db, access, guard, api.ANONYMOUS_PATHS, users=users,
+                                                         keys=keys))
     app.after_request(rate_limit_headers)
     app.extensions["crm_guard"] = guard
     install_internal_only(app, internal_port)

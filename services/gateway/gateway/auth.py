@@ -30,7 +30,7 @@ from crm_core.errors import TooManyRequests, Unauthorized
 from crm_core.metrics import metrics
 from crm_db.database import Database
 from gateway.keys import ApiKeys, InvalidApiKey, looks_like_api_key
-from gateway.models import User
+from gateway.models import ApiKeyEpoch, User
 from gateway.ratelimit import Buckets, Limit, tightest
 from gateway.tokens import AccessTokens, InvalidAccessToken
 
@@ -138,6 +138,77 @@ class NegativeCache:
         self._cache.put(self._digest(credential), True)
 
 
+def _digest(credential: str) -> bytes:
+    """What the caches below are keyed by: a credential never sits in them in clear."""
+    return hashlib.sha256(credential.encode()).digest()
+
+
+class VerifiedAccessTokens:
+    """Access tokens whose signature and claims were checked, until their own expiry (bounded).
+
+    A token's principal is a pure function of the token, so looking it up is the same check as
+    decoding it again while it has not expired; what can change (the user deactivated, their
+    role changed) is UserStatus's to check on every request, cached or not.
+    """
+
+    def __init__(self, access: AccessTokens, size: int = 50_000) -> None:
+        self.access = access
+        self._cache = TtlCache(float(access.ttl_seconds), size)
+
+    def verify(self, token: str) -> Principal:
+        digest = _digest(token)
+        entry = self._cache.get(digest)
+        if entry is not _MISSING:
+            principal, expires = entry  # type: ignore[misc]
+            if time.time() < expires:
+                return principal  # type: ignore[no-any-return]
+            self._cache.pop(digest)
+        principal, expires = self.access.verify_until(token)
+        self._cache.put(digest, (principal, expires))
+        return principal
+
+
+class VerifiedApiKeys:
+    """API keys verified against the database, trusted for `ttl` seconds per process, and only
+    while the key epoch (one row, moved by a trigger on every change to api_keys) is the one they
+    were verified under: the epoch is read on every request (a primary-key read, no ORM), so a
+    revocation made through any gateway process is refused on the very next request everywhere.
+
+    The epoch is read before the key is looked up: a change committed after that read leaves a
+    newer epoch, which the next request sees, so a stale entry can never outlive a change.
+    """
+
+    def __init__(self, db: Database, ttl: float = 5.0, size: int = 10_000) -> None:
+        self.db, self.ttl = db, ttl
+        self._cache = TtlCache(ttl, size)
+        self._epoch_query = select(ApiKeyEpoch.epoch).where(ApiKeyEpoch.id == 1)
+
+    def epoch(self) -> int | None:
+        with self.db.engine.connect() as conn:
+            return conn.execute(self._epoch_query).scalar()
+
+    def authenticate(self, credential: str) -> Principal:
+        if self.ttl <= 0:
+            return self._lookup(credential)
+        epoch = self.epoch()
+        digest = _digest(credential)
+        entry = self._cache.get(digest)
+        if entry is not _MISSING and epoch is not None and entry[0] == epoch:  # type: ignore[index]
+            return entry[1]  # type: ignore[index,no-any-return]
+        try:
+            principal = self._lookup(credential)
+        except InvalidApiKey:
+            self._cache.pop(digest)
+            raise
+        if epoch is not None:
+            self._cache.put(digest, (epoch, principal))
+        return principal
+
+    def _lookup(self, credential: str) -> Principal:
+        with self.db.transaction() as session:
+            return ApiKeys.authenticate(session, credential)
+
+
 @dataclass
 class Guard:
     """Rate limits and abuse counters shared by the authenticate hook and the login route."""
@@ -229,9 +300,13 @@ class UserStatus:
 
 
 def make_authenticate(db: Database, access: AccessTokens, guard: Guard, anonymous_paths: frozenset[str],
-                      negative: NegativeCache | None = None, users: UserStatus | None = None) -> Callable[[], None]:
+                      negative: NegativeCache | None = None, users: UserStatus | None = None,
+                      keys: VerifiedApiKeys | None = None,
+                      tokens: VerifiedAccessTokens | None = None) -> Callable[[], None]:
     negative = negative if negative is not None else NegativeCache()
     users = users if users is not None else UserStatus(db)
+    keys = keys if keys is not None else VerifiedApiKeys(db)
+    tokens = tokens if tokens is not None else VerifiedAccessTokens(access)
     limits = guard.limits
 
     def authenticate() -> None:
@@ -248,13 +323,12 @@ def make_authenticate(db: Database, access: AccessTokens, guard: Guard, anonymou
                 if credential in negative:
                     raise InvalidApiKey("recently refused")
                 try:
-                    with db.transaction() as session:
-                        principal = ApiKeys.authenticate(session, credential)
+                    principal = keys.authenticate(credential)
                 except InvalidApiKey:
                     negative.add(credential)
                     raise
             else:
-                principal = access.verify(credential)
+                principal = tokens.verify(credential)
                 users.check(principal)
         except (InvalidApiKey, InvalidAccessToken):
             guard.bad_credential()
