@@ -21,8 +21,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import psycopg
 from flask import Response, g, request
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from crm_core import context
 from crm_core.context import Principal
@@ -30,7 +31,7 @@ from crm_core.errors import TooManyRequests, Unauthorized
 from crm_core.metrics import metrics
 from crm_db.database import Database
 from gateway.keys import ApiKeys, InvalidApiKey, looks_like_api_key
-from gateway.models import ApiKeyEpoch, User
+from gateway.models import User
 from gateway.ratelimit import Buckets, Limit, tightest
 from gateway.tokens import AccessTokens, InvalidAccessToken
 
@@ -168,6 +169,47 @@ class VerifiedAccessTokens:
         return principal
 
 
+class KeyEpoch:
+    """The current api_key_epoch, read on every request served from the API-key cache.
+
+    On PostgreSQL over a few autocommit connections of its own with a prepared statement (about
+    40 µs of CPU, against about 300 µs for a pooled SQLAlchemy connection with its BEGIN and
+    ROLLBACK); elsewhere (SQLite, one embedded process) through the engine. A connection that
+    fails is dropped and the error raised (a transient one answers 503); the next read reconnects.
+    """
+
+    SQL = "SELECT epoch FROM api_key_epoch WHERE id = 1"
+
+    def __init__(self, db: Database, idle: int = 8) -> None:
+        self.db, self.idle = db, idle
+        url = db.engine.url
+        self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False) \
+            if url.get_backend_name() == "postgresql" else None
+        self._conns: list[psycopg.Connection[tuple[int]]] = []
+        self._lock = threading.Lock()
+
+    def read(self) -> int | None:
+        if self._dsn is None:
+            with self.db.engine.connect() as conn:
+                return conn.execute(text(self.SQL)).scalar()
+        with self._lock:
+            conn = self._conns.pop() if self._conns else None
+        if conn is None:
+            conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=5)
+        try:
+            row = conn.execute(self.SQL, prepare=True).fetchone()
+        except BaseException:
+            conn.close()
+            raise
+        with self._lock:
+            keep = len(self._conns) < self.idle
+            if keep:
+                self._conns.append(conn)
+        if not keep:
+            conn.close()
+        return row[0] if row else None
+
+
 class VerifiedApiKeys:
     """API keys verified against the database, trusted for `ttl` seconds per process, and only
     while the key epoch (one row, moved by a trigger on every change to api_keys) is the one they
@@ -181,11 +223,10 @@ class VerifiedApiKeys:
     def __init__(self, db: Database, ttl: float = 5.0, size: int = 10_000) -> None:
         self.db, self.ttl = db, ttl
         self._cache = TtlCache(ttl, size)
-        self._epoch_query = select(ApiKeyEpoch.epoch).where(ApiKeyEpoch.id == 1)
+        self._epoch = KeyEpoch(db)
 
     def epoch(self) -> int | None:
-        with self.db.engine.connect() as conn:
-            return conn.execute(self._epoch_query).scalar()
+        return self._epoch.read()
 
     def authenticate(self, credential: str) -> Principal:
         if self.ttl <= 0:
