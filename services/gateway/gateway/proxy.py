@@ -80,6 +80,11 @@ class Router:
         # The service answers an upload once it has stored all of it: allow it the time.
         self.upload_timeout = urllib3.Timeout(connect=2.0, read=upload_timeout)
 
+    def get(self, base_url: str, path: str, timeout: urllib3.Timeout) -> urllib3.BaseHTTPResponse:
+        """A GET of the gateway's own (the OpenAPI fragments) over the service's pool."""
+        pool, base_path = self._pools[base_url]
+        return pool.urlopen("GET", base_path + path, redirect=False, assert_same_host=False, timeout=timeout)
+
     def match(self, path: str) -> Route | None:
         for route in self.routes:
             if path == route.prefix or path.startswith(route.prefix + "/"):
