@@ -132,9 +132,14 @@ def worker_pid(master: int, timeout: float = 30) -> int:
     raise RuntimeError("no gunicorn worker")
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
+def cpu_seconds(pid: int) -> float:
+    return sum(cpu_split(pid))
 
 
 # --- load ---------------------------------------------------------------------------------------
@@ -262,12 +267,15 @@ def run_gunicorn(args: argparse.Namespace, env: dict[str, str], contacts_pid: in
                     out = Path(tempfile.mkdtemp()) / "spy.txt"
                     spy = py_spy_start(wpid, out)
                     time.sleep(0.5)
-                before, svc_before = cpu_seconds(wpid), cpu_seconds(contacts_pid) if contacts_pid else 0.0
+                before, svc_before = cpu_split(wpid), cpu_seconds(contacts_pid) if contacts_pid else 0.0
                 statuses = drive(base, method, path, cred, args.requests, args.concurrency)
-                gw_ms = (cpu_seconds(wpid) - before) * 1000 / args.requests
+                after = cpu_split(wpid)
+                user_ms, sys_ms = ((a - b) * 1000 / args.requests for a, b in zip(after, before, strict=True))
+                gw_ms = user_ms + sys_ms
                 svc = (f" contacts_cpu_ms_per_req={(cpu_seconds(contacts_pid) - svc_before) * 1000 / args.requests:.3f}"
                        if contacts_pid else "")
-                print(f"{cred_name:12s} {method:4s} {path:24s} gateway_cpu_ms_per_req={gw_ms:.3f}{svc} "
+                print(f"{cred_name:12s} {method:4s} {path:24s} gateway_cpu_ms_per_req={gw_ms:.3f} "
+                      f"(user {user_ms:.3f} sys {sys_ms:.3f}){svc} "
                       f"statuses={dict(statuses)}", flush=True)
                 if spy is not None:
                     spy.send_signal(signal.SIGINT)

@@ -160,3 +160,18 @@ def test_revocation_across_processes_on_postgresql(pg_admin_url: str, tmp_path: 
     assert _me(here, key["key"])[0] == 200 and _me(there, key["key"])[0] == 200
     assert here.delete(f"/v1/api-keys/{key['id']}", headers=bearer(owner["access_token"])).status_code == 204
     assert _me(there, key["key"])[0] == 401
+
+
+def test_a_cached_credential_still_meets_an_exhausted_bad_credentials_bucket(
+        make_gateway: Callable[..., Flask]) -> None:
+    gw = make_gateway(CRM_RATE_LIMIT_BAD_CREDENTIALS_RATE="0.001", CRM_RATE_LIMIT_BAD_CREDENTIALS_BURST="3",
+                      **SHARED).test_client()
+    owner = signup(gw)
+    key = _key(gw, owner["access_token"], ["contacts:read"])["key"]
+    for credential in (owner["access_token"], key):
+        assert _me(gw, credential)[0] == 200  # cached from here on
+    for _ in range(3):
+        assert _me(gw, "not-a-token")[0] == 401
+    for credential in (owner["access_token"], key):
+        resp = gw.get("/v1/me", headers=bearer(credential))
+        assert resp.status_code == 429 and int(resp.headers["Retry-After"]) >= 1
