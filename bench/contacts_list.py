@@ -263,7 +263,7 @@ def explain_pages(owner_url: str, app_url: str, big: uuid.UUID, var: Path) -> No
         for shape, page in pages:
             captured.clear()
             answer = app.test_client().get(list_path(shape, cursors.get(shape) if page == 2 else None),
-                                           headers={HEADER: signer.mint(principal, "bench-explain", "contacts")})
+                                           headers={HEADER: signer.mint(principal, "contacts")})
             if answer.status_code != 200:
                 raise RuntimeError(f"{shape}: {answer.status_code} {answer.get_data(as_text=True)[:500]}")
             check_page(answer.get_json(), shape)
@@ -326,7 +326,7 @@ def bench_list(wrk: str) -> list[dict[str, Any]]:
     (var / "internal.pub.pem").write_text(public)
     common = {"CRM_VAR_DIR": str(var), "CRM_INTERNAL_PUBLIC_KEY_FILE": str(var / "internal.pub.pem")}
     principal = Principal(big, uuid.uuid5(big, "user"), ("owner",), ("contacts:read",))
-    token = InternalTokenSigner.from_pem(private).mint(principal, "bench-list", "contacts", ttl=SECONDS * 6 + 300)  # outlives the runs
+    token = InternalTokenSigner.from_pem(private).mint(principal, "contacts", ttl=SECONDS * 6 + 300)  # outlives the runs
     results: list[dict[str, Any]] = []
     procs: list[subprocess.Popen[bytes]] = []
     try:

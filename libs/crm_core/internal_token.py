@@ -4,15 +4,22 @@ A compact JWS (JWT) signed with the gateway's Ed25519 key; services verify with 
 alone, so no service can mint a token for another tenant. Encoded and checked here directly
 with `cryptography` (fixed header, fixed algorithm): one is minted and verified on every request,
 and a general JWT library costs more than the signature itself.
+
+Both ends cache: the gateway reuses a token per (principal, audience) for a fraction of its
+lifetime (TokenCache), and a service remembers the tokens it has verified until they expire
+(InternalTokenVerifier's bounded cache), so the steady state signs and verifies nothing. The
+token therefore carries no per-request data: the request id travels in the X-Request-Id header.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 import uuid
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -64,7 +71,7 @@ class InternalTokenSigner:
             raise ValueError("internal token key must be Ed25519")
         return cls(key)
 
-    def mint(self, principal: Principal, request_id: str, audience: str, ttl: int = TTL_SECONDS) -> str:
+    def mint(self, principal: Principal, audience: str, ttl: int = TTL_SECONDS) -> str:
         """`audience` is the target service's name (e.g. "contacts")."""
         now = int(time.time())
         claims = {
@@ -72,16 +79,62 @@ class InternalTokenSigner:
             "tid": str(principal.tenant_id),
             "sub": str(principal.user_id) if principal.user_id else "",  # API keys act without a user
             "key": str(principal.api_key_id) if principal.api_key_id else "",
-            "roles": list(principal.roles), "scp": list(principal.scopes), "rid": request_id,
+            "roles": list(principal.roles), "scp": list(principal.scopes),
         }
         signing_input = _JOSE_HEADER + b"." + _b64(json.dumps(claims, separators=(",", ":")).encode())
         return (signing_input + b"." + _b64(self.private_key.sign(signing_input))).decode()
+
+
+def _identity(principal: Principal) -> tuple[object, ...]:
+    """Everything of a principal that goes into its token: two principals equal here get equal tokens."""
+    return (principal.tenant_id, principal.user_id, principal.api_key_id, principal.roles, principal.scopes)
+
+
+class TokenCache:
+    """The gateway's tokens, reused per (principal, audience) for `reuse_seconds` (a fraction of
+    their lifetime, so a reused token still has most of it left when the service checks it).
+
+    Keyed by everything the token asserts (tenant, user, key, roles, scopes) plus the audience:
+    a token is only ever handed to a request whose principal would have minted the same claims.
+    Bounded (least recently used goes first); `reuse_seconds` 0 mints every time.
+    """
+
+    def __init__(self, signer: InternalTokenSigner, reuse_seconds: float = 20.0, size: int = 10_000,
+                 ttl: int = TTL_SECONDS) -> None:
+        if reuse_seconds >= ttl / 2:
+            raise ValueError(f"reusing an internal token for {reuse_seconds} s leaves too little of its {ttl} s")
+        self.signer, self.reuse, self.size, self.ttl = signer, reuse_seconds, size, ttl
+        self._tokens: OrderedDict[tuple[object, ...], tuple[float, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def token(self, principal: Principal, audience: str) -> str:
+        if self.reuse <= 0:
+            return self.signer.mint(principal, audience, self.ttl)
+        key = (*_identity(principal), audience)
+        now = time.monotonic()
+        with self._lock:
+            entry = self._tokens.get(key)
+            if entry is not None and now - entry[0] < self.reuse:
+                self._tokens.move_to_end(key)
+                return entry[1]
+        token = self.signer.mint(principal, audience, self.ttl)
+        with self._lock:
+            self._tokens[key] = (now, token)
+            self._tokens.move_to_end(key)
+            while len(self._tokens) > self.size:
+                self._tokens.popitem(last=False)
+        return token
 
 
 @dataclass
 class InternalTokenVerifier:
     public_key: Ed25519PublicKey
     audience: str  # this service's name: only tokens minted for it are accepted
+    # The gateway reuses its tokens, so the same one arrives again and again: verified once, then
+    # looked up (until its own expiry) instead of checking the signature each time. Bounded.
+    cache_size: int = 10_000
+    _verified: OrderedDict[str, tuple[float, Principal]] = field(default_factory=OrderedDict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def from_pem(cls, pem: str, audience: str) -> InternalTokenVerifier:
@@ -92,17 +145,36 @@ class InternalTokenVerifier:
             raise ValueError("an internal token verifier needs its service name as audience")
         return cls(key, audience)
 
-    def verify(self, token: str) -> tuple[Principal, str | None]:
+    def verify(self, token: str) -> Principal:
+        now = time.time()
+        if self.cache_size > 0:
+            with self._lock:
+                entry = self._verified.get(token)
+                if entry is not None:
+                    if now < entry[0]:
+                        self._verified.move_to_end(token)
+                        return entry[1]
+                    del self._verified[token]
+        principal, expires = self._verify(token, now)
+        if self.cache_size > 0:
+            with self._lock:
+                self._verified[token] = (expires, principal)
+                while len(self._verified) > self.cache_size:
+                    self._verified.popitem(last=False)
+        return principal
+
+    def _verify(self, token: str, now: float) -> tuple[Principal, float]:
+        """The full check: signature, issuer, audience, validity window; (principal, expiry)."""
         try:
             header, payload, signature = token.encode().split(b".")
             if header != _JOSE_HEADER:  # only EdDSA is accepted: no algorithm confusion
                 raise InvalidInternalToken("unexpected token header")
             self.public_key.verify(_unb64(signature), header + b"." + payload)
             claims = json.loads(_unb64(payload))
-            now = time.time()
             if claims["iss"] != ISSUER or claims["aud"] != AUDIENCE_PREFIX + self.audience:
                 raise InvalidInternalToken("wrong issuer or audience")
-            if not claims["iat"] - 30 <= now < claims["exp"]:
+            expires = float(claims["exp"])
+            if not claims["iat"] - 30 <= now < expires:
                 raise InvalidInternalToken("expired or not yet valid")
             principal = Principal(
                 tenant_id=uuid.UUID(claims["tid"]),
@@ -115,4 +187,4 @@ class InternalTokenVerifier:
             raise
         except (InvalidSignature, ValueError, KeyError, TypeError, UnicodeError) as exc:
             raise InvalidInternalToken(type(exc).__name__) from exc
-        return principal, claims.get("rid")
+        return principal, expires

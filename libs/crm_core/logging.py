@@ -11,14 +11,28 @@ from crm_core import context
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line. Every request writes one (the access line), so the per-record
+    work is kept small: the second's timestamp is formatted once per second, the encoder is built
+    once (json.dumps with `default=` builds one per call)."""
+
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
+        self._encoder = json.JSONEncoder(default=str)
+        self._second: tuple[int, str] = (-1, "")
+
+    def _timestamp(self, created: float, msecs: float) -> str:
+        second = int(created)
+        cached = self._second  # one tuple, read and replaced whole: safe across threads
+        if cached[0] != second:
+            cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+            self._second = cached
+        return f"{cached[1]}.{int(msecs):03d}Z"
 
     def format(self, record: logging.LogRecord) -> str:
         tenant = context.current_tenant()
         line = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": self._timestamp(record.created, record.msecs),
             "level": record.levelname.lower(),
             "service": self.service,
             "logger": record.name,
@@ -26,11 +40,12 @@ class JsonFormatter(logging.Formatter):
             "request_id": context.current_request_id(),
             "tenant_id": str(tenant) if tenant else None,
         }
-        for key, value in getattr(record, "fields", {}).items():
-            line[key] = value
+        fields = getattr(record, "fields", None)
+        if fields:
+            line.update(fields)
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
+        return self._encoder.encode(line)
 
 
 def configure(service: str, level: str = "INFO") -> None:

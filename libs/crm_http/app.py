@@ -6,13 +6,14 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, Response, g, request
 
 from crm_core import context
 from crm_core.ids import uuid7
 from crm_core.logging import configure as configure_logging
-from crm_core.metrics import exposition, metrics
+from crm_core.metrics import SafeMetric, exposition, metrics
 from crm_core.settings import Settings
 from crm_http import problems
 from crm_http.parsing import CrmRequest, check_request_text
@@ -33,15 +34,38 @@ def _begin() -> None:
     context.set_request_id(incoming if _REQUEST_ID_OK.match(incoming) else str(uuid7()))
 
 
+_MAX_LABELLED = 2000  # (route, method, status) children kept per process; beyond, looked up each time
+
+
 def _finish(service: str) -> Callable[[Response], Response]:
+    # The labelled children, looked up once per (route, method, status): a labels() call hashes
+    # and locks every time. Dropped whenever metrics() hands out another set (after a failed start).
+    cache: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+    owner: list[object] = [None]
+
+    def children(rule: str, method: str, status: int) -> tuple[Any, Any]:
+        m = metrics()
+        if owner[0] is not m:
+            cache.clear()
+            owner[0] = m
+        key = (rule, method, status)
+        found = cache.get(key)
+        if found is None:
+            found = (m.http_requests.labels(service, rule, method, str(status)),
+                     m.http_duration.labels(service, rule, method))
+            # Not a child that failed to be made (a no-op stand-in): that is tried again next time.
+            if len(cache) < _MAX_LABELLED and all(isinstance(c, SafeMetric) for c in found):
+                cache[key] = found
+        return found
+
     def after(resp: Response) -> Response:
         resp.headers[REQUEST_ID] = context.current_request_id() or ""
         # The gateway labels proxied calls by route prefix; label values stay a small, fixed set.
         rule = g.get("route_label") or (request.url_rule.rule if request.url_rule else "unmatched")
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        m = metrics()
-        m.http_requests.labels(service, rule, request.method, str(resp.status_code)).inc()
-        m.http_duration.labels(service, rule, request.method).observe(elapsed)
+        requests_total, duration = children(rule, request.method, resp.status_code)
+        requests_total.inc()
+        duration.observe(elapsed)
         if access_log.isEnabledFor(logging.INFO):
             # One line per request in every service it crossed, joined by request_id.
             access_log.info("%s %s %s", request.method, rule, resp.status_code, extra={"fields": {

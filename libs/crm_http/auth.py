@@ -22,12 +22,11 @@ def internal_token_auth(verifier: InternalTokenVerifier) -> Callable[[], None]:
         if not token:
             raise Unauthorized("Call this service through the gateway.", headers={"WWW-Authenticate": "Bearer"})
         try:
-            principal, request_id = verifier.verify(token)
+            principal = verifier.verify(token)
         except InvalidInternalToken as exc:
             raise Unauthorized("The internal token is invalid or expired.") from exc
+        # The request id came in X-Request-Id (the gateway forwards its own; the base app took it).
         context.set_principal(principal)
-        if request_id:
-            context.set_request_id(request_id)
 
     return authenticate
 

@@ -43,7 +43,7 @@ class ServiceHarness:
                 user_id: uuid.UUID | None = None, request_id: str = "test-request") -> dict[str, str]:
         tid = self.tenant(tenant) if isinstance(tenant, str) else tenant
         principal = Principal(tid, user_id or uuid.uuid5(tid, "user"), tuple(roles), tuple(scopes))
-        return {HEADER: self.signer.mint(principal, request_id, self.settings.service)}
+        return {HEADER: self.signer.mint(principal, self.settings.service), "X-Request-Id": request_id}
 
     @property
     def db(self) -> Database:

@@ -79,11 +79,11 @@ def test_internal_tokens_are_bound_to_their_service(embedded_platform: Platform)
                           ("contacts:read", "tickets:read"))
     http = urllib3.PoolManager()
     contacts, tickets = embedded_platform.services["contacts"].url, embedded_platform.services["tickets"].url
-    for_tickets = signer.mint(principal, "aud-test", "tickets")
+    for_tickets = signer.mint(principal, "tickets")
     assert http.request("GET", tickets + "/v1/tickets", headers={HEADER: for_tickets}).status == 200
     assert http.request("GET", contacts + "/v1/contacts", headers={HEADER: for_tickets}).status == 401
     assert http.request("GET", contacts + "/v1/contacts",
-                        headers={HEADER: signer.mint(principal, "aud-test", "contacts")}).status == 200
+                        headers={HEADER: signer.mint(principal, "contacts")}).status == 200
     # And through the gateway, each service gets a token minted for it.
     assert embedded_platform.request("GET", "/v1/contacts", token=account["access_token"]).status == 200
     assert embedded_platform.request("GET", "/v1/tickets", token=account["access_token"]).status == 200

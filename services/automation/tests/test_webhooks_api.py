@@ -188,7 +188,7 @@ def test_webhooks_are_admin_only(automation_service: ServiceHarness) -> None:
 
     def key(scopes: tuple[str, ...]) -> dict[str, str]:
         principal = Principal(tenant, None, ("api_key",), scopes, api_key_id=uuid.uuid4())
-        return {HEADER: svc.signer.mint(principal, "r", "automation")}
+        return {HEADER: svc.signer.mint(principal, "automation")}
 
     assert svc.client.get("/v1/webhooks", headers=key(("automation:read", "automation:write"))).status_code == 403
     assert svc.client.get("/v1/webhooks", headers=key(("automation:read", "admin"))).status_code == 200

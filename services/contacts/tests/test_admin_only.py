@@ -14,7 +14,7 @@ from crm_testing.apps import ServiceHarness
 def _api_key(svc: ServiceHarness, tenant: str, *extra_scopes: str) -> dict[str, str]:
     tid = svc.tenant(tenant)
     principal = Principal(tid, None, (), (*ALL_SCOPES, *extra_scopes), api_key_id=uuid.uuid4())
-    return {HEADER: svc.signer.mint(principal, "test-request", "contacts")}
+    return {HEADER: svc.signer.mint(principal, "contacts")}
 
 
 def _admin_calls(svc: ServiceHarness) -> list[tuple[str, str, dict | None]]:

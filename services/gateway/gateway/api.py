@@ -9,7 +9,7 @@ from flask import Blueprint, Response, g, request
 from crm_core import context
 from crm_core.errors import Forbidden, NotFound, Unauthorized
 from crm_core.internal_token import HEADER as INTERNAL_HEADER
-from crm_core.internal_token import InternalTokenSigner
+from crm_core.internal_token import TokenCache
 from crm_db.database import Database
 from crm_http.idempotency import idempotency_table, idempotent
 from crm_http.openapi import ApiDoc
@@ -61,7 +61,7 @@ def document(doc: ApiDoc) -> None:
 
 
 def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, router: Router,
-             signer: InternalTokenSigner, docs: OpenApiCache, guard: Guard, users: UserStatus) -> None:
+             internal_tokens: TokenCache, docs: OpenApiCache, guard: Guard, users: UserStatus) -> None:
     tokens_out, user_out, key_out = s.TokensSchema(), s.UserSchema(), s.ApiKeySchema()
     table = idempotency_table(metadata())
     # Sealed: these answers carry secrets (an API key, an invitation, tokens).
@@ -180,7 +180,8 @@ def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, rou
         needed = f"{route.area}:{'read' if request.method == 'GET' else 'write'}"
         if needed not in principal.scopes:
             raise Forbidden(f"This credential lacks the {needed!r} scope.", required_scope=needed)
-        request_id = context.current_request_id() or ""
-        # Minted for this one service: contacts refuses a token minted for tickets.
-        internal = {INTERNAL_HEADER: signer.mint(principal, request_id, route.service), "X-Request-Id": request_id}
+        # Minted for this one service (contacts refuses a token minted for tickets), and reused for
+        # this principal for a while; the request id goes beside it, in X-Request-Id.
+        internal = {INTERNAL_HEADER: internal_tokens.token(principal, route.service),
+                    "X-Request-Id": context.current_request_id() or ""}
         return router.forward(route, request, internal)

@@ -7,7 +7,7 @@ import datetime as dt
 from argon2 import PasswordHasher
 from flask import Blueprint, Flask
 
-from crm_core.internal_token import InternalTokenSigner
+from crm_core.internal_token import InternalTokenSigner, TokenCache
 from crm_core.settings import Settings
 from crm_db.database import Database
 from crm_db.roles import check_app_role
@@ -17,7 +17,15 @@ from crm_http.app import PUBLIC_PATHS, create_base_app
 from crm_http.openapi import ApiDoc
 from crm_runtime.catalog import DOMAIN_SERVICES, SCOPE_AREAS
 from gateway import api
-from gateway.auth import Guard, RateLimits, UserStatus, make_authenticate, parse_trusted_proxies, rate_limit_headers
+from gateway.auth import (
+    Guard,
+    RateLimits,
+    UserStatus,
+    VerifiedApiKeys,
+    make_authenticate,
+    parse_trusted_proxies,
+    rate_limit_headers,
+)
 from gateway.docs import OpenApiCache
 from gateway.hygiene import install_internal_only, reject_non_canonical
 from gateway.keys import ApiKeys
@@ -90,8 +98,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     public = PUBLIC_PATHS | {"/v1/openapi.json", "/docs"}
     # Deactivation and role changes reach tokens already issued within this many seconds.
     users = UserStatus(db, ttl=float(settings.get("CRM_USER_STATUS_TTL_SECONDS", "5") or 5))
+    # A verified API key is trusted this long per process, and only while no key has changed since
+    # (checked on every request, so a revocation is refused at once everywhere); 0 looks up every time.
+    keys = VerifiedApiKeys(db, ttl=float(settings.get("CRM_API_KEY_CACHE_SECONDS", "5") or 5))
     app = create_base_app(settings, readiness=readiness, public_paths=public,
-                          authenticate=make_authenticate(db, access, guard, api.ANONYMOUS_PATHS, users=users))
+                          authenticate=make_authenticate(db, access, guard, api.ANONYMOUS_PATHS, users=users,
+                                                         keys=keys))
     app.after_request(rate_limit_headers)
     app.extensions["crm_guard"] = guard
     install_internal_only(app, internal_port)
@@ -99,7 +111,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     doc = ApiDoc("CRM gateway")
     api.document(doc)
     bp = Blueprint("gateway", __name__)
-    api.register(bp, db, accounts, ApiKeys(outbox), router, InternalTokenSigner.from_pem(settings.internal_private_key),
-                 OpenApiCache(doc, router), guard, users)
+    # An internal token is reused per (principal, service) for this long (of its 60 s); 0 mints each time.
+    tokens = TokenCache(InternalTokenSigner.from_pem(settings.internal_private_key),
+                        reuse_seconds=float(settings.get("CRM_INTERNAL_TOKEN_REUSE_SECONDS", "20") or 20))
+    api.register(bp, db, accounts, ApiKeys(outbox), router, tokens, OpenApiCache(doc, router), guard, users)
     app.register_blueprint(bp)
     return app

@@ -21,8 +21,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import psycopg
 from flask import Response, g, request
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from crm_core import context
 from crm_core.context import Principal
@@ -138,6 +139,123 @@ class NegativeCache:
         self._cache.put(self._digest(credential), True)
 
 
+def _digest(credential: str) -> bytes:
+    """What the caches below are keyed by: a credential never sits in them in clear."""
+    return hashlib.sha256(credential.encode()).digest()
+
+
+class VerifiedAccessTokens:
+    """Access tokens whose signature and claims were checked, until their own expiry (bounded).
+
+    A token's principal is a pure function of the token, so looking it up is the same check as
+    decoding it again while it has not expired; what can change (the user deactivated, their
+    role changed) is UserStatus's to check on every request, cached or not.
+    """
+
+    def __init__(self, access: AccessTokens, size: int = 50_000) -> None:
+        self.access = access
+        self._cache = TtlCache(float(access.ttl_seconds), size)
+
+    def known(self, token: str) -> bool:
+        return self._cache.get(_digest(token)) is not _MISSING
+
+    def verify(self, token: str) -> Principal:
+        digest = _digest(token)
+        entry = self._cache.get(digest)
+        if entry is not _MISSING:
+            principal, expires = entry  # type: ignore[misc]
+            if time.time() < expires:
+                return principal  # type: ignore[no-any-return]
+            self._cache.pop(digest)
+        principal, expires = self.access.verify_until(token)
+        self._cache.put(digest, (principal, expires))
+        return principal
+
+
+class KeyEpoch:
+    """The current api_key_epoch, read on every request served from the API-key cache.
+
+    On PostgreSQL over a few autocommit connections of its own with a prepared statement (about
+    40 µs of CPU, against about 300 µs for a pooled SQLAlchemy connection with its BEGIN and
+    ROLLBACK); elsewhere (SQLite, one embedded process) through the engine. A connection that
+    fails is dropped and the error raised (a transient one answers 503); the next read reconnects.
+    """
+
+    SQL = "SELECT epoch FROM api_key_epoch WHERE id = 1"
+
+    def __init__(self, db: Database, idle: int = 8) -> None:
+        self.db, self.idle = db, idle
+        url = db.engine.url
+        self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False) \
+            if url.get_backend_name() == "postgresql" else None
+        self._conns: list[psycopg.Connection[tuple[int]]] = []
+        self._lock = threading.Lock()
+
+    def read(self) -> int | None:
+        if self._dsn is None:
+            with self.db.engine.connect() as conn:
+                return conn.execute(text(self.SQL)).scalar()
+        with self._lock:
+            conn = self._conns.pop() if self._conns else None
+        if conn is None:
+            conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=5)
+        try:
+            row = conn.execute(self.SQL, prepare=True).fetchone()
+        except BaseException:
+            conn.close()
+            raise
+        with self._lock:
+            keep = len(self._conns) < self.idle
+            if keep:
+                self._conns.append(conn)
+        if not keep:
+            conn.close()
+        return row[0] if row else None
+
+
+class VerifiedApiKeys:
+    """API keys verified against the database, trusted for `ttl` seconds per process, and only
+    while the key epoch (one row, moved by a trigger on every change to api_keys) is the one they
+    were verified under: the epoch is read on every request (a primary-key read, no ORM), so a
+    revocation made through any gateway process is refused on the very next request everywhere.
+
+    The epoch is read before the key is looked up: a change committed after that read leaves a
+    newer epoch, which the next request sees, so a stale entry can never outlive a change.
+    """
+
+    def __init__(self, db: Database, ttl: float = 5.0, size: int = 10_000) -> None:
+        self.db, self.ttl = db, ttl
+        self._cache = TtlCache(ttl, size)
+        self._epoch = KeyEpoch(db)
+
+    def epoch(self) -> int | None:
+        return self._epoch.read()
+
+    def known(self, credential: str) -> bool:
+        return self._cache.get(_digest(credential)) is not _MISSING
+
+    def authenticate(self, credential: str) -> Principal:
+        if self.ttl <= 0:
+            return self._lookup(credential)
+        epoch = self.epoch()
+        digest = _digest(credential)
+        entry = self._cache.get(digest)
+        if entry is not _MISSING and epoch is not None and entry[0] == epoch:  # type: ignore[index]
+            return entry[1]  # type: ignore[index,no-any-return]
+        try:
+            principal = self._lookup(credential)
+        except InvalidApiKey:
+            self._cache.pop(digest)
+            raise
+        if epoch is not None:
+            self._cache.put(digest, (epoch, principal))
+        return principal
+
+    def _lookup(self, credential: str) -> Principal:
+        with self.db.transaction() as session:
+            return ApiKeys.authenticate(session, credential)
+
+
 @dataclass
 class Guard:
     """Rate limits and abuse counters shared by the authenticate hook and the login route."""
@@ -149,8 +267,18 @@ class Guard:
     def client(self) -> str:
         return client_address(request.remote_addr, request.headers.getlist("X-Forwarded-For"), self.trusted_proxies)
 
-    def limit(self, checks: list[tuple[str, Limit, str]]) -> None:
-        decisions = [self.buckets.take(key, lim) for key, lim, _ in checks]
+    def limit(self, checks: list[tuple[str, Limit, str]], gate: tuple[str, Limit, str, str] | None = None) -> None:
+        """Take a token from each bucket (one step, one Redis round trip). `gate` (key, limit,
+        label, message) is looked at first without taking: when empty, 429 and nothing is taken."""
+        steps = [(key, lim, 1, False) for key, lim, _ in checks]
+        if gate is not None:
+            steps.insert(0, (gate[0], gate[1], 0, True))
+        decisions = self.buckets.take_all(steps)
+        if gate is not None:
+            looked = decisions.pop(0)
+            if not looked.allowed:
+                metrics().rate_limit_rejections.labels(gate[2]).inc()
+                raise TooManyRequests(gate[3], headers={"Retry-After": str(looked.retry_after)})
         decision = tightest(decisions)
         g.rate_limit = decision
         if not decision.allowed:
@@ -184,11 +312,11 @@ def _email_key(email: str) -> str:
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]  # no addresses in Redis keys
 
 
-def _credential() -> str:
+def _credential() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
-        raise Unauthorized("Send `Authorization: Bearer <access token or API key>`.", headers=CHALLENGE)
+        return None
     return value.strip()
 
 
@@ -229,9 +357,13 @@ class UserStatus:
 
 
 def make_authenticate(db: Database, access: AccessTokens, guard: Guard, anonymous_paths: frozenset[str],
-                      negative: NegativeCache | None = None, users: UserStatus | None = None) -> Callable[[], None]:
+                      negative: NegativeCache | None = None, users: UserStatus | None = None,
+                      keys: VerifiedApiKeys | None = None,
+                      tokens: VerifiedAccessTokens | None = None) -> Callable[[], None]:
     negative = negative if negative is not None else NegativeCache()
     users = users if users is not None else UserStatus(db)
+    keys = keys if keys is not None else VerifiedApiKeys(db)
+    tokens = tokens if tokens is not None else VerifiedAccessTokens(access)
     limits = guard.limits
 
     def authenticate() -> None:
@@ -239,22 +371,31 @@ def make_authenticate(db: Database, access: AccessTokens, guard: Guard, anonymou
         if request.path in anonymous_paths:
             guard.limit([(f"ip:{client}", limits.anonymous, "address")])
             return
-        # A caller whose bad credentials used up its bucket is refused before any lookup.
-        guard.refuse_if_exhausted(f"bad:{client}", limits.bad_credentials, "bad_credentials",
-                                  "Too many requests with bad credentials; slow down.")
+        credential = _credential()
+        is_key = credential is not None and looks_like_api_key(credential)
+        # A caller whose bad credentials used up its bucket is refused before any lookup. A
+        # credential verified a moment ago needs none: its bucket is looked at in the same step
+        # as the tenant's and key's (one Redis round trip instead of two).
+        gate = (f"bad:{client}", limits.bad_credentials, "bad_credentials",
+                "Too many requests with bad credentials; slow down.")
+        if credential is not None and (keys.known(credential) if is_key else tokens.known(credential)):
+            deferred: tuple[str, Limit, str, str] | None = gate
+        else:
+            guard.refuse_if_exhausted(*gate)
+            deferred = None
         try:
-            credential = _credential()
-            if looks_like_api_key(credential):
+            if credential is None:
+                raise Unauthorized("Send `Authorization: Bearer <access token or API key>`.", headers=CHALLENGE)
+            if is_key:
                 if credential in negative:
                     raise InvalidApiKey("recently refused")
                 try:
-                    with db.transaction() as session:
-                        principal = ApiKeys.authenticate(session, credential)
+                    principal = keys.authenticate(credential)
                 except InvalidApiKey:
                     negative.add(credential)
                     raise
             else:
-                principal = access.verify(credential)
+                principal = tokens.verify(credential)
                 users.check(principal)
         except (InvalidApiKey, InvalidAccessToken):
             guard.bad_credential()
@@ -266,7 +407,7 @@ def make_authenticate(db: Database, access: AccessTokens, guard: Guard, anonymou
         checks = [(f"t:{principal.tenant_id}", limits.tenant, "tenant")]
         if principal.api_key_id:
             checks.append((f"k:{principal.api_key_id}", limits.api_key, "api_key"))
-        guard.limit(checks)
+        guard.limit(checks, gate=deferred)
 
     return authenticate
 

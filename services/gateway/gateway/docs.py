@@ -78,8 +78,7 @@ class OpenApiCache:
         self._fresh_until = time.monotonic() + (self.ttl if complete else self.retry)
 
     def _fetch(self, base_url: str) -> dict[str, Any]:
-        resp = self.router.pool.request("GET", base_url + "/openapi.json", retries=False,
-                                        timeout=urllib3.Timeout(total=self.fetch_timeout))
+        resp = self.router.get(base_url, "/openapi.json", timeout=urllib3.Timeout(total=self.fetch_timeout))
         if resp.status != 200:
             raise RuntimeError(f"status {resp.status}")
         fragment = json.loads(resp.data)

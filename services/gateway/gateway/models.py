@@ -8,7 +8,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, MetaData, String, UniqueConstraint, Uuid
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, MetaData, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from crm_core.ids import uuid7
@@ -73,6 +73,15 @@ class ApiKey(Base):
     created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid())
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ApiKeyEpoch(Base):
+    """One row whose counter a trigger moves on every change to api_keys (migration 0004): a
+    gateway process trusts its cached keys only while the counter it saw is still current."""
+
+    __tablename__ = "api_key_epoch"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    epoch: Mapped[int] = mapped_column(BigInteger)
 
 
 def metadata() -> MetaData:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
 
 import urllib3
 from flask import Request, Response
@@ -32,16 +34,56 @@ class Route:
     area: str
 
 
+def forward_headers(environ: Mapping[str, Any]) -> dict[str, str]:
+    """The client's headers that go upstream, read straight from the WSGI environ: the same
+    names and values as walking `request.headers` (werkzeug's EnvironHeaders), without building it."""
+    headers = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            if key == "HTTP_CONTENT_TYPE" or key == "HTTP_CONTENT_LENGTH":
+                continue
+            name = key[5:].replace("_", "-")
+        elif (key == "CONTENT_TYPE" or key == "CONTENT_LENGTH") and value:
+            name = key.replace("_", "-")
+        else:
+            continue
+        lower = name.lower()
+        if lower not in _DROP_REQUEST and not lower.startswith(_INTERNAL_PREFIXES):
+            headers[name.title()] = value
+    return headers
+
+
+def response_headers(upstream: Mapping[str, str] | urllib3.HTTPHeaderDict) -> list[tuple[str, str]]:
+    """The upstream's headers passed on (hop-by-hop ones dropped); a repeated name keeps its last value."""
+    kept: dict[str, tuple[str, str]] = {}
+    for key, value in upstream.items():
+        lower = key.lower()
+        if lower not in _DROP_RESPONSE:
+            kept[lower] = (key, value)
+    return list(kept.values())
+
+
 class Router:
     def __init__(self, routes: list[Route], *, pool_size: int = 32, timeout: float = 30.0,
                  upload_limit: int = 2 * 1024**3, upload_timeout: float = 600.0) -> None:
         # Longest prefix first so /v1/kb/articles never matches a shorter /v1/k... route.
         self.routes = sorted(routes, key=lambda r: len(r.prefix), reverse=True)
-        self.pool = urllib3.PoolManager(num_pools=16, maxsize=pool_size, block=False, retries=False,
-                                        timeout=urllib3.Timeout(connect=2.0, read=timeout))
+        # One keep-alive pool per service, called directly: a PoolManager would parse the URL and
+        # look the pool up again on every request.
+        self._pools: dict[str, tuple[urllib3.HTTPConnectionPool, str]] = {}
+        for route in self.routes:
+            if route.base_url not in self._pools:
+                pool = urllib3.connection_from_url(route.base_url, maxsize=pool_size, block=False, retries=False,
+                                                   timeout=urllib3.Timeout(connect=2.0, read=timeout))
+                self._pools[route.base_url] = (pool, urlsplit(route.base_url).path.rstrip("/"))
         self.upload_limit = upload_limit
         # The service answers an upload once it has stored all of it: allow it the time.
         self.upload_timeout = urllib3.Timeout(connect=2.0, read=upload_timeout)
+
+    def get(self, base_url: str, path: str, timeout: urllib3.Timeout) -> urllib3.BaseHTTPResponse:
+        """A GET of the gateway's own (the OpenAPI fragments) over the service's pool."""
+        pool, base_path = self._pools[base_url]
+        return pool.urlopen("GET", base_path + path, redirect=False, assert_same_host=False, timeout=timeout)
 
     def match(self, path: str) -> Route | None:
         for route in self.routes:
@@ -50,11 +92,11 @@ class Router:
         return None
 
     def forward(self, route: Route, request: Request, internal_headers: dict[str, str]) -> Response:
-        headers = {k: v for k, v in request.headers.items()
-                   if k.lower() not in _DROP_REQUEST and not k.lower().startswith(_INTERNAL_PREFIXES)}
+        headers = forward_headers(request.environ)
         headers.update(internal_headers)
         headers["X-Forwarded-For"] = request.remote_addr or ""
-        url = route.base_url + request.full_path if request.query_string else route.base_url + request.path
+        pool, base_path = self._pools[route.base_url]
+        target = base_path + (request.full_path if request.query_string else request.path)
         upload = (request.method, request.path) in STREAMED_UPLOADS
         download = request.method == "GET" and STREAMED_DOWNLOADS.match(request.path) is not None
         body: object = None
@@ -69,21 +111,18 @@ class Router:
             body = request.get_data(cache=True) or None
         try:
             extra = {"timeout": self.upload_timeout} if upload else {}
-            upstream = self.pool.request(request.method, url, body=body, headers=headers, redirect=False,
-                                         preload_content=not download, **extra)
+            upstream = pool.urlopen(request.method, target, body=body, headers=headers, redirect=False,
+                                    assert_same_host=False, preload_content=not download, **extra)
         except urllib3.exceptions.HTTPError as exc:
             raise ServiceUnavailable(f"The {route.service} service is unavailable; try again shortly.",
                                      headers={"Retry-After": "5"}) from exc
+        passed = response_headers(upstream.headers)
         if download:
-            resp = Response(_relay(upstream), status=upstream.status, direct_passthrough=True)
+            resp = Response(_relay(upstream), status=upstream.status, headers=passed, direct_passthrough=True)
             if upstream.headers.get("Content-Length"):
                 resp.headers["Content-Length"] = upstream.headers["Content-Length"]
-        else:
-            resp = Response(upstream.data, status=upstream.status)
-        for key, value in upstream.headers.items():
-            if key.lower() not in _DROP_RESPONSE:
-                resp.headers[key] = value
-        return resp
+            return resp
+        return Response(upstream.data, status=upstream.status, headers=passed)
 
 
 def _relay(upstream: urllib3.BaseHTTPResponse) -> Iterator[bytes]:

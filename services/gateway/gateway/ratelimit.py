@@ -44,12 +44,31 @@ def _decide(tokens: float, allowed: bool, limit: Limit) -> Decision:
     return Decision(allowed, limit.burst, remaining, reset, retry)
 
 
+# One bucket of a take_all: key, limit, cost (0 looks without taking), and whether a refusal
+# here stops the rest (a gate: the bad-credentials bucket is looked at before anything is taken).
+Check = tuple[str, Limit, int, bool]
+
+
 class Buckets(Protocol):
     def take(self, key: str, limit: Limit, cost: int = 1) -> Decision:
         """Cost 0 looks without taking: is a token there?"""
         ...
 
+    def take_all(self, checks: list[Check]) -> list[Decision]:
+        """Each bucket in order, as take() one by one would, in one step (one Redis round trip);
+        a refused gate ends the list: the buckets after it are left untouched."""
+        ...
+
     def reset(self, key: str) -> None: ...
+
+
+def _take_each(buckets: Buckets, checks: list[Check]) -> list[Decision]:
+    decisions = []
+    for key, limit, cost, gate in checks:
+        decisions.append(buckets.take(key, limit, cost))
+        if gate and not decisions[-1].allowed:
+            break
+    return decisions
 
 
 class LocalBuckets:
@@ -69,6 +88,9 @@ class LocalBuckets:
             if len(self._state) > 100_000:  # forget idle buckets rather than grow without bound
                 self._state = {k: v for k, v in self._state.items() if now - v[1] < 3600}
         return _decide(tokens, allowed, limit)
+
+    def take_all(self, checks: list[Check]) -> list[Decision]:
+        return _take_each(self, checks)
 
     def reset(self, key: str) -> None:
         with self._lock:
@@ -96,14 +118,54 @@ return {allowed, tostring(tokens)}
 """
 
 
+# TAKE_SCRIPT for each key in turn (ARGV: rate, burst, cost, gate per key), stopping after a
+# refused gate; returns allowed, tokens for each bucket it went through.
+TAKE_ALL_SCRIPT = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
+local out = {}
+for i, key in ipairs(KEYS) do
+  local rate = tonumber(ARGV[4 * i - 3])
+  local burst = tonumber(ARGV[4 * i - 2])
+  local cost = tonumber(ARGV[4 * i - 1])
+  local gate = ARGV[4 * i] == '1'
+  local state = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens = tonumber(state[1]) or burst
+  local ts = tonumber(state[2]) or now
+  tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+  local allowed = 0
+  if tokens >= 1 then
+    tokens = tokens - cost
+    allowed = 1
+  end
+  redis.call('HSET', key, 'tokens', tokens, 'ts', now)
+  redis.call('PEXPIRE', key, math.ceil(burst / rate * 1000) + 1000)
+  out[#out + 1] = allowed
+  out[#out + 1] = tostring(tokens)
+  if gate and allowed == 0 then
+    break
+  end
+end
+return out
+"""
+
+
 class RedisBuckets:
     def __init__(self, url: str) -> None:
         self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self.script = self.client.register_script(TAKE_SCRIPT)
+        self.script_all = self.client.register_script(TAKE_ALL_SCRIPT)
 
     def take(self, key: str, limit: Limit, cost: int = 1) -> Decision:
         allowed, tokens = self.script(keys=[f"crm:rl:{key}"], args=[limit.rate, limit.burst, cost])
         return _decide(float(tokens), bool(allowed), limit)
+
+    def take_all(self, checks: list[Check]) -> list[Decision]:
+        args: list[object] = []
+        for _, limit, cost, gate in checks:
+            args += [limit.rate, limit.burst, cost, 1 if gate else 0]
+        out = self.script_all(keys=[f"crm:rl:{key}" for key, _, _, _ in checks], args=args)
+        return [_decide(float(out[2 * i + 1]), bool(out[2 * i]), checks[i][1]) for i in range(len(out) // 2)]
 
     def reset(self, key: str) -> None:
         self.client.delete(f"crm:rl:{key}")
@@ -140,6 +202,18 @@ class FallbackBuckets:
                 return decision
         metrics().rate_limit_fallbacks.inc()
         return self.local.take(key, limit, cost)
+
+    def take_all(self, checks: list[Check]) -> list[Decision]:
+        if self._down_since is None or time.monotonic() >= self._next_try:
+            try:
+                decisions = self.primary.take_all(checks)
+            except redis.RedisError as exc:
+                self._went_down(exc)
+            else:
+                self._came_back()
+                return decisions
+        metrics().rate_limit_fallbacks.inc()
+        return self.local.take_all(checks)
 
     def reset(self, key: str) -> None:
         self.local.reset(key)

@@ -43,11 +43,15 @@ class AccessTokens:
         return jwt.encode(claims, self.secret, algorithm="HS256")
 
     def verify(self, token: str) -> Principal:
+        return self.verify_until(token)[0]
+
+    def verify_until(self, token: str) -> tuple[Principal, float]:
+        """The principal and the token's expiry (epoch seconds)."""
         try:
             claims = jwt.decode(token, self.secret, algorithms=ALGORITHMS, audience=AUDIENCE, issuer=ISSUER,
                                 options={"require": ["exp", "iat", "sub", "tid", "role"]})
             role = claims["role"]
-            return Principal(tenant_id=uuid.UUID(claims["tid"]), user_id=uuid.UUID(claims["sub"]),
-                             roles=(role,), scopes=scopes_for_role(role))
+            return (Principal(tenant_id=uuid.UUID(claims["tid"]), user_id=uuid.UUID(claims["sub"]),
+                              roles=(role,), scopes=scopes_for_role(role)), float(claims["exp"]))
         except (jwt.PyJWTError, ValueError, KeyError) as exc:
             raise InvalidAccessToken(str(exc)) from exc
