@@ -207,7 +207,7 @@ def main() -> None:
 
         tenant = svc.tenant("a")
         principal = Principal(tenant, uuid.uuid5(tenant, "user"), ("owner",), tuple(ALL_SCOPES))
-        headers = {HEADER: svc.signer.mint(principal, "bench", "contacts", ttl=3600), "Content-Type": "application/json"}
+        headers = {HEADER: svc.signer.mint(principal, "contacts", ttl=3600), "Content-Type": "application/json"}
         if args.properties:
             for prop in ({"key": "plan", "label": "Plan", "type": "enum", "options": ["free", "pro", "team"]},
                          {"key": "seats", "label": "Seats", "type": "number"}):

@@ -63,7 +63,7 @@ def test_web_server_metrics_recycling_and_graceful_stop(server: str, tmp_path: P
                                  "web_server_app:create_app()"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     token = InternalTokenSigner.from_pem(private).mint(
-        Principal(uuid.uuid4(), uuid.uuid4(), ("owner",), ("contacts:read",)), "web-server-test", "contacts")
+        Principal(uuid.uuid4(), uuid.uuid4(), ("owner",), ("contacts:read",)), "contacts")
     http = urllib3.PoolManager(retries=False, timeout=10)
 
     def slow(seconds: float = 0) -> int:
