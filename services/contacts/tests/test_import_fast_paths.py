@@ -302,3 +302,51 @@ def test_outbox_pieces_store_the_payload_event_to_json_writes_in_order(pg_contac
         expected = Event(type="crm.contact.created", source="contacts", tenant_id=str(tenant), subject=subject, data=body,
                          id=str(row.event_id), time="2026-01-02T03:04:05.000001Z", request_id="job-x").to_json()
         assert row.payload == expected
+
+
+def _validators(schema: Schema) -> list[Any]:
+    """Every validator of a schema's fields, nested schemas and list items included."""
+    from marshmallow import fields as f
+
+    found: list[Any] = []
+    for field in schema.fields.values():
+        found += field.validators
+        if isinstance(field, f.List):
+            found += field.inner.validators
+        if isinstance(field, f.Nested):
+            found += _validators(field.schema)
+        if isinstance(field, f.Mapping) and field.key_field is not None:
+            found += field.key_field.validators
+    return found
+
+
+@pytest.mark.parametrize("schema", [ContactCreateSchema(), CompanyCreateSchema()], ids=["contact", "company"])
+def test_inlined_validators_accept_what_the_validators_accept(schema: Schema) -> None:
+    """rows._validator_check (Length, OneOf inlined) says yes exactly where the validator does not raise."""
+    from marshmallow import validate
+
+    from contacts.service.rows import _validator_check
+
+    validators = _validators(schema) + [validate.Length(equal=2), validate.Length(min=2), validate.Length(),
+                                        validate.OneOf([1, "a"]), validate.OneOf({"a", "b"})]
+    assert any(type(v) is validate.Length for v in validators) and any(type(v) is validate.OneOf for v in validators)
+    values: list[Any] = ["", "a", "ab", "lead", "customer", "x" * 19, "x" * 20, "x" * 21, "x" * 64, "x" * 65,
+                         "x" * 99, "x" * 100, "x" * 101, "x" * 199, "x" * 200, "x" * 201, "x" * 320, "x" * 321,
+                         [], ["a"], ["a"] * 20, ["a"] * 21, ["a"] * 50, ["a"] * 51, ["a"] * 101, {"a": 1}, 1, ["unhashable"]]
+    for validator in validators:
+        check = _validator_check(validator)
+        for value in values:
+            try:
+                validator(value)
+                expected = True
+            except ValidationError:
+                expected = False
+            except (TypeError, AttributeError) as exc:  # not a value this validator takes: both fail alike
+                with pytest.raises(type(exc)):
+                    check(value)
+                continue
+            try:
+                got = check(value)
+            except ValidationError:  # a validator not inlined refuses by raising, as before
+                got = False
+            assert got is expected, (validator, value)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, TextIO
 
-from marshmallow import Schema, ValidationError, fields
+from marshmallow import Schema, ValidationError, fields, validate
 from marshmallow.decorators import POST_LOAD, PRE_LOAD, VALIDATES, VALIDATES_SCHEMA
 from marshmallow.utils import missing
 from sqlalchemy.orm import Session
@@ -177,11 +177,11 @@ def _field_loader(f: fields.Field) -> Callable[[Any, str, Any], Any]:
     validators), lists of them element by element, anything else through field.deserialize."""
     if f.pre_load or f.post_load:
         return f.deserialize
-    validators = list(f.validators)
+    checks = [_validator_check(v) for v in f.validators]
 
     def validated(value: Any) -> Any:
-        for validator in validators:
-            if validator(value) is False:
+        for check in checks:
+            if not check(value):
                 raise ValidationError("invalid")
         return value
 
@@ -189,7 +189,7 @@ def _field_loader(f: fields.Field) -> Callable[[Any, str, Any], Any]:
         def load_string(value: Any, _key: str, _data: Any) -> Any:
             if type(value) is not str:  # None, bytes, numbers: the field decides
                 return f.deserialize(value, _key, _data)
-            return validated(value) if validators else value
+            return validated(value) if checks else value
         return load_string
     if type(f) is fields.UUID:
         def load_uuid(value: Any, _key: str, _data: Any) -> Any:
@@ -216,9 +216,36 @@ def _field_loader(f: fields.Field) -> Callable[[Any, str, Any], Any]:
             if type(value) is not dict:
                 return f.deserialize(value, key, data)
             result = {key_loader(k, k, value): v for k, v in value.items()}
-            return validated(result) if validators else result
+            return validated(result) if checks else result
         return load_mapping
     return f.deserialize
+
+
+def _validator_check(validator: Callable[[Any], Any]) -> Callable[[Any], bool]:
+    """A validator as a yes/no test. Length and OneOf (most of a row's validators) are inlined:
+    the same comparisons as their __call__, without building the error message a failure then
+    needs (the schema path words it); any other validator runs as itself."""
+    if type(validator) is validate.Length:
+        equal, lo, hi = validator.equal, validator.min, validator.max
+        if equal is not None:
+            return lambda value: len(value) == equal
+        if lo is not None and hi is not None:
+            return lambda value: lo <= len(value) <= hi
+        if hi is not None:
+            return lambda value: len(value) <= hi
+        if lo is not None:
+            return lambda value: len(value) >= lo
+        return lambda value: (len(value), True)[1]  # len() still refuses an unsized value
+    if type(validator) is validate.OneOf:
+        choices = validator.choices
+
+        def one_of(value: Any) -> bool:
+            try:
+                return value in choices
+            except TypeError:
+                return False
+        return one_of
+    return lambda value: validator(value) is not False
 
 
 def reason(errors: dict[str, list[str]]) -> str:
