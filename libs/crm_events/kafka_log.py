@@ -107,7 +107,6 @@ class KafkaSubscriber:
     def __init__(self, bootstrap: str, group: str, topics: list[str]) -> None:
         ensure_topics(bootstrap, topics)
         self.consumer = KafkaConsumer(
-            *topics,
             bootstrap_servers=bootstrap,
             group_id=group,
             client_id=group,
@@ -119,6 +118,12 @@ class KafkaSubscriber:
             heartbeat_interval_ms=3_000,
             reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
         )
+        # The topics' partitions known before the group is joined: kafka-python joins as soon as
+        # it is asked to poll, and a leader without the topics' metadata assigns nothing ("No
+        # partition metadata"), which only heals at the next metadata refresh (metadata_max_age_ms,
+        # 30 s): a first start's events waited that long.
+        self.consumer.topics()
+        self.consumer.subscribe(topics)
         self._handed_out: dict[TopicPartition, int] = {}
 
     def poll(self, timeout: float, max_records: int = 200) -> list[IncomingRecord]:
