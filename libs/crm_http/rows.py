@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, missing
 from marshmallow.schema import POST_DUMP, PRE_DUMP
 from marshmallow.utils import ensure_text_type
 from sqlalchemy import inspect
@@ -44,8 +44,15 @@ def utc_text(value: dt.datetime | None) -> str | None:
     """UtcDateTime's output: ISO 8601 in UTC with a Z (a naive value, from SQLite, is UTC)."""
     if value is None:
         return None
-    value = value.replace(tzinfo=_UTC) if value.tzinfo is None else value.astimezone(_UTC)
-    return value.isoformat().replace("+00:00", "Z")
+    offset = value.utcoffset()
+    # Naive (SQLite) or at offset zero (psycopg's values in a UTC session, tzinfo Etc/UTC): the
+    # wall time is UTC already, so no conversion, and the "+00:00" isoformat ends with is
+    # swapped for a Z by slicing. The same text as the general form below.
+    if offset is None:
+        return value.isoformat() + "Z"
+    if not offset:
+        return value.isoformat()[:-6] + "Z"
+    return value.astimezone(_UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -105,9 +112,44 @@ def _expr(f: fields.Field, var: str, env: dict[str, Any], tag: str) -> str:
         return f"(None if {var} is None else [{each} for e in {var}])"
     if kind is fields.Nested:
         env[f"_n{tag}"] = f
-        return f"(None if {var} is None else _n{tag}.schema.dump({var}, many=_n{tag}.schema.many or _n{tag}.many))"
+        slow = f"_n{tag}.schema.dump({var}, many=_n{tag}.schema.many or _n{tag}.many)"
+        fast = _compile_nested(f)
+        if fast is None:
+            return f"(None if {var} is None else {slow})"
+        env[f"_nd{tag}"] = fast
+        # A JSON column holds a plain dict: the compiled dump; anything else goes to the schema.
+        return f"(None if {var} is None else _nd{tag}({var}) if {var}.__class__ is dict else {slow})"
     env[f"_f{tag}"] = f
     return f"_f{tag}._serialize({var}, None, row)"
+
+
+_MISSING = missing
+
+
+def _compile_nested(f: fields.Nested) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+    """`f.schema.dump(value)` for a plain dict `value` (a JSON column), as generated code; None
+    where marshmallow's dump could differ from a key lookup per field (hooks, many, a custom
+    accessor or get_value, dump defaults, dotted attributes, names that are dict attributes)."""
+    schema = f.schema
+    if (schema.many or f.many or schema._hooks[PRE_DUMP] or schema._hooks[POST_DUMP]
+            or type(schema).get_attribute is not Schema.get_attribute or schema.dict_class is not dict):
+        return None
+    env: dict[str, Any] = {"_m": _MISSING}
+    lines = ["def nd(row):", "    out = {}"]
+    for n, (name, field) in enumerate(schema.dump_fields.items()):
+        attr = field.attribute or name
+        if (not field._CHECK_ATTRIBUTE or type(field).get_value is not fields.Field.get_value
+                or field.dump_default is not _MISSING or "." in attr or hasattr(dict, attr)
+                or isinstance(field, fields.Method | fields.Function)):
+            return None
+        out = field.data_key if field.data_key is not None else name
+        lines.append(f"    v = row.get({attr!r}, _m)")
+        lines.append("    if v is not _m:")
+        lines.append(f"        out[{out!r}] = {_expr(field, 'v', env, f'x{n}')}")
+    lines.append("    return out")
+    namespace = dict(env)
+    exec(compile("\n".join(lines) + "\n", f"<rows nested {type(schema).__name__}>", "exec"), namespace)  # noqa: S102
+    return namespace["nd"]
 
 
 def compile_rows(schema: Schema, model: type, *, computed: dict[str, Computed] | None = None,
