@@ -24,7 +24,7 @@ from crm_http.idempotency import idempotent
 from crm_http.openapi import ApiDoc
 from crm_http.pagination import DEFAULT_LIMIT, MAX_LIMIT, SortKey, paginate, parse_sort
 from crm_http.parsing import if_match_version, load, parse_uuid, query_int
-from crm_http.rows import RowSerializer, schema_rows
+from crm_http.rows import RowSerializer, schema_rows, scoped_rows
 from crm_query import FieldRegistry, FieldType, column_field, compile_filter
 from crm_query import parse_sort as parse_field_sort
 
@@ -154,7 +154,7 @@ class RecordRoutes:
         with self.db().transaction(prefetch=rows.prefetch() if rows is not None else ()) as session:
             if rows is not None:
                 model = self.service().model
-                row = session.execute(select(*rows.columns).where(model.id == rid)).first()
+                row = scoped_rows(session, select(*rows.table_columns).where(model.id == rid), model).first()
                 if row is not None:
                     return record_response(rows.dump(row, rows.context(session)))
             # Not under this id (merged away, erased, missing): the service's get says what to answer.
@@ -195,7 +195,7 @@ class RecordRoutes:
             sortable = {"created_at": model.created_at, "updated_at": model.updated_at, "id": model.id, **self.sortable}
             keys = parse_sort(request.args.get("sort"), sortable, self.default_sort, model.id)
         rows = self.rows
-        stmt = select(*rows.columns) if rows is not None else select(model)
+        stmt = select(*rows.table_columns) if rows is not None else select(model)
         if self.list_filters is not None:
             stmt = self.list_filters(stmt)
         if self.search is not None and query:
@@ -215,6 +215,7 @@ class RecordRoutes:
                 where = compile_filter(raw_filter, registry, session.get_bind().dialect.name)
                 if where is not None:
                     stmt = stmt.where(where)
-            page, next_cursor = paginate(session, stmt, keys, limit, request.args.get("cursor"), rows=rows is not None)
+            run = (lambda s: scoped_rows(session, s, model)) if rows is not None else None
+            page, next_cursor = paginate(session, stmt, keys, limit, request.args.get("cursor"), rows=rows is not None, run=run)
             data = rows.many(page, rows.context(session)) if rows is not None else [self._dump(r) for r in page]
         return json_response({"data": data, "next_cursor": next_cursor})
