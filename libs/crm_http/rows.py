@@ -19,6 +19,7 @@ the schema path. tests/unit/test_row_serialisers.py keeps every service's output
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import keyword
 from collections.abc import Callable, Iterable, Sequence
@@ -242,3 +243,17 @@ def scoped_rows(session: Any, stmt: Any, model: type) -> Any:
     if tenant is None or not issubclass(model, TenantScoped):
         return session.execute(stmt)
     return session.connection().execute(stmt.where(model.tenant_id == tenant))  # type: ignore[attr-defined]
+
+
+def driver_row_type(columns: Sequence[Any], dialect: Any) -> Callable[..., Any] | None:
+    """A named tuple type standing for the Core row of `select(*columns)` built from the driver's
+    own tuple (a tenancy.Prefetch read on PostgreSQL hands back psycopg's tuples): attribute and
+    positional access, the same values. None where a column's type converts the driver's value
+    (a result processor: Numeric, Enum, a TypeDecorator...): those rows need SQLAlchemy's result."""
+    for column in columns:
+        try:
+            if column.type._cached_result_processor(dialect, None) is not None:
+                return None
+        except Exception:  # noqa: BLE001 - a processor that needs the driver's type code: not plain
+            return None
+    return collections.namedtuple("Row", [c.key for c in columns])  # type: ignore[misc]

@@ -61,3 +61,23 @@ def test_scoped_rows_equal_orm_rows(contacts_service: ServiceHarness) -> None:
                 orm = [tuple(r) for r in session.execute(orm_stmt).all()]
         assert core == orm and len(core) == (3 if tenant == "a" else 2)
 
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_read_prefetched_with_begin_equals_the_list(backend: str, request: pytest.FixtureRequest) -> None:
+    """A read sends its select by id with BEGIN (driver tuples on PostgreSQL, made into rows): the
+    body is the one the list (SQLAlchemy's rows) gives for the same record, custom fields included."""
+    svc: ServiceHarness = request.getfixturevalue("contacts_service" if backend == "sqlite" else "pg_contacts")
+    headers = svc.headers(svc.tenant("a"))
+    for prop in ({"key": "plan", "label": "Plan", "type": "enum", "options": ["free", "pro"]},
+                 {"key": "seats", "label": "Seats", "type": "number"}):
+        assert svc.client.post("/v1/properties/contacts", json=prop, headers=headers).status_code == 201
+    for i, body in enumerate(({"email": "x@example.com"},
+                              {"first_name": "Zoë", "tags": ["a"], "address": {"city": "Zürich", "country": "ch"},
+                               "properties": {"plan": "pro", "seats": 12345678901234567890}, "emails": ["y@example.com"]})):
+        assert svc.client.post("/v1/contacts", json={**body, "last_name": f"n{i}"}, headers=headers).status_code == 201
+    listed = svc.client.get("/v1/contacts?limit=50", headers=headers).json["data"]
+    assert len(listed) == 2
+    for item in listed:
+        r = svc.client.get(f"/v1/contacts/{item['id']}", headers=headers)
+        assert r.status_code == 200 and r.json == item and r.headers["ETag"] == f'"{item["version"]}"'
