@@ -108,7 +108,7 @@ def _expr(f: fields.Field, var: str, env: dict[str, Any], tag: str) -> str:
         return f"(None if {var} is None else {var}.isoformat())"
     if kind is UtcDateTime:
         env["_utc"] = utc_text
-        return f"_utc({var})"
+        return f"(None if {var} is None else _utc({var}))"  # no call for the (many) nulls
     if kind is fields.List:
         inner = f.inner  # type: ignore[attr-defined]
         if _pure_string(inner):
