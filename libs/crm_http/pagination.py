@@ -208,15 +208,21 @@ def _order(key: SortKey) -> Any:
 
 
 def paginate(session: Session, stmt: Select[Any], keys: list[SortKey], limit: int,
-             cursor: str | None, *, rows: bool = False) -> tuple[list[Any], str | None]:
+             cursor: str | None, *, rows: bool = False,
+             run: Callable[[Select[Any]], Any] | None = None) -> tuple[list[Any], str | None]:
     """One page of `stmt` and the cursor of the next. `rows=True`: `stmt` selects columns and the
     page is Core rows (each sort key's column must be among them: keys read values by attribute,
-    as from an ORM object); otherwise it selects one entity and the page is ORM objects."""
+    as from an ORM object); otherwise it selects one entity and the page is ORM objects. `run`:
+    executes the finished statement (stmt -> result with .all()) instead of session.execute,
+    e.g. crm_http.rows.scoped_rows for Core rows without the ORM's execution layer."""
     if cursor:
         stmt = stmt.where(_after(keys, decode_cursor(cursor, keys)))
     order = [_order(k) for k in keys]
     stmt = stmt.order_by(*order).limit(limit + 1)
-    page = session.execute(stmt).all() if rows else list(session.scalars(stmt))
+    if run is not None:
+        page = run(stmt).all()
+    else:
+        page = session.execute(stmt).all() if rows else list(session.scalars(stmt))
     return _page(page, keys, limit)
 
 

@@ -12,11 +12,14 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 from marshmallow import Schema
-from sqlalchemy import Select, Table, select
+from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from crm_core.context import current_tenant
 from crm_core.errors import BadRequest
+from crm_db.base import TenantScoped
 from crm_db.database import Database
+from crm_db.tenancy import Prefetch
 from crm_events.envelope import dumps_bytes
 from crm_events.records import RecordService
 from crm_http.auth import require_admin_access, require_scope
@@ -24,7 +27,7 @@ from crm_http.idempotency import idempotent
 from crm_http.openapi import ApiDoc
 from crm_http.pagination import DEFAULT_LIMIT, MAX_LIMIT, SortKey, paginate, parse_sort
 from crm_http.parsing import if_match_version, load, parse_uuid, query_int
-from crm_http.rows import RowSerializer, schema_rows
+from crm_http.rows import RowSerializer, driver_row_type, schema_rows, scoped_rows
 from crm_query import FieldRegistry, FieldType, column_field, compile_filter
 from crm_query import parse_sort as parse_field_sort
 
@@ -66,6 +69,9 @@ def record_response(body: dict[str, Any], status: int = 200, location: str | Non
     return json_response(body, status, headers)
 
 
+_READ_ROWS = "crm_read_rows"  # session.info: the rows of a read's prefetched select by id
+
+
 @dataclass
 class RecordRoutes:
     collection: str  # URL segment: "contacts"
@@ -92,6 +98,8 @@ class RecordRoutes:
     # Lists and reads serialise Core rows with the output schema compiled once (crm_http.rows);
     # None when the schema needs ORM objects (a relationship, say): those stay on schema.dump.
     rows: RowSerializer | None = field(default=None, init=False)
+    _by_id: Select[Any] | None = field(default=None, init=False)  # a read's row, sent with BEGIN
+    _row_type: Any = field(default=None, init=False)
 
     @property
     def base(self) -> str:
@@ -101,7 +109,11 @@ class RecordRoutes:
         read, write = f"{self.area}:read", f"{self.area}:write"
         name = self.collection
         out = type(self.output_schema)
-        self.rows = schema_rows(self.output_schema, self.service().model)
+        model = self.service().model
+        self.rows = schema_rows(self.output_schema, model)
+        if self.rows is not None and issubclass(model, TenantScoped):
+            self._by_id = select(*self.rows.table_columns).where(model.id == bindparam("rid"),
+                                                                 model.tenant_id == bindparam("tenant"))
         bp.add_url_rule(self.base, f"{name}_create", idempotent(self.db, self.idempotency)(self.create), methods=["POST"])
         bp.add_url_rule(self.base, f"{name}_list", self.list, methods=["GET"])
         item = f"{self.base}/<record_id>"
@@ -127,6 +139,19 @@ class RecordRoutes:
                       parameters=id_param, extra_responses={404: "Not found", 409: "Conflict (e.g. a merged-away id: see `merged_into`)",
                                                             412: "Stale If-Match"})
 
+    def _read_row_type(self) -> Any:
+        """The row type for a read's prefetched row (rows.driver_row_type), False where SQLAlchemy
+        has to convert the values (the read then selects after BEGIN). Built at the first read."""
+        if self._row_type is None:
+            assert self.rows is not None
+            self._row_type = driver_row_type(self.rows.table_columns, self.db().engine.dialect) or False
+        return self._row_type or None
+
+    def _store_read(self, session: Session, found: Any) -> None:
+        # psycopg's tuples on PostgreSQL (the prefetch goes through the driver), Rows on SQLite.
+        make = self._row_type
+        session.info[_READ_ROWS] = [make(*r) if type(r) is tuple else r for r in found]
+
     def _dump(self, record: Any) -> dict[str, Any]:
         return self.output_schema.dump(record)
 
@@ -151,10 +176,20 @@ class RecordRoutes:
         require_scope(f"{self.area}:read")
         rid = parse_uuid(record_id, self.service().aggregate)
         rows = self.rows
-        with self.db().transaction(prefetch=rows.prefetch() if rows is not None else ()) as session:
+        tenant = current_tenant()
+        prefetch: list[Prefetch] = [*rows.prefetch()] if rows is not None else []
+        if rows is not None and tenant is not None and self._by_id is not None and self._read_row_type() is not None:
+            # The row goes out with BEGIN (one round trip for BEGIN, the tenant setting, the
+            # definitions version and the row), scoped by hand like every Prefetch; RLS applies too.
+            prefetch.append(Prefetch(self._by_id, {"rid": rid, "tenant": tenant}, self._store_read))
+        with self.db().transaction(prefetch=prefetch) as session:
             if rows is not None:
                 model = self.service().model
-                row = session.execute(select(*rows.columns).where(model.id == rid)).first()
+                if _READ_ROWS in session.info:
+                    found = session.info.pop(_READ_ROWS)
+                    row = found[0] if found else None
+                else:
+                    row = scoped_rows(session, select(*rows.table_columns).where(model.id == rid), model).first()
                 if row is not None:
                     return record_response(rows.dump(row, rows.context(session)))
             # Not under this id (merged away, erased, missing): the service's get says what to answer.
@@ -195,7 +230,7 @@ class RecordRoutes:
             sortable = {"created_at": model.created_at, "updated_at": model.updated_at, "id": model.id, **self.sortable}
             keys = parse_sort(request.args.get("sort"), sortable, self.default_sort, model.id)
         rows = self.rows
-        stmt = select(*rows.columns) if rows is not None else select(model)
+        stmt = select(*rows.table_columns) if rows is not None else select(model)
         if self.list_filters is not None:
             stmt = self.list_filters(stmt)
         if self.search is not None and query:
@@ -215,6 +250,7 @@ class RecordRoutes:
                 where = compile_filter(raw_filter, registry, session.get_bind().dialect.name)
                 if where is not None:
                     stmt = stmt.where(where)
-            page, next_cursor = paginate(session, stmt, keys, limit, request.args.get("cursor"), rows=rows is not None)
+            run = (lambda s: scoped_rows(session, s, model)) if rows is not None else None
+            page, next_cursor = paginate(session, stmt, keys, limit, request.args.get("cursor"), rows=rows is not None, run=run)
             data = rows.many(page, rows.context(session)) if rows is not None else [self._dump(r) for r in page]
         return json_response({"data": data, "next_cursor": next_cursor})

@@ -66,3 +66,20 @@ def test_loads_gives_json_values(raw: str) -> None:
     for given in (raw, raw.encode()):
         got = loads(given)
         assert repr(got) == repr(expected)  # types too: an int stays an int
+
+
+@pytest.mark.parametrize("raw", [
+    '{"a": 1, "b": [1.5, -0.0, 1e300, true, null], "c": "Zo\\u00eb \\ud800", "d": {"e": "x"}}',
+    '{"int": 100000000000000000000000000000, "neg": -9223372036854775809, "ok": 9223372036854775807}',
+    '{"phone": "1234567890123456789012"}', '1e400', '[NaN, Infinity]', '{"a": 1, "a": 2}', '"\\u0000"', "[]",
+])
+def test_psycopg_loader_gives_loads_values(raw: str) -> None:
+    """The JSON columns' loader (registered on PostgreSQL connections) reads what loads reads, from
+    the bytes or the memoryview psycopg hands it."""
+    from psycopg.postgres import types
+
+    from crm_core.jsoncodec import psycopg_json_loader
+
+    loader = psycopg_json_loader()(types["jsonb"].oid)
+    for given in (raw.encode(), memoryview(raw.encode()), bytearray(raw.encode())):
+        assert repr(loader.load(given)) == repr(loads(raw))

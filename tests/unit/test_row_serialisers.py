@@ -288,3 +288,52 @@ def test_uncompilable_fields_are_refused() -> None:
         assert schema_rows(schema, Contact) is None
     assert compile_rows(WithMethod(), Contact, computed={"extra": lambda row, ctx: 1}).dump(
         namedtuple("Row", [c.key for c in inspect(Contact).column_attrs])(*range(len(inspect(Contact).column_attrs))))["extra"] == 1
+
+
+# --- the compiled pieces against marshmallow, on awkward inputs ---------------------------------
+
+def test_nested_dict_dump_equals_schema_dump() -> None:
+    from marshmallow import Schema, fields, post_dump
+
+    from contacts.schemas.contacts import AddressSchema
+    from crm_http.rows import _compile_nested
+
+    nested = fields.Nested(AddressSchema)
+    fast = _compile_nested(nested)
+    assert fast is not None
+    for value in ({}, {"city": "Paris"}, {"street": None, "city": "Zürich", "extra": 1},
+                  {"street": "1 Main", "city": "X", "region": "R", "postal_code": "1", "country": "FR"},
+                  {"street": 3, "country": ["x"]}):
+        assert fast(dict(value)) == nested.schema.dump(dict(value)), value
+        assert list(fast(dict(value))) == list(nested.schema.dump(dict(value)))
+
+    class Hooked(Schema):
+        a = fields.String()
+
+        @post_dump
+        def tag(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+            return {**data, "t": 1}
+
+    class Defaulted(Schema):
+        a = fields.String(dump_default="d")
+
+    class DictName(Schema):
+        items = fields.String()
+
+    for schema in (Hooked, Defaulted, DictName):
+        assert _compile_nested(fields.Nested(schema)) is None  # stays on schema.dump
+
+
+def test_utc_text_equals_utc_datetime_field() -> None:
+    import zoneinfo
+
+    from crm_http.fields import UtcDateTime
+    from crm_http.rows import utc_text
+
+    field = UtcDateTime()
+    zones = [None, dt.UTC, zoneinfo.ZoneInfo("Etc/UTC"), zoneinfo.ZoneInfo("Europe/London"), OFFSET,
+             dt.timezone(dt.timedelta(0)), dt.timezone(dt.timedelta(seconds=-1))]
+    for zone, micro, month in itertools.product(zones, (0, 7, 999999), (1, 7)):
+        value = dt.datetime(2024, month, 3, 4, 5, 6, micro, tzinfo=zone)
+        assert utc_text(value) == field._serialize(value, None, None), value
+    assert utc_text(None) is None
