@@ -33,6 +33,7 @@ from sqlalchemy import inspect
 
 from crm_core import context
 from crm_db.base import TenantScoped
+from crm_db.tenancy import TenantGuardError
 from crm_http.fields import UtcDateTime
 
 Computed = Callable[[Any, Any], Any]  # (row, context) -> value
@@ -237,11 +238,14 @@ def scoped_rows(session: Any, stmt: Any, model: type) -> Any:
     The ORM path scopes the statement to the tenant in context (crm_db.tenancy's criteria); here
     `model.tenant_id = <tenant>` is added by hand, which is the same for a statement over `model`'s
     own table only (what RecordRoutes builds: filters, search and cursors read its columns). RLS
-    still applies on PostgreSQL; on SQLite this condition is the only guard. Without a tenant, or
-    for a model that is not tenant-scoped, the ORM path decides (and refuses tenant data)."""
-    tenant = context.current_tenant()
-    if tenant is None or not issubclass(model, TenantScoped):
+    still applies on PostgreSQL; on SQLite this condition is the only guard. Tenant data without
+    a tenant in context is refused, as the ORM path refuses it (its guard doesn't see bare table
+    columns); a model that is not tenant-scoped goes through session.execute."""
+    if not issubclass(model, TenantScoped):
         return session.execute(stmt)
+    tenant = context.current_tenant()
+    if tenant is None:
+        raise TenantGuardError(f"query on {model.__name__} without a tenant in context")
     return session.connection().execute(stmt.where(model.tenant_id == tenant))  # type: ignore[attr-defined]
 
 

@@ -81,3 +81,11 @@ def test_read_prefetched_with_begin_equals_the_list(backend: str, request: pytes
     for item in listed:
         r = svc.client.get(f"/v1/contacts/{item['id']}", headers=headers)
         assert r.status_code == 200 and r.json == item and r.headers["ETag"] == f'"{item["version"]}"'
+
+
+def test_scoped_rows_refuse_tenant_data_without_a_tenant(contacts_service: ServiceHarness) -> None:
+    from crm_db.tenancy import TenantGuardError
+
+    _make(contacts_service, "a", 1)
+    with contacts_service.db.transaction() as session, pytest.raises(TenantGuardError):
+        scoped_rows(session, select(*Contact.__table__.c), Contact)
