@@ -97,29 +97,8 @@ class LocalBuckets:
             self._state.pop(key, None)
 
 
-TAKE_SCRIPT = """
-local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1]) or burst
-local ts = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
-local allowed = 0
-if tokens >= 1 then
-  tokens = tokens - cost
-  allowed = 1
-end
-redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
-return {allowed, tostring(tokens)}
-"""
-
-
-# TAKE_SCRIPT for each key in turn (ARGV: rate, burst, cost, gate per key), stopping after a
-# refused gate; returns allowed, tokens for each bucket it went through.
+# A token bucket per key, in turn (ARGV: rate, burst, cost, gate per key), stopping after a
+# refused gate; returns allowed, tokens for each bucket it went through. One key is one take.
 TAKE_ALL_SCRIPT = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
@@ -153,12 +132,10 @@ return out
 class RedisBuckets:
     def __init__(self, url: str) -> None:
         self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        self.script = self.client.register_script(TAKE_SCRIPT)
         self.script_all = self.client.register_script(TAKE_ALL_SCRIPT)
 
     def take(self, key: str, limit: Limit, cost: int = 1) -> Decision:
-        allowed, tokens = self.script(keys=[f"crm:rl:{key}"], args=[limit.rate, limit.burst, cost])
-        return _decide(float(tokens), bool(allowed), limit)
+        return self.take_all([(key, limit, cost, False)])[0]
 
     def take_all(self, checks: list[Check]) -> list[Decision]:
         args: list[object] = []
