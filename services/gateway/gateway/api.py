@@ -16,7 +16,8 @@ from crm_http.openapi import ApiDoc
 from crm_http.parsing import load, parse_uuid
 from crm_http.resource import json_response
 from gateway import schemas as s
-from gateway.auth import Guard, UserStatus
+from gateway.auth import Guard
+from gateway.credentials import UserStatus
 from gateway.docs import OpenApiCache
 from gateway.keys import ApiKeys
 from gateway.models import metadata

@@ -17,15 +17,8 @@ from crm_http.app import PUBLIC_PATHS, create_base_app
 from crm_http.openapi import ApiDoc
 from crm_runtime.catalog import DOMAIN_SERVICES, SCOPE_AREAS
 from gateway import api
-from gateway.auth import (
-    Guard,
-    RateLimits,
-    UserStatus,
-    VerifiedApiKeys,
-    make_authenticate,
-    parse_trusted_proxies,
-    rate_limit_headers,
-)
+from gateway.auth import Guard, RateLimits, make_authenticate, parse_trusted_proxies, rate_limit_headers
+from gateway.credentials import UserStatus, VerifiedApiKeys
 from gateway.docs import OpenApiCache
 from gateway.hygiene import install_internal_only, reject_non_canonical
 from gateway.keys import ApiKeys

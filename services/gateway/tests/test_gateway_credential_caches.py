@@ -25,7 +25,7 @@ from crm_runtime.service import migrations_dir
 from crm_testing.apps import make_settings
 from crm_testing.db import create_service_database
 from gateway.app import create_app
-from gateway.auth import VerifiedAccessTokens, VerifiedApiKeys
+from gateway.credentials import VerifiedAccessTokens, VerifiedApiKeys
 from gateway.keys import InvalidApiKey
 from gateway.models import ApiKey
 from gateway.tokens import AccessTokens, InvalidAccessToken
