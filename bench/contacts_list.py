@@ -29,7 +29,20 @@ import psycopg
 import urllib3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import ROOT, SECONDS, THREADS, WORKERS, ensure_wrk, free_port, gunicorn, pg_admin_url, stop, wait_ready  # noqa: E402
+from run import (  # noqa: E402
+    ROOT,
+    SECONDS,
+    THREADS,
+    WORKERS,
+    cpu_seconds,
+    ensure_wrk,
+    free_port,
+    gunicorn,
+    pg_admin_url,
+    process_tree,
+    stop,
+    wait_ready,
+)
 
 ROWS = int(os.environ.get("BENCH_LIST_ROWS", "1000000"))
 TENANTS = int(os.environ.get("BENCH_LIST_TENANTS", "1000"))
@@ -363,35 +376,11 @@ def bench_list(wrk: str) -> list[dict[str, Any]]:
     return results
 
 
-def process_tree(pid: int) -> list[int]:
-    """A process and its descendants (gunicorn's master and workers)."""
-    found, todo = [], [pid]
-    while todo:
-        found.append(todo.pop())
-        for children in Path(f"/proc/{found[-1]}/task").glob("*/children"):
-            try:
-                todo += [int(c) for c in children.read_text().split()]
-            except OSError:  # gone meanwhile
-                pass
-    return found
-
-
 def backend_pids(admin: str) -> list[int]:
     """The PostgreSQL backends serving the bench databases (the services' pooled connections)."""
     with psycopg.connect(db_url(admin, "postgres"), autocommit=True) as conn:
         return [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname IN (%s, 'bench_list_gateway')",
                                            (DB_NAME,))]
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:  # utime and stime: fields 14 and 15 of /proc/<pid>/stat, counted after the ")" of the name
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def report(r: dict[str, Any]) -> None:

@@ -35,18 +35,19 @@ import json
 import os
 import pstats
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import urllib3
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import free_port, wait_ready  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -83,23 +84,6 @@ def serve_stub(port: int) -> None:
 
 
 # --- processes ----------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} not ready")
-
 
 def gunicorn(app: str, port: int, env: dict[str, str], threads: int) -> subprocess.Popen[bytes]:
     multiproc = tempfile.mkdtemp(prefix=f"crm-prom-{port}-")
