@@ -70,3 +70,19 @@ def clear() -> None:
     _tenant.set(None)
     _request_id.set(None)
     _principal.set(None)
+
+
+# The caller of an open path (catalog.ServiceInfo.open_prefixes): the gateway forwards it without a
+# credential, under this principal. Its nil tenant owns no rows, and it holds no scope, so any
+# tenant route answers it 403/404; an open route finds its tenant from the request's own secret.
+PUBLIC_TENANT = uuid.UUID(int=0)
+PUBLIC_ROLE = "public"
+
+
+def public_principal() -> Principal:
+    return Principal(PUBLIC_TENANT, roles=(PUBLIC_ROLE,))
+
+
+def is_public_caller(principal: Principal | None = None) -> bool:
+    principal = principal if principal is not None else current_principal()
+    return principal is not None and principal.tenant_id == PUBLIC_TENANT and PUBLIC_ROLE in principal.roles

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-AREAS = ("contacts", "pipeline", "tickets", "campaigns", "reports", "automation")
+AREAS = ("contacts", "pipeline", "tickets", "campaigns", "reports", "automation", "mail")
 ALL_SCOPES = tuple(f"{area}:{mode}" for area in AREAS for mode in ("read", "write"))
 READ_SCOPES = tuple(s for s in ALL_SCOPES if s.endswith(":read"))
 ROLES = ("owner", "admin", "member", "viewer")

@@ -10,7 +10,11 @@ class ServiceInfo:
     name: str
     web_port: int  # local default; containers use 8000
     metrics_port: int  # worker's /metrics
-    prefixes: tuple[str, ...]  # public paths the gateway routes here
+    prefixes: tuple[str, ...]  # public paths the gateway routes here (a tenant's credential needed)
+    # Paths the gateway forwards without a credential (rate-limited per client address), with an
+    # internal token for the nil "public" principal: the service finds the tenant from a secret
+    # in the request itself (an inbound-mail webhook secret, a verification token).
+    open_prefixes: tuple[str, ...] = ()
 
 
 SERVICES: tuple[ServiceInfo, ...] = (
@@ -22,6 +26,7 @@ SERVICES: tuple[ServiceInfo, ...] = (
     ServiceInfo("campaigns", 8084, 9104, ("/v1/segments", "/v1/templates", "/v1/campaigns", "/v1/sequences")),
     ServiceInfo("reporting", 8085, 9105, ("/v1/reports",)),
     ServiceInfo("automation", 8086, 9106, ("/v1/workflows", "/v1/webhooks")),
+    ServiceInfo("mail", 8087, 9107, ("/v1/mail",), open_prefixes=("/inbound/mime/", "/v1/mail/verify")),
 )
 
 BY_NAME = {s.name: s for s in SERVICES}
@@ -29,4 +34,4 @@ DOMAIN_SERVICES = tuple(s for s in SERVICES if s.name != "gateway")
 
 # Scope area of each routed prefix: GET needs <area>:read, anything else <area>:write.
 SCOPE_AREAS = {"contacts": "contacts", "pipeline": "pipeline", "tickets": "tickets", "campaigns": "campaigns",
-               "reporting": "reports", "automation": "automation"}
+               "reporting": "reports", "automation": "automation", "mail": "mail"}

@@ -51,6 +51,9 @@ class ServiceProcess:
     background: Callable[[Settings, Database], list[BackgroundLoop]] = lambda _s, _d: []
     has_outbox: bool = True
     extra_args: dict[str, str] = field(default_factory=dict)
+    # More subcommands of this service: name -> (help, run(settings) -> exit code), e.g. mail's
+    # `smtp` (the inbound SMTP server). They run after settings and logging are set up.
+    commands: dict[str, tuple[str, Callable[[Settings], int]]] = field(default_factory=dict)
 
 
 def _relay_loop(proc: ServiceProcess, settings: Settings, db: Database) -> BackgroundLoop:
@@ -144,6 +147,8 @@ def main(proc: ServiceProcess, argv: list[str] | None = None) -> None:
     web_parser.add_argument("--bind", default=os.environ.get("GUNICORN_BIND"))
     for name in ("worker", "relay", "consumer"):
         sub.add_parser(name, help=f"run the {name} loops")
+    for name, (help_text, _run) in proc.commands.items():
+        sub.add_parser(name, help=help_text)
     dlq = sub.add_parser("dlq", help="list or replay the dead letters of this service's consumers")
     dlq.add_argument("action", choices=["list", "replay"])
     dlq.add_argument("--type", dest="event_type", help="only events of this type, e.g. crm.deal.created")
@@ -161,6 +166,8 @@ def main(proc: ServiceProcess, argv: list[str] | None = None) -> None:
     settings = Settings.from_env(proc.name)
     configure_logging(proc.name, settings.log_level)
 
+    if args.command in proc.commands:
+        sys.exit(proc.commands[args.command][1](settings))
     if args.command == "migrate":
         warn_if_owner_is_app(proc.name, settings.database_url, settings.database_owner_url)
         upgrade(proc.migrations, settings.database_owner_url)

@@ -1,0 +1,2 @@
+"""Mail use cases, per aggregate: requests (ingest), rendering, delivery, senders, suppressions,
+mailboxes, inbound and bounces."""
