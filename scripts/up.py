@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -46,6 +47,21 @@ def ensure_secrets(var: Path) -> dict[str, str]:
         env["CRM_JWT_SECRET"] = jwt_file.read_text().strip()
     env["_PRIVATE"] = str(private)
     return env
+
+
+def mail_summary(var: Path) -> str:
+    """Where email goes and comes in, as the mail service will use it (its own settings object)."""
+    from mail.config import MailSettings
+
+    mail = MailSettings.from_settings(Settings.from_env("mail", var_dir=var))
+    if mail.smtp_url:
+        relay = urllib.parse.urlsplit(mail.smtp_url)
+        out = f"sent through the relay {relay.scheme}://{relay.hostname}:{relay.port or ''} (CRM_SMTP_URL)"
+    else:
+        out = f"not sent: written as .eml files to {mail.maildir / 'new'} (set CRM_SMTP_URL to send)"
+    return (f"  outgoing mail: {out}\n"
+            f"  incoming mail: SMTP on {mail.inbound_smtp_host}:{mail.inbound_smtp_port} for <mailbox>@{mail.inbound_domain}"
+            " (a tenant's addresses: GET /v1/mail/addresses)\n")
 
 
 def main() -> int:
@@ -87,7 +103,9 @@ def main() -> int:
             env = {**os.environ, **base, "PYTHONPATH": pythonpath, "CRM_VAR_DIR": str(var),
                    "CRM_METRICS_PORT": str(port + 1000 + i), "GUNICORN_WORKERS": os.environ.get("GUNICORN_WORKERS", "1"),
                    "GUNICORN_THREADS": os.environ.get("GUNICORN_THREADS", "8"),
-                   "PROMETHEUS_MULTIPROC_DIR": str(var / "prometheus" / info.name)}
+                   "PROMETHEUS_MULTIPROC_DIR": str(var / "prometheus" / info.name),
+                   # Links in email (verification, invitations) point at the gateway.
+                   "CRM_PUBLIC_URL": os.environ.get("CRM_PUBLIC_URL") or f"http://127.0.0.1:{port}"}
             if info.name == "gateway":
                 env["CRM_INTERNAL_PRIVATE_KEY_FILE"] = private
                 # /metrics and the detailed /readyz: on 127.0.0.1:<CRM_PORT + 2000> only.
@@ -96,12 +114,15 @@ def main() -> int:
             else:
                 env.pop("CRM_INTERNAL_PORT", None)  # the gateway's alone: a second web would fight for it
             bind = urls[info.name].removeprefix("http://")
-            for command in ("web", "worker"):
+            process = importlib.import_module(f"{info.name}.__main__").PROCESS
+            for command in ("web", "worker", *process.servers):
                 args = [sys.executable, "-m", info.name, command] + (["--bind", bind] if command == "web" else [])
                 # Only the web server shares a multiprocess directory (emptied when it starts: by
                 # gunicorn's master or crm_runtime.web for granian, per CRM_WEB_SERVER, which the
                 # web processes inherit); a worker process serves its own /metrics from memory.
                 child_env = env if command == "web" else {k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+                if command in process.servers:  # e.g. mail's inbound SMTP server: /metrics of its own
+                    child_env = {**child_env, "CRM_METRICS_PORT": str(port + 1050 + i)}
                 children.append((f"{info.name} {command}",
                                  subprocess.Popen(args, env=child_env, cwd=ROOT, start_new_session=True)))
         gateway = urls["gateway"]
@@ -118,6 +139,7 @@ def main() -> int:
             return 1
         print(f"\nCRM platform is up: {gateway}\n  API docs: {gateway}/docs   OpenAPI: {gateway}/v1/openapi.json\n"
               f"  gateway metrics: http://127.0.0.1:{port + 2000}/metrics (internal listener)\n"
+              f"{mail_summary(var)}"
               "  Ctrl-C stops everything.\n", flush=True)
         while True:
             for name, child in children:

@@ -54,6 +54,8 @@ class ServiceProcess:
     # More subcommands of this service: name -> (help, run(settings) -> exit code), e.g. mail's
     # `smtp` (the inbound SMTP server). They run after settings and logging are set up.
     commands: dict[str, tuple[str, Callable[[Settings], int]]] = field(default_factory=dict)
+    # Those of `commands` that are long-running servers `make up` starts beside web and worker.
+    servers: tuple[str, ...] = ()
 
 
 def _relay_loop(proc: ServiceProcess, settings: Settings, db: Database) -> BackgroundLoop:
