@@ -16,13 +16,11 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from compose_support import DEPLOY, SERVICES
 
-REPO = Path(__file__).resolve().parents[2]
-DEPLOY = REPO / "deploy"
 GUNICORN_CONF = DEPLOY / "gunicorn.conf.py"
 KEYGEN = DEPLOY / "keys" / "keygen.py"
 INIT_SH = DEPLOY / "postgres" / "init.sh"
-SERVICES = ("gateway", "contacts", "pipeline", "tickets", "campaigns", "reporting", "automation")
 
 GUNICORN_ENV = (
     "GUNICORN_BIND", "GUNICORN_WORKERS", "GUNICORN_THREADS", "GUNICORN_TIMEOUT",
