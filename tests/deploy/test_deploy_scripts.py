@@ -16,7 +16,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import yaml
 from compose_support import DEPLOY, EXTRA_PROCESSES, SERVICES
 
 GUNICORN_CONF = DEPLOY / "gunicorn.conf.py"
@@ -445,18 +444,6 @@ def test_init_sh_against_a_real_postgres(postgres_server, tmp_path):
 
 
 # --------------------------------------------------------------------------- Kubernetes
-
-
-@pytest.fixture(scope="module")
-def k8s_objects() -> list[dict]:
-    kdir = DEPLOY / "kubernetes"
-    kustomization = yaml.safe_load((kdir / "kustomization.yaml").read_text())
-    objects = []
-    for resource in kustomization["resources"]:
-        for doc in yaml.safe_load_all((kdir / resource).read_text()):
-            if doc:
-                objects.append(doc)
-    return objects
 
 
 def _pod_specs(objects):
