@@ -15,7 +15,7 @@
 #
 # Passwords: CRM_<SVC>_DB_OWNER_PASSWORD / CRM_<SVC>_DB_APP_PASSWORD
 # (defaults dev_<svc>_owner / dev_<svc>_app, development only).
-# Services: CRM_SERVICES (default: all seven).
+# Services: CRM_SERVICES (default: all eight).
 #
 # The file may be sourced by the image's entrypoint (when not executable), so it
 # changes no shell options of its caller beyond `set -e` (already on there) and
@@ -23,7 +23,7 @@
 set -e
 
 crm_init_databases() {
-    local services="${CRM_SERVICES:-gateway contacts pipeline tickets campaigns reporting automation}"
+    local services="${CRM_SERVICES:-gateway contacts pipeline tickets campaigns reporting automation mail}"
     local superuser="${POSTGRES_USER:-postgres}"
     local maintenance_db="${POSTGRES_DB:-postgres}"
     local svc upper owner_var app_var owner_pw app_pw

@@ -9,17 +9,25 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-REPO = Path(__file__).resolve().parents[2]
-COMPOSE_FILE = REPO / "docker-compose.yml"
-ENV_EXAMPLE = REPO / ".env.example"
-DEPLOY = REPO / "deploy"
-
-SERVICES = ("gateway", "contacts", "pipeline", "tickets", "campaigns", "reporting", "automation")
-ONE_SHOT_SUFFIX = "-migrate"
-ONE_SHOTS_BY_NAME = {"keygen"}
-WEB_PORT = "8000"
-WORKER_PORT = "9100"
+from compose_support import (
+    DEPLOY,
+    ENV_EXAMPLE,
+    EXTRA_PROCESSES,
+    REPO,
+    SERVICES,
+    SMTP_PORT,
+    WEB_PORT,
+    WORKER_PORT,
+    by_kind,
+    command_of,
+    default_values,
+    depends_of,
+    dockerfile_instructions,
+    env_of,
+    is_one_shot,
+    process_kind,
+    volumes_of,
+)
 
 # Metric name -> label names, as emitted by the services (histograms add
 # _bucket/_sum/_count and `le`).
@@ -38,87 +46,15 @@ METRICS: dict[str, set[str]] = {
     "crm_deals_won_total": set(),
     "crm_tickets_breached_total": set(),
     "crm_webhook_deliveries_total": {"outcome"},
+    # mail: outcome sent|deferred|failed|bounced|suppressed; purpose transactional|notification|marketing;
+    # inbound outcome accepted|refused|oversize|error.
+    "crm_mail_messages_total": {"outcome"},
+    "crm_mail_queue_oldest_seconds": {"purpose"},
+    "crm_mail_inbound_total": {"outcome"},
 }
 HISTOGRAMS = {"crm_http_request_duration_seconds", "crm_event_handling_seconds"}
 # Labels added by Prometheus (targets) or prometheus_client multiprocess mode.
 TARGET_LABELS = {"job", "instance", "component", "pid", "le"}
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-@pytest.fixture(scope="module")
-def compose_text() -> str:
-    return COMPOSE_FILE.read_text()
-
-
-@pytest.fixture(scope="module")
-def compose(compose_text: str) -> dict:
-    data = yaml.safe_load(compose_text)
-    assert isinstance(data, dict) and isinstance(data.get("services"), dict)
-    return data
-
-
-@pytest.fixture(scope="module")
-def services(compose: dict) -> dict[str, dict]:
-    return compose["services"]
-
-
-def is_one_shot(name: str) -> bool:
-    return name in ONE_SHOTS_BY_NAME or name.endswith(ONE_SHOT_SUFFIX)
-
-
-def command_of(svc: dict) -> list[str]:
-    cmd = svc.get("command", [])
-    return cmd.split() if isinstance(cmd, str) else list(cmd)
-
-
-def process_kind(svc: dict) -> tuple[str, str] | None:
-    """('contacts', 'web') for `python -m contacts web`, else None."""
-    cmd = command_of(svc)
-    if len(cmd) == 4 and cmd[:2] == ["python", "-m"]:
-        return cmd[2], cmd[3]
-    return None
-
-
-def env_of(svc: dict) -> dict[str, str]:
-    env = svc.get("environment") or {}
-    if isinstance(env, list):
-        env = dict(item.split("=", 1) for item in env)
-    return {k: "" if v is None else str(v) for k, v in env.items()}
-
-
-def depends_of(svc: dict) -> dict[str, str]:
-    deps = svc.get("depends_on") or {}
-    if isinstance(deps, list):
-        return {name: "service_started" for name in deps}
-    return {name: (spec or {}).get("condition", "service_started") for name, spec in deps.items()}
-
-
-def volumes_of(svc: dict) -> list[tuple[str, str, str]]:
-    out = []
-    for vol in svc.get("volumes") or []:
-        if isinstance(vol, dict):
-            out.append((vol.get("source", ""), vol["target"], "ro" if vol.get("read_only") else "rw"))
-        else:
-            parts = vol.split(":")
-            out.append((parts[0], parts[1], parts[2] if len(parts) > 2 else "rw"))
-    return out
-
-
-def default_values(value: str) -> str:
-    """Apply compose interpolation with defaults only (what runs without .env)."""
-    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?-([^}]*)\}", r"\2", value)
-
-
-def by_kind(services: dict[str, dict], kind: str) -> dict[str, str]:
-    """compose service name -> CRM service, for processes of the given kind."""
-    out = {}
-    for name, svc in services.items():
-        pk = process_kind(svc)
-        if pk and pk[1] == kind:
-            out[name] = pk[0]
-    return out
 
 
 # --------------------------------------------------------------------------- compose
@@ -128,7 +64,7 @@ def test_expected_services_exist(services):
     for infra in ("postgres", "kafka", "redis", "keygen", "prometheus", "grafana"):
         assert infra in services, infra
     for s in SERVICES:
-        for name in (s, f"{s}-migrate", f"{s}-worker"):
+        for name in (s, f"{s}-migrate", f"{s}-worker", *(f"{s}-{k}" for k in EXTRA_PROCESSES.get(s, ()))):
             assert name in services, name
 
 
@@ -147,8 +83,8 @@ def test_crm_processes_use_the_project_image_and_commands(services):
         images.add(svc["image"])
         assert svc["build"]["dockerfile"] == "deploy/Dockerfile", name
         assert crm_service in SERVICES, name
-        expected_name = {"web": crm_service, "worker": f"{crm_service}-worker",
-                         "migrate": f"{crm_service}-migrate"}[kind]
+        assert kind in ("web", "worker", "migrate", *EXTRA_PROCESSES.get(crm_service, ())), name
+        expected_name = crm_service if kind == "web" else f"{crm_service}-{kind}"
         assert name == expected_name, (name, command_of(svc))
     assert len(images) == 1, images
     assert services["keygen"]["image"] in images
@@ -173,6 +109,9 @@ def test_healthcheck_probes_match_process_kind(services):
         test = svc["healthcheck"]["test"]
         assert test[:3] == ["CMD", "python", "-c"], name
         compile(test[3], f"<healthcheck {name}>", "exec")
+        if pk[1] == "smtp":  # an SMTP NOOP on the listening port (see test_mail_smtp_healthcheck_*)
+            assert f"smtplib.SMTP('127.0.0.1', {SMTP_PORT}" in test[3] and ".noop()" in test[3], name
+            continue
         port = WEB_PORT if pk[1] == "web" else WORKER_PORT
         path = "/healthz" if pk[1] == "web" else "/metrics"
         assert f"127.0.0.1:{port}{path}" in test[3], name
@@ -193,13 +132,13 @@ def test_depends_on_targets_exist_and_conditions_make_sense(services):
 
 def test_database_users_wait_for_postgres_and_their_migration(services):
     users = [name for name, svc in services.items() if "CRM_DATABASE_URL" in env_of(svc)]
-    assert len(users) == 3 * len(SERVICES)
+    assert len(users) == 3 * len(SERVICES) + sum(map(len, EXTRA_PROCESSES.values()))
     for name in users:
         deps = depends_of(services[name])
         assert deps.get("postgres") == "service_healthy", name
         if name.endswith("-migrate"):
             continue
-        base = name.removesuffix("-worker")
+        base = process_kind(services[name])[0]
         assert deps.get(f"{base}-migrate") == "service_completed_successfully", name
 
 
@@ -260,7 +199,7 @@ def test_common_environment(services):
         assert env["CRM_LOG_LEVEL"], name
         assert env["PROMETHEUS_MULTIPROC_DIR"] == "/tmp/prometheus", name
         assert "/tmp/prometheus" in (svc.get("tmpfs") or []), name
-        if kind == "worker":
+        if kind not in ("web", "migrate"):  # workers and mail-smtp serve /metrics on CRM_METRICS_PORT
             assert env["CRM_METRICS_PORT"] == WORKER_PORT, name
             # crm_runtime binds the worker's metrics server to 127.0.0.1 unless told.
             assert env["CRM_METRICS_ADDR"] == "0.0.0.0", name
@@ -389,6 +328,12 @@ def test_prometheus_scrapes_every_web_and_worker(prometheus_config, services):
     assert _targets(prometheus_config, "crm-web") == {f"{n}:{8001 if n == 'gateway' else WEB_PORT}" for n in webs}
     assert services["gateway"]["environment"]["CRM_INTERNAL_PORT"] == "8001"
     assert _targets(prometheus_config, "crm-worker") == {f"{n}:{WORKER_PORT}" for n in workers}
+    smtp = by_kind(services, "smtp")
+    assert set(smtp) == {"mail-smtp"}
+    assert _targets(prometheus_config, "crm-smtp") == {f"{n}:{WORKER_PORT}" for n in smtp}
+    # Every scrape job of a CRM process is covered by CRMTargetDown (up{job=~"crm-.*"}).
+    assert all(j["job_name"].startswith("crm-") for j in prometheus_config["scrape_configs"]
+               if j["job_name"] != "prometheus")
 
 
 def test_prometheus_loads_the_alert_rules(prometheus_config, services):
@@ -474,7 +419,8 @@ def test_alert_rules_are_well_formed():
     # The conditions the platform must alert on.
     for metric in ("crm_http_requests_total", "crm_http_request_duration_seconds",
                    "crm_outbox_backlog", "crm_relay_lag_seconds", "crm_consumer_lag",
-                   "crm_events_dead_lettered_total", "crm_rate_limit_rejections_total"):
+                   "crm_events_dead_lettered_total", "crm_rate_limit_rejections_total",
+                   "crm_mail_messages_total", "crm_mail_queue_oldest_seconds", "crm_mail_inbound_total"):
         assert metric in referenced, metric
     assert any(re.search(r'status=~"5', e) for e in exprs), "no 5xx ratio alert"
     assert any(re.search(r"\bup\b", e) for e in exprs), "no target-down alert"
@@ -541,20 +487,8 @@ def test_grafana_dashboard_panels_query_platform_metrics():
 # --------------------------------------------------------------------------- Dockerfile
 
 
-def _dockerfile_instructions() -> list[tuple[str, str]]:
-    text = (DEPLOY / "Dockerfile").read_text()
-    text = re.sub(r"\\\n", " ", text)  # join continuation lines
-    out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            keyword, _, rest = line.partition(" ")
-            out.append((keyword.upper(), rest.strip()))
-    return out
-
-
 def test_dockerfile_installs_hash_checked_dependencies():
-    runs = [rest for kw, rest in _dockerfile_instructions() if kw == "RUN"]
+    runs = [rest for kw, rest in dockerfile_instructions() if kw == "RUN"]
     pip = [r for r in runs if "pip install" in r]
     assert pip, "no pip install"
     for command in pip:
@@ -564,7 +498,7 @@ def test_dockerfile_installs_hash_checked_dependencies():
 
 
 def test_dockerfile_runs_as_non_root():
-    instructions = _dockerfile_instructions()
+    instructions = dockerfile_instructions()
     users = [rest for kw, rest in instructions if kw == "USER"]
     assert users, "no USER instruction"
     final_user = users[-1].split(":")[0]
@@ -575,7 +509,7 @@ def test_dockerfile_runs_as_non_root():
 
 
 def test_dockerfile_layout_and_environment():
-    instructions = _dockerfile_instructions()
+    instructions = dockerfile_instructions()
     assert instructions[0] == ("FROM", "python:3.11-slim")
     copies = [rest.split() for kw, rest in instructions if kw == "COPY"]
     sources = {part[0].rstrip("/") for part in copies}
