@@ -26,6 +26,7 @@ from gateway.service import Accounts
 
 ANONYMOUS_PATHS = frozenset({"/v1/signup", "/v1/auth/token", "/v1/auth/refresh", "/v1/auth/logout",
                              "/v1/auth/invitations/accept"})
+FORWARDED_METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 IDEMPOTENCY_HEADER = [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 200}}]
 USER_ID = [{"name": "user_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}]
 
@@ -170,19 +171,28 @@ def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, rou
     def docs_page() -> Response:
         return Response(docs.html(), mimetype="text/html")
 
-    @bp.route("/v1/<path:rest>", methods=["GET", "POST", "PATCH", "PUT", "DELETE"])
-    def forward(rest: str) -> Response:
+    def forward_request() -> Response:
         route = router.match(request.path)
         if route is None:
             raise NotFound(f"No API resource at {request.path}.")
         g.route_label = route.prefix
         principal = context.current_principal()
         assert principal is not None
-        needed = f"{route.area}:{'read' if request.method == 'GET' else 'write'}"
-        if needed not in principal.scopes:
-            raise Forbidden(f"This credential lacks the {needed!r} scope.", required_scope=needed)
+        if not route.open:
+            needed = f"{route.area}:{'read' if request.method == 'GET' else 'write'}"
+            if needed not in principal.scopes:
+                raise Forbidden(f"This credential lacks the {needed!r} scope.", required_scope=needed)
         # Minted for this one service (contacts refuses a token minted for tickets), and reused for
-        # this principal for a while; the request id goes beside it, in X-Request-Id.
+        # this principal for a while; the request id goes beside it, in X-Request-Id. On an open
+        # route the principal is the public one (set by the authenticate hook).
         internal = {INTERNAL_HEADER: internal_tokens.token(principal, route.service),
                     "X-Request-Id": context.current_request_id() or ""}
         return router.forward(route, request, internal)
+
+    @bp.route("/v1/<path:rest>", methods=FORWARDED_METHODS)
+    def forward(rest: str) -> Response:
+        return forward_request()
+
+    for prefix in router.open_prefixes_outside_v1():
+        bp.add_url_rule(prefix.rstrip("/") + "/<path:rest>", f"open_{prefix.strip('/').replace('/', '_')}",
+                        lambda rest: forward_request(), methods=FORWARDED_METHODS)
