@@ -27,6 +27,7 @@ from gateway.proxy import INBOUND_MIME_PREFIX, Route, Router
 from gateway.ratelimit import FallbackBuckets, Limit, LocalBuckets, RedisBuckets
 from gateway.service import DEFAULT_REFRESH_MAX_AGE, Accounts
 from gateway.tokens import AccessTokens
+from gateway.verification import EmailLinks
 
 
 def _limit(settings: Settings, name: str, rate: str, burst: str) -> Limit:
@@ -93,7 +94,10 @@ def create_app(settings: Settings | None = None) -> Flask:
                     body_limits=_body_limits(settings))
     max_age = dt.timedelta(seconds=_int(settings, "CRM_REFRESH_TOKEN_MAX_AGE",
                                         int(DEFAULT_REFRESH_MAX_AGE.total_seconds())))
-    accounts = Accounts(outbox, access, PasswordHasher(), refresh_max_age=max_age)
+    links = EmailLinks(outbox, public_url=settings.get("CRM_PUBLIC_URL", "http://127.0.0.1:8080") or "",
+                       verification_ttl=dt.timedelta(hours=_int(settings, "CRM_EMAIL_VERIFICATION_HOURS", 48) or 48),
+                       unverified_grace=dt.timedelta(days=_int(settings, "CRM_UNVERIFIED_ACCOUNT_DAYS", 7)))
+    accounts = Accounts(outbox, access, PasswordHasher(), refresh_max_age=max_age, links=links)
 
     def database() -> None:
         db.ping()

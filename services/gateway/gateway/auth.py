@@ -136,6 +136,13 @@ class Guard:
     def login_succeeded(self, email: str) -> None:
         self.buckets.reset(f"login:{_email_key(email)}")
 
+    def resend_allowed(self, user_id: object) -> bool:
+        """One verification email more for this user, or False when its budget is spent."""
+        decision = self.buckets.take(f"verify:{user_id}", self.limits.verify_resend)
+        if not decision.allowed:
+            metrics().rate_limit_rejections.labels("verify_resend").inc()
+        return decision.allowed
+
 
 def _email_key(email: str) -> str:
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]  # no addresses in Redis keys
