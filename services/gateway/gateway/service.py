@@ -21,7 +21,7 @@ from crm_events.outbox import Outbox
 from crm_http.auth import require_admin_access
 from gateway.models import RefreshToken, Tenant, User
 from gateway.tokens import AccessTokens, new_secret, token_hash
-from gateway.verification import EmailLinks, is_verified
+from gateway.verification import EmailLinks, UnverifiedAccount, is_verified
 
 REFRESH_TTL = dt.timedelta(days=30)
 DEFAULT_REFRESH_MAX_AGE = dt.timedelta(days=30)  # CRM_REFRESH_TOKEN_MAX_AGE: one login's absolute lifetime
@@ -94,12 +94,19 @@ class Accounts:
         # Verified accounts first: when one password opens both, the address's proven owner wins.
         order = (User.email_verified_at.is_(None), User.created_at, User.id)
         candidates = list(session.scalars(query.order_by(*order).limit(MAX_ACCOUNTS_PER_LOGIN)))
+        stale: UnverifiedAccount | None = None
         for user in candidates:
             if self._password_ok(user.password_hash or _DUMMY_HASH, password):
-                self.mail.check_login(user)
+                try:
+                    self.mail.check_login(user)
+                except UnverifiedAccount as exc:  # another account the password opens may still do
+                    stale = stale or exc
+                    continue
                 if self.hasher.check_needs_rehash(user.password_hash or ""):
                     user.password_hash = self.hasher.hash(password)
                 return self._tokens(session, user)
+        if stale is not None:
+            raise stale
         if not candidates:
             self._password_ok(_DUMMY_HASH, password)  # as slow as a wrong password
         raise Unauthorized("Wrong email or password.")
