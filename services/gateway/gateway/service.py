@@ -22,6 +22,7 @@ from crm_http.auth import require_admin_access
 from gateway.models import RefreshToken, Tenant, User
 from gateway.tokens import AccessTokens, new_secret, token_hash
 from gateway.verification import EmailLinks, UnverifiedAccount, is_verified
+from gateway.verification import aware as _aware
 
 REFRESH_TTL = dt.timedelta(days=30)
 DEFAULT_REFRESH_MAX_AGE = dt.timedelta(days=30)  # CRM_REFRESH_TOKEN_MAX_AGE: one login's absolute lifetime
@@ -260,7 +261,3 @@ def require_admin(session: Session | None = None) -> context.Principal:
 def _user_event(user: User) -> dict[str, Any]:
     return {"id": user.id, "tenant_id": user.tenant_id, "email": user.email, "name": user.name, "role": user.role,
             "email_verified": is_verified(user)}
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

@@ -38,7 +38,8 @@ def _one_line(value: str) -> str:
     return _CONTROL.sub(" ", value).strip()
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
+def aware(value: dt.datetime) -> dt.datetime:
+    """SQLite gives naive datetimes back: they are UTC."""
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
@@ -96,7 +97,7 @@ class EmailLinks:
                              errors={"token": ["Unknown or replaced token; ask for a new email."]})
         if is_verified(user):
             return user, False
-        if user.email_verification_expires_at is None or _aware(user.email_verification_expires_at) <= utcnow():
+        if user.email_verification_expires_at is None or aware(user.email_verification_expires_at) <= utcnow():
             raise Gone("The verification link has expired; sign in and ask for a new one "
                        "(POST /v1/auth/verify-email/resend).", errors={"token": ["Expired."]})
         user.email_verified_at = utcnow()
@@ -118,7 +119,7 @@ class EmailLinks:
         for a little while, never for good (403, with the way out)."""
         if is_verified(user) or self.unverified_grace.total_seconds() <= 0:
             return
-        if _aware(user.created_at) + self.unverified_grace <= (now or utcnow()):
+        if aware(user.created_at) + self.unverified_grace <= (now or utcnow()):
             raise UnverifiedAccount(user.id)
 
 
@@ -126,8 +127,8 @@ class UnverifiedAccount(Forbidden):
     """Raised with the account's id so the login route can mail a fresh link before answering."""
 
     def __init__(self, user_id: uuid.UUID) -> None:
-        super().__init__("Verify your email address to sign in: open the link we emailed you. A new "
-                         "link was just sent; it can also be asked for with POST /v1/auth/verify-email/resend.",
+        super().__init__("Verify your email address to sign in: open the link we emailed you. A new link "
+                         "is sent now (a few per hour at most); signed in, ask with POST /v1/auth/verify-email/resend.",
                          errors={"email": ["Not verified."]}, reason="email_not_verified")
         self.user_id = user_id
 

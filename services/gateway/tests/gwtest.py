@@ -34,17 +34,23 @@ def database(app: Flask) -> Database:
     return Database(app.extensions["crm_settings"].database_url)
 
 
-def sent_mail(app: Flask, to: str | None = None) -> list[dict[str, Any]]:
-    """The crm.mail.send_requested events the gateway wrote (oldest first), read from its outbox
-    with the owner's URL: in a test, the inbox. Each is the event (tenant_id, data, ...)."""
+def outbox_events(app: Flask, event_type: str) -> list[dict[str, Any]]:
+    """The events of one type the gateway wrote (oldest first), read from its outbox with the
+    owner's URL (no RLS in the way), before any relay took them."""
     owner = Database(app.extensions["crm_settings"].database_owner_url)
     table = metadata().tables["outbox"]
-    with owner.engine.connect() as conn:
-        rows = conn.execute(select(table.c.payload).where(table.c.event_type == SEND_REQUESTED)
-                            .order_by(table.c.id)).scalars().all()
-    owner.engine.dispose()
-    events = [json.loads(row) for row in rows]
-    return [e for e in events if to is None or to in [r["address"] for r in e["data"]["to"]]]
+    try:
+        with owner.engine.connect() as conn:
+            rows = conn.execute(select(table.c.payload).where(table.c.event_type == event_type)
+                                .order_by(table.c.id)).scalars().all()
+    finally:
+        owner.engine.dispose()
+    return [json.loads(row) for row in rows]
+
+
+def sent_mail(app: Flask, to: str | None = None) -> list[dict[str, Any]]:
+    """The crm.mail.send_requested events (in a test, the inbox): each an event (tenant_id, data, ...)."""
+    return [e for e in outbox_events(app, SEND_REQUESTED) if to is None or to in [r["address"] for r in e["data"]["to"]]]
 
 
 def link_token(event: dict[str, Any], path: str = "/v1/auth/verify-email") -> str:

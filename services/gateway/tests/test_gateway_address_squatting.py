@@ -36,8 +36,8 @@ def _me(gw: FlaskClient, token: str) -> dict[str, Any]:
     return gw.get("/v1/me", headers=bearer(token)).get_json()
 
 
-def test_a_squatter_never_blocks_or_reaches_the_address_owner(make_gateway: Callable[..., Flask]) -> None:
-    app = make_gateway(CRM_RATE_LIMIT_ANONYMOUS_BURST="100")
+def test_a_squatter_never_blocks_or_reaches_the_address_owner(make_any_gateway: Callable[..., Flask]) -> None:
+    app = make_any_gateway(CRM_RATE_LIMIT_ANONYMOUS_BURST="100")
     gw = app.test_client()
     squatter = _signup(gw, "Squat Inc", "squatter's password")
     assert squatter["user"]["email_verified"] is False
@@ -77,8 +77,8 @@ def test_a_squatter_never_blocks_or_reaches_the_address_owner(make_gateway: Call
 
 
 def test_with_the_same_password_the_verified_owner_wins_and_the_squatter_expires(
-        make_gateway: Callable[..., Flask]) -> None:
-    app = make_gateway(CRM_RATE_LIMIT_ANONYMOUS_BURST="100", CRM_UNVERIFIED_ACCOUNT_DAYS="7")
+        make_any_gateway: Callable[..., Flask]) -> None:
+    app = make_any_gateway(CRM_RATE_LIMIT_ANONYMOUS_BURST="100", CRM_UNVERIFIED_ACCOUNT_DAYS="7")
     gw = app.test_client()
     password = "one shared password"
     squatter = _signup(gw, "Squat Inc", password)  # older: first in line by age alone
@@ -97,9 +97,9 @@ def test_with_the_same_password_the_verified_owner_wins_and_the_squatter_expires
 
 
 def test_a_stale_unverified_account_never_stands_in_front_of_the_owners_login(
-        make_gateway: Callable[..., Flask]) -> None:
+        make_any_gateway: Callable[..., Flask]) -> None:
     """Even before the owner verifies: the older, expired squatter account is passed over."""
-    app = make_gateway(CRM_RATE_LIMIT_ANONYMOUS_BURST="100", CRM_UNVERIFIED_ACCOUNT_DAYS="7")
+    app = make_any_gateway(CRM_RATE_LIMIT_ANONYMOUS_BURST="100", CRM_UNVERIFIED_ACCOUNT_DAYS="7")
     gw = app.test_client()
     password = "one shared password"
     squatter = _signup(gw, "Squat Inc", password)
