@@ -37,8 +37,9 @@ EXAMPLES = {GenerationMode.POSITIVE: 6, GenerationMode.NEGATIVE: 3}
 # Each of these hashes a password (argon2, deliberately slow): fewer examples.
 EXPENSIVE = {"/v1/signup": 2, "/v1/auth/token": 2, "/v1/users": 3, "/v1/auth/invitations/accept": 2}
 # The fuzzer measures answers, not the rate limiter.
-NO_RATE_LIMITS = {**{f"CRM_RATE_LIMIT_{n}_{k}": "1000000" for n in ("TENANT", "KEY", "ANONYMOUS", "BAD_CREDENTIALS")
-                    for k in ("RATE", "BURST")}, "CRM_LOGIN_FAILURES_MAX": "1000000"}
+LIMITS = ("TENANT", "KEY", "ANONYMOUS", "BAD_CREDENTIALS", "OPEN", "VERIFY_RESEND")
+NO_RATE_LIMITS = {**{f"CRM_RATE_LIMIT_{n}_{k}": "1000000" for n in LIMITS for k in ("RATE", "BURST")},
+                  "CRM_LOGIN_FAILURES_MAX": "1000000"}
 
 
 @pytest.fixture(scope="module")

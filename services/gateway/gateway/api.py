@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from flask import Blueprint, Response, g, request
 
 from crm_core import context
-from crm_core.errors import Forbidden, NotFound, Unauthorized
+from crm_core.errors import BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized
 from crm_core.internal_token import HEADER as INTERNAL_HEADER
 from crm_core.internal_token import TokenCache
 from crm_db.database import Database
@@ -23,10 +24,14 @@ from gateway.keys import ApiKeys
 from gateway.models import metadata
 from gateway.proxy import Router
 from gateway.service import Accounts
+from gateway.verification import ACCEPT_PATH, VERIFY_PATH, UnverifiedAccount
 
 ANONYMOUS_PATHS = frozenset({"/v1/signup", "/v1/auth/token", "/v1/auth/refresh", "/v1/auth/logout",
-                             "/v1/auth/invitations/accept"})
+                             "/v1/auth/invitations/accept", VERIFY_PATH})
+FORWARDED_METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 IDEMPOTENCY_HEADER = [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 200}}]
+VERIFIED_PAGE = ("<!doctype html><html><head><meta charset=\"utf-8\"><title>Email verified</title></head>"
+                 "<body><h1>Email verified</h1><p>{email} is verified. You can close this page.</p></body></html>")
 USER_ID = [{"name": "user_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}]
 
 
@@ -37,7 +42,20 @@ def document(doc: ApiDoc) -> None:
                   extra_responses={422: "Invalid fields"}, parameters=IDEMPOTENCY_HEADER)
     doc.operation("/v1/auth/token", "post", summary="Exchange email and password for tokens", tag=t,
                   request=s.LoginSchema, response=s.TokensSchema,
-                  extra_responses={429: "Too many failed sign-ins for this email"})
+                  extra_responses={403: "Email not verified within CRM_UNVERIFIED_ACCOUNT_DAYS (a new link is sent)",
+                                   429: "Too many failed sign-ins for this email"})
+    verified = {"application/json": {"schema": s.EmailVerificationSchema},
+                "text/html": {"schema": {"type": "string"}}}
+    doc.operation(VERIFY_PATH, "get", summary="Open the link from the verification email", tag=t,
+                  response_content=verified, extra_responses={410: "The link expired; ask for a new one"},
+                  parameters=[{"name": "token", "in": "query", "required": True,
+                               "schema": {"type": "string", "minLength": 1, "maxLength": 200}}])
+    doc.operation(VERIFY_PATH, "post", summary="Verify an email address with the token from the email", tag=t,
+                  request=s.VerifyEmailSchema, response=s.EmailVerificationSchema,
+                  extra_responses={410: "The token expired; ask for a new one"})
+    doc.operation(VERIFY_PATH + "/resend", "post", summary="Email a new verification link (the old one stops working)",
+                  tag=t, response=s.EmailVerificationSchema, status=202,
+                  extra_responses={409: "Already verified", 429: "Too many verification emails; try later"})
     doc.operation("/v1/auth/refresh", "post", summary="Rotate a refresh token", tag=t, request=s.RefreshSchema,
                   response=s.TokensSchema)
     doc.operation("/v1/auth/logout", "post", summary="End the login: revoke the refresh token's whole family",
@@ -64,6 +82,7 @@ def document(doc: ApiDoc) -> None:
 def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, router: Router,
              internal_tokens: TokenCache, docs: OpenApiCache, guard: Guard, users: UserStatus) -> None:
     tokens_out, user_out, key_out = s.TokensSchema(), s.UserSchema(), s.ApiKeySchema()
+    verification_out = s.EmailVerificationSchema()
     table = idempotency_table(metadata())
     # Sealed: these answers carry secrets (an API key, an invitation, tokens).
     once = idempotent(lambda: db, lambda: table, sealed=True)
@@ -76,6 +95,13 @@ def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, rou
             body = s.SignupResultSchema().dump(accounts.signup(session, data))
         return json_response(body, 201)
 
+    def mail_new_link(exc: UnverifiedAccount) -> None:
+        """The right password on an account past its unverified grace: a fresh link (within the
+        per-user budget) is the way back in, since it can't sign in to ask for one."""
+        if guard.resend_allowed(exc.user_id):
+            with db.transaction() as session:
+                accounts.resend_verification(session, exc.user_id)
+
     @bp.post("/v1/auth/token")
     def token() -> Response:
         data = load(s.LoginSchema())
@@ -83,6 +109,9 @@ def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, rou
         try:
             with db.transaction() as session:
                 tokens = accounts.login(session, data["email"], data["password"], data.get("tenant_id"))
+        except UnverifiedAccount as exc:
+            mail_new_link(exc)
+            raise
         except Unauthorized:
             guard.login_failed(data["email"])
             guard.bad_credential()
@@ -100,13 +129,51 @@ def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, rou
     @bp.post("/v1/auth/refresh")
     def refresh() -> Response:
         data = load(s.RefreshSchema())
-        with db.transaction() as session:
-            result = accounts.refresh(session, data["refresh_token"])
+        try:
+            with db.transaction() as session:
+                result = accounts.refresh(session, data["refresh_token"])
+        except UnverifiedAccount as exc:
+            mail_new_link(exc)
+            raise
         if result is None:  # the revocation is committed above; only now refuse
             raise Unauthorized("The refresh token was already used; sign in again.")
         return json_response(tokens_out.dump(result))
 
-    @bp.post("/v1/auth/invitations/accept")
+    def verify_email(token: str) -> dict[str, Any]:
+        with db.transaction() as session:
+            user = accounts.verify_email(session, token)
+            return {"user_id": user.id, "email": user.email, "email_verified": True}
+
+    @bp.post(VERIFY_PATH)
+    def verify_email_post() -> Response:
+        return json_response(verification_out.dump(verify_email(load(s.VerifyEmailSchema())["token"])))
+
+    @bp.get(VERIFY_PATH)
+    def verify_email_link() -> Response:
+        token = request.args.get("token", "")
+        if not token or len(token) > 200:
+            raise BadRequest("Open the link from the email: it carries a `token`.",
+                             errors={"token": ["Missing or too long."]})
+        body = verification_out.dump(verify_email(token))
+        if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+            return Response(VERIFIED_PAGE.format(email=html.escape(body["email"])), mimetype="text/html")
+        return json_response(body)
+
+    @bp.post(VERIFY_PATH + "/resend")
+    def resend_verification() -> Response:
+        principal = context.current_principal()
+        assert principal is not None
+        if principal.user_id is None:
+            raise Forbidden("Only a signed-in user has an email address to verify (not an API key).")
+        if not guard.resend_allowed(principal.user_id):
+            raise TooManyRequests("Too many verification emails for this account; try again later.",
+                                  headers={"Retry-After": "600"})
+        with db.transaction() as session:
+            user = accounts.resend_verification(session, principal.user_id)
+            body = verification_out.dump({"user_id": user.id, "email": user.email, "email_verified": False})
+        return json_response(body, 202)
+
+    @bp.post(ACCEPT_PATH)
     def accept_invitation() -> Response:
         data = load(s.AcceptInvitationSchema())
         with db.transaction() as session:
@@ -170,19 +237,28 @@ def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, rou
     def docs_page() -> Response:
         return Response(docs.html(), mimetype="text/html")
 
-    @bp.route("/v1/<path:rest>", methods=["GET", "POST", "PATCH", "PUT", "DELETE"])
-    def forward(rest: str) -> Response:
+    def forward_request() -> Response:
         route = router.match(request.path)
         if route is None:
             raise NotFound(f"No API resource at {request.path}.")
         g.route_label = route.prefix
         principal = context.current_principal()
         assert principal is not None
-        needed = f"{route.area}:{'read' if request.method == 'GET' else 'write'}"
-        if needed not in principal.scopes:
-            raise Forbidden(f"This credential lacks the {needed!r} scope.", required_scope=needed)
+        if not route.open:
+            needed = f"{route.area}:{'read' if request.method == 'GET' else 'write'}"
+            if needed not in principal.scopes:
+                raise Forbidden(f"This credential lacks the {needed!r} scope.", required_scope=needed)
         # Minted for this one service (contacts refuses a token minted for tickets), and reused for
-        # this principal for a while; the request id goes beside it, in X-Request-Id.
+        # this principal for a while; the request id goes beside it, in X-Request-Id. On an open
+        # route the principal is the public one (set by the authenticate hook).
         internal = {INTERNAL_HEADER: internal_tokens.token(principal, route.service),
                     "X-Request-Id": context.current_request_id() or ""}
         return router.forward(route, request, internal)
+
+    @bp.route("/v1/<path:rest>", methods=FORWARDED_METHODS)
+    def forward(rest: str) -> Response:
+        return forward_request()
+
+    for prefix in router.open_prefixes_outside_v1():
+        bp.add_url_rule(prefix.rstrip("/") + "/<path:rest>", f"open_{prefix.strip('/').replace('/', '_')}",
+                        lambda rest: forward_request(), methods=FORWARDED_METHODS)

@@ -23,10 +23,11 @@ from gateway.docs import OpenApiCache
 from gateway.hygiene import install_internal_only, reject_non_canonical
 from gateway.keys import ApiKeys
 from gateway.models import metadata
-from gateway.proxy import Route, Router
+from gateway.proxy import INBOUND_MIME_PREFIX, Route, Router
 from gateway.ratelimit import FallbackBuckets, Limit, LocalBuckets, RedisBuckets
 from gateway.service import DEFAULT_REFRESH_MAX_AGE, Accounts
 from gateway.tokens import AccessTokens
+from gateway.verification import EmailLinks
 
 
 def _limit(settings: Settings, name: str, rate: str, burst: str) -> Limit:
@@ -50,7 +51,20 @@ def _routes(settings: Settings) -> list[Route]:
     for info in DOMAIN_SERVICES:
         base = settings.get(f"CRM_{info.name.upper()}_URL", f"http://127.0.0.1:{info.web_port}") or ""
         routes += [Route(p, info.name, base.rstrip("/"), SCOPE_AREAS[info.name]) for p in info.prefixes]
+        routes += [Route(p, info.name, base.rstrip("/"), SCOPE_AREAS[info.name], open=True)
+                   for p in info.open_prefixes]
     return routes
+
+
+def _body_limits(settings: Settings) -> dict[str, int]:
+    """Raw inbound mail (a provider's webhook) may be as big as a message the mail service accepts."""
+    raw = (settings.get("CRM_MAIL_MAX_MESSAGE_MIB") or "25").strip()
+    try:
+        mib = float(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"CRM_MAIL_MAX_MESSAGE_MIB must be a number, got {raw!r}") from exc
+    # A little over the message itself: the service, not the gateway, answers "too big" (552-like).
+    return {INBOUND_MIME_PREFIX: int(mib * 1024 * 1024) + 64 * 1024}
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -70,14 +84,20 @@ def create_app(settings: Settings | None = None) -> Flask:
                         bad_credentials=_limit(settings, "BAD_CREDENTIALS", "0.2", "20"),
                         login_failures=Limit(rate=_int(settings, "CRM_LOGIN_FAILURES_MAX", 10)
                                              / max(1, _int(settings, "CRM_LOGIN_FAILURES_WINDOW", 900)),
-                                             burst=_int(settings, "CRM_LOGIN_FAILURES_MAX", 10)))
+                                             burst=_int(settings, "CRM_LOGIN_FAILURES_MAX", 10)),
+                        open_paths=_limit(settings, "OPEN", "10", "100"),
+                        verify_resend=_limit(settings, "VERIFY_RESEND", str(5 / 3600), "5"))
     guard = Guard(buckets, limits, parse_trusted_proxies(settings.get("CRM_TRUSTED_PROXIES")))
     internal_port = _int(settings, "CRM_INTERNAL_PORT", 0) or None
     router = Router(_routes(settings), pool_size=int(settings.get("CRM_GATEWAY_POOL_SIZE", "32") or 32),
-                    upload_limit=int(settings.get("CRM_IMPORT_MAX_BYTES", str(2 * 1024**3)) or 2 * 1024**3))
+                    upload_limit=int(settings.get("CRM_IMPORT_MAX_BYTES", str(2 * 1024**3)) or 2 * 1024**3),
+                    body_limits=_body_limits(settings))
     max_age = dt.timedelta(seconds=_int(settings, "CRM_REFRESH_TOKEN_MAX_AGE",
                                         int(DEFAULT_REFRESH_MAX_AGE.total_seconds())))
-    accounts = Accounts(outbox, access, PasswordHasher(), refresh_max_age=max_age)
+    links = EmailLinks(outbox, public_url=settings.get("CRM_PUBLIC_URL", "http://127.0.0.1:8080") or "",
+                       verification_ttl=dt.timedelta(hours=_int(settings, "CRM_EMAIL_VERIFICATION_HOURS", 48) or 48),
+                       unverified_grace=dt.timedelta(days=_int(settings, "CRM_UNVERIFIED_ACCOUNT_DAYS", 7)))
+    accounts = Accounts(outbox, access, PasswordHasher(), refresh_max_age=max_age, links=links)
 
     def database() -> None:
         db.ping()
@@ -96,7 +116,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     keys = VerifiedApiKeys(db, ttl=float(settings.get("CRM_API_KEY_CACHE_SECONDS", "5") or 5))
     app = create_base_app(settings, readiness=readiness, public_paths=public,
                           authenticate=make_authenticate(db, access, guard, api.ANONYMOUS_PATHS, users=users,
-                                                         keys=keys))
+                                                         keys=keys, is_open=router.is_open))
     app.after_request(rate_limit_headers)
     app.extensions["crm_guard"] = guard
     install_internal_only(app, internal_port)

@@ -7,7 +7,9 @@ Abuse controls, all on the token buckets (Redis, or in-process):
 - bad credentials (missing, malformed, unknown, expired: every 401) are counted per client
   address, and once that bucket is empty the caller gets 429 before any lookup is made; unknown
   API keys are also remembered briefly, so repeating one costs no query;
-- failed logins are throttled per email (429 with Retry-After), whether or not the account exists.
+- failed logins are throttled per email (429 with Retry-After), whether or not the account exists;
+- open paths (catalog open_prefixes: inbound-mail webhooks, verification links) take no
+  credential at all and are limited per client address on a budget of their own.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class RateLimits:
     anonymous: Limit  # per client address, on signup and token endpoints
     bad_credentials: Limit = Limit(rate=0.2, burst=20)  # 401s per client address
     login_failures: Limit = Limit(rate=10 / 900, burst=10)  # failed logins per email
+    open_paths: Limit = Limit(rate=10, burst=100)  # requests to open paths per client address
+    verify_resend: Limit = Limit(rate=5 / 3600, burst=5)  # verification emails per user
 
 
 def parse_trusted_proxies(raw: str | None) -> tuple[Network, ...]:
@@ -132,6 +136,13 @@ class Guard:
     def login_succeeded(self, email: str) -> None:
         self.buckets.reset(f"login:{_email_key(email)}")
 
+    def resend_allowed(self, user_id: object) -> bool:
+        """One verification email more for this user, or False when its budget is spent."""
+        decision = self.buckets.take(f"verify:{user_id}", self.limits.verify_resend)
+        if not decision.allowed:
+            metrics().rate_limit_rejections.labels("verify_resend").inc()
+        return decision.allowed
+
 
 def _email_key(email: str) -> str:
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]  # no addresses in Redis keys
@@ -148,7 +159,9 @@ def _credential() -> str | None:
 def make_authenticate(db: Database, access: AccessTokens, guard: Guard, anonymous_paths: frozenset[str],
                       negative: NegativeCache | None = None, users: UserStatus | None = None,
                       keys: VerifiedApiKeys | None = None,
-                      tokens: VerifiedAccessTokens | None = None) -> Callable[[], None]:
+                      tokens: VerifiedAccessTokens | None = None,
+                      is_open: Callable[[str], bool] | None = None) -> Callable[[], None]:
+    """`is_open(path)`: the path is forwarded without a credential (the router's open routes)."""
     negative = negative if negative is not None else NegativeCache()
     users = users if users is not None else UserStatus(db)
     keys = keys if keys is not None else VerifiedApiKeys(db)
@@ -159,6 +172,12 @@ def make_authenticate(db: Database, access: AccessTokens, guard: Guard, anonymou
         client = guard.client()
         if request.path in anonymous_paths:
             guard.limit([(f"ip:{client}", limits.anonymous, "address")])
+            return
+        if is_open is not None and is_open(request.path):
+            # No credential is looked at (an Authorization header is ignored, and the proxy never
+            # forwards it): the service behind finds the tenant from the secret in the request.
+            guard.limit([(f"open:{client}", limits.open_paths, "open_path")])
+            context.set_principal(context.public_principal())
             return
         credential = _credential()
         is_key = credential is not None and looks_like_api_key(credential)

@@ -33,7 +33,8 @@ class User(Base):
     # An email is unique within a tenant, not across tenants: whether an address has an account
     # elsewhere must not show in any answer (signup, POST /v1/users), see README "Accounts".
     __table_args__ = (Index("users_tenant_idx", "tenant_id", "id"), Index("users_email_idx", "email"),
-                      UniqueConstraint("tenant_id", "email", name="users_tenant_email_key"))
+                      UniqueConstraint("tenant_id", "email", name="users_tenant_email_key"),
+                      Index("users_email_verification_idx", "email_verification_hash", unique=True))
     id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=uuid7)
     tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid(), ForeignKey("tenants.id"))
     email: Mapped[str] = mapped_column(String(320))
@@ -42,6 +43,12 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))  # None until an invitation is accepted
     invitation_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     invitation_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set once the user opened a link sent to `email` (signup verification, an invitation);
+    # migration 0005 counts users made before it as verified.
+    email_verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # sha256 of the one pending verification token (a new one replaces it), and its expiry.
+    email_verification_hash: Mapped[str | None] = mapped_column(String(64))
+    email_verification_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     # Set: the user can't sign in, refresh or act (checked on every request, see gateway.auth).
     deactivated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -24,14 +24,17 @@ _INTERNAL_PREFIXES = ("x-internal-", "x-tenant", "x-user", "x-forwarded-")
 STREAMED_UPLOADS = frozenset({("POST", "/v1/imports")})
 STREAMED_DOWNLOADS = re.compile(r"^/v1/(exports/[^/]+/file|imports/[^/]+/errors)$")
 STREAM_BLOCK = 64 * 1024
+INBOUND_MIME_PREFIX = "/inbound/mime/"  # the mail service's raw-message webhook (an open prefix)
 
 
 @dataclass(frozen=True)
 class Route:
-    prefix: str
+    prefix: str  # ending in "/": that prefix and anything after it; else the path or a subpath
     service: str
     base_url: str
     area: str
+    # Forwarded without a credential, for the public principal (catalog ServiceInfo.open_prefixes).
+    open: bool = False
 
 
 def forward_headers(environ: Mapping[str, Any]) -> dict[str, str]:
@@ -65,7 +68,8 @@ def response_headers(upstream: Mapping[str, str] | urllib3.HTTPHeaderDict) -> li
 
 class Router:
     def __init__(self, routes: list[Route], *, pool_size: int = 32, timeout: float = 30.0,
-                 upload_limit: int = 2 * 1024**3, upload_timeout: float = 600.0) -> None:
+                 upload_limit: int = 2 * 1024**3, upload_timeout: float = 600.0,
+                 body_limits: Mapping[str, int] | None = None) -> None:
         # Longest prefix first so /v1/kb/articles never matches a shorter /v1/k... route.
         self.routes = sorted(routes, key=lambda r: len(r.prefix), reverse=True)
         # One keep-alive pool per service, called directly: a PoolManager would parse the URL and
@@ -77,6 +81,8 @@ class Router:
                                                    timeout=urllib3.Timeout(connect=2.0, read=timeout))
                 self._pools[route.base_url] = (pool, urlsplit(route.base_url).path.rstrip("/"))
         self.upload_limit = upload_limit
+        # Route prefix -> its own body limit, streamed like an upload (raw inbound mail, 25 MiB).
+        self.body_limits = dict(body_limits or {})
         # The service answers an upload once it has stored all of it: allow it the time.
         self.upload_timeout = urllib3.Timeout(connect=2.0, read=upload_timeout)
 
@@ -87,9 +93,18 @@ class Router:
 
     def match(self, path: str) -> Route | None:
         for route in self.routes:
-            if path == route.prefix or path.startswith(route.prefix + "/"):
+            prefix = route.prefix
+            if path == prefix or path.startswith(prefix if prefix.endswith("/") else prefix + "/"):
                 return route
         return None
+
+    def is_open(self, path: str) -> bool:
+        route = self.match(path)
+        return route is not None and route.open
+
+    def open_prefixes_outside_v1(self) -> list[str]:
+        """Open prefixes the `/v1/...` forward route does not catch (the gateway adds a route each)."""
+        return sorted({r.prefix for r in self.routes if r.open and not r.prefix.startswith("/v1/")})
 
     def forward(self, route: Route, request: Request, internal_headers: dict[str, str]) -> Response:
         headers = forward_headers(request.environ)
@@ -97,13 +112,14 @@ class Router:
         headers["X-Forwarded-For"] = request.remote_addr or ""
         pool, base_path = self._pools[route.base_url]
         target = base_path + (request.full_path if request.query_string else request.path)
-        upload = (request.method, request.path) in STREAMED_UPLOADS
+        limit = self.body_limits.get(route.prefix)
+        upload = limit is not None or (request.method, request.path) in STREAMED_UPLOADS
         download = request.method == "GET" and STREAMED_DOWNLOADS.match(request.path) is not None
         body: object = None
         if upload:
             # Before anything touches the body: this route's own limit (413 above it), then the
             # stream itself goes upstream, with the client's length or chunked.
-            request.max_content_length = self.upload_limit
+            request.max_content_length = limit if limit is not None else self.upload_limit
             body = request.stream
             if request.content_length is not None:
                 headers["Content-Length"] = str(request.content_length)

@@ -8,8 +8,18 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 
 from crm_core.scopes import API_KEY_SCOPES, ROLES
 from crm_http.fields import UtcDateTime
+from crm_mail.requests import is_address
 
 PASSWORD = validate.Length(min=10, max=128, error="Use 10 to 128 characters.")
+
+
+def _mailable(value: str) -> None:
+    """The mail service must be able to send to it: the verification or invitation goes there."""
+    if not is_address(value.strip().lower()):
+        raise ValidationError("Use a plain address (name@domain) that mail can be sent to.")
+
+
+EMAIL = [validate.Length(max=320), _mailable]
 
 
 def _lower_email(data: dict[str, Any]) -> dict[str, Any]:
@@ -20,7 +30,7 @@ def _lower_email(data: dict[str, Any]) -> dict[str, Any]:
 
 class SignupSchema(Schema):
     company = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    email = fields.Email(required=True, validate=validate.Length(max=320))
+    email = fields.Email(required=True, validate=EMAIL)
     password = fields.String(required=True, load_only=True, validate=PASSWORD)
     name = fields.String(validate=validate.Length(max=200), allow_none=True)
 
@@ -49,6 +59,19 @@ class AcceptInvitationSchema(Schema):
     password = fields.String(required=True, load_only=True, validate=PASSWORD)
 
 
+class VerifyEmailSchema(Schema):
+    token = fields.String(required=True, validate=validate.Length(min=1, max=200),
+                          metadata={"description": "From the link in the verification email"})
+
+
+class EmailVerificationSchema(Schema):
+    """The answer to verifying (the token's user) and to asking for a new link (the caller)."""
+
+    user_id = fields.UUID()
+    email = fields.String()
+    email_verified = fields.Boolean()
+
+
 class TenantSchema(Schema):
     id = fields.UUID()
     name = fields.String()
@@ -58,14 +81,19 @@ class TenantSchema(Schema):
 class UserSchema(Schema):
     id = fields.UUID(dump_only=True)
     tenant_id = fields.UUID(dump_only=True)
-    email = fields.Email(required=True)
+    email = fields.Email(required=True, validate=EMAIL)
     name = fields.String(allow_none=True, validate=validate.Length(max=200))
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     active = fields.Method("_active", dump_only=True)
+    email_verified = fields.Method("_verified", dump_only=True, metadata={
+        "type": "boolean", "description": "The user opened a link sent to this address (signup or invitation)"})
     created_at = UtcDateTime(dump_only=True)
 
     def _active(self, user: Any) -> bool:
         return getattr(user, "deactivated_at", None) is None
+
+    def _verified(self, user: Any) -> bool:
+        return getattr(user, "email_verified_at", None) is not None
 
     @post_load
     def normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:

@@ -21,6 +21,8 @@ from crm_events.outbox import Outbox
 from crm_http.auth import require_admin_access
 from gateway.models import RefreshToken, Tenant, User
 from gateway.tokens import AccessTokens, new_secret, token_hash
+from gateway.verification import EmailLinks, UnverifiedAccount, is_verified
+from gateway.verification import aware as _aware
 
 REFRESH_TTL = dt.timedelta(days=30)
 DEFAULT_REFRESH_MAX_AGE = dt.timedelta(days=30)  # CRM_REFRESH_TOKEN_MAX_AGE: one login's absolute lifetime
@@ -36,6 +38,10 @@ class Accounts:
     access: AccessTokens
     hasher: PasswordHasher
     refresh_max_age: dt.timedelta = DEFAULT_REFRESH_MAX_AGE
+    links: EmailLinks | None = None  # verification and invitation emails; default: links to 127.0.0.1
+
+    def __post_init__(self) -> None:
+        self.mail = self.links or EmailLinks(self.outbox)
 
     def _tokens(self, session: Session, user: User, family: RefreshToken | None = None) -> dict[str, Any]:
         """A new access token and the next refresh token of `family` (a new login when None).
@@ -73,6 +79,9 @@ class Accounts:
         with context.tenant_context(tenant.id):
             self.outbox.emit(session, "crm.tenant.created", tenant.id, {"id": tenant.id, "name": tenant.name})
             self.outbox.emit(session, "crm.user.created", user.id, _user_event(user))
+        # Unverified until the link is opened; the address's owner can still sign up (another
+        # tenant) or be invited meanwhile: nothing here makes the address taken.
+        self.mail.send_verification(session, user, tenant.name)
         metrics().signups.inc()
         return {"tenant": tenant, "user": user, **self._tokens(session, user)}
 
@@ -83,12 +92,22 @@ class Accounts:
         query = select(User).where(User.email == email, User.password_hash.is_not(None), User.deactivated_at.is_(None))
         if tenant_id is not None:
             query = query.where(User.tenant_id == tenant_id)
-        candidates = list(session.scalars(query.order_by(User.created_at, User.id).limit(MAX_ACCOUNTS_PER_LOGIN)))
+        # Verified accounts first: when one password opens both, the address's proven owner wins.
+        order = (User.email_verified_at.is_(None), User.created_at, User.id)
+        candidates = list(session.scalars(query.order_by(*order).limit(MAX_ACCOUNTS_PER_LOGIN)))
+        stale: UnverifiedAccount | None = None
         for user in candidates:
             if self._password_ok(user.password_hash or _DUMMY_HASH, password):
+                try:
+                    self.mail.check_login(user)
+                except UnverifiedAccount as exc:  # another account the password opens may still do
+                    stale = stale or exc
+                    continue
                 if self.hasher.check_needs_rehash(user.password_hash or ""):
                     user.password_hash = self.hasher.hash(password)
                 return self._tokens(session, user)
+        if stale is not None:
+            raise stale
         if not candidates:
             self._password_ok(_DUMMY_HASH, password)  # as slow as a wrong password
         raise Unauthorized("Wrong email or password.")
@@ -123,6 +142,7 @@ class Accounts:
         user = session.get(User, row.user_id)
         if user is None or user.deactivated_at is not None:
             raise Unauthorized("The refresh token is invalid or expired.")
+        self.mail.check_login(user)  # refreshing never outlasts the unverified grace period
         return self._tokens(session, user, family=row)
 
     def create_user(self, session: Session, data: dict[str, Any]) -> tuple[User, str | None]:
@@ -141,6 +161,12 @@ class Accounts:
         session.add(user)
         session.flush()
         self.outbox.emit(session, "crm.user.created", user.id, _user_event(user))
+        tenant = session.get(Tenant, principal.tenant_id)
+        assert tenant is not None
+        if invitation is not None and user.invitation_expires_at is not None:
+            self.mail.send_invitation(session, user, tenant, invitation, user.invitation_expires_at)
+        else:  # a password set by an admin proves nothing about the address
+            self.mail.send_verification(session, user, tenant.name)
         return user, invitation
 
     def accept_invitation(self, session: Session, invitation: str, password: str) -> dict[str, Any]:
@@ -151,7 +177,19 @@ class Accounts:
         user.password_hash = self.hasher.hash(password)
         user.invitation_hash = None
         user.invitation_expires_at = None
+        if not is_verified(user):  # the token came by email to this address: that proves it
+            user.email_verified_at = utcnow()
+            self.outbox.emit(session, "crm.user.updated", user.id, _user_event(user), tenant_id=user.tenant_id)
         return self._tokens(session, user)
+
+    def verify_email(self, session: Session, token: str) -> User:
+        user, changed = self.mail.verify(session, token)
+        if changed:
+            self.outbox.emit(session, "crm.user.updated", user.id, _user_event(user), tenant_id=user.tenant_id)
+        return user
+
+    def resend_verification(self, session: Session, user_id: uuid.UUID | None) -> User:
+        return self.mail.resend(session, user_id)
 
     def list_users(self, session: Session) -> list[User]:
         require_admin(session)
@@ -221,8 +259,5 @@ def require_admin(session: Session | None = None) -> context.Principal:
 
 
 def _user_event(user: User) -> dict[str, Any]:
-    return {"id": user.id, "tenant_id": user.tenant_id, "email": user.email, "name": user.name, "role": user.role}
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return {"id": user.id, "tenant_id": user.tenant_id, "email": user.email, "name": user.name, "role": user.role,
+            "email_verified": is_verified(user)}
