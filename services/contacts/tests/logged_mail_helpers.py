@@ -62,13 +62,15 @@ def consume(svc: ServiceHarness, group: str = GROUP) -> int:
 
 
 def consume_until(svc: ServiceHarness, group: str, done: Any, timeout: float = 60.0) -> None:
-    """On Kafka: poll (joining the group takes a while) until `done()` holds, bounded in time."""
+    """On Kafka: poll (joining the group takes a while) until `done()` holds, bounded in time, then
+    until the log is quiet."""
     runner = svc.consumer(group, list(TOPICS), handlers())
     deadline = time.monotonic() + timeout
     try:
         while not done():
             assert time.monotonic() < deadline, "timed out waiting for the consumer"
             runner.run_once(0.5)
+        drain(runner, idle_polls=2, timeout=0.5, max_polls=20)
     finally:
         runner.subscriber.close()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from logged_mail_helpers import Api, consume, publish, received
 from sqlalchemy import func, select
 
@@ -14,13 +15,19 @@ from crm_core.context import tenant_context
 from crm_testing.apps import ServiceHarness
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def svc(request: pytest.FixtureRequest) -> ServiceHarness:
+    """Every test on SQLite and on PostgreSQL (app role, RLS on)."""
+    return request.getfixturevalue("contacts_service" if request.param == "sqlite" else "pg_contacts")
+
+
 def count(svc: ServiceHarness, tenant: str, model: type) -> int:
     with tenant_context(svc.tenant(tenant)), svc.db.transaction() as session:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
-def test_a_logged_message_lands_on_every_participating_contact(contacts_service: ServiceHarness) -> None:
-    svc, api = contacts_service, Api(contacts_service)
+def test_a_logged_message_lands_on_every_participating_contact(svc: ServiceHarness) -> None:
+    api = Api(svc)
     ada = api.contact("ada@example.com", first_name="Ada")
     bob = api.contact("bob@work.example", emails=["Bob.Smith@Example.org"])  # cc'd on an additional email
     carol = api.contact("carol@example.com")
@@ -63,8 +70,8 @@ def test_a_logged_message_lands_on_every_participating_contact(contacts_service:
         {"type": "email", "direction": "outbound", "subject": "hi", "thread_id": str(uuid.uuid4())}, 422)
 
 
-def test_three_messages_of_a_conversation_share_a_thread(contacts_service: ServiceHarness) -> None:
-    svc, api = contacts_service, Api(contacts_service)
+def test_three_messages_of_a_conversation_share_a_thread(svc: ServiceHarness) -> None:
+    api = Api(svc)
     ada = api.contact("ada@example.com")
     first = received(message_id="<m1@example.com>", subject="Demo", date="2026-03-01T10:00:00Z")
     second = received(sender="me@ourco.example", to=["ada@example.com"], message_id="<m2@ourco.example>",
@@ -98,8 +105,8 @@ def test_three_messages_of_a_conversation_share_a_thread(contacts_service: Servi
     assert bad.status_code == 400 and "thread_id" in bad.get_json()["errors"]
 
 
-def test_the_same_message_twice_is_logged_once(contacts_service: ServiceHarness) -> None:
-    svc, api = contacts_service, Api(contacts_service)
+def test_the_same_message_twice_is_logged_once(svc: ServiceHarness) -> None:
+    api = Api(svc)
     ada = api.contact("ada@example.com")
     data = received()
     [event] = publish(svc, "a", data)
@@ -110,8 +117,8 @@ def test_the_same_message_twice_is_logged_once(contacts_service: ServiceHarness)
     assert len(api.logged()) == 1 and count(svc, "a", Activity) == 1
 
 
-def test_auto_replies_bounces_loops_and_other_tags_are_not_logged(contacts_service: ServiceHarness) -> None:
-    svc, api = contacts_service, Api(contacts_service)
+def test_auto_replies_bounces_loops_and_other_tags_are_not_logged(svc: ServiceHarness) -> None:
+    api = Api(svc)
     ada = api.contact("ada@example.com")
     publish(svc, "a", received(kind="auto_reply", auto_submitted=True, subject="Out of office"),
             received(kind="bounce"), received(kind="loop"), received(kind="complaint"),
@@ -121,8 +128,8 @@ def test_auto_replies_bounces_loops_and_other_tags_are_not_logged(contacts_servi
     assert count(svc, "a", LoggedEmail) == 0
 
 
-def test_html_only_and_long_bodies(contacts_service: ServiceHarness) -> None:
-    svc, api = contacts_service, Api(contacts_service)
+def test_html_only_and_long_bodies(svc: ServiceHarness) -> None:
+    api = Api(svc)
     ada = api.contact("ada@example.com")
     publish(svc, "a", received(text=None, html="<p>Hello <b>Ada</b> &amp; team</p><p>Line two<br>three</p>"),
             received(text="x" * 50_000, subject=None))
@@ -133,8 +140,8 @@ def test_html_only_and_long_bodies(contacts_service: ServiceHarness) -> None:
     assert len(long["body"]) == 20_000 and long["body"].endswith("…") and long["subject"] is None
 
 
-def test_unmatched_mail_is_kept_listed_and_picked_up_by_a_later_contact(contacts_service: ServiceHarness) -> None:
-    svc, api = contacts_service, Api(contacts_service)
+def test_unmatched_mail_is_kept_listed_and_picked_up_by_a_later_contact(svc: ServiceHarness) -> None:
+    api = Api(svc)
     data = received(sender="dora@example.com", cc=["eve@example.com"], subject="Intro", text="Nice to meet you")
     other = received(sender="me@ourco.example", to=["finn@example.com"], subject="Follow-up")
     publish(svc, "a", data, other)
@@ -163,8 +170,8 @@ def test_unmatched_mail_is_kept_listed_and_picked_up_by_a_later_contact(contacts
     assert count(svc, "a", logged_email_addresses) == 0
 
 
-def test_batch_create_picks_up_unmatched_mail(contacts_service: ServiceHarness) -> None:
-    svc, api = contacts_service, Api(contacts_service)
+def test_batch_create_picks_up_unmatched_mail(svc: ServiceHarness) -> None:
+    api = Api(svc)
     publish(svc, "a", received(sender="hal@example.com", subject="From Hal"))
     consume(svc)
     out = api("POST", "/v1/contacts/batch", {"mode": "create", "items": [{"email": "ivy@example.com"},
@@ -173,8 +180,8 @@ def test_batch_create_picks_up_unmatched_mail(contacts_service: ServiceHarness) 
     assert [a["subject"] for a in api.timeline(hal)] == ["From Hal"]
 
 
-def test_assign_by_hand(contacts_service: ServiceHarness) -> None:
-    svc, api = contacts_service, Api(contacts_service)
+def test_assign_by_hand(svc: ServiceHarness) -> None:
+    api = Api(svc)
     kim = api.contact("kim@example.com")
     data = received(sender="nobody@elsewhere.example", subject="Who is this")
     publish(svc, "a", data)
