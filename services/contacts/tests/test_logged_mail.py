@@ -204,3 +204,54 @@ def test_assign_by_hand(svc: ServiceHarness) -> None:
     assert svc.client.get("/v1/logged-emails", headers=read_only).status_code == 200
     assert svc.client.post(path, json={"contact_id": kim["id"]}, headers=read_only).status_code == 403
     assert svc.client.get("/v1/logged-emails", headers=svc.headers("a", scopes=["deals:read"])).status_code == 403
+
+
+def test_an_import_picks_up_unmatched_mail_with_one_lookup_per_batch(svc: ServiceHarness) -> None:
+    from sqlalchemy import event
+    from test_imports import run_jobs, upload
+
+    api = Api(svc)
+    publish(svc, "a", received(sender="liz@example.com", subject="From Liz"),
+            received(sender="me@ourco.example", to=["max@example.com"], subject="To Max"))
+    consume(svc)
+    lookups: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.startswith("SELECT") and "FROM logged_email_addresses" in statement:
+            lookups.append(statement)
+
+    resp = upload(svc, "a", "email,first_name\nliz@example.com,Liz\nmax@example.com,Max\nnat@example.com,Nat\n")
+    assert resp.status_code == 202, resp.get_json()
+    event.listen(svc.db.engine, "before_cursor_execute", seen)
+    try:
+        assert run_jobs(svc) == 1
+    finally:
+        event.remove(svc.db.engine, "before_cursor_execute", seen)
+    assert len(lookups) == 1  # one batch, one lookup for all its rows
+    people = {c["email"]: c["id"] for c in api("GET", "/v1/contacts?limit=10")["data"]}
+    assert [a["subject"] for a in api.timeline(people["liz@example.com"])] == ["From Liz"]
+    assert [a["direction"] for a in api.timeline(people["max@example.com"])] == ["outbound"]
+    assert api.timeline(people["nat@example.com"]) == []
+    assert api.logged("?status=unmatched") == []
+
+
+def test_erasing_a_contact_forgets_their_logged_mail(svc: ServiceHarness) -> None:
+    api = Api(svc)
+    ada, bob = api.contact("ada@example.com"), api.contact("bob@example.com")
+    only_ada = received(sender="ada@example.com", subject="Just Ada")
+    both = received(sender="ada@example.com", cc=["bob@example.com"], subject="Ada and Bob")
+    waiting = received(sender="me@ourco.example", to=["ada.private@example.net"], subject="Unmatched")
+    publish(svc, "a", only_ada, both, waiting)
+    consume(svc)
+    api("PATCH", f"/v1/contacts/{ada['id']}", {"emails": ["ada.private@example.net"]})  # adopts the unmatched one
+    assert len(api.timeline(ada["id"])) == 3
+
+    api("POST", f"/v1/contacts/{ada['id']}/erase")
+    api("GET", f"/v1/logged-emails/{only_ada['id']}", status=404)
+    api("GET", f"/v1/logged-emails/{waiting['id']}", status=404)
+    kept = api("GET", f"/v1/logged-emails/{both['id']}")
+    assert kept["contact_ids"] == [bob["id"]] and kept["from"] is None
+    assert [p["address"] for p in kept["participants"]] == ["me@ourco.example", "bob@example.com"]
+    [on_bob] = api.timeline(bob["id"])
+    assert "ada@example.com" not in str(on_bob) and on_bob["direction"] == "outbound"
+    assert count(svc, "a", LoggedEmail) == 1 and count(svc, "a", logged_email_addresses) == 0
