@@ -20,7 +20,7 @@ class ServiceInfo:
 SERVICES: tuple[ServiceInfo, ...] = (
     ServiceInfo("gateway", 8080, 9100, ()),
     ServiceInfo("contacts", 8081, 9101, ("/v1/contacts", "/v1/companies", "/v1/properties", "/v1/imports", "/v1/exports",
-                                        "/v1/scoring-rules", "/v1/settings/contacts")),
+                                        "/v1/scoring-rules", "/v1/settings/contacts", "/v1/logged-emails")),
     ServiceInfo("pipeline", 8082, 9102, ("/v1/pipelines", "/v1/deals", "/v1/tasks", "/v1/forecast")),
     ServiceInfo("tickets", 8083, 9103, ("/v1/tickets", "/v1/sla-policies", "/v1/kb", "/v1/portal")),
     ServiceInfo("campaigns", 8084, 9104, ("/v1/segments", "/v1/templates", "/v1/campaigns", "/v1/sequences")),

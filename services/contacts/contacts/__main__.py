@@ -1,5 +1,6 @@
 import datetime as dt
 
+from contacts.consumer import consumers
 from contacts.models import metadata
 from contacts.service.exports import run_export
 from contacts.service.housekeeping import Housekeeper
@@ -41,9 +42,9 @@ def background(settings: Settings, db: Database) -> list[BackgroundLoop]:
     return [*workers, housekeeper(settings, db).run]
 
 
-# `worker` runs the outbox relay and the job worker.
+# `worker` runs the outbox relay, the job worker and the consumer of logged mail.
 PROCESS = ServiceProcess(name="contacts", metadata=metadata, app="contacts.app:create_app()",
-                         migrations=migrations_dir(__file__), background=background)
+                         migrations=migrations_dir(__file__), consumers=consumers, background=background)
 
 if __name__ == "__main__":
     main(PROCESS)

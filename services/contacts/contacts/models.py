@@ -141,6 +141,7 @@ class Activity(TenantScoped, Base):
     __table_args__ = (
         Index("activities_contact_timeline_idx", "tenant_id", "contact_id", "occurred_at", "id"),
         Index("activities_company_timeline_idx", "tenant_id", "company_id", "occurred_at", "id"),
+        Index("activities_thread_idx", "tenant_id", "thread_id", "occurred_at", "id"),
     )
 
     type: Mapped[str] = mapped_column(String(16), nullable=False)
@@ -156,6 +157,52 @@ class Activity(TenantScoped, Base):
     starts_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     ends_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     attendees: Mapped[list[str] | None] = mapped_column(JsonType)
+    # An email logged from the mail service (mail to <mailbox>+log@): its message and conversation.
+    inbound_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())  # the LoggedEmail (= inbound message) id
+    thread_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    in_reply_to: Mapped[str | None] = mapped_column(String(998))
+    references: Mapped[list[str] | None] = mapped_column("email_references", JsonType)  # a reserved word in SQL
+    participants: Mapped[list[dict[str, Any]] | None] = mapped_column(JsonType)
+
+
+class LoggedEmail(TenantScoped, Base):
+    """A message a user logged by mail (BCC to <mailbox>+log@), id = the mail service's inbound id.
+
+    Kept whether or not it matched a contact: an unmatched one waits here (its addresses in
+    logged_email_addresses) until a contact with one of them appears or someone assigns it."""
+
+    __tablename__ = "logged_emails"
+    __table_args__ = (
+        Index("logged_emails_status_idx", "tenant_id", "status", "occurred_at", "id"),
+        Index("logged_emails_message_idx", "tenant_id", "message_id"),
+        Index("logged_emails_thread_idx", "tenant_id", "thread_id"),
+    )
+
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # matched | unmatched
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    thread_id: Mapped[uuid.UUID] = mapped_column(Uuid(), nullable=False)
+    in_reply_to: Mapped[str | None] = mapped_column(String(998))
+    references: Mapped[list[str]] = mapped_column("email_references", JsonType, default=_empty_list, nullable=False)
+    from_address: Mapped[str | None] = mapped_column(String(320))
+    from_name: Mapped[str | None] = mapped_column(String(200))
+    participants: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=_empty_list, nullable=False)
+    subject: Mapped[str | None] = mapped_column(String(500))
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    snippet: Mapped[str | None] = mapped_column(String(300))
+    body: Mapped[str | None] = mapped_column(Text)  # the text, cut: what a later match logs
+    contact_ids: Mapped[list[str]] = mapped_column(JsonType, default=_empty_list, nullable=False)
+    matched_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# The addresses of the unmatched logged emails, one row each: what a new or changed contact's
+# addresses are looked up in (primary key index). Rows go when their email is matched.
+logged_email_addresses = Table(
+    "logged_email_addresses", Base.metadata,
+    Column("tenant_id", Uuid(), primary_key=True),
+    Column("address", String(320), primary_key=True),
+    Column("logged_email_id", Uuid(), primary_key=True),
+)
 
 
 class ScoringRule(TenantScoped, Base):

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from contacts.api import activities, batch, companies, contacts, jobs, merge, privacy, properties, scoring, settings
+from contacts.api import (
+    activities,
+    batch,
+    companies,
+    contacts,
+    jobs,
+    logged_emails,
+    merge,
+    privacy,
+    properties,
+    scoring,
+    settings,
+)
 from crm_runtime.service import ServiceRuntime
 
 
 def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
-    for module in (contacts, companies, activities, merge, properties, scoring, settings, batch, jobs, privacy):
+    for module in (contacts, companies, activities, merge, properties, scoring, settings, batch, jobs, privacy,
+                   logged_emails):
         module.register(bp, runtime)

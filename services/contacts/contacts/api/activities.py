@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -28,6 +29,8 @@ LIST_PARAMS = [
      "description": f"Only these types, comma separated: {', '.join(ACTIVITY_TYPES)}"},
     {"name": "sort", "in": "query", "schema": {"type": "string", "enum": ["-occurred_at", "occurred_at"],
                                                "default": "-occurred_at"}},
+    {"name": "thread_id", "in": "query", "schema": {"type": "string", "format": "uuid"},
+     "description": "Only the emails of this conversation (an email activity's `thread_id`)"},
 ]
 
 
@@ -38,6 +41,17 @@ def _types() -> list[str]:
         raise BadRequest(f"Unknown activity type {unknown[0]!r}; use {', '.join(ACTIVITY_TYPES)}.",
                          errors={"type": [f"Unknown activity type {unknown[0]!r}."]})
     return list(dict.fromkeys(types))
+
+
+def _thread() -> uuid.UUID | None:
+    raw = (request.args.get("thread_id") or "").strip()
+    if not raw:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise BadRequest("thread_id must be a UUID (an email activity's thread_id).",
+                         errors={"thread_id": ["Not a UUID."]}) from None
 
 
 def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
@@ -62,11 +76,12 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
             limit = query_int("limit", DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
             keys = parse_sort(request.args.get("sort"), {"occurred_at": Activity.occurred_at}, "-occurred_at",
                               Activity.id)
-            types = _types()
+            types, thread_id = _types(), _thread()
             service = activity_service(runtime.outbox)
             with runtime.db.transaction() as session:
                 found = parent(session, collection, parent_id)
-                rows, next_cursor = service.timeline(session, found, types, keys, limit, request.args.get("cursor"))
+                rows, next_cursor = service.timeline(session, found, types, keys, limit, request.args.get("cursor"),
+                                                     thread_id=thread_id)
                 data = [service.serialize(r) for r in rows]
             return json_response({"data": data, "next_cursor": next_cursor})
 

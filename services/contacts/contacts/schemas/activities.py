@@ -34,6 +34,9 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "meeting": ("starts_at",),
 }
 DATETIME_FIELDS = ("occurred_at", "starts_at", "ends_at")
+# Read-only on email activities: the message an email logged by mail came from (null on emails
+# posted through the API) and its conversation (`?thread_id=` on the timeline).
+MESSAGE_FIELDS = frozenset({"inbound_id", "thread_id", "message_id", "in_reply_to", "references", "participants"})
 
 
 def as_utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -110,9 +113,17 @@ class ActivitySchema(RecordSchema, ActivityInSchema):
     contact_id = fields.UUID(allow_none=True)
     company_id = fields.UUID(allow_none=True)
     author_id = fields.UUID(allow_none=True)
+    inbound_id = fields.UUID(dump_only=True, allow_none=True)
+    thread_id = fields.UUID(dump_only=True, allow_none=True)
+    message_id = fields.String(dump_only=True, allow_none=True)
+    in_reply_to = fields.String(dump_only=True, allow_none=True)
+    references = fields.List(fields.String(), dump_only=True, allow_none=True)
+    participants = fields.List(fields.Dict(), dump_only=True, allow_none=True)
 
     @post_dump
     def only_type_fields(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
         """A timeline mixes types: each entry shows its own fields, not every other type's nulls."""
-        others = set().union(*TYPE_FIELDS.values()) - TYPE_FIELDS.get(data.get("type") or "", frozenset())
+        kind = data.get("type") or ""
+        own = TYPE_FIELDS.get(kind, frozenset()) | (MESSAGE_FIELDS if kind == "email" else frozenset())
+        others = set().union(*TYPE_FIELDS.values(), MESSAGE_FIELDS) - own
         return {k: v for k, v in data.items() if k not in others}

@@ -141,10 +141,12 @@ class ActivityService(RecordService[Activity]):
         return found
 
     def timeline(self, session: Session, parent: Contact | Company, types: list[str], keys: list[SortKey],
-                 limit: int, cursor: str | None) -> tuple[list[Activity], str | None]:
+                 limit: int, cursor: str | None, *, thread_id: uuid.UUID | None = None) -> tuple[list[Activity], str | None]:
         stmt = select(Activity).where(self.scope(session, parent))
         if types:
             stmt = stmt.where(Activity.type.in_(types))
+        if thread_id is not None:
+            stmt = stmt.where(Activity.thread_id == thread_id)
         return paginate(session, stmt, keys, limit, cursor)
 
     # --- writing -----------------------------------------------------------------------------

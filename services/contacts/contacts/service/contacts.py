@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -14,6 +15,9 @@ from contacts.service.common import PartyService
 from contacts.service.scoring import rescore, rules
 from contacts.service.settings import default_region
 from crm_core.errors import validation_error
+from crm_db.tenancy import Prefetch
+
+EMAIL_FIELDS = ("email", "emails")
 
 
 class ContactService(PartyService[Contact]):
@@ -70,15 +74,30 @@ class ContactService(PartyService[Contact]):
         self.ensure_email_free(session, values.get("email"))
         self.prepare(session, values)
 
+    def prefetch(self, values: dict[str, Any]) -> Sequence[Prefetch]:
+        found = list(super().prefetch(values))
+        if any(values.get(f) for f in EMAIL_FIELDS):
+            from contacts.service.mail_log import prefetch_waiting  # builds on this module
+
+            found.append(prefetch_waiting())  # unmatched logged mail this contact may pick up
+        return found
+
     def fast_create(self, session: Session) -> bool:
-        # create() below only adds scoring, by a query over the new row (rescore), and only with
-        # rules: without them the fast path writes exactly what create() writes.
-        return not rules(session)
+        # create() below adds scoring, by a query over the new row (rescore), only with rules, and
+        # picks up unmatched logged mail only when the tenant has some (read with BEGIN): otherwise
+        # the fast path writes exactly what create() writes.
+        from contacts.service.mail_log import maybe_waiting
+
+        return not rules(session) and not maybe_waiting(session)
 
     def create(self, session: Session, values: dict[str, Any]) -> Contact:
+        from contacts.service.mail_log import adopt_for
+
         record = super().create(session, values)
         if rules(session):  # without rules every score is 0 already
             rescore(session, self.outbox, self.serialize, [record.id])
+        if record.email or record.emails:
+            adopt_for(session, self.outbox, record)
         return record
 
     def after_update(self, session: Session, record: Contact, changes: dict[str, list[Any]]) -> None:
@@ -86,6 +105,10 @@ class ContactService(PartyService[Contact]):
         # the score is 0, so a contact already at 0 has nothing to rescore (no query).
         if rules(session) or record.lead_score != 0:
             rescore(session, self.outbox, self.serialize, [record.id])
+        if any(f in changes for f in EMAIL_FIELDS):
+            from contacts.service.mail_log import adopt_for
+
+            adopt_for(session, self.outbox, record)
 
     def before_update(self, session: Session, record: Contact, values: dict[str, Any]) -> None:
         if "email" in values and values["email"] != record.email:

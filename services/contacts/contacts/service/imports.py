@@ -39,6 +39,7 @@ from contacts.service.common import PartyService
 from contacts.service.companies import CompanyService, normalised_domain
 from contacts.service.contacts import ContactService
 from contacts.service.jobs import JobRun, JobRunner, open_text
+from contacts.service.mail_log import adopt
 from contacts.service.rows import (
     FieldSpec,
     Record,
@@ -344,6 +345,10 @@ class Importer:
             self.run.outbox.insert_rows(session, [c.event for c in as_dicts])  # type: ignore[misc]
         if self.kind.model is Contact and rules(session):  # as ContactService.create: scored from the start
             rescore(session, self.run.outbox, self.kind.service.serialize, [c.id for c in inserts])  # type: ignore[misc]
+        if self.kind.model is Contact:
+            # Unmatched logged mail to these emails: one indexed lookup per batch (primary emails;
+            # additional emails of imported rows are not looked up).
+            adopt(session, self.run.outbox, {c.key: c.id for c in inserts if c.key and c.id})
         out.created += len(inserts)
         out.created_keys += [c.key for c in inserts if c.key]
 

@@ -143,6 +143,9 @@ class PrivacyService:
         for error in import_errors_mentioning(session, ids, emails):
             session.delete(error)
         self._redact_attendees(session, emails)
+        from contacts.service.mail_privacy import forget_logged_mail  # builds on this module
+
+        forget_logged_mail(session, self.outbox, ids, emails)
         session.delete(contact)
         session.flush()
         tenant = context.require_tenant()
