@@ -126,6 +126,8 @@ class InboundSmtpServer:
                      hostname=self.settings.inbound_domain, ident="CRM inbound", loop=self.loop, timeout=120)
 
     def start(self) -> tuple[str, int]:
+        # aiosmtpd logs every command line at INFO ("mail.log"): addresses of every dialogue.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         sock = socket.create_server((self.host, self.port), reuse_port=False)
         self.server = self.loop.run_until_complete(self.loop.create_server(self._protocol, sock=sock))
         self.thread = threading.Thread(target=self.loop.run_forever, name="smtp-loop", daemon=True)
