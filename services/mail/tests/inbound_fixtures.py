@@ -62,7 +62,7 @@ class Inbound:
     def public_headers(self) -> dict[str, str]:
         return {HEADER: self.svc.signer.mint(public_principal(), "mail"), "X-Request-Id": "inbound-test"}
 
-    def get(self, tenant: str, path: str, status: int = 200, **kwargs: Any) -> Any:
+    def get(self, tenant: str | uuid.UUID, path: str, status: int = 200, **kwargs: Any) -> Any:
         resp = self.svc.client.get(path, headers=self.svc.headers(tenant, **kwargs))
         assert resp.status_code == status, (path, resp.status_code, resp.get_data(as_text=True))
         return resp.get_json() if resp.is_json else resp

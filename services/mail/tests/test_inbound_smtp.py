@@ -7,7 +7,7 @@ import smtplib
 import uuid
 
 import pytest
-from inbound_fixtures import DOMAIN, Inbound, MailTopic, inbound, mail_topic  # noqa: F401
+from inbound_fixtures import DOMAIN, Inbound, MailTopic
 from inbound_helpers import as_bytes, plain, with_attachment
 
 pytestmark = pytest.mark.integration

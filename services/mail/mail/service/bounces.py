@@ -151,7 +151,7 @@ def message_data(message: MailMessage) -> dict[str, Any]:
     """The message as GET /v1/mail/messages/{id} serialises it (the sending side's serialiser when
     present), else the fields a consumer of crm.mail.bounced needs."""
     try:
-        from mail.schemas.messages import message_body  # type: ignore[import-not-found]
+        from mail.schemas.messages import message_body  # the sending side's serialiser
     except ImportError:
         refers = {"type": message.refers_to_type, "id": message.refers_to_id} if message.refers_to_type else None
         bounced = message.bounced_at.isoformat().replace("+00:00", "Z") if message.bounced_at else None
