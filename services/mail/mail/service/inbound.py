@@ -95,12 +95,13 @@ def store(session: Session, outbox: Outbox, parsed: Parsed, raw: bytes, route: R
     attachments = [InboundAttachment(id=uuid7(), inbound_message_id=row.id, filename=a.filename,
                                      content_type=a.content_type, content_id=a.content_id, inline=a.inline,
                                      size=len(a.data), data=a.data) for a in parsed.attachments]
-    session.flush()  # the message before its attachments (foreign key)
-    session.add_all(attachments)
+    if attachments:
+        session.flush()  # the message before its attachments (foreign key; no ORM relationship)
+        session.add_all(attachments)
     if parsed.kind in ("bounce", "complaint"):
         bounces.apply_report(session, outbox, row, parsed, raw, route.token if route.tag == "b" else None)
-    session.flush()
-    outbox.emit(session, RECEIVED, row.id, event_data(row, attachments))
+    # Sent with the COMMIT (one round trip with the rows it announces).
+    outbox.emit(session, RECEIVED, row.id, event_data(row, attachments), defer=True)
     return row.id
 
 
