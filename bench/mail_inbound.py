@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import email.utils
 import os
-import signal
 import smtplib
 import socket
 import subprocess
@@ -31,7 +30,7 @@ from email.policy import SMTP
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import ROOT, cpu_seconds_by_pid, free_port, pg_admin_url, pg_backends, process_tree  # noqa: E402
+from run import ROOT, cpu_seconds_by_pid, free_port, pg_admin_url, pg_backends, process_tree, stop  # noqa: E402
 
 MESSAGES = int(os.environ.get("BENCH_MAIL_INBOUND", "10000").replace("_", ""))
 CONNECTIONS = int(os.environ.get("BENCH_MAIL_INBOUND_CONNECTIONS", "4"))
@@ -153,11 +152,7 @@ def main() -> None:
         pg_pids = sorted(set(backends()) | set(pg_before))
         pg_now = cpu_seconds_by_pid(pg_pids)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop(proc)
     smtp_cpu = sum(v - smtp_before.get(p, 0.0) for p, v in smtp_now.items())
     pg_cpu = sum(v - pg_before.get(p, 0.0) for p, v in pg_now.items())
     total = stored(app_url) - 50

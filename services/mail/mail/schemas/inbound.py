@@ -3,7 +3,6 @@ the answer of the request that made it."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
@@ -11,7 +10,7 @@ from marshmallow import Schema, ValidationError, fields
 
 from crm_http.fields import TrimmedSchema
 from mail.models import InboundAttachment, InboundMessage
-from mail.service.inbound import attachment_summary
+from mail.service.inbound import attachment_summary, iso
 from mail.service.mailboxes import name_problem
 
 
@@ -85,13 +84,6 @@ class InboundSchema(InboundSummarySchema):
     text = fields.String(allow_none=True)
     html = fields.String(allow_none=True, metadata={"description": "Sanitised (nh3): safe to render."})
     attachments = fields.List(fields.Nested(AttachmentSchema))
-
-
-def iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-    return value.isoformat().replace("+00:00", "Z")
 
 
 def inbound_summary(row: InboundMessage) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from crm_db.base import utcnow
 from crm_events.outbox import Outbox
 from mail.models import InboundMessage, MailMessage
 from mail.service.parsing import Parsed, clean, header, parse_headers
+from mail.service.suppressions import add_suppression
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,9 @@ def message_data(message: MailMessage) -> dict[str, Any]:
         from mail.schemas.messages import message_body  # the sending side's serialiser
     except ImportError:
         refers = {"type": message.refers_to_type, "id": message.refers_to_id} if message.refers_to_type else None
-        bounced = message.bounced_at.isoformat().replace("+00:00", "Z") if message.bounced_at else None
+        from mail.service.inbound import iso
+
+        bounced = iso(message.bounced_at)
         return {"id": str(message.id), "status": message.status, "purpose": message.purpose, "to": message.to,
                 "refers_to": refers, "message_id_header": message.message_id_header,
                 "last_error": message.last_error, "bounced_at": bounced}
@@ -165,8 +168,6 @@ def apply_report(session: Session, outbox: Outbox, inbound: InboundMessage, pars
                  verp_token: str | None) -> MailMessage | None:
     """A DSN or complaint stored as `inbound`: link it to our message, and when permanent mark
     that message bounced, suppress the failed addresses and announce crm.mail.bounced."""
-    from mail.service.suppressions import add_suppression
-
     report = read_report(parsed, raw)
     message = find_original(session, report, verp_token)
     if message is None:

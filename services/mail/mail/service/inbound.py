@@ -38,7 +38,8 @@ def _cut(value: str | None) -> tuple[str | None, bool]:
     return encoded[:EVENT_BODY_LIMIT].decode("utf-8", "ignore"), True
 
 
-def _iso(value: dt.datetime | None) -> str | None:
+def iso(value: dt.datetime | None) -> str | None:
+    """ISO 8601 in UTC with a Z (SQLite hands back naive UTC)."""
     if value is None:
         return None
     value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
@@ -58,7 +59,7 @@ def event_data(row: InboundMessage, attachments: Iterable[InboundAttachment]) ->
         "id": str(row.id), "mailbox": row.mailbox, "tag": row.tag, "token": row.token, "kind": row.kind,
         "auto_submitted": row.auto_submitted, "message_id": row.message_id_header, "in_reply_to": row.in_reply_to,
         "references": row.references, "from": {"address": row.from_address, "name": row.from_name},
-        "to": row.to, "cc": row.cc, "reply_to": row.reply_to, "subject": row.subject, "date": _iso(row.sent_date),
+        "to": row.to, "cc": row.cc, "reply_to": row.reply_to, "subject": row.subject, "date": iso(row.sent_date),
         "text": text, "html": html, "truncated": text_cut or html_cut,
         "attachments": [attachment_summary(a) for a in attachments], "size": row.size,
         "recipient": row.recipient, "envelope_from": row.envelope_from,
