@@ -120,3 +120,10 @@ def test_addresses_parsed() -> None:
         mailboxes.Address("acme", "t", "AbC_12345"), True)
     assert mailboxes.split_address("acme+b-0123abcd@inbound.localhost", DOMAIN)[0].tag == "b"
     assert mailboxes.split_address("acme@elsewhere.example", DOMAIN) == (None, False)
+
+
+def test_raw_8bit_headers_decoded() -> None:
+    utf8 = parse(b"From: Z\xc3\xb6e <z@x.example>\r\nSubject: Gr\xc3\xbc\xc3\x9fe\r\n\r\nx")
+    latin1 = parse(b"From: J\xfcrgen <j@x.example>\r\nSubject: Gr\xfc\xdfe\r\n\r\nx")
+    assert (utf8.subject, utf8.from_["name"]) == ("Grüße", "Zöe")
+    assert (latin1.subject, latin1.from_["name"]) == ("Grüße", "Jürgen")

@@ -102,20 +102,43 @@ def clean(value: str | None, limit: int | None = None) -> str | None:
     """Storable text: no NUL, no lone surrogate (a surrogate-escaped byte becomes U+FFFD)."""
     if value is None:
         return None
-    value = value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8", "replace")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = _unescape(value)
+    value = value.replace("\x00", "")
     return value[:limit] if limit else value
+
+
+def _unescape(value: str) -> str:
+    """Raw 8-bit header bytes (surrogate-escaped by the parser): UTF-8 when they are, else the
+    Windows Latin-1 most such mail was written in."""
+    try:
+        raw = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that is no escaped byte
+        return value.encode("utf-8", "replace").decode("utf-8")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", "replace")
 
 
 def _raw_values(msg: Message, name: str) -> list[str]:
     lower = name.lower()
-    return [clean(str(v)) or "" for k, v in msg.raw_items() if k.lower() == lower]
+    return [(clean(str(v)) or "").replace("\r", "").replace("\n", "") for k, v in msg.raw_items() if k.lower() == lower]
 
 
 def header(msg: Message, name: str) -> str | None:
     """The first `name` header decoded (RFC 2047), or as received when it cannot be parsed."""
     try:
         value = msg.get(name)
-        return None if value is None else clean(str(value)).strip()
+        if value is None:
+            return None
+        text = str(value)
+        if "\ufffd" in text:  # raw 8-bit bytes the header parser gave up on: decode them ourselves
+            raw = _raw_values(msg, name)
+            text = raw[0] if raw and "=?" not in raw[0] else text
+        return (clean(text) or "").strip()
     except Exception:  # the header parser has edge cases that raise on garbage
         raw = _raw_values(msg, name)
         return raw[0].strip() if raw else None
