@@ -3,7 +3,12 @@ PostgreSQL (app role, RLS on), announced through the outbox on the real Kafka.""
 
 from __future__ import annotations
 
+import os
+import signal
 import smtplib
+import socket
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -123,3 +128,25 @@ def test_a_message_lands_only_in_the_tenants_it_was_addressed_to(inbound: Inboun
     # Neither tenant can read the other's copy (404, like an unknown id).
     inbound.get("b", f"/v1/mail/inbound/{copy_a['id']}", 404)
     inbound.get("a", f"/v1/mail/inbound/{copy_b['id']}", 404)
+
+
+def test_the_smtp_command_serves_and_stops(inbound: Inbound) -> None:
+    """`python -m mail smtp` as deployed: its own process, the settings from the environment."""
+    box = inbound.mailbox("a", "Acme")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "CRM_DATABASE_URL": inbound.svc.settings.database_url, "CRM_INBOUND_SMTP_HOST": "127.0.0.1",
+           "CRM_INBOUND_SMTP_PORT": str(port), "CRM_INBOUND_DOMAIN": DOMAIN, "CRM_METRICS_PORT": "0",
+           "CRM_LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen([sys.executable, "-m", "mail", "smtp"], env=env, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        assert b"inbound SMTP listening" in proc.stdout.readline()
+        subject = f"via-command-{uuid.uuid4().hex[:6]}"
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            client.sendmail("x@example.com", [f"{box}@{DOMAIN}"], as_bytes(plain(f"{box}@{DOMAIN}", subject=subject)))
+        assert any(m["subject"] == subject for m in inbound.get("a", "/v1/mail/inbound?limit=200")["data"])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
