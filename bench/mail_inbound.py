@@ -9,8 +9,8 @@ PostgreSQL backends serving the bench database show where the time goes, whateve
 runs. The outbox is not relayed here (no Kafka needed): that cost belongs to the worker.
 
 Alone: `.venv/bin/python bench/mail_inbound.py`. Knobs: BENCH_MAIL_INBOUND (messages, default
-10000), BENCH_MAIL_INBOUND_CONNECTIONS (4), BENCH_MAIL_INBOUND_DB (database name, dropped and
-made again each run). Prints `mail_inbound_msgs_per_s=<x>` last. Bounded: every client has a
+10000), BENCH_MAIL_INBOUND_CONNECTIONS (4), BENCH_MAIL_INBOUND_DB (database name, made for the
+run and dropped after it). Prints `mail_inbound_msgs_per_s=<x>` last. Bounded: every client has a
 timeout and the whole run a deadline; only 127.0.0.1.
 """
 
@@ -30,7 +30,16 @@ from email.policy import SMTP
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import ROOT, cpu_seconds_by_pid, free_port, pg_admin_url, pg_backends, process_tree, stop  # noqa: E402
+from run import (  # noqa: E402
+    ROOT,
+    cpu_seconds_by_pid,
+    drop_databases,
+    free_port,
+    pg_admin_url,
+    pg_backends,
+    process_tree,
+    stop,
+)
 
 MESSAGES = int(os.environ.get("BENCH_MAIL_INBOUND", "10000").replace("_", ""))
 CONNECTIONS = int(os.environ.get("BENCH_MAIL_INBOUND_CONNECTIONS", "4"))
@@ -156,6 +165,7 @@ def main() -> None:
     smtp_cpu = sum(v - smtp_before.get(p, 0.0) for p, v in smtp_now.items())
     pg_cpu = sum(v - pg_before.get(p, 0.0) for p, v in pg_now.items())
     total = stored(app_url) - 50
+    drop_databases(admin, [DATABASE])
     rate = MESSAGES / seconds
     print(f"mail_inbound messages={MESSAGES} connections={CONNECTIONS} seconds={seconds:.2f} "
           f"errors={len(errors)} stored_events={total}")
