@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from inbound_fixtures import inbound, mail_topic  # noqa: F401  (the inbound tests' PostgreSQL + Kafka + SMTP)
 
 import mail
 from crm_runtime.service import migrations_dir
