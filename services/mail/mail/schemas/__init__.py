@@ -1,0 +1,1 @@
+"""Mail request and response shapes (marshmallow) and the message serialisation events share."""

@@ -1,0 +1,121 @@
+"""Rendering a send request into the RFC 5322 message that goes on the wire, once.
+
+email.message.EmailMessage with policy.SMTP (CRLF, RFC 2047 encoded words for non-ASCII display
+names and subjects, 78-column folding): text and html become multipart/alternative, attachments
+(text/calendar keeps its `method`) go around it in multipart/mixed, inline parts with a
+Content-ID in multipart/related with the html.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.policy
+import email.utils
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from typing import Any
+
+POLICY = email.policy.SMTP
+
+
+@dataclass(frozen=True)
+class Identity:
+    address: str
+    name: str | None = None
+
+    def header(self) -> str:
+        return _address_header({"address": self.address, "name": self.name})
+
+
+def _address_header(entry: Mapping[str, Any]) -> str:
+    address, name = str(entry["address"]), entry.get("name") or ""
+    local, _, domain = address.rpartition("@")
+    try:
+        return str(Address(display_name=name, username=local, domain=domain))
+    except (ValueError, IndexError):  # an address the header registry will not split: keep it whole
+        return email.utils.formataddr((name, address))
+
+
+def _addresses(entries: Sequence[Mapping[str, Any]]) -> str:
+    return ", ".join(_address_header(e) for e in entries)
+
+
+def parse_identity(value: str) -> Identity:
+    """"Name <address>" (CRM_MAIL_DEFAULT_FROM) as an identity."""
+    name, address = email.utils.parseaddr(value)
+    return Identity(address.lower(), name or None)
+
+
+def _attach(msg: EmailMessage, part: Mapping[str, Any]) -> None:
+    data = base64.b64decode(part["content_base64"])
+    maintype, _, subtype = str(part["content_type"]).partition("/")
+    subtype, *raw_params = subtype.split(";")
+    params = dict(p.strip().split("=", 1) for p in raw_params if "=" in p)
+    params = {k.strip().lower(): v.strip().strip('"') for k, v in params.items()}
+    disposition = "inline" if part.get("inline") else "attachment"
+    kwargs: dict[str, Any] = {"disposition": disposition, "filename": part.get("filename") or None,
+                              "params": params}
+    if maintype == "text":
+        msg.add_attachment(data.decode(params.pop("charset", "utf-8"), errors="replace"), subtype=subtype,
+                           **kwargs)
+    else:
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, **kwargs)
+    added = msg.get_payload()[-1]
+    if part.get("content_id"):
+        cid = str(part["content_id"]).strip("<>")
+        added["Content-ID"] = f"<{cid}>"
+
+
+def render(data: Mapping[str, Any], *, sender: Identity, message_id: str, reply_to: str | None,
+           date: float | None = None) -> EmailMessage:
+    """The message of one checked request (crm_mail.requests.build_request's data); Bcc is never
+    a header (the envelope carries those recipients)."""
+    msg = EmailMessage(policy=POLICY)
+    msg["From"] = sender.header()
+    if data.get("to"):
+        msg["To"] = _addresses(data["to"])
+    if data.get("cc"):
+        msg["Cc"] = _addresses(data["cc"])
+    if reply_to:
+        msg["Reply-To"] = reply_to
+    elif data.get("reply_to"):
+        msg["Reply-To"] = _addresses(data["reply_to"])
+    msg["Subject"] = data["subject"]
+    msg["Date"] = email.utils.formatdate(date, localtime=False)
+    msg["Message-ID"] = message_id
+    if data.get("in_reply_to"):
+        msg["In-Reply-To"] = data["in_reply_to"]
+    if data.get("references"):
+        msg["References"] = " ".join(data["references"])
+    for name, value in (data.get("headers") or {}).items():
+        msg[name] = value
+    text, html = data.get("text"), data.get("html")
+    if text:
+        msg.set_content(text)
+    if html:
+        if text:
+            msg.add_alternative(html, subtype="html")
+        else:
+            msg.set_content(html, subtype="html")
+    attachments = data.get("attachments") or ()
+    inline = [a for a in attachments if a.get("inline") and a.get("content_id")]
+    if inline and html:
+        target = msg.get_body(("html",))
+        assert target is not None
+        for part in inline:
+            data_bytes = base64.b64decode(part["content_base64"])
+            maintype, _, subtype = str(part["content_type"]).partition("/")
+            target.add_related(data_bytes, maintype=maintype, subtype=subtype.split(";")[0],
+                               cid=f"<{str(part['content_id']).strip('<>')}>", filename=part.get("filename"))
+    for part in attachments:
+        if part in inline and html:
+            continue
+        _attach(msg, part)
+    return msg
+
+
+def new_message_id(message_uuid: uuid.UUID, domain: str) -> str:
+    return f"<{message_uuid}@{domain}>"
