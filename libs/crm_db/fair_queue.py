@@ -83,8 +83,10 @@ class FairQueue:
         Runs on `conn`'s transaction (the caller commits: keep it short)."""
         if limit <= 0:
             return []
-        rows = self._candidates(conn, now, limit * per, per, lane)
         room = room or {}
+        # Enough candidates to fill `limit` after skipping what the tenants short of room cannot take.
+        fetch = limit + sum(per - max(0, min(n, per)) for n in room.values())
+        rows = self._candidates(conn, now, fetch, per, lane)
         taken: collections.Counter[uuid.UUID] = collections.Counter()
         picked = []
         for row in rows:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,7 @@ import pytest
 import mail
 from crm_runtime.service import migrations_dir
 from crm_testing.apps import ServiceHarness, make_harness
+from crm_testing.smtp import SmtpSink
 from mail.app import create_app
 from mail.models import metadata
 
@@ -14,3 +16,17 @@ from mail.models import metadata
 @pytest.fixture
 def mail_service(tmp_path: Path) -> ServiceHarness:
     return make_harness("mail", create_app, metadata(), migrations_dir(mail.__file__), tmp_path)
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    """A real SMTP server on 127.0.0.1 (the relay of the sending tests)."""
+    with SmtpSink() as server:
+        yield server
+
+
+@pytest.fixture
+def relayed(tmp_path: Path, sink: SmtpSink) -> ServiceHarness:
+    """The mail service on SQLite with CRM_SMTP_URL pointing at `sink`, retrying at once."""
+    return make_harness("mail", create_app, metadata(), migrations_dir(mail.__file__), tmp_path,
+                        CRM_SMTP_URL=sink.url, CRM_MAIL_RETRY_BASE_SECONDS="0", CRM_MAIL_MAX_ATTEMPTS="3")

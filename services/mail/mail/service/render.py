@@ -18,7 +18,9 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from typing import Any
 
-POLICY = email.policy.SMTP
+# 7bit: bodies go quoted-printable or base64, never raw 8-bit, so no relay without 8BITMIME has to
+# convert them on the way (which would break the DKIM body hash).
+POLICY = email.policy.SMTP.clone(cte_type="7bit")
 
 
 @dataclass(frozen=True)
