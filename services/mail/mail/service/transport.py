@@ -125,9 +125,14 @@ class SmtpPool:
     def _send_on(self, conn: smtplib.SMTP | None, job: Job) -> tuple[Result, smtplib.SMTP | None]:
         reused = conn is not None
         for _ in range(2):  # a kept connection the relay closed meanwhile gets one fresh retry
-            try:
-                if conn is None:
+            if conn is None:
+                try:
                     conn = self._connect()
+                except (OSError, smtplib.SMTPException) as exc:
+                    # Relay away, TLS or credentials wrong: the message is not at fault, so even a
+                    # 5xx here (535 authentication failed) only defers it.
+                    return Result(DEFERRED, getattr(exc, "smtp_code", None), f"{type(exc).__name__}: {exc}"), None
+            try:
                 refused = conn.sendmail(job.envelope_from, job.recipients, job.raw)
                 return Result(SENT, 250, None, {k: (c, _reply_text(m)) for k, (c, m) in refused.items()}), conn
             except smtplib.SMTPRecipientsRefused as exc:  # nobody accepted
