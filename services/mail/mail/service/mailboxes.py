@@ -13,21 +13,27 @@ from sqlalchemy.orm import Session
 from mail.models import Mailbox
 
 
-def allocate_name(tenant_id: uuid.UUID) -> str:
-    # Stable and unique per tenant (the tenant id's first 48 bits), no guessing of a company's name.
-    return f"t{tenant_id.hex[:12]}"
+def candidate_names(tenant_id: uuid.UUID) -> list[str]:
+    # The id's random tail (a UUIDv7's head is its timestamp, shared by tenants made in the same
+    # millisecond), then the whole id, which cannot collide.
+    return [f"t{tenant_id.hex[-12:]}", f"t{tenant_id.hex}"]
 
 
 def mailbox_for(session: Session, tenant_id: uuid.UUID) -> Mailbox:
     """The tenant's mailbox, made on first use."""
-    found = session.scalars(select(Mailbox).where(Mailbox.tenant_id == tenant_id)).first()
+    query = select(Mailbox).where(Mailbox.tenant_id == tenant_id)
+    found = session.scalars(query).first()
     if found is not None:
         return found
-    box = Mailbox(tenant_id=tenant_id, name=allocate_name(tenant_id))
-    try:
-        with session.begin_nested():  # a concurrent first use made it: take theirs
-            session.add(box)
-            session.flush()
-    except IntegrityError:
-        return session.scalars(select(Mailbox).where(Mailbox.tenant_id == tenant_id)).one()
-    return box
+    for name in candidate_names(tenant_id):
+        box = Mailbox(tenant_id=tenant_id, name=name)
+        try:
+            with session.begin_nested():
+                session.add(box)
+                session.flush()
+            return box
+        except IntegrityError:  # a concurrent first use made it (take theirs), or the name is taken
+            found = session.scalars(query).first()
+            if found is not None:
+                return found
+    raise RuntimeError(f"no free mailbox name for tenant {tenant_id}")
