@@ -125,7 +125,7 @@ class Ingest:
             message_id = new_message_id(mid, self.settings.message_id_domain)
             raw = None
             if status == "queued":
-                raw = render(data, sender=identity, message_id=message_id, reply_to=reply_to).as_bytes()
+                raw = render(data, sender=identity, message_id=message_id, reply_to=reply_to)
                 key = keys.get(identity.address.rpartition("@")[2])
                 if key is not None:
                     raw = dkim.sign(raw, key)
