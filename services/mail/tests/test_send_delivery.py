@@ -191,3 +191,16 @@ def test_without_a_relay_messages_are_written_to_the_maildir(tmp_path: Path) -> 
 def mailbox_name(svc: ServiceHarness, tenant: object) -> str:
     with tenant_context(tenant), svc.db.transaction() as session:  # type: ignore[arg-type]
         return session.scalars(select(Mailbox).where(Mailbox.tenant_id == tenant)).one().name
+
+
+def test_rates_limit_what_a_round_claims_per_tenant_and_overall(relayed: ServiceHarness, sink: SmtpSink) -> None:
+    a, b = relayed.tenant("a"), relayed.tenant("b")
+    for _ in range(5):
+        queue(relayed, a, to=["x@example.com"], purpose="marketing")
+    queue(relayed, b, to=["y@example.com"])
+    w = worker(relayed, tenant_rate_per_second=0.2)  # a bucket of 1, refilled every 5 s
+    assert w.deliver_due() == 2  # one of A's, and B's
+    assert w.deliver_due() == 0  # A's bucket is empty for now; nothing else is due
+    overall = worker(relayed, rate_per_second=0.2)
+    assert overall.deliver_due() == 1
+    assert overall.deliver_due() == 0

@@ -139,18 +139,19 @@ class MailWorker:
         limit = self.batch
         if self.rate is not None:
             limit = min(limit, self.rate.available())
-        room: dict[uuid.UUID, int] = {}
+        per, room = self.batch, {}
         if self.settings.tenant_rate_per_second > 0:
-            room = {t: b.available() for t, b in self.tenant_rates.items()}
-            room = {t: n for t, n in room.items() if n < self.batch}
+            # A tenant never gets more than its bucket holds: a full bucket for one not seen yet.
+            per = max(1, min(self.batch, int(TokenBucket(self.settings.tenant_rate_per_second).capacity)))
+            room = {t: n for t, b in self.tenant_rates.items() if (n := b.available()) < per}
         if limit <= 0:
             return []
         with self.db.engine.begin() as conn:
-            claimed = QUEUE.claim(conn, now, limit, per=self.batch, lease=LEASE, room=room, lane=LANE_PRIORITY)
+            claimed = QUEUE.claim(conn, now, limit, per=per, lease=LEASE, room=room, lane=LANE_PRIORITY)
             if len(claimed) < limit:
                 taken = collections.Counter(t for t, _ in claimed)
-                rest = {t: room.get(t, self.batch) - taken[t] for t in set(room) | set(taken)}
-                claimed += QUEUE.claim(conn, now, limit - len(claimed), per=self.batch, lease=LEASE,
+                rest = {t: room.get(t, per) - taken[t] for t in set(room) | set(taken)}
+                claimed += QUEUE.claim(conn, now, limit - len(claimed), per=per, lease=LEASE,
                                        room=rest, lane=LANE_BULK)
         if self.rate is not None:
             self.rate.take(len(claimed))
