@@ -132,6 +132,9 @@ class Metrics:
     webhook_deliveries: SafeMetric
     rate_limit_fallbacks: SafeMetric
     rate_limit_redis_up: SafeMetric
+    mail_messages: SafeMetric
+    mail_queue_oldest: SafeMetric
+    mail_inbound: SafeMetric
 
 
 def _definitions() -> dict[str, Callable[[], Any]]:
@@ -168,6 +171,13 @@ def _definitions() -> dict[str, Callable[[], Any]]:
                                                 "Rate-limit decisions made in-process because Redis was down", registry=r),
         "rate_limit_redis_up": lambda: Gauge("crm_rate_limit_redis_up", "1 while the gateway reaches Redis for rate limits",
                                              multiprocess_mode="min", registry=r),
+        # One count per outcome of a send attempt (a bounce when its DSN arrives).
+        "mail_messages": lambda: Counter("crm_mail_messages_total", "Outgoing mail by outcome", ["outcome"], registry=r),
+        # Waiting time of the oldest message due for sending (not one waiting out its backoff).
+        "mail_queue_oldest": lambda: Gauge("crm_mail_queue_oldest_seconds", "Age of the oldest due outgoing message",
+                                           ["purpose"], multiprocess_mode="livemax", registry=r),
+        "mail_inbound": lambda: Counter("crm_mail_inbound_total", "Inbound mail (SMTP recipients, webhook messages) by outcome",
+                                        ["outcome", "reason"], registry=r),
     }
 
 

@@ -8,7 +8,8 @@ Failures come in two kinds (crm_db.transient): a transient one (database or brok
 serialisation failure, deadlock, lock timeout) is retried with capped backoff for as long as it
 takes, and the position never moves past the event meanwhile; a deterministic one (the handler
 fails on this event) is retried a few times, then the event goes to the dead-letter topic
-`<topic>.dlq` and the consumer moves on. Stopping while an event is not yet handled leaves the
+`<topic>.dlq` and the consumer moves on (at once for an exception with a true
+`dead_letter_now` attribute). Stopping while an event is not yet handled leaves the
 position at that event, so the next run starts there.
 """
 
@@ -36,6 +37,9 @@ from crm_events.tables import event_tables
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Session, Event], None]
+# Many events of one tenant in one transaction (bulk ingest: mail's send requests). It gets only
+# events not yet processed by this consumer; the runner records them all as processed.
+BatchHandler = Callable[[Session, list[Event]], None]
 
 # Headers the consumer adds to a dead letter; a replay strips them again (crm_events.dead_letters).
 DEAD_LETTER_HEADERS = ("error", "original_topic", "consumer", "dead_lettered_at")
@@ -63,6 +67,10 @@ class ConsumerRunner:
     transient_delay: float = 0.2  # first pause after a transient failure; doubles up to the cap
     transient_max_delay: float = 10.0
     stop: threading.Event = field(default_factory=threading.Event)  # run() uses the caller's
+    # Event type -> handler of a batch: consecutive records of one tenant whose types have one are
+    # handled in one transaction (processed_events checked and written in bulk). A batch that
+    # fails is handled again one event at a time, so a bad event is retried and dead-lettered alone.
+    batch_handlers: dict[str, BatchHandler] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.processed = event_tables(self.metadata).processed_events
@@ -73,7 +81,7 @@ class ConsumerRunner:
             event = Event.from_json(record.value)
         except (ValueError, TypeError) as exc:
             return self._dead_letter(record, f"unreadable envelope: {exc}")
-        handler = self.handlers.get(event.type) or self.handlers.get("*")  # "*": every event type
+        handler = self.handlers.get(event.type) or self._single(event.type) or self.handlers.get("*")  # "*": every type
         if handler is None:
             return True
         failures = 0
@@ -90,7 +98,9 @@ class ConsumerRunner:
                         return False
                     pause = min(pause * 2, self.transient_max_delay)
                     continue
-                failures += 1
+                # An error that says retrying cannot help (`dead_letter_now`: a malformed request)
+                # goes to the dead letters at once rather than after max_attempts.
+                failures = self.max_attempts if getattr(exc, "dead_letter_now", False) else failures + 1
                 log.warning("handling %s %s failed (attempt %d of %d): %s: %s", event.type, event.id,
                             failures, self.max_attempts, type(exc).__name__, exc)
                 if failures >= self.max_attempts:
@@ -103,6 +113,10 @@ class ConsumerRunner:
         _observe(lambda: metrics().event_handling.labels(self.service, event.type).observe(elapsed))
         _observe(lambda: metrics().events_consumed.labels(self.service, event.type).inc())
         return True
+
+    def _single(self, event_type: str) -> Handler | None:
+        batch = self.batch_handlers.get(event_type)
+        return (lambda session, event: batch(session, [event])) if batch is not None else None
 
     def _handle_once(self, handler: Handler, event: Event) -> None:
         with context.tenant_context(event.tenant_id, event.request_id), self.db.transaction() as session:
@@ -144,14 +158,62 @@ class ConsumerRunner:
 
     def run_once(self, timeout: float = 0.5) -> int:
         records = self.subscriber.poll(timeout)
-        for index, record in enumerate(records):
-            if not self.handle(record):
+        index = 0
+        while index < len(records):
+            batch = self._batch_at(records, index) if self.batch_handlers else []
+            if len(batch) > 1 and self._handle_batch(batch):
+                index += len(batch)
+                continue
+            if not self.handle(records[index]):
                 # Stopping: whatever was not handled is delivered again on the next run.
                 self.subscriber.rewind(records[index:])
                 break
+            index += 1
         if records:
             self.subscriber.commit()
         return len(records)
+
+    def _batch_at(self, records: list[IncomingRecord], start: int) -> list[tuple[IncomingRecord, Event]]:
+        """The run of records from `start` that one batch handler can take: same tenant and handler."""
+        batch: list[tuple[IncomingRecord, Event]] = []
+        for record in records[start:]:
+            try:
+                event = Event.from_json(record.value)
+            except (ValueError, TypeError):
+                break
+            handler = self.batch_handlers.get(event.type)
+            if handler is None or (batch and (event.tenant_id != batch[0][1].tenant_id
+                                              or handler is not self.batch_handlers[batch[0][1].type])):
+                break
+            batch.append((record, event))
+        return batch
+
+    def _handle_batch(self, batch: list[tuple[IncomingRecord, Event]]) -> bool:
+        """One transaction for the batch; False (nothing committed) if it failed for any reason."""
+        first = batch[0][1]
+        handler = self.batch_handlers[first.type]
+        started = time.perf_counter()
+        tenant = uuid.UUID(first.tenant_id)
+        try:
+            with context.tenant_context(first.tenant_id, first.request_id), self.db.transaction() as session:
+                ids = {uuid.UUID(e.id): e for _, e in batch}
+                seen = set(session.scalars(select(self.processed.c.event_id).where(
+                    self.processed.c.tenant_id == tenant, self.processed.c.consumer == self.group,
+                    self.processed.c.event_id.in_(list(ids)))))
+                fresh = [e for i, e in ids.items() if i not in seen]
+                if fresh:
+                    handler(session, fresh)
+                    session.execute(insert(self.processed), [
+                        {"tenant_id": tenant, "consumer": self.group, "event_id": uuid.UUID(e.id)} for e in fresh])
+        except Exception as exc:
+            log.info("batch of %d %s events failed (%s: %s); handling them one by one", len(batch), first.type,
+                     type(exc).__name__, exc)
+            return False
+        elapsed = time.perf_counter() - started
+        for _, event in batch:
+            _observe(lambda t=event.type: metrics().event_handling.labels(self.service, t).observe(elapsed / len(batch)))
+            _observe(lambda t=event.type: metrics().events_consumed.labels(self.service, t).inc())
+        return True
 
     def run(self, stop: threading.Event) -> None:
         self.stop = stop

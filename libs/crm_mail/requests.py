@@ -41,7 +41,7 @@ PURPOSES = ("transactional", "notification", "marketing")
 RESERVED_HEADERS = frozenset({
     "from", "sender", "to", "cc", "bcc", "reply-to", "subject", "date", "message-id", "in-reply-to",
     "references", "return-path", "mime-version", "content-type", "content-transfer-encoding",
-    "dkim-signature", "received", "x-crm-message-id", "x-crm-tenant",
+    "dkim-signature", "received", "x-crm-message-id", "x-crm-tenant", "x-crm-loop",
 })
 MAX_RECIPIENTS = 100
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024  # decoded, all parts together: events must stay small

@@ -23,7 +23,7 @@ from crm_db.database import Database
 from crm_db.migrate import upgrade
 from crm_db.roles import check_app_role, warn_if_owner_is_app
 from crm_events import dead_letters
-from crm_events.consumer import ConsumerRunner, Handler
+from crm_events.consumer import BatchHandler, ConsumerRunner, Handler
 from crm_events.log import open_publisher, open_subscriber
 from crm_events.relay import OutboxRelay
 from crm_runtime import web
@@ -36,6 +36,7 @@ class ConsumerSpec:
     group: str
     topics: list[str]
     handlers: dict[str, Handler]
+    batch_handlers: dict[str, BatchHandler] = field(default_factory=dict)  # see ConsumerRunner
 
 
 BackgroundLoop = Callable[[threading.Event], None]
@@ -72,7 +73,7 @@ def _consumer_loops(proc: ServiceProcess, settings: Settings, db: Database) -> l
         runner = ConsumerRunner(
             service=proc.name, group=group, db=db, metadata=proc.metadata(),
             subscriber=open_subscriber(settings, group, spec.topics),
-            dead_letters=open_publisher(settings), handlers=spec.handlers,
+            dead_letters=open_publisher(settings), handlers=spec.handlers, batch_handlers=spec.batch_handlers,
         )
         loops.append(runner.run)
     return loops

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_all
 
-from sqlalchemy import DateTime, Integer, bindparam, func, select, text, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from automation.deliveries import FAILED, PENDING, SUCCEEDED, set_due, unqueue
@@ -38,6 +38,7 @@ from crm_core.metrics import metrics
 from crm_core.settings import Settings
 from crm_db.base import utcnow
 from crm_db.database import Database
+from crm_db.fair_queue import FairQueue
 
 log = logging.getLogger(__name__)
 
@@ -52,38 +53,13 @@ MAX_ATTEMPTS = 20
 JITTER = 0.25  # only ever lengthens a wait, so the 24 hours above are a floor
 LEASE = dt.timedelta(minutes=10)  # far above any attempt's deadline: only a dead worker lets it run out
 
-# PostgreSQL: the tenants that have queue rows, by a loose index scan (one index probe per tenant,
-# not a scan of the queue), then each tenant's oldest due rows from the (tenant_id, due_at, id)
-# index. A backlog of one tenant costs `per` rows here, whatever its size.
-_PG_CANDIDATES = text("""
-WITH RECURSIVE tenants AS (
-    (SELECT tenant_id FROM delivery_queue ORDER BY tenant_id LIMIT 1)
-    UNION ALL
-    SELECT (SELECT q.tenant_id FROM delivery_queue q WHERE q.tenant_id > t.tenant_id ORDER BY q.tenant_id LIMIT 1)
-    FROM tenants t WHERE t.tenant_id IS NOT NULL
-)
-SELECT c.id, c.tenant_id, c.delivery_id,
-       row_number() OVER (PARTITION BY c.tenant_id ORDER BY c.due_at, c.id) AS rank, c.due_at
-FROM tenants t CROSS JOIN LATERAL (
-    SELECT q.id, q.tenant_id, q.delivery_id, q.due_at FROM delivery_queue q
-    WHERE q.tenant_id = t.tenant_id AND q.due_at <= :now ORDER BY q.due_at, q.id LIMIT :per
-) c
-WHERE t.tenant_id IS NOT NULL
-ORDER BY rank, c.due_at, c.id
-LIMIT :limit
-""").bindparams(bindparam("now", type_=DateTime(timezone=True)), bindparam("per", type_=Integer),
-                bindparam("limit", type_=Integer))
+_QUEUE = FairQueue(delivery_queue, "delivery_id")
 
 
 def retry_delay(attempt: int, base: float, rand: Callable[[], float] = random.random) -> float:
     """Seconds to wait after failed attempt number `attempt` (1-based)."""
     step = BACKOFF_STEPS[min(attempt, len(BACKOFF_STEPS)) - 1]
     return base * step * (1.0 + JITTER * rand())
-
-
-def as_utc(value: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive datetimes; they are UTC."""
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
 Claimed = tuple[uuid.UUID, uuid.UUID]  # (tenant_id, delivery_id)
@@ -180,31 +156,8 @@ class DeliveryWorker:
 
     def _claim(self, now: dt.datetime, limit: int, room: dict[uuid.UUID, int]) -> list[Claimed]:
         """Up to `limit` due deliveries, every tenant's oldest first, none beyond a tenant's room."""
-        q, per = delivery_queue, self.tenant_concurrency
         with self.db.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                rows = conn.execute(_PG_CANDIDATES, {"now": now, "per": per, "limit": limit * per}).all()
-            else:  # SQLite (the embedded default, small queues): a window over the due rows
-                ranked = select(q.c.id, q.c.tenant_id, q.c.delivery_id,
-                                func.row_number().over(partition_by=q.c.tenant_id, order_by=(q.c.due_at, q.c.id))
-                                .label("rank"), q.c.due_at).where(q.c.due_at <= now).subquery()
-                rows = conn.execute(select(ranked).where(ranked.c.rank <= per)
-                                    .order_by(ranked.c.rank, ranked.c.due_at, ranked.c.id).limit(limit * per)).all()
-            taken: collections.Counter[uuid.UUID] = collections.Counter()
-            picked = []
-            for row in rows:
-                if taken[row.tenant_id] >= room.get(row.tenant_id, per):
-                    continue
-                taken[row.tenant_id] += 1
-                picked.append(row.id)
-                if len(picked) == limit:
-                    break
-            if not picked:
-                return []
-            # Conditional on still being due: a row another worker leased meanwhile is not taken twice.
-            leased = conn.execute(update(q).where(q.c.id.in_(picked), q.c.due_at <= now)
-                                  .values(due_at=now + LEASE).returning(q.c.tenant_id, q.c.delivery_id)).all()
-        return [(r.tenant_id, r.delivery_id) for r in leased]
+            return _QUEUE.claim(conn, now, limit, per=self.tenant_concurrency, lease=LEASE, room=room)
 
     def _deliver(self, delivery_id: uuid.UUID, at: dt.datetime) -> None:
         with self.db.transaction() as session:

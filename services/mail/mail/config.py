@@ -30,6 +30,11 @@ class MailSettings:
     max_message_bytes: int
     # Links in verification mail point here (the gateway's public address).
     public_url: str
+    # Sending, continued: the relay's CA bundle (a private relay's self-signed certificate), the
+    # messages one round of the send loop claims, the longest wait between two attempts.
+    smtp_ca_file: str | None = None
+    send_batch: int = 200
+    retry_max_seconds: float = 3600.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MailSettings:
@@ -53,4 +58,7 @@ class MailSettings:
             inbound_smtp_port=int(number("CRM_INBOUND_SMTP_PORT", "2525")),
             max_message_bytes=int(number("CRM_MAIL_MAX_MESSAGE_MIB", "25") * MiB),
             public_url=(settings.get("CRM_PUBLIC_URL", "http://127.0.0.1:8080") or "").rstrip("/"),
+            smtp_ca_file=settings.get("CRM_SMTP_CA_FILE") or None,
+            send_batch=max(1, int(number("CRM_MAIL_SEND_BATCH", "200"))),
+            retry_max_seconds=max(0.0, number("CRM_MAIL_RETRY_MAX_SECONDS", "3600")),
         )

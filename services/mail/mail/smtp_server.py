@@ -10,7 +10,6 @@ so a 250 is never a message lost. The blocking work runs in a thread pool, off t
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import signal
@@ -20,9 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from prometheus_client import Counter, start_http_server
+from prometheus_client import start_http_server
 
-from crm_core.metrics import SafeMetric, use_process_local_values
+from crm_core.metrics import metrics, use_process_local_values
 from crm_core.settings import Settings
 from crm_db.database import Database
 from crm_db.roles import check_app_role
@@ -41,20 +40,9 @@ TOO_MANY = "452 4.5.3 Too many recipients"
 REASONS = {NO_SUCH_MAILBOX: "no_such_mailbox", RELAY_DENIED: "relay_denied", BAD_ADDRESS: "bad_address"}
 
 
-@functools.cache
-def _counter() -> SafeMetric | None:
-    try:
-        return SafeMetric(Counter("crm_mail_inbound_total", "Inbound SMTP recipients and messages by outcome",
-                                  ["outcome", "reason"]), "mail_inbound")
-    except Exception:  # observability never breaks the data path
-        log.debug("no inbound metrics", exc_info=True)
-        return None
-
-
 def count(outcome: str, reason: str) -> None:
-    counter = _counter()
-    if counter is not None:
-        counter.labels(outcome, reason).inc()
+    """crm_mail_inbound_total{outcome: accepted|refused|oversize|error, reason} (best effort)."""
+    metrics().mail_inbound.labels(outcome, reason).inc()
 
 
 class InboundHandler:
@@ -73,7 +61,7 @@ class InboundHandler:
             route = await asyncio.get_running_loop().run_in_executor(self.executor, self.receiver.route, address)
         except Exception:
             log.exception("could not route an inbound recipient")
-            count("refused", "error")
+            count("error", "routing")
             return TRY_LATER
         if isinstance(route, str):
             count("refused", REASONS.get(route, "other"))
@@ -91,7 +79,7 @@ class InboundHandler:
                 self.executor, self.receiver.deliver, raw, envelope.mail_from, routes)
         except Exception:
             log.exception("could not store an inbound message")
-            count("refused", "error")
+            count("error", "storage")
             return TRY_LATER
         count("accepted", "ok")
         return f"250 2.0.0 OK: queued as {ids[0] if ids else '-'}"
@@ -101,7 +89,7 @@ class _Smtp(SMTP):
     async def push(self, status: AnyStr) -> None:
         # aiosmtpd's own size refusals carry no enhanced status code (RFC 3463 wants 5.3.4).
         if isinstance(status, str) and status.startswith("552 Error"):
-            count("refused", "too_big")
+            count("oversize", "too_big")
             status = TOO_BIG  # type: ignore[assignment]
         await super().push(status)
 

@@ -17,11 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core.settings import Settings
+from crm_db.base import as_utc
 from crm_db.database import Database
 from crm_events.consumer import Handler
 from crm_events.envelope import Event
 from crm_runtime.cli import ConsumerSpec
-from reporting.models import CampaignFact, ContactFact, DealFact, Fact, TicketFact, as_utc
+from reporting.models import CampaignFact, ContactFact, DealFact, Fact, TicketFact
 
 GROUP = "reporting.summary"
 TOPICS = ["crm.contacts.contact", "crm.pipeline.deal", "crm.tickets.ticket", "crm.campaigns.campaign"]

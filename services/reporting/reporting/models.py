@@ -19,11 +19,6 @@ from crm_events.tables import event_tables
 from crm_http.idempotency import idempotency_table
 
 
-def as_utc(value: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive datetimes; everything stored here is UTC."""
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
 class Base(DeclarativeBase):
     metadata = MetaData()
 

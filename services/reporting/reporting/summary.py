@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func, select, true
 from sqlalchemy.orm import Session
 
-from reporting.models import CampaignFact, ContactFact, DealFact, Fact, TicketFact, as_utc
+from crm_db.base import as_utc
+from reporting.models import CampaignFact, ContactFact, DealFact, Fact, TicketFact
 
 OPEN_TICKET_STATUSES = ("new", "open", "pending")
 

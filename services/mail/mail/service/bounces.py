@@ -13,15 +13,16 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from email.message import Message
-from typing import Any
 
 from flufl.bounce import all_failures
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_core.metrics import metrics
 from crm_db.base import utcnow
 from crm_events.outbox import Outbox
 from mail.models import InboundMessage, MailMessage
+from mail.schemas.messages import message_body
 from mail.service.parsing import Parsed, clean, header, parse_headers
 from mail.service.suppressions import add_suppression
 
@@ -148,22 +149,6 @@ def _recipients(message: MailMessage) -> set[str]:
     return {str(r.get("address", "")).lower() for r in [*message.to, *message.cc, *message.bcc]}
 
 
-def message_data(message: MailMessage) -> dict[str, Any]:
-    """The message as GET /v1/mail/messages/{id} serialises it (the sending side's serialiser when
-    present), else the fields a consumer of crm.mail.bounced needs."""
-    try:
-        from mail.schemas.messages import message_body  # the sending side's serialiser
-    except ImportError:
-        refers = {"type": message.refers_to_type, "id": message.refers_to_id} if message.refers_to_type else None
-        from mail.service.inbound import iso
-
-        bounced = iso(message.bounced_at)
-        return {"id": str(message.id), "status": message.status, "purpose": message.purpose, "to": message.to,
-                "refers_to": refers, "message_id_header": message.message_id_header,
-                "last_error": message.last_error, "bounced_at": bounced}
-    return message_body(message)
-
-
 def apply_report(session: Session, outbox: Outbox, inbound: InboundMessage, parsed: Parsed, raw: bytes,
                  verp_token: str | None) -> MailMessage | None:
     """A DSN or complaint stored as `inbound`: link it to our message, and when permanent mark
@@ -193,5 +178,6 @@ def apply_report(session: Session, outbox: Outbox, inbound: InboundMessage, pars
         message.bounced_at = utcnow()
         message.last_error = permanent[0].diagnostic
         session.flush()
-        outbox.emit(session, BOUNCED, message.id, message_data(message))
+        outbox.emit(session, BOUNCED, message.id, message_body(message))
+        metrics().mail_messages.labels("bounced").inc()
     return message

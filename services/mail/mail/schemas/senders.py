@@ -1,0 +1,50 @@
+"""Request bodies of /v1/mail/senders, /v1/mail/dkim-keys and /v1/mail/suppressions, and the
+shapes they answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from mail.models import DkimKey, Sender, Suppression
+from mail.schemas.messages import _iso
+
+
+class SenderCreateSchema(Schema):
+    address = fields.Email(required=True, validate=validate.Length(max=320))
+    name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+
+
+class SenderUpdateSchema(Schema):
+    name = fields.String(allow_none=True, validate=validate.Length(max=200))
+    is_default = fields.Boolean()
+
+
+class DkimKeyCreateSchema(Schema):
+    domain = fields.String(required=True, validate=validate.Length(min=1, max=253))
+    selector = fields.String(load_default="crm", validate=validate.Length(min=1, max=63))
+
+
+class SuppressionCreateSchema(Schema):
+    address = fields.Email(required=True, validate=validate.Length(max=320))
+    reason = fields.String(load_default="manual", validate=validate.OneOf(["manual", "unsubscribe"]))
+    detail = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+
+
+def sender_body(s: Sender) -> dict[str, Any]:
+    return {"id": str(s.id), "address": s.address, "name": s.name, "is_default": s.is_default,
+            "verified": s.verified_at is not None, "verified_at": _iso(s.verified_at),
+            "verification_expires_at": _iso(s.verification_expires_at),
+            "created_at": _iso(s.created_at), "updated_at": _iso(s.updated_at), "version": s.version}
+
+
+def dkim_body(k: DkimKey, record: dict[str, str]) -> dict[str, Any]:
+    return {"id": str(k.id), "domain": k.domain, "selector": k.selector, "algorithm": k.algorithm,
+            "dns_record": record, "created_at": _iso(k.created_at)}
+
+
+def suppression_body(s: Suppression) -> dict[str, Any]:
+    return {"id": str(s.id), "address": s.address, "reason": s.reason, "detail": s.detail,
+            "source_message_id": str(s.source_message_id) if s.source_message_id else None,
+            "created_at": _iso(s.created_at)}
