@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
 from crm_core.errors import BadRequest, NotFound, PayloadTooLarge, ProblemError
+from crm_core.metrics import metrics
 from crm_http.auth import admin_only, require_scope
 from crm_http.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate, parse_sort
 from crm_http.parsing import parse_uuid, query_int
@@ -66,12 +67,14 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
         request.max_content_length = limit  # this route only: the app's 1 MiB cap is for JSON
         raw = request.get_data(cache=False)
         if len(raw) > limit:
+            metrics().mail_inbound.labels("oversize", "webhook").inc()
             raise PayloadTooLarge(f"The message is larger than the limit of {limit} bytes.")
         if not raw.strip():
             raise BadRequest("The body is empty; send the raw RFC 5322 message.", errors={"_body": ["Empty."]})
         parsed = receiver.parse(raw, None)
         route = route_in_mailbox(box, parsed, settings.inbound_domain)
         ids = receiver.deliver(raw, None, [route], parsed)
+        metrics().mail_inbound.labels("accepted", "webhook").inc()
         return json_response({"id": str(ids[0]), "mailbox": route.mailbox, "tag": route.tag, "token": route.token,
                               "kind": parsed.kind, "recipient": route.recipient}, 202,
                              {"Location": f"{BASE}/{ids[0]}"})
