@@ -193,8 +193,10 @@ class ConsumerRunner:
         first = batch[0][1]
         handler = self.batch_handlers[first.type]
         started = time.perf_counter()
-        tenant = uuid.UUID(first.tenant_id)
         try:
+            # Inside the try: an event with a bad tenant id fails the batch (then alone, to the
+            # dead letters), never run_once itself.
+            tenant = uuid.UUID(first.tenant_id)
             with context.tenant_context(first.tenant_id, first.request_id), self.db.transaction() as session:
                 ids = {uuid.UUID(e.id): e for _, e in batch}
                 seen = set(session.scalars(select(self.processed.c.event_id).where(

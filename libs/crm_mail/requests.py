@@ -48,6 +48,9 @@ MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024  # decoded, all parts together: events m
 _ADDRESS = re.compile(r"^[^@\s<>\",;]+@[^@\s<>\",;]+\.[^@\s<>\",;]+$|^[^@\s<>\",;]+@localhost$")
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 field name: printable, no colon
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+# CR or LF in a value that ends up in a header would start a header of the requester's own
+# (a Bcc, a second From); NUL and the other C0 controls have no place in one either.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class MailRequestError(ValueError):
@@ -61,7 +64,16 @@ def new_reply_token() -> str:
 
 
 def is_address(value: object) -> bool:
-    return isinstance(value, str) and len(value) <= 320 and bool(_ADDRESS.match(value))
+    # ASCII only: an internationalised address needs SMTPUTF8 on every relay on the way, and the
+    # header writer (email.utils.formataddr) refuses one.
+    return isinstance(value, str) and len(value) <= 320 and value.isascii() and bool(_ADDRESS.match(value))
+
+
+def _one_line(field: str, value: object) -> str:
+    text = str(value)
+    if _CONTROL.search(text):
+        raise MailRequestError(f"{field} must be one line without control characters")
+    return text
 
 
 def _recipients(field: str, value: Iterable[Mapping[str, Any] | str] | None) -> list[dict[str, str]]:
@@ -71,7 +83,8 @@ def _recipients(field: str, value: Iterable[Mapping[str, Any] | str] | None) -> 
         address = entry.get("address")
         if not is_address(address):
             raise MailRequestError(f"{field}: {address!r} is not an email address")
-        out.append({"address": str(address), **({"name": str(entry["name"])} if entry.get("name") else {})})
+        out.append({"address": str(address), **({"name": _one_line(f"{field} name", entry["name"])}
+                                                 if entry.get("name") else {})})
     return out
 
 
@@ -109,7 +122,8 @@ def build_request(
     if not text and not html:
         raise MailRequestError("a message needs a text or an html body")
     data.update(subject=subject, text=text, html=html)
-    data["from"] = {k: v for k, v in {"sender_id": str(sender_id) if sender_id else None, "name": from_name}.items() if v}
+    name = _one_line("from_name", from_name) if from_name else None
+    data["from"] = {k: v for k, v in {"sender_id": str(sender_id) if sender_id else None, "name": name}.items() if v}
     if reply_token is not None:
         if reply_to:
             raise MailRequestError("reply_token and reply_to exclude each other")
@@ -125,8 +139,8 @@ def build_request(
             raise MailRequestError(f"header {name!r} must be one line")
         extra[name] = value
     data["headers"] = extra
-    data["in_reply_to"] = in_reply_to
-    data["references"] = list(references or [])
+    data["in_reply_to"] = _one_line("in_reply_to", in_reply_to) if in_reply_to else None
+    data["references"] = [_one_line("references", r) for r in references or ()]
     parts, total = [], 0
     for attachment in attachments or ():
         try:
@@ -137,6 +151,9 @@ def build_request(
             raise MailRequestError("an attachment needs a filename (or inline with a content_id)")
         if "/" not in str(attachment.get("content_type", "")):
             raise MailRequestError("an attachment needs a content_type such as text/calendar")
+        for key in ("filename", "content_type", "content_id"):
+            if attachment.get(key):
+                _one_line(f"attachment {key}", attachment[key])
         parts.append(dict(attachment))
     if total > MAX_ATTACHMENT_BYTES:
         raise MailRequestError(f"attachments exceed {MAX_ATTACHMENT_BYTES} bytes")

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from crm_core.context import tenant_context
 from crm_events.consumer import ConsumerRunner
 from crm_events.envelope import Event
-from crm_events.log import open_publisher, open_subscriber
+from crm_events.log import OutgoingRecord, open_publisher, open_subscriber
 from crm_events.outbox import Outbox
 from crm_events.tables import event_tables
 from crm_mail.requests import SEND_REQUESTED, request_mail
@@ -64,3 +64,21 @@ def test_a_batch_is_one_call_and_a_bad_event_goes_alone(mail_service: ServiceHar
     again.group = "mail.send"  # the same consumer's processed_events, read under a fresh position
     drain(again)
     assert count(mail_service, a) == 21 and count(mail_service, b) == 20
+
+
+def test_a_run_of_events_without_a_tenant_is_dead_lettered_not_a_crash(mail_service: ServiceHarness) -> None:
+    """Review: the batch path parsed the tenant id outside its try, so two such events in a row
+    raised out of run_once (the consumer restarting on them for ever) where one alone is dead-lettered."""
+    a = mail_service.tenant("a")
+    outbox = Outbox("tickets", metadata())
+    with tenant_context(a), mail_service.db.transaction() as session:
+        request_mail(outbox, session, to=["before@example.com"], subject="before", purpose="notification", text="x")
+    publisher = open_publisher(mail_service.settings)
+    mail_service.publish_outbox()
+    bad = [Event(SEND_REQUESTED, "tickets", "not-a-tenant", "x", {"message_id": str(uuid.uuid4())}) for _ in range(2)]
+    publisher.publish([OutgoingRecord("crm.tickets.mail", "x", e.to_json().encode(), {}) for e in bad])
+    with tenant_context(a), mail_service.db.transaction() as session:
+        request_mail(outbox, session, to=["after@example.com"], subject="after", purpose="notification", text="x")
+    mail_service.publish_outbox()
+    drain(runner(mail_service, []))
+    assert count(mail_service, a) == 2

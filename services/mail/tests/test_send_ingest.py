@@ -98,7 +98,8 @@ def test_a_request_from_a_service_outbox_is_queued_once_and_sent(pg_relayed: Ser
         for records in dlq.poll(timeout_ms=500).values():
             letters += [r for r in records if json.loads(r.value)["tenant_id"] == str(tenant)]
     dlq.close()
-    assert len(letters) == 1 and b"purpose" in dict(letters[0].headers)["error"]
+    # Dead letters are at least once (a producer retry under load may write one twice): one event.
+    assert len({json.loads(r.value)["id"] for r in letters}) == 1 and b"purpose" in dict(letters[0].headers)["error"]
 
     assert drain(worker(pg_relayed)) == 2
     assert sink.wait_for(2)

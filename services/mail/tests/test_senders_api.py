@@ -46,6 +46,10 @@ def test_a_sender_is_verified_by_the_mailed_link_then_sends_as_the_default(relay
     assert relayed.client.patch(f"{BASE}/{sender['id']}", json={"is_default": True}, headers=h).status_code == 409
     page = relayed.client.get(f"/v1/mail/verify/sender?token={token}", headers=public(relayed, "text/html"))
     assert page.status_code == 200 and page.mimetype == "text/html" and b"sales@example.com" in page.data
+    assert b"<form method=post" in page.data  # a GET (a link scanner's) confirms nothing
+    assert relayed.client.get(f"{BASE}/{sender['id']}", headers=h).get_json()["verified"] is False
+    done = relayed.client.post("/v1/mail/verify/sender", data={"token": token}, headers=public(relayed, "text/html"))
+    assert done.status_code == 200 and b"is confirmed" in done.data
     again = relayed.client.post(f"/v1/mail/verify/sender?token={token}", headers=public(relayed))
     assert again.status_code == 404  # used
     got = relayed.client.get(f"{BASE}/{sender['id']}", headers=h).get_json()
@@ -87,10 +91,13 @@ def test_tenant_b_cannot_see_change_delete_or_verify_a_sender_of_a(relayed: Serv
     # The secret under B's tenant id (a forged token) verifies nothing, in either tenant.
     forged = f"{relayed.tenant('b').hex}.{secret}"
     assert relayed.client.get(f"/v1/mail/verify/sender?token={forged}", headers=public(relayed)).status_code == 404
+    assert relayed.client.post(f"/v1/mail/verify/sender?token={forged}", headers=public(relayed)).status_code == 404
     assert relayed.client.get("/v1/mail/verify/sender?token=garbage", headers=public(relayed)).status_code == 404
     assert relayed.client.get(f"{BASE}/{sender['id']}", headers=ha).get_json()["verified"] is False
     # A's own link still works.
     assert relayed.client.get(f"/v1/mail/verify/sender?token={token}", headers=public(relayed)).status_code == 200
+    assert relayed.client.post(f"/v1/mail/verify/sender?token={token}", headers=public(relayed)).status_code == 200
+    assert relayed.client.get(f"{BASE}/{sender['id']}", headers=ha).get_json()["verified"] is True
 
 
 def test_dkim_keys_are_admin_only_never_show_the_private_key_and_stay_in_their_tenant(relayed: ServiceHarness) -> None:

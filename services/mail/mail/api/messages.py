@@ -72,7 +72,9 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
         require_scope(READ)
         with runtime.db.transaction() as session:
             message = find(session, record_id)
-            attempts = session.scalars(select(MailAttempt).where(MailAttempt.message_id == message.id))
+            # mail_attempts is not TenantScoped (no ORM criteria): name the tenant.
+            attempts = session.scalars(select(MailAttempt).where(MailAttempt.tenant_id == message.tenant_id,
+                                                                 MailAttempt.message_id == message.id))
             body = {**message_body(message), "attempt_log": attempt_log(attempts)}
         return json_response(body)
 

@@ -26,7 +26,7 @@ from mail.schemas.senders import (
     sender_body,
 )
 from mail.service import dkim
-from mail.service.senders import VERIFY_PATH, SenderService, get_sender, split_token, verify
+from mail.service.senders import VERIFY_PATH, SenderService, get_sender, pending, split_token, verify
 
 BASE = "/v1/mail/senders"
 KEYS = "/v1/mail/dkim-keys"
@@ -43,6 +43,17 @@ def _verified_page(ok: bool, address: str | None) -> Response:
     if not ok:
         raise NotFound("This verification link is unknown, used or expired.")
     return json_response({"verified": True, "address": address})
+
+
+def _confirm_page(token: str, address: str) -> Response:
+    """What a GET of the link answers: the address, and a button that POSTs the token."""
+    if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+        page = (f"<!doctype html><meta charset=utf-8><title>Sender address</title>"
+                f"<p>Confirm {html.escape(address)} as a sender address of a CRM?</p>"
+                f"<form method=post action=\"{VERIFY_PATH}\"><input type=hidden name=token value=\"{html.escape(token)}\">"
+                f"<button type=submit>Confirm</button></form>")
+        return Response(page, status=200, mimetype="text/html")
+    return json_response({"verified": False, "address": address, "confirm": f"POST {VERIFY_PATH} with this token"})
 
 
 def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
@@ -87,12 +98,18 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
 
     def verify_sender() -> Response:
         # Open path (crm_runtime.catalog): the token names the tenant; nothing else is trusted.
+        # GET only shows what the link would confirm: mail scanners and link previews open every
+        # link they see, and a GET that verified would hand the address to whoever added it.
+        # The person confirms with the page's button (a POST).
         token = request.args.get("token") or request.form.get("token") or ""
         parts = split_token(token)
         if parts is None:
             return _verified_page(False, None)
         tenant, secret = parts
         with tenant_context(tenant), runtime.db.transaction() as session:
+            if request.method == "GET":
+                found = pending(session, secret)
+                return _confirm_page(token, found.address) if found else _verified_page(False, None)
             sender = verify(session, secret)
             address = sender.address if sender else None
         return _verified_page(sender is not None, address)
@@ -149,9 +166,12 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
                       extra_responses={404: "Not found"})
     doc.operation(f"{BASE}/{{record_id}}/resend", "post", summary="Mail a new verification link", tag=TAG, scope=WRITE,
                   parameters=ID_PARAM, status=202, extra_responses={404: "Not found", 409: "Already verified"})
-    doc.operation(VERIFY_PATH, "get", summary="Follow a sender verification link (no credential)", tag=TAG,
-                  parameters=[{"name": "token", "in": "query", "required": True, "schema": {"type": "string"}}],
+    token_param = [{"name": "token", "in": "query", "required": True, "schema": {"type": "string"}}]
+    doc.operation(VERIFY_PATH, "get", summary="Open a sender verification link (no credential): shows the address "
+                  "and a confirm button; verifies nothing", tag=TAG, parameters=token_param,
                   extra_responses={404: "Unknown, used or expired link"})
+    doc.operation(VERIFY_PATH, "post", summary="Confirm a sender address with the link's token (no credential)",
+                  tag=TAG, parameters=token_param, extra_responses={404: "Unknown, used or expired link"})
     doc.operation(KEYS, "post", summary="Generate a DKIM key for a sender domain (owners and admins)", tag=TAG,
                   scope=WRITE, request=DkimKeyCreateSchema, status=201, extra_responses={409: "The domain has a key"})
     doc.operation(KEYS, "get", summary="List DKIM keys and their DNS records", tag=TAG, scope=READ, parameters=PAGING)

@@ -10,14 +10,18 @@ from marshmallow import Schema, fields, validate
 from mail.models import DkimKey, Sender, Suppression
 from mail.schemas.messages import _iso
 
+# A display name goes into the From header of every message sent as the sender: one line.
+ONE_LINE = validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="Must be one line without control characters.")
+
 
 class SenderCreateSchema(Schema):
-    address = fields.Email(required=True, validate=validate.Length(max=320))
-    name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    address = fields.Email(required=True, validate=[validate.Length(max=320),
+                                                    validate.Regexp(r"^[\x21-\x7e]*$", error="Must be an ASCII address.")])
+    name = fields.String(load_default=None, allow_none=True, validate=[validate.Length(max=200), ONE_LINE])
 
 
 class SenderUpdateSchema(Schema):
-    name = fields.String(allow_none=True, validate=validate.Length(max=200))
+    name = fields.String(allow_none=True, validate=[validate.Length(max=200), ONE_LINE])
     is_default = fields.Boolean()
 
 

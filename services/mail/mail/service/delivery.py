@@ -146,11 +146,20 @@ class MailWorker:
             by_tenant[tenant_id].append(message_id)
         prepared = {t: self._prepare(t, ids) for t, ids in by_tenant.items()}
         jobs = [job for rows, _ in prepared.values() for job in rows.values() if isinstance(job, Job)]
-        results = dict(zip([(j.tenant_id, j.message_id) for j in jobs], self._pool.map(self.transport.send, jobs),
+        results = dict(zip([(j.tenant_id, j.message_id) for j in jobs], self._pool.map(self._send, jobs),
                            strict=True))
         for tenant_id, (rows, messages) in prepared.items():
             self._record(tenant_id, rows, messages, results, now)
         return len(claimed)
+
+    def _send(self, job: Job) -> Result:
+        """The transport's result; an error it did not foresee defers this one message (retried,
+        then failed at max attempts) instead of losing the round's record of every other one."""
+        try:
+            return self.transport.send(job)
+        except Exception as exc:
+            log.exception("sending message %s failed unexpectedly", job.message_id)
+            return Result(DEFERRED, None, f"{type(exc).__name__}: {exc}"[:1000])
 
     def _claim(self, now: dt.datetime) -> list[Claimed]:
         limit = self.batch
@@ -184,7 +193,10 @@ class MailWorker:
         """Per claimed message: a Job to send, SUPPRESSED (nobody left to send to) or None (not
         pending any more); and the messages' fields (for the record and the events)."""
         with tenant_context(tenant_id), self.db.transaction() as session:
-            found = session.execute(select(*_COLUMNS, _TABLE.c.mime).where(_TABLE.c.id.in_(ids))).mappings().all()  # type: ignore[attr-defined]
+            # A Core select: the ORM's tenant criteria do not apply, so it names the tenant (ids
+            # are the requester's and unique per tenant only; SQLite has no RLS behind this).
+            found = session.execute(select(*_COLUMNS, _TABLE.c.mime).where(  # type: ignore[attr-defined]
+                _TABLE.c.tenant_id == tenant_id, _TABLE.c.id.in_(ids))).mappings().all()  # type: ignore[attr-defined]
             box = session.scalar(select(Mailbox.name).where(Mailbox.tenant_id == tenant_id))
             suppressed = suppressions_for(session, [a for m in found for a in recipients(m)])
         messages = {m["id"]: {k: v for k, v in m.items() if k != "mime"} for m in found}

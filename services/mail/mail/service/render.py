@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import email.policy
 import email.utils
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from typing import Any
 # convert them on the way (which would break the DKIM body hash).
 POLICY = email.policy.SMTP.clone(cte_type="7bit")
 CRLF = "\r\n"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,10 @@ def _address_field(name: str, entries: Sequence[Mapping[str, Any]] | Sequence[st
 
 
 def _formatted(entry: Mapping[str, Any]) -> str:
-    # formataddr quotes specials in ASCII names and RFC 2047-encodes the others.
-    return email.utils.formataddr((str(entry.get("name") or ""), str(entry["address"])), charset="utf-8")
+    # formataddr quotes specials in ASCII names and RFC 2047-encodes the others, but passes CR and
+    # LF through: a name (a sender's, stored from the API) must never end the header early.
+    name = _CONTROL.sub(" ", str(entry.get("name") or ""))
+    return email.utils.formataddr((name, str(entry["address"])), charset="utf-8")
 
 
 def render(data: Mapping[str, Any], *, sender: Identity, message_id: str, reply_to: str | None,

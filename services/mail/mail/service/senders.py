@@ -106,17 +106,25 @@ def split_token(token: str) -> tuple[uuid.UUID, str] | None:
         return None
 
 
-def verify(session: Session, secret: str, now: dt.datetime | None = None) -> Sender | None:
-    """In the current tenant (from the token): the sender the secret belongs to, now verified, or
-    None (unknown, used or expired secrets look the same)."""
+def pending(session: Session, secret: str, now: dt.datetime | None = None) -> Sender | None:
+    """In the current tenant (from the token): the unverified sender the secret belongs to, or
+    None (unknown, used or expired secrets look the same). Changes nothing."""
     if not secret:
         return None
-    now = now or utcnow()
     sender = session.scalars(select(Sender).where(Sender.verification_hash == _hash(secret))).first()
     if sender is None or sender.verification_expires_at is None:
         return None
     expires = sender.verification_expires_at
-    if (expires.replace(tzinfo=dt.UTC) if expires.tzinfo is None else expires) < now:
+    if (expires.replace(tzinfo=dt.UTC) if expires.tzinfo is None else expires) < (now or utcnow()):
+        return None
+    return sender
+
+
+def verify(session: Session, secret: str, now: dt.datetime | None = None) -> Sender | None:
+    """The pending sender of the secret, now verified, or None."""
+    now = now or utcnow()
+    sender = pending(session, secret, now)
+    if sender is None:
         return None
     sender.verified_at, sender.verification_hash, sender.verification_expires_at = now, None, None
     session.flush()
