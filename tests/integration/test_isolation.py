@@ -162,7 +162,9 @@ def _tenant_tables(conn: psycopg.Connection) -> list[str]:
 
 # Without RLS on purpose (see their migrations): worker queues and schedules (ids and due times only) read
 # across tenants, identity before a tenant is known.
-PLATFORM_TABLES = {"outbox", "delivery_queue", "job_queue", "job_schedule", "users", "api_keys", "refresh_tokens"}
+# Read before a tenant is known, holding ids and due times (queues) or routing keys (mailboxes), no content.
+PLATFORM_TABLES = {"outbox", "delivery_queue", "job_queue", "job_schedule", "users", "api_keys", "refresh_tokens",
+                   "mail_queue", "mailboxes"}
 
 
 def test_row_level_security_as_the_app_role(pg_platform: Platform, tenants: dict[str, Any]) -> None:

@@ -62,6 +62,8 @@ JSON_VALUES: dict[str, Any] = {  # column key -> a full value, where "a list" or
     "address": {"street": "1 Main St", "city": "Zürich", "region": "ZH", "postal_code": "8000", "country": "CH"},
     "properties": {"plan": "pro", "old": "archived value", "unknown": 3},
     "company_ids": [str(uuid.UUID(int=1)), str(uuid.UUID(int=2))],
+    # logged mail on an email activity: [{address, name, role}]
+    "participants": [{"address": "a@example.com", "name": "Ä B", "role": "from"}, {"address": "c@example.com", "role": "cc"}],
 }
 
 
