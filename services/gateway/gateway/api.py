@@ -24,7 +24,7 @@ from gateway.keys import ApiKeys
 from gateway.models import metadata
 from gateway.proxy import Router
 from gateway.service import Accounts
-from gateway.verification import ACCEPT_PATH, VERIFY_PATH, UnverifiedAccount
+from gateway.verification import ACCEPT_PATH, VERIFY_PATH, UnverifiedAccount, is_verified
 
 ANONYMOUS_PATHS = frozenset({"/v1/signup", "/v1/auth/token", "/v1/auth/refresh", "/v1/auth/logout",
                              "/v1/auth/invitations/accept", VERIFY_PATH})
@@ -32,7 +32,17 @@ FORWARDED_METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 IDEMPOTENCY_HEADER = [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 200}}]
 VERIFIED_PAGE = ("<!doctype html><html><head><meta charset=\"utf-8\"><title>Email verified</title></head>"
                  "<body><h1>Email verified</h1><p>{email} is verified. You can close this page.</p></body></html>")
+CONFIRM_PAGE = ("<!doctype html><html><head><meta charset=\"utf-8\"><title>Verify your email</title></head>"
+                "<body><h1>Verify your email</h1><p>Confirm that {email} is your address.</p>"
+                "<form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"token\" value=\"{token}\">"
+                "<button type=\"submit\">Verify</button></form></body></html>")
 USER_ID = [{"name": "user_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}]
+
+
+def _link_token(token: str) -> str:
+    if not token or len(token) > 200:
+        raise BadRequest("Open the link from the email: it carries a `token`.", errors={"token": ["Missing or too long."]})
+    return token
 
 
 def document(doc: ApiDoc) -> None:
@@ -46,7 +56,7 @@ def document(doc: ApiDoc) -> None:
                                    429: "Too many failed sign-ins for this email"})
     verified = {"application/json": {"schema": s.EmailVerificationSchema},
                 "text/html": {"schema": {"type": "string"}}}
-    doc.operation(VERIFY_PATH, "get", summary="Open the link from the verification email", tag=t,
+    doc.operation(VERIFY_PATH, "get", summary="Open the emailed link: checks it and asks to confirm (the POST verifies)", tag=t,
                   response_content=verified, extra_responses={410: "The link expired; ask for a new one"},
                   parameters=[{"name": "token", "in": "query", "required": True,
                                "schema": {"type": "string", "minLength": 1, "maxLength": 200}}])
@@ -139,24 +149,32 @@ def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, rou
             raise Unauthorized("The refresh token was already used; sign in again.")
         return json_response(tokens_out.dump(result))
 
-    def verify_email(token: str) -> dict[str, Any]:
+    def verify_email(token: str, *, confirm: bool = True) -> dict[str, Any]:
         with db.transaction() as session:
-            user = accounts.verify_email(session, token)
-            return {"user_id": user.id, "email": user.email, "email_verified": True}
+            user = accounts.verify_email(session, token, confirm=confirm)
+            return {"user_id": user.id, "email": user.email, "email_verified": is_verified(user)}
+
+    def wants_html() -> bool:
+        return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
 
     @bp.post(VERIFY_PATH)
     def verify_email_post() -> Response:
+        if request.mimetype == "application/x-www-form-urlencoded":  # the confirm page's form
+            body = verification_out.dump(verify_email(_link_token(request.form.get("token", ""))))
+            return Response(VERIFIED_PAGE.format(email=html.escape(body["email"])), mimetype="text/html")
         return json_response(verification_out.dump(verify_email(load(s.VerifyEmailSchema())["token"])))
 
     @bp.get(VERIFY_PATH)
     def verify_email_link() -> Response:
-        token = request.args.get("token", "")
-        if not token or len(token) > 200:
-            raise BadRequest("Open the link from the email: it carries a `token`.",
-                             errors={"token": ["Missing or too long."]})
-        body = verification_out.dump(verify_email(token))
-        if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
-            return Response(VERIFIED_PAGE.format(email=html.escape(body["email"])), mimetype="text/html")
+        """The emailed link. Mail scanners and link previews open every link in a message, so
+        opening it only checks the token and asks to confirm; the POST verifies."""
+        token = _link_token(request.args.get("token", ""))
+        body = verification_out.dump(verify_email(token, confirm=False))
+        if wants_html():
+            if body["email_verified"]:
+                return Response(VERIFIED_PAGE.format(email=html.escape(body["email"])), mimetype="text/html")
+            return Response(CONFIRM_PAGE.format(email=html.escape(body["email"]), action=VERIFY_PATH,
+                                                token=html.escape(token)), mimetype="text/html")
         return json_response(body)
 
     @bp.post(VERIFY_PATH + "/resend")

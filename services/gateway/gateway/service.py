@@ -182,8 +182,8 @@ class Accounts:
             self.outbox.emit(session, "crm.user.updated", user.id, _user_event(user), tenant_id=user.tenant_id)
         return self._tokens(session, user)
 
-    def verify_email(self, session: Session, token: str) -> User:
-        user, changed = self.mail.verify(session, token)
+    def verify_email(self, session: Session, token: str, *, confirm: bool = True) -> User:
+        user, changed = self.mail.verify(session, token, confirm=confirm)
         if changed:
             self.outbox.emit(session, "crm.user.updated", user.id, _user_event(user), tenant_id=user.tenant_id)
         return user

@@ -87,9 +87,10 @@ class EmailLinks:
             "\"password\": \"...\"}, or open the link in the app.",
         ], link)
 
-    def verify(self, session: Session, token: str) -> tuple[User, bool]:
+    def verify(self, session: Session, token: str, *, confirm: bool = True) -> tuple[User, bool]:
         """The user whose token this is, now verified; True when this call verified them (a
-        second click of the same link answers the same, changing nothing)."""
+        second click of the same link answers the same, changing nothing). `confirm=False` only
+        checks the token (the link's GET: mail scanners open every link, so a GET never verifies)."""
         user = session.scalars(select(User).where(User.email_verification_hash == token_hash(token))
                                .with_for_update()).first() if token else None
         if user is None or user.deactivated_at is not None:
@@ -100,6 +101,8 @@ class EmailLinks:
         if user.email_verification_expires_at is None or aware(user.email_verification_expires_at) <= utcnow():
             raise Gone("The verification link has expired; sign in and ask for a new one "
                        "(POST /v1/auth/verify-email/resend).", errors={"token": ["Expired."]})
+        if not confirm:
+            return user, False
         user.email_verified_at = utcnow()
         user.email_verification_expires_at = None
         return user, True

@@ -46,7 +46,16 @@ def test_signup_emails_a_verification_link_that_verifies(make_any_gateway: Calla
         assert row.email_verification_hash == hashlib.sha256(token.encode()).hexdigest()
         assert row.email_verification_expires_at is not None and row.email_verified_at is None
 
+    # Opening the link (a person, or a mail scanner that opens every link) verifies nothing yet...
     page = gw.get(f"/v1/auth/verify-email?token={token}", headers={"Accept": "text/html,*/*;q=0.8"})
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert "Confirm that" in page.get_data(as_text=True) and owner["email"] in page.get_data(as_text=True)
+    peek = gw.get(f"/v1/auth/verify-email?token={token}")
+    assert peek.get_json() == {"user_id": owner["user"]["id"], "email": owner["email"], "email_verified": False}
+    assert gw.get("/v1/me", headers=bearer(owner["access_token"])).get_json()["user"]["email_verified"] is False
+    assert outbox_events(app, "crm.user.updated") == []
+    # ...the page's button (a form POST) does.
+    page = gw.post("/v1/auth/verify-email", data={"token": token}, headers={"Accept": "text/html"})
     assert page.status_code == 200 and page.mimetype == "text/html"
     assert "Email verified" in page.get_data(as_text=True) and owner["email"] in page.get_data(as_text=True)
     me = gw.get("/v1/me", headers=bearer(owner["access_token"])).get_json()
