@@ -11,24 +11,38 @@ import secrets
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from crm_core import context
-from crm_core.errors import Conflict, NotFound, validation_error
-from crm_db.base import utcnow
+from crm_core.errors import Conflict, NotFound, TooManyRequests, validation_error
+from crm_db.base import as_utc, utcnow
 from crm_events.outbox import Outbox
 from crm_mail.requests import build_request, is_address
 from mail.config import MailSettings
-from mail.models import Sender
+from mail.models import MailMessage, Sender
 from mail.service.requests import Ingest
 
 VERIFY_FOR = dt.timedelta(days=7)
 VERIFY_PATH = "/v1/mail/verify/sender"
+# The link goes from the platform's sender to any address a tenant names: bounded, so no tenant
+# can use it to mail-bomb someone (or burn the platform's sending reputation).
+MAX_AWAITING = 10  # unverified senders of a tenant at once
+MAX_LINKS_PER_DAY = 30  # verification links a tenant has mailed in 24 hours (new senders and resends)
+RESEND_AFTER = dt.timedelta(minutes=1)  # between two links for one sender
 
 
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _links_left(session: Session, now: dt.datetime) -> None:
+    """Counted from the links' own messages, which deleting a sender does not take away."""
+    sent = session.scalar(select(func.count()).select_from(MailMessage).where(
+        MailMessage.refers_to_type == "sender", MailMessage.created_at > now - dt.timedelta(days=1)))
+    if (sent or 0) >= MAX_LINKS_PER_DAY:
+        raise TooManyRequests(f"At most {MAX_LINKS_PER_DAY} sender confirmation links are mailed in 24 hours.",
+                              errors={"address": ["Too many confirmation links today."]}, headers={"Retry-After": "3600"})
 
 
 def get_sender(session: Session, sender_id: uuid.UUID) -> Sender:
@@ -49,6 +63,12 @@ class SenderService:
             raise validation_error({"address": ["Not an email address."]})
         if session.scalars(select(Sender.id).where(Sender.address == address)).first() is not None:
             raise Conflict(f"{address} is already a sender.", errors={"address": ["Already a sender."]})
+        now = utcnow()
+        awaiting = session.scalar(select(func.count()).select_from(Sender).where(Sender.verified_at.is_(None)))
+        if (awaiting or 0) >= MAX_AWAITING:
+            raise TooManyRequests(f"{awaiting} senders are still waiting for confirmation; confirm or delete some first.",
+                                  errors={"address": [f"At most {MAX_AWAITING} unconfirmed senders."]})
+        _links_left(session, now)
         sender = Sender(address=address, name=values.get("name") or None, is_default=False)
         session.add(sender)
         session.flush()
@@ -59,6 +79,11 @@ class SenderService:
         sender = get_sender(session, sender_id)
         if sender.verified_at is not None:
             raise Conflict("The sender is already verified.", errors={"verified_at": ["Already verified."]})
+        expires = sender.verification_expires_at
+        if expires is not None and as_utc(expires) - VERIFY_FOR + RESEND_AFTER > utcnow():
+            raise TooManyRequests("A link was mailed less than a minute ago; check the inbox first.",
+                                  headers={"Retry-After": str(int(RESEND_AFTER.total_seconds()))})
+        _links_left(session, utcnow())
         self._send_link(session, sender)
         return sender
 
@@ -114,8 +139,7 @@ def pending(session: Session, secret: str, now: dt.datetime | None = None) -> Se
     sender = session.scalars(select(Sender).where(Sender.verification_hash == _hash(secret))).first()
     if sender is None or sender.verification_expires_at is None:
         return None
-    expires = sender.verification_expires_at
-    if (expires.replace(tzinfo=dt.UTC) if expires.tzinfo is None else expires) < (now or utcnow()):
+    if as_utc(sender.verification_expires_at) < (now or utcnow()):
         return None
     return sender
 
