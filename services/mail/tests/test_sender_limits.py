@@ -45,3 +45,13 @@ def test_a_link_is_resent_at_most_once_a_minute(mail_service: ServiceHarness) ->
         row = session.scalars(select(Sender)).one()
         row.verification_expires_at = row.verification_expires_at - dt.timedelta(minutes=2)
     assert mail_service.client.post(f"{BASE}/{sender['id']}/resend", headers=h).status_code == 202
+
+
+def test_no_dkim_key_for_the_platforms_own_domains(mail_service: ServiceHarness) -> None:
+    """The platform sends its own mail (signup, links) from these: a tenant's key would make it fail."""
+    h = mail_service.headers("a")
+    for domain in ("inbound.localhost", "INBOUND.localhost."):
+        refused = mail_service.client.post("/v1/mail/dkim-keys", json={"domain": domain, "selector": "crm"}, headers=h)
+        assert refused.status_code == 422 and "domain" in refused.get_json()["errors"], refused.get_json()
+    made = mail_service.client.post("/v1/mail/dkim-keys", json={"domain": "acme.example", "selector": "crm"}, headers=h)
+    assert made.status_code == 201

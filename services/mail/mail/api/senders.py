@@ -3,6 +3,7 @@ and /v1/mail/dkim-keys (signing keys per sender domain; owners and admins)."""
 
 from __future__ import annotations
 
+import email.utils
 import html
 
 from flask import Blueprint, Response, request
@@ -57,7 +58,10 @@ def _confirm_page(token: str, address: str) -> Response:
 
 
 def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
-    service = SenderService(MailSettings.from_settings(runtime.settings), runtime.outbox)
+    mail_settings = MailSettings.from_settings(runtime.settings)
+    platform_domains = frozenset({mail_settings.inbound_domain, mail_settings.message_id_domain,
+                                  email.utils.parseaddr(mail_settings.default_from)[1].rpartition("@")[2].lower()})
+    service = SenderService(mail_settings, runtime.outbox)
     once = idempotent(lambda: runtime.db, lambda: runtime.idempotency)
 
     def create() -> Response:
@@ -119,7 +123,7 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
         require_admin_access()
         values = load(DkimKeyCreateSchema())
         with runtime.db.transaction() as session:
-            key = dkim.create_key(session, values["domain"], values["selector"])
+            key = dkim.create_key(session, values["domain"], values["selector"], platform_domains)
             body = dkim_body(key, dkim.dns_record(key))
         return json_response(body, 201, {"Location": f"{KEYS}/{body['id']}"})
 

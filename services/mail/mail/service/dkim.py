@@ -38,10 +38,14 @@ def dns_record(key: DkimKey) -> dict[str, str]:
             "value": f"v=DKIM1; k=rsa; p={key.public_key}"}
 
 
-def create_key(session: Session, domain: str, selector: str) -> DkimKey:
+def create_key(session: Session, domain: str, selector: str, platform_domains: frozenset[str] = frozenset()) -> DkimKey:
+    """`platform_domains`: the platform's own (default sender, inbound, Message-ID): the platform
+    signs those, a tenant's key there would put a failing signature on the platform's mail."""
     domain, selector = domain.strip().lower().rstrip("."), selector.strip().lower()
     if not _DOMAIN.match(domain):
         raise validation_error({"domain": ["Not a domain name."]})
+    if domain in platform_domains:
+        raise validation_error({"domain": ["The platform's own domain: only your sender domains take a key."]})
     if not _SELECTOR.match(selector):
         raise validation_error({"selector": ["Letters, digits and hyphens (a DNS label)."]})
     if session.scalars(select(DkimKey.id).where(DkimKey.domain == domain)).first() is not None:
