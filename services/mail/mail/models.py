@@ -129,6 +129,9 @@ class MailMessage(TenantScoped, Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     last_smtp_code: Mapped[int | None] = mapped_column(Integer)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Recipients the relay has accepted so far, when it took some and deferred others (4xx per
+    # recipient): the retries go only to the rest. Null until that happens.
+    delivered_to: Mapped[list[Any] | None] = mapped_column(JsonType)
     bounced_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 

@@ -146,6 +146,42 @@ def test_421_defers_550_fails_and_a_refused_recipient_is_recorded(relayed: Servi
         assert [(s.address, s.reason) for s in session.scalars(select(Suppression))] == [("gone@example.com", "hard_bounce")]
 
 
+def test_recipients_deferred_by_a_4xx_are_retried_alone_after_the_others_were_taken(
+        relayed: ServiceHarness, sink: SmtpSink) -> None:
+    """The relay takes one recipient and answers 452 for another: the message is not done; the
+    retry goes only to the deferred one, and when it is taken too the message is sent."""
+    tenant = relayed.tenant("a")
+    sink.rcpt_replies["full@example.com"] = "452 4.2.2 Mailbox full"
+    mid = queue(relayed, tenant, to=["here@example.com", "full@example.com"])
+    w = worker(relayed)
+    w.deliver_due()
+    m = message(relayed, tenant, mid)
+    assert (m.status, m.delivered_to, m.attempts) == ("deferred", ["here@example.com"], 1)
+    assert m.sent_at is not None and "full@example.com: 452" in (m.last_error or "")
+    assert [r.rcpt_tos for r in sink.messages] == [["here@example.com"]]
+    w.deliver_due()  # still full
+    assert message(relayed, tenant, mid).status == "deferred"
+    assert [r.rcpt_tos for r in sink.messages] == [["here@example.com"]]
+    del sink.rcpt_replies["full@example.com"]
+    w.deliver_due()  # the third and last attempt (CRM_MAIL_MAX_ATTEMPTS=3) reaches it
+    m = message(relayed, tenant, mid)
+    assert (m.status, m.attempts) == ("sent", 3)
+    assert [r.rcpt_tos for r in sink.messages] == [["here@example.com"], ["full@example.com"]]
+
+
+def test_attempts_running_out_after_a_partial_delivery_leave_the_message_sent(
+        relayed: ServiceHarness, sink: SmtpSink) -> None:
+    tenant = relayed.tenant("a")
+    sink.rcpt_replies["full@example.com"] = "452 4.2.2 Mailbox full"
+    mid = queue(relayed, tenant, to=["here@example.com", "full@example.com"])
+    w = worker(relayed)
+    for _ in range(3):
+        w.deliver_due()
+    m = message(relayed, tenant, mid)
+    assert (m.status, m.attempts) == ("sent", 3) and "full@example.com: 452" in (m.last_error or "")
+    assert w.deliver_due() == 0
+
+
 def test_a_dropped_connection_defers_and_retries_run_out(relayed: ServiceHarness, sink: SmtpSink) -> None:
     tenant = relayed.tenant("a")
     sink.drop_next_data = 10

@@ -53,7 +53,7 @@ _UPDATE = (update(_TABLE).where(_TABLE.c.tenant_id == bindparam("b_tenant"), _TA
            .values(status=bindparam("status"), attempts=bindparam("attempts"),
                    next_attempt_at=bindparam("next_attempt_at"), last_error=bindparam("last_error"),
                    last_smtp_code=bindparam("last_smtp_code"), sent_at=bindparam("sent_at"),
-                   updated_at=bindparam("updated_at"), version=_TABLE.c.version + 1))  # type: ignore[attr-defined]
+                   delivered_to=bindparam("delivered_to"), updated_at=bindparam("updated_at"), version=_TABLE.c.version + 1))  # type: ignore[attr-defined]
 _REQUEUE = (update(mail_queue).where(mail_queue.c.tenant_id == bindparam("b_tenant"),
                                      mail_queue.c.message_id == bindparam("b_id")).values(due_at=bindparam("due_at")))
 
@@ -204,7 +204,8 @@ class MailWorker:
         for m in found:
             if m["status"] not in PENDING or m["mime"] is None:
                 continue
-            to = [a for a in recipients(m) if not blocked(suppressed, a, m["purpose"])]
+            done = set(m["delivered_to"] or ())  # accepted by an earlier attempt
+            to = [a for a in recipients(m) if a not in done and not blocked(suppressed, a, m["purpose"])]
             if not to:
                 out[m["id"]] = SUPPRESSED
                 continue
@@ -228,21 +229,33 @@ class MailWorker:
             if job is None or message is None:
                 done.append(mid)  # sent, failed or gone meanwhile: only its queue row is left
                 continue
-            if job == SUPPRESSED:
+            if job == SUPPRESSED and message["delivered_to"]:  # the rest were suppressed meanwhile
+                message.update(status=SENT, next_attempt_at=None)
+            elif job == SUPPRESSED:
                 message.update(status=SUPPRESSED, next_attempt_at=None, last_error="Every recipient is suppressed.")
             else:
                 result = results[(tenant_id, mid)]
                 number = message["attempts"] + 1
                 status = result.outcome
                 if status == DEFERRED and number >= self.settings.max_attempts:
-                    status = FAILED
+                    # Out of attempts: failed, unless an earlier attempt reached some recipients.
+                    status = SENT if message["delivered_to"] else FAILED
                 error = result.response if status != SENT else None
+                sent_at = message["sent_at"]
+                if status == SENT:
+                    sent_at = sent_at or now
+                    # Taken for some, deferred (4xx) for others: those are tried again, alone.
+                    later = [a for a, (c, _t) in result.refused.items() if not 500 <= c < 600]
+                    if later and number < self.settings.max_attempts:
+                        status = DEFERRED
+                        message["delivered_to"] = sorted({*(message["delivered_to"] or ()),
+                                                          *(a for a in job.recipients if a not in result.refused)})
                 if result.refused:
                     refused = "; ".join(f"{a}: {c} {t}" for a, (c, t) in result.refused.items())
-                    error = f"refused: {refused}" if status == SENT else error
+                    error = f"refused: {refused}" if status in (SENT, DEFERRED) and sent_at else error
                     bounces += [(a, f"{c} {t}", mid) for a, (c, t) in result.refused.items() if is_bad_mailbox(c, t)]
                 message.update(status=status, attempts=number, last_error=error, last_smtp_code=result.code,
-                               sent_at=now if status == SENT else None,
+                               sent_at=sent_at,
                                next_attempt_at=self._retry_at(number, now) if status == DEFERRED else None)
                 attempts.append({"tenant_id": tenant_id, "message_id": mid, "attempt": number, "started_at": now,
                                  "duration_ms": result.duration_ms, "outcome": status, "smtp_code": result.code,
@@ -250,7 +263,8 @@ class MailWorker:
             message["updated_at"] = now
             status = message["status"]
             updates.append({"b_tenant": tenant_id, "b_id": mid, **{k: message[k] for k in (
-                "status", "attempts", "next_attempt_at", "last_error", "last_smtp_code", "sent_at", "updated_at")}})
+                "status", "attempts", "next_attempt_at", "last_error", "last_smtp_code", "sent_at", "delivered_to",
+                "updated_at")}})
             if status == DEFERRED:
                 requeue.append({"b_tenant": tenant_id, "b_id": mid, "due_at": message["next_attempt_at"]})
             else:
