@@ -24,6 +24,11 @@ def as_utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
+def utc_iso(value: dt.datetime | None) -> str | None:
+    """ISO 8601 in UTC with a Z, as the API writes times."""
+    return None if value is None else as_utc(value).isoformat().replace("+00:00", "Z")
+
+
 class TenantScoped:
     """Mixin: tenant_id leads the primary key; id is a UUIDv7; `version` guards lost updates.
 

@@ -9,13 +9,14 @@ from flask import Blueprint, Response
 
 from crm_core import context
 from crm_core.errors import Conflict, validation_error
+from crm_db.base import utc_iso
 from crm_http.auth import admin_only, require_scope
 from crm_http.parsing import load
 from crm_http.resource import json_response
 from crm_runtime.service import ServiceRuntime
 from mail.config import MailSettings
 from mail.models import Mailbox
-from mail.schemas.inbound import AddressesSchema, MailboxPatchSchema, SecretSchema, iso
+from mail.schemas.inbound import AddressesSchema, MailboxPatchSchema, SecretSchema
 from mail.service import mailboxes
 
 TAG = "Mail addresses"
@@ -32,7 +33,7 @@ def addresses_body(box: Mailbox, settings: MailSettings) -> dict[str, Any]:
         "reply_token_format": f"{name}+t-<token>@{domain}",
         "inbound_webhook": {"configured": box.inbound_secret_hash is not None,
                             "url_template": f"{settings.public_url}{WEBHOOK_PATH}<secret>",
-                            "rotated_at": iso(box.inbound_secret_rotated_at)},
+                            "rotated_at": utc_iso(box.inbound_secret_rotated_at)},
     }
 
 
@@ -51,7 +52,7 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
         with runtime.db.transaction() as session:
             box, secret = mailboxes.rotate_secret(session, tenant)
             body = {"secret": secret, "url": f"{settings.public_url}{WEBHOOK_PATH}{secret}",
-                    "rotated_at": iso(box.inbound_secret_rotated_at)}
+                    "rotated_at": utc_iso(box.inbound_secret_rotated_at)}
         resp = json_response(body, 201)
         resp.headers["Cache-Control"] = "no-store"
         return resp

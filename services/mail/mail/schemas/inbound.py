@@ -8,9 +8,10 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields
 
+from crm_db.base import utc_iso
 from crm_http.fields import TrimmedSchema
 from mail.models import InboundAttachment, InboundMessage
-from mail.service.inbound import attachment_summary, iso
+from mail.service.inbound import attachment_summary
 from mail.service.mailboxes import name_problem
 
 
@@ -92,8 +93,8 @@ def inbound_summary(row: InboundMessage) -> dict[str, Any]:
         "auto_submitted": row.auto_submitted, "recipient": row.recipient, "envelope_from": row.envelope_from,
         "message_id": row.message_id_header, "in_reply_to": row.in_reply_to,
         "from": {"address": row.from_address, "name": row.from_name}, "to": row.to, "cc": row.cc,
-        "subject": row.subject, "date": iso(row.sent_date), "size": row.size,
-        "reports_on": str(row.reports_on_id) if row.reports_on_id else None, "created_at": iso(row.created_at),
+        "subject": row.subject, "date": utc_iso(row.sent_date), "size": row.size,
+        "reports_on": str(row.reports_on_id) if row.reports_on_id else None, "created_at": utc_iso(row.created_at),
     }
 
 

@@ -3,21 +3,15 @@ ORM objects, Core rows and the ingest's row dicts)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from crm_db.base import utc_iso
 
 FIELDS = ("id", "status", "purpose", "source", "from_address", "from_name", "sender_id", "to", "cc", "bcc",
           "subject", "refers_to_type", "refers_to_id", "message_id_header", "size", "attempts",
           "next_attempt_at", "last_error", "last_smtp_code", "sent_at", "bounced_at", "created_at", "updated_at")
 
-
-def _iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # SQLite hands back naive UTC
-        value = value.replace(tzinfo=dt.UTC)
-    return value.isoformat().replace("+00:00", "Z")
 
 
 def message_body(message: Mapping[str, Any] | Any) -> dict[str, Any]:
@@ -30,15 +24,15 @@ def message_body(message: Mapping[str, Any] | Any) -> dict[str, Any]:
         "to": get("to") or [], "cc": get("cc") or [], "bcc": get("bcc") or [], "subject": get("subject"),
         "refers_to": {"type": refers, "id": get("refers_to_id")} if refers else None,
         "message_id_header": get("message_id_header"), "size": get("size"), "attempts": get("attempts"),
-        "next_attempt_at": _iso(get("next_attempt_at")), "last_error": get("last_error"),
-        "last_smtp_code": get("last_smtp_code"), "sent_at": _iso(get("sent_at")),
-        "bounced_at": _iso(get("bounced_at")), "created_at": _iso(get("created_at")),
-        "updated_at": _iso(get("updated_at")),
+        "next_attempt_at": utc_iso(get("next_attempt_at")), "last_error": get("last_error"),
+        "last_smtp_code": get("last_smtp_code"), "sent_at": utc_iso(get("sent_at")),
+        "bounced_at": utc_iso(get("bounced_at")), "created_at": utc_iso(get("created_at")),
+        "updated_at": utc_iso(get("updated_at")),
     }
 
 
 def attempt_body(attempt: Any) -> dict[str, Any]:
-    return {"attempt": attempt.attempt, "started_at": _iso(attempt.started_at), "duration_ms": attempt.duration_ms,
+    return {"attempt": attempt.attempt, "started_at": utc_iso(attempt.started_at), "duration_ms": attempt.duration_ms,
             "outcome": attempt.outcome, "smtp_code": attempt.smtp_code, "response": attempt.response}
 
 

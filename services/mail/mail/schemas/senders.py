@@ -7,8 +7,8 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from crm_db.base import utc_iso
 from mail.models import DkimKey, Sender, Suppression
-from mail.schemas.messages import _iso
 
 # A display name goes into the From header of every message sent as the sender: one line.
 ONE_LINE = validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="Must be one line without control characters.")
@@ -38,17 +38,17 @@ class SuppressionCreateSchema(Schema):
 
 def sender_body(s: Sender) -> dict[str, Any]:
     return {"id": str(s.id), "address": s.address, "name": s.name, "is_default": s.is_default,
-            "verified": s.verified_at is not None, "verified_at": _iso(s.verified_at),
-            "verification_expires_at": _iso(s.verification_expires_at),
-            "created_at": _iso(s.created_at), "updated_at": _iso(s.updated_at), "version": s.version}
+            "verified": s.verified_at is not None, "verified_at": utc_iso(s.verified_at),
+            "verification_expires_at": utc_iso(s.verification_expires_at),
+            "created_at": utc_iso(s.created_at), "updated_at": utc_iso(s.updated_at), "version": s.version}
 
 
 def dkim_body(k: DkimKey, record: dict[str, str]) -> dict[str, Any]:
     return {"id": str(k.id), "domain": k.domain, "selector": k.selector, "algorithm": k.algorithm,
-            "dns_record": record, "created_at": _iso(k.created_at)}
+            "dns_record": record, "created_at": utc_iso(k.created_at)}
 
 
 def suppression_body(s: Suppression) -> dict[str, Any]:
     return {"id": str(s.id), "address": s.address, "reason": s.reason, "detail": s.detail,
             "source_message_id": str(s.source_message_id) if s.source_message_id else None,
-            "created_at": _iso(s.created_at)}
+            "created_at": utc_iso(s.created_at)}

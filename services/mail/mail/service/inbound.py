@@ -4,7 +4,6 @@ transaction. Used by the SMTP server (before its 250) and the raw-MIME webhook."
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import uuid
 from collections.abc import Iterable
@@ -15,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from crm_core import context
 from crm_core.ids import uuid7
+from crm_db.base import utc_iso
 from crm_db.database import Database
 from crm_events.outbox import Outbox
 from mail.config import MailSettings
@@ -38,13 +38,6 @@ def _cut(value: str | None) -> tuple[str | None, bool]:
     return encoded[:EVENT_BODY_LIMIT].decode("utf-8", "ignore"), True
 
 
-def iso(value: dt.datetime | None) -> str | None:
-    """ISO 8601 in UTC with a Z (SQLite hands back naive UTC)."""
-    if value is None:
-        return None
-    value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-    return value.isoformat().replace("+00:00", "Z")
-
 
 def attachment_summary(a: InboundAttachment) -> dict[str, Any]:
     return {"id": str(a.id), "filename": a.filename, "content_type": a.content_type, "content_id": a.content_id,
@@ -59,7 +52,7 @@ def event_data(row: InboundMessage, attachments: Iterable[InboundAttachment]) ->
         "id": str(row.id), "mailbox": row.mailbox, "tag": row.tag, "token": row.token, "kind": row.kind,
         "auto_submitted": row.auto_submitted, "message_id": row.message_id_header, "in_reply_to": row.in_reply_to,
         "references": row.references, "from": {"address": row.from_address, "name": row.from_name},
-        "to": row.to, "cc": row.cc, "reply_to": row.reply_to, "subject": row.subject, "date": iso(row.sent_date),
+        "to": row.to, "cc": row.cc, "reply_to": row.reply_to, "subject": row.subject, "date": utc_iso(row.sent_date),
         "text": text, "html": html, "truncated": text_cut or html_cut,
         "attachments": [attachment_summary(a) for a in attachments], "size": row.size,
         "recipient": row.recipient, "envelope_from": row.envelope_from,
