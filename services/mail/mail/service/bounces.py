@@ -23,7 +23,8 @@ from crm_db.base import utcnow
 from crm_events.outbox import Outbox
 from mail.models import InboundMessage, MailMessage
 from mail.schemas.messages import message_body
-from mail.service.parsing import Parsed, clean, header, parse_headers
+from mail.service.headers import clean, header, parse_headers
+from mail.service.parsing import Parsed
 from mail.service.suppressions import add_suppression
 
 log = logging.getLogger(__name__)

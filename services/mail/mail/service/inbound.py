@@ -20,7 +20,8 @@ from crm_events.outbox import Outbox
 from mail.config import MailSettings
 from mail.models import InboundAttachment, InboundMessage
 from mail.service import bounces
-from mail.service.parsing import Parsed, clean, parse
+from mail.service.headers import clean
+from mail.service.parsing import Parsed, parse
 from mail.service.routing import Route, distinct, route_recipient
 
 log = logging.getLogger(__name__)

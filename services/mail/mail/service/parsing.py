@@ -17,11 +17,12 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email.message import EmailMessage, Message
-from email.policy import EmailPolicy
+from email.message import Message
 from typing import Any
 
 import nh3
+
+from mail.service.headers import addresses, clean, header, message_ids, policy, sent_date
 
 log = logging.getLogger(__name__)
 
@@ -33,35 +34,8 @@ AUTO_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
 # Subjects only automatic replies start with (Exchange, Gmail, common German clients).
 AUTO_SUBJECT = re.compile(r"^\s*(automatic reply|auto-?reply|out of office( auto-?reply)?|autoreply|"
                           r"automatische antwort|abwesenheitsnotiz)\s*:", re.IGNORECASE)
-MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 MAX_PARTS = 500
 MAX_DEPTH = 20
-
-
-_HEADER_CACHE: dict[tuple[str, str], Any] = {}
-_HEADER_CACHE_SIZE = 4096
-
-
-class _CachingPolicy(EmailPolicy):
-    """policy.default, parsing each distinct header once: the package re-parses a header at every
-    read, and a walk over the parts reads each Content-Type some thirty times (half of the parse
-    time of a typical message). Parsed headers are immutable str subclasses, so sharing them
-    between reads (and messages: Content-Type values repeat) is safe."""
-
-    def header_fetch_parse(self, name: str, value: str) -> Any:
-        key = (name, value)
-        found = _HEADER_CACHE.get(key)
-        if found is None:
-            found = super().header_fetch_parse(name, value)
-            if len(_HEADER_CACHE) >= _HEADER_CACHE_SIZE:
-                _HEADER_CACHE.clear()
-            _HEADER_CACHE[key] = found
-        return found
-
-
-@functools.cache
-def _policy() -> EmailPolicy:
-    return _CachingPolicy()
 
 
 @dataclass
@@ -96,85 +70,6 @@ class Parsed:
     @property
     def auto_submitted(self) -> bool:
         return self.kind != "message"
-
-
-def clean(value: str | None, limit: int | None = None) -> str | None:
-    """Storable text: no NUL, no lone surrogate (a surrogate-escaped byte becomes U+FFFD)."""
-    if value is None:
-        return None
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        value = _unescape(value)
-    value = value.replace("\x00", "")
-    return value[:limit] if limit else value
-
-
-def _unescape(value: str) -> str:
-    """Raw 8-bit header bytes (surrogate-escaped by the parser): UTF-8 when they are, else the
-    Windows Latin-1 most such mail was written in."""
-    try:
-        raw = value.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:  # a surrogate that is no escaped byte
-        return value.encode("utf-8", "replace").decode("utf-8")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", "replace")
-
-
-def _raw_values(msg: Message, name: str) -> list[str]:
-    lower = name.lower()
-    return [(clean(str(v)) or "").replace("\r", "").replace("\n", "") for k, v in msg.raw_items() if k.lower() == lower]
-
-
-def header(msg: Message, name: str) -> str | None:
-    """The first `name` header decoded (RFC 2047), or as received when it cannot be parsed."""
-    try:
-        value = msg.get(name)
-        if value is None:
-            return None
-        text = str(value)
-        if "\ufffd" in text:  # raw 8-bit bytes the header parser gave up on: decode them ourselves
-            raw = _raw_values(msg, name)
-            text = raw[0] if raw and "=?" not in raw[0] else text
-        return (clean(text) or "").strip()
-    except Exception:  # the header parser has edge cases that raise on garbage
-        raw = _raw_values(msg, name)
-        return raw[0].strip() if raw else None
-
-
-def _party(address: str, name: str | None) -> dict[str, Any]:
-    return {"address": clean(address, 320), "name": clean(name, 200) or None}
-
-
-def addresses(msg: Message, name: str) -> list[dict[str, Any]]:
-    """Every address of the `name` headers, with its decoded display name."""
-    out = []
-    try:
-        for value in msg.get_all(name) or ():
-            for addr in getattr(value, "addresses", ()):
-                if addr.addr_spec and "@" in addr.addr_spec:
-                    out.append(_party(addr.addr_spec, addr.display_name))
-        return out[:200]
-    except Exception:
-        pairs = email.utils.getaddresses(_raw_values(msg, name))
-        return [_party(addr, display) for display, addr in pairs if "@" in addr][:200]
-
-
-def _ids(value: str | None) -> list[str]:
-    return [clean(m, 998) or "" for m in MESSAGE_ID.findall(value or "")]
-
-
-def _date(msg: Message) -> dt.datetime | None:
-    try:
-        value = msg.get("Date")
-        parsed = getattr(value, "datetime", None) if value is not None else None
-        if parsed is None:
-            return None
-        return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
-    except Exception:
-        return None
 
 
 @functools.cache
@@ -296,19 +191,19 @@ def classify(parsed: Parsed, *, envelope_from: str | None, own_domain: str) -> s
 
 
 def parse(raw: bytes, *, envelope_from: str | None = None, own_domain: str = "") -> Parsed:
-    msg = email.message_from_bytes(raw, policy=_policy())
+    msg = email.message_from_bytes(raw, policy=policy())
     parsed = Parsed(message=msg, size=len(raw))
-    ids = _ids(header(msg, "Message-ID"))
+    ids = message_ids(header(msg, "Message-ID"))
     parsed.message_id = ids[0] if ids else clean(header(msg, "Message-ID"), 998) or None
-    replied = _ids(header(msg, "In-Reply-To"))
+    replied = message_ids(header(msg, "In-Reply-To"))
     parsed.in_reply_to = replied[0] if replied else None
-    parsed.references = _ids(header(msg, "References"))[:100]
+    parsed.references = message_ids(header(msg, "References"))[:100]
     senders = addresses(msg, "From")
     parsed.from_ = senders[0] if senders else None
     parsed.to, parsed.cc, parsed.reply_to = (addresses(msg, n) for n in ("To", "Cc", "Reply-To"))
     parsed.delivered_to = [a["address"] for n in ("Delivered-To", "X-Original-To") for a in addresses(msg, n)]
     parsed.subject = header(msg, "Subject")
-    parsed.date = _date(msg)
+    parsed.date = sent_date(msg)
     parsed.auto_submitted_header = clean(header(msg, "Auto-Submitted"), 200)
     try:
         _bodies(parsed, msg)
@@ -316,8 +211,3 @@ def parse(raw: bytes, *, envelope_from: str | None = None, own_domain: str = "")
         log.warning("could not read the bodies of an inbound message", exc_info=True)
     parsed.kind = classify(parsed, envelope_from=envelope_from, own_domain=own_domain)
     return parsed
-
-
-def parse_headers(text: str) -> EmailMessage:
-    """A text/rfc822-headers part (or any header block) as a message without a body."""
-    return email.message_from_string(text, policy=email.policy.default)  # type: ignore[return-value]
