@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,7 @@ class Platform:
     threads: list[threading.Thread] = field(default_factory=list)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     http: urllib3.PoolManager = field(default_factory=lambda: urllib3.PoolManager(maxsize=8))
+    closers: list[Callable[[], None]] = field(default_factory=list)  # run first by close()
 
     @property
     def gateway_url(self) -> str:
@@ -129,7 +131,25 @@ class Platform:
                 t.start()
                 self.threads.append(t)
 
+    def start_inbound_smtp(self) -> tuple[str, int]:
+        """The mail service's inbound SMTP server (what `python -m mail smtp` serves) as a thread of
+        this process, on a free port of 127.0.0.1; the mail worker's relay publishes what it stores."""
+        from mail.smtp_server import InboundSmtpServer, build  # aiosmtpd only where a test asks for it
+
+        receiver, mail_settings = build(self.services["mail"].settings)
+        server = InboundSmtpServer(receiver, mail_settings, host="127.0.0.1", port=0)
+        address = server.start()
+
+        def stop() -> None:
+            server.stop()
+            receiver.db.dispose()
+
+        self.closers.append(stop)
+        return address
+
     def close(self) -> None:
+        for closer in self.closers:
+            closer()
         self.stop.set()
         for proc in self.processes:
             proc.terminate()
@@ -168,12 +188,23 @@ def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.1, what:
 
 def start_platform(var_dir: Path, *, pg_admin_url: str | None = None, kafka_bootstrap: str | None = None,
                    redis_url: str | None = None, only: set[str] | None = None, web_processes: frozenset[str] = frozenset(),
-                   **gateway_extra: str) -> Platform:
+                   service_extra: dict[str, dict[str, str]] | None = None, **gateway_extra: str) -> Platform:
     """`web_processes`: services whose HTTP side runs as `python -m <name> web` (gunicorn, killable
-    workers) instead of a thread of this process."""
+    workers) instead of a thread of this process. `service_extra`: settings per service, e.g.
+    {"mail": {"CRM_SMTP_URL": sink.url}} (an SmtpSink of crm_testing.smtp as the relay).
+
+    The gateway's port is bound first, so that every service's CRM_PUBLIC_URL (links in email)
+    is the gateway's real address."""
     private_pem, public_pem = generate_keypair()
     platform = Platform(var_dir)
     suffix = uuid.uuid4().hex[:6]
+    gateway_apps: list[Any] = []
+
+    def gateway_app(environ: Any, start: Any) -> Any:
+        return gateway_apps[0](environ, start)
+
+    gateway_server = make_server("127.0.0.1", 0, gateway_app, threaded=True)
+    public_url = f"http://127.0.0.1:{gateway_server.server_port}"
     ordered = [s for s in SERVICES if s.name != "gateway"] + [s for s in SERVICES if s.name == "gateway"]
     if only is not None:
         ordered = [s for s in ordered if s.name in only or s.name == "gateway"]
@@ -183,7 +214,8 @@ def start_platform(var_dir: Path, *, pg_admin_url: str | None = None, kafka_boot
         else:
             owner_url = app_url = f"sqlite:///{var_dir / (info.name + '.db')}"
         extra: dict[str, str] = {"CRM_WEBHOOK_ALLOW_PRIVATE": "true", "CRM_WEBHOOK_RETRY_BASE_SECONDS": "0.2",
-                                 "CRM_CONSUMER_GROUP_SUFFIX": f".{suffix}"}
+                                 "CRM_CONSUMER_GROUP_SUFFIX": f".{suffix}", "CRM_PUBLIC_URL": public_url}
+        extra.update((service_extra or {}).get(info.name, {}))
         if info.name == "gateway":
             extra.update({f"CRM_{n.upper()}_URL": h.url for n, h in platform.services.items()})
             extra["CRM_JWT_SECRET"] = secrets.token_urlsafe(48)
@@ -210,7 +242,11 @@ def start_platform(var_dir: Path, *, pg_admin_url: str | None = None, kafka_boot
             internal = make_server("127.0.0.1", 0, later, threaded=True)
             settings.extra["CRM_INTERNAL_PORT"] = str(internal.server_port)
         app = importlib.import_module(f"{info.name}.app").create_app(settings)
-        server = make_server("127.0.0.1", 0, app, threaded=True)
+        if info.name == "gateway":
+            gateway_apps.append(app)
+            server = gateway_server
+        else:
+            server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         handle = ServiceHandle(info.name, settings, process, server, f"http://127.0.0.1:{server.server_port}")
         if internal is not None:

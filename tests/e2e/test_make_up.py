@@ -1,30 +1,45 @@
-"""`make up` on the embedded default: starts, serves signup and a contact round trip, stops clean;
-under either web server (CRM_WEB_SERVER=gunicorn, the default, or granian)."""
+"""`make up` on the embedded default: starts, serves signup and a contact round trip, mails the
+signup's verification link to var/mail/sent/ and takes mail in over SMTP, stops clean; under either
+web server (CRM_WEB_SERVER=gunicorn, the default, or granian)."""
 
 from __future__ import annotations
 
+import email
+import email.utils
 import os
 import random
 import re
 import signal
+import smtplib
 import socket
 import subprocess
 import threading
 import time
+import uuid
+from email.message import EmailMessage
+from email.policy import default
 from pathlib import Path
 
 import pytest
 import urllib3
 
 ROOT = Path(__file__).resolve().parents[2]
+SERVICES = 8  # gateway, contacts, pipeline, tickets, campaigns, reporting, automation, mail
+SMTP_OFFSET = 8  # the inbound SMTP server on CRM_PORT + 8 (not 2525: a developer's own make up may hold it)
+
+
+def _ports(base: int) -> list[int]:
+    """Every port make up binds for CRM_PORT=base: web, /metrics (+1000; the smtp server's +1050),
+    the gateway's internal listener (+2000) and the inbound SMTP server."""
+    return ([base + i for i in range(SERVICES)] + [base + 1000 + i for i in range(SERVICES)]
+            + [base + 1050 + SERVICES - 1, base + 2000, base + SMTP_OFFSET])
 
 
 def _free_base_port() -> int:
     for _ in range(50):
         # Below Linux's ephemeral range (32768+), so no outgoing connection can hold one of them.
         base = random.randrange(20000, 31000, 10)
-        ports = [base + i for i in range(7)] + [base + 1000 + i for i in range(7)] + [base + 2000]
-        if all(_is_free(p) for p in ports):
+        if all(_is_free(p) for p in _ports(base)):
             return base
     raise RuntimeError("no free port range")
 
@@ -66,9 +81,11 @@ def test_first_make_up_in_a_fresh_clone(tmp_path: Path, server: str) -> None:
     """The first start of a fresh clone: events flow at once, the README works, nothing logs an error."""
     clone = _fresh_clone(tmp_path)
     base = _free_base_port()
-    env = {**os.environ, "CRM_PORT": str(base), "CRM_WEB_SERVER": server}
+    env = {**os.environ, "CRM_PORT": str(base), "CRM_WEB_SERVER": server,
+           "CRM_INBOUND_SMTP_PORT": str(base + SMTP_OFFSET)}
     for name in ("CRM_DATABASE_URL", "CRM_DATABASE_OWNER_URL", "CRM_KAFKA_BOOTSTRAP", "CRM_REDIS_URL", "CRM_VAR_DIR",
-                 "PROMETHEUS_MULTIPROC_DIR", "GUNICORN_BIND", "MAKEFLAGS", "MFLAGS"):
+                 "PROMETHEUS_MULTIPROC_DIR", "GUNICORN_BIND", "MAKEFLAGS", "MFLAGS", "CRM_SMTP_URL", "CRM_PUBLIC_URL",
+                 "CRM_INBOUND_DOMAIN", "CRM_INBOUND_SMTP_HOST", "CRM_MAIL_MAILDIR"):
         env.pop(name, None)
     proc = subprocess.Popen(["make", "up"], cwd=clone, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
@@ -81,7 +98,8 @@ def test_first_make_up_in_a_fresh_clone(tmp_path: Path, server: str) -> None:
             assert proc.poll() is None, "make up exited early:\n" + "".join(output[-50:])
             assert time.monotonic() < deadline, "make up did not start in 120 s:\n" + "".join(output[-50:])
             time.sleep(0.1)
-        _first_minutes(base, output)
+        _mail_lines(clone, base, output)
+        _first_minutes(clone, base, output)
         _readme_quickstart(clone, base, output)
         time.sleep(1.0)  # let the workers log whatever the traffic made them log
     finally:
@@ -101,11 +119,22 @@ def test_first_make_up_in_a_fresh_clone(tmp_path: Path, server: str) -> None:
     assert errors == [], "the first start logged errors:\n" + "".join(errors[:20])
     time.sleep(0.5)
     assert _processes_using(str(clone)) == [], "child processes left running"
-    assert all(_is_free(base + i) for i in [*range(7), 2000]), "a port is still listening"
+    assert [p for p in _ports(base) if not _is_free(p)] == [], "a port is still listening"
 
 
-def _first_minutes(base: int, output: list[str]) -> None:
-    """Sign up; the default pipeline is there at once, a new contact reaches the summary within 5 s."""
+def _mail_lines(clone: Path, base: int, output: list[str]) -> None:
+    """make up says where mail goes (the Maildir: no CRM_SMTP_URL) and where it comes in."""
+    text = "".join(output)
+    outgoing = re.search(r"outgoing mail: (.*)", text)
+    incoming = re.search(r"incoming mail: (.*)", text)
+    assert outgoing and incoming, text[-2000:]
+    assert f"{clone / 'var' / 'mail' / 'sent' / 'new'}" in outgoing.group(1), outgoing.group(1)
+    assert f"SMTP on 127.0.0.1:{base + SMTP_OFFSET} for <mailbox>@inbound.localhost" in incoming.group(1), incoming.group(1)
+
+
+def _first_minutes(clone: Path, base: int, output: list[str]) -> None:
+    """Sign up; the default pipeline is there at once, a new contact reaches the summary within 5 s;
+    the verification mail is in the Maildir and its link verifies; mail to +log@ comes in."""
     http = urllib3.PoolManager()
     gateway = f"http://127.0.0.1:{base}"
     started = time.monotonic()
@@ -138,6 +167,48 @@ def _first_minutes(base: int, output: list[str]) -> None:
     internal = http.request("GET", f"http://127.0.0.1:{base + 2000}/metrics")
     assert internal.status == 200 and b"crm_http_requests_total" in internal.data
     assert http.request("GET", gateway + "/readyz").json() == {"status": "ready"}
+    _mail(clone, base, http, auth, output)
+
+
+def _mail(clone: Path, base: int, http: urllib3.PoolManager, auth: dict[str, str], output: list[str]) -> None:
+    gateway = f"http://127.0.0.1:{base}"
+    sent = clone / "var" / "mail" / "sent" / "new"
+    msg: EmailMessage | None = None
+    deadline = time.monotonic() + 10
+    while msg is None and time.monotonic() < deadline:
+        for path in sorted(sent.glob("*.eml")) if sent.is_dir() else []:
+            parsed = email.message_from_bytes(path.read_bytes(), policy=default)
+            if "up@example.com" in str(parsed["To"]):
+                msg = parsed  # type: ignore[assignment]
+        time.sleep(0.1)
+    assert msg is not None, f"no verification mail in {sent} within 10 s\n" + "".join(output[-30:])
+    assert str(msg["Subject"]) == "Verify your email for Up Co" and msg["Message-ID"], msg
+    body = msg.get_body(preferencelist=("plain",))
+    assert body is not None
+    link = re.findall(r"https?://\S+", body.get_content())[0]
+    assert link.startswith(gateway + "/v1/auth/verify-email?token="), link
+    opened = http.request("GET", link, headers={"Accept": "application/json"})
+    assert opened.status == 200 and opened.json()["email_verified"] is True, opened.data
+    assert http.request("GET", gateway + "/v1/me", headers=auth).json()["user"]["email_verified"] is True
+
+    log_address = http.request("GET", gateway + "/v1/mail/addresses", headers=auth).json()["addresses"]["log"]
+    note = EmailMessage()
+    note["From"], note["To"], note["Bcc"] = "Customer <customer@example.com>", "me@example.com", log_address
+    note["Subject"], note["Date"] = "Logged from make up", email.utils.formatdate()
+    note["Message-ID"] = f"<{uuid.uuid4().hex}@example.com>"
+    note.set_content("Hello")
+    with smtplib.SMTP("127.0.0.1", base + SMTP_OFFSET, timeout=10) as client:
+        client.ehlo()
+        assert client.mail("customer@example.com")[0] == 250
+        assert client.rcpt(log_address)[0] == 250
+        assert client.data(note.as_bytes())[0] == 250
+    inbound: list = []
+    deadline = time.monotonic() + 10
+    while not inbound and time.monotonic() < deadline:
+        inbound = [m for m in http.request("GET", gateway + "/v1/mail/inbound", headers=auth).json()["data"]
+                   if m["message_id"] == note["Message-ID"]]
+        time.sleep(0.1)
+    assert inbound and inbound[0]["tag"] == "log", "the +log mail is not at /v1/mail/inbound\n" + "".join(output[-30:])
 
 
 def _readme_quickstart(clone: Path, base: int, output: list[str]) -> None:

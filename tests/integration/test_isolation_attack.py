@@ -9,11 +9,14 @@ summary (tests/integration/conftest.py), whatever the capture mode.
 from __future__ import annotations
 
 import csv
+import email.utils
 import io
 import json
 import threading
 import uuid
 from collections.abc import Iterator
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -226,6 +229,79 @@ def _seed(platform: Platform, t: Tenant, receiver: Receiver) -> None:
         for job_id in t.slots[f"/v1/{kind}"]:
             wait_until(lambda k=kind, j=job_id: platform.request("GET", f"/v1/{k}/{j}", token=tok).json()["status"]
                        in ("completed", "failed"), 60, f"{t.label}'s {kind} job")
+    _seed_mail(platform, t, contacts[0])
+
+
+def _mime(sender: str, to: str, subject: str, attachment: tuple[str, bytes] | None = None) -> bytes:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, to, subject
+    msg["Date"] = email.utils.formatdate()
+    # the sender's domain: a Message-ID of the platform's own domain would be a loop, not mail
+    msg["Message-ID"] = f"<{uuid.uuid4().hex}@{email.utils.parseaddr(sender)[1].rsplit('@', 1)[1]}>"
+    msg.set_content(f"Text of {subject}")
+    if attachment is not None:
+        msg.add_attachment(attachment[1], maintype="application", subtype="pdf", filename=attachment[0])
+    return msg.as_bytes(policy=SMTP_POLICY)
+
+
+def _seed_mail(platform: Platform, t: Tenant, contact: dict[str, Any]) -> None:
+    """Mail records of every kind: senders, suppressions, a DKIM key, sent messages (the signup,
+    invitation and sender verification mail), inbound messages with an attachment (through the
+    raw-MIME webhook) and logged emails (+log@: one matched to a contact, one unmatched)."""
+    m, tok = t.marker, t.token
+
+    def post(path: str, body: Any, status: int = 201) -> dict[str, Any]:
+        return _ok(platform.request("POST", path, body, token=tok), status)
+
+    for n in range(2):
+        sender = post("/v1/mail/senders", {"address": f"sender{n}.{m}@{m}.example", "name": f"Sender {m} {n}"})
+        t.add("/v1/mail/senders", sender["id"])
+        suppression = post("/v1/mail/suppressions", {"address": f"supp{n}.{m}@{m}.example", "detail": f"Detail {m} {n}"})
+        t.add("/v1/mail/suppressions", suppression["id"])
+        t.strings |= {sender["address"], sender["name"], suppression["address"], f"Detail {m} {n}"}
+    for n in range(2):
+        key = post("/v1/mail/dkim-keys", {"domain": f"mail{n}.{m}.example", "selector": f"s{n}{m}"})
+        t.add("/v1/mail/dkim-keys", key["id"])
+        t.strings |= {key["dns_record"]["name"], key["dns_record"]["value"].rsplit("p=", 1)[1][-40:]}
+    addresses = _ok(platform.request("GET", "/v1/mail/addresses", token=tok), 200)
+    mailbox, domain = addresses["mailbox"], addresses["domain"]
+    t.strings |= {mailbox, *addresses["addresses"].values()}
+    secret = post("/v1/mail/addresses/inbound-secret", None)["secret"]
+    t.strings.add(secret)
+
+    def deliver(raw: bytes) -> str:
+        resp = platform.http.request("POST", f"{platform.gateway_url}/inbound/mime/{secret}", body=raw,
+                                     headers={"Content-Type": "message/rfc822"}, retries=False)
+        return _ok(resp, 202)["id"]
+
+    for n in range(2):
+        name = f"offer-{m}-{n}.pdf"
+        inbound_id = deliver(_mime(f"Partner {m} <partner{n}.{m}@{m}.example>", f"{mailbox}@{domain}",
+                                   f"Inbound {m} {n}", (name, f"%PDF-1.4 {m} {n}".encode())))
+        t.add("/v1/mail/inbound", inbound_id)
+        for att in _ok(platform.request("GET", f"/v1/mail/inbound/{inbound_id}", token=tok), 200)["attachments"]:
+            t.add("/v1/mail/inbound/{}/attachments", att["id"], inbound_id)
+        t.strings |= {name, f"Inbound {m} {n}", f"partner{n}.{m}@{m}.example", f"%PDF-1.4 {m} {n}"}
+    log = addresses["addresses"]["log"]
+    stranger = f"stranger.{m}@{m}.example"
+    for sender, subject in ((contact["email"], f"Logged {m} matched"), (stranger, f"Logged {m} unmatched")):
+        t.add("/v1/mail/inbound", deliver(_mime(sender, log, subject)))
+        t.strings.add(subject)
+    t.strings.add(stranger)
+    logged = wait_until(lambda: (lambda rows: rows if len(rows) >= 2 else None)(
+        platform.request("GET", "/v1/logged-emails", token=tok).json()["data"]), 60, f"{t.label}'s logged emails")
+    for row in logged:
+        t.add("/v1/logged-emails", row["id"])
+    activities = wait_until(lambda: [x for x in platform.request(
+        "GET", f"/v1/contacts/{contact['id']}/activities", token=tok).json()["data"] if x["type"] == "email"],
+        60, f"{t.label}'s logged email on the timeline")
+    for activity in activities:
+        t.add("/v1/contacts/{}/activities", activity["id"], contact["id"])
+    # signup verification, two invitations, two sender verifications
+    messages = wait_until(lambda: (lambda rows: rows if len(rows) >= 5 else None)(
+        platform.request("GET", "/v1/mail/messages?limit=200", token=tok).json()["data"]), 60, f"{t.label}'s sent mail")
+    for message in messages:
+        t.add("/v1/mail/messages", message["id"])
 
 
 def _mint_cursors(platform: Platform, t: Tenant, doc: OpenApi) -> None:
@@ -699,6 +775,11 @@ def test_the_judge_sees_a_leak(platform: Platform, world: dict[str, Any]) -> Non
 
 def test_ids_in_paths(platform: Platform, world: dict[str, Any]) -> None:
     probes = id_probes(world, platform)
+    # mail is covered: A's records of each mail kind are named in some probe's path
+    for slot in ("/v1/mail/messages", "/v1/mail/senders", "/v1/mail/suppressions", "/v1/mail/dkim-keys",
+                 "/v1/mail/inbound", "/v1/mail/inbound/{}/attachments", "/v1/logged-emails"):
+        named = f"/{slot.rsplit('/', 1)[1]}/{world['a'].slots[slot][0]}"
+        assert any(named in p.url for p in probes), f"no probe names A's {slot} record"
     # mutating probes last, so a leak by a write cannot hide a read leak
     probes.sort(key=lambda p: (not p.is_baseline, p.method != "GET", p.method == "DELETE"))
     _run(world, probes, probes[0].category)
