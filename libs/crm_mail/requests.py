@@ -17,6 +17,8 @@ use case that made it rather than a consumer far away):
     attachments  [{"filename", "content_type", "content_base64", "inline"?, "content_id"?}];
                  text/calendar parts keep their `method` parameter (meeting invitations)
     refers_to    {"type": "ticket|deal|campaign|user|contact|task|...", "id": "..."}
+    mailbox_hint the tenant's name, for a tenant whose mailbox (the reply and bounce addresses)
+                 may not exist yet: signup's first message can overtake crm.tenant.created
 """
 
 from __future__ import annotations
@@ -107,6 +109,7 @@ def build_request(
     attachments: Iterable[Mapping[str, Any]] | None = None,
     refers_to: Mapping[str, Any] | None = None,
     message_id: uuid.UUID | None = None,
+    mailbox_hint: str | None = None,
 ) -> dict[str, Any]:
     """The event data of one request, checked."""
     if purpose not in PURPOSES:
@@ -164,6 +167,8 @@ def build_request(
         data["refers_to"] = {"type": str(refers_to["type"]), "id": str(refers_to["id"])}
     else:
         data["refers_to"] = None
+    if mailbox_hint:
+        data["mailbox_hint"] = _one_line("mailbox_hint", str(mailbox_hint))[:200]
     return data
 
 

@@ -57,7 +57,8 @@ class EmailLinks:
     def _link(self, path: str, token: str) -> str:
         return f"{self.public_url.rstrip('/')}{path}?token={quote(token)}"
 
-    def _send(self, session: Session, user: User, subject: str, lines: list[str], link: str) -> uuid.UUID:
+    def _send(self, session: Session, user: User, subject: str, lines: list[str], link: str,
+              tenant_name: str | None = None) -> uuid.UUID:
         text = "\n\n".join([*lines, link, "If this wasn't you, ignore this email."]) + "\n"
         body = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
         markup = (f"<html><body>{body}<p><a href=\"{html.escape(link)}\">{html.escape(link)}</a></p>"
@@ -65,7 +66,7 @@ class EmailLinks:
         to = {"address": user.email, **({"name": _one_line(user.name)} if user.name and _one_line(user.name) else {})}
         return request_mail(self.outbox, session, tenant_id=user.tenant_id, to=[to], subject=subject[:998],
                             purpose="transactional", text=text, html=markup,
-                            refers_to={"type": "user", "id": str(user.id)})
+                            refers_to={"type": "user", "id": str(user.id)}, mailbox_hint=tenant_name or None)
 
     def send_verification(self, session: Session, user: User, company: str) -> None:
         """A new token (the old one stops working) and the email carrying it, in the caller's transaction."""
@@ -76,7 +77,7 @@ class EmailLinks:
         name = _one_line(company) or "your account"
         self._send(session, user, f"Verify your email for {name}",
                    [f"Confirm that {user.email} is your address for {name}: open this link within {hours} hours."],
-                   self._link(VERIFY_PATH, token))
+                   self._link(VERIFY_PATH, token), tenant_name=_one_line(company))
 
     def send_invitation(self, session: Session, user: User, tenant: Tenant, token: str, expires: dt.datetime) -> None:
         name = _one_line(tenant.name) or "a CRM workspace"
@@ -85,7 +86,7 @@ class EmailLinks:
             f"You have been invited to {name}. Choose your password to accept (by {expires:%Y-%m-%d %H:%M} UTC):",
             f"POST {self.public_url.rstrip('/')}{ACCEPT_PATH} with {{\"invitation_token\": \"{token}\", "
             "\"password\": \"...\"}, or open the link in the app.",
-        ], link)
+        ], link, tenant_name=_one_line(tenant.name))
 
     def verify(self, session: Session, token: str, *, confirm: bool = True) -> tuple[User, bool]:
         """The user whose token this is, now verified; True when this call verified them (a

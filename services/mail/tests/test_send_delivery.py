@@ -240,3 +240,14 @@ def test_rates_limit_what_a_round_claims_per_tenant_and_overall(relayed: Service
     overall = worker(relayed, rate_per_second=0.2)
     assert overall.deliver_due() == 1
     assert overall.deliver_due() == 0
+
+
+def test_a_first_message_before_the_tenant_event_names_the_mailbox_from_its_hint(relayed: ServiceHarness,
+                                                                                  sink: SmtpSink) -> None:
+    """Signup's verification mail can be handled before crm.tenant.created: its mailbox_hint (the
+    company's name) names the mailbox then, and a later hint renames nothing."""
+    tenant = relayed.tenant("hinted")
+    queue(relayed, tenant, source="gateway", to=["owner@example.com"], mailbox_hint="Hinted Works GmbH")
+    queue(relayed, tenant, source="gateway", to=["owner@example.com"], mailbox_hint="Something Else")
+    drain(worker(relayed))
+    assert [r.mail_from.split("+b-")[0] for r in sink.messages] == ["hinted-works-gmbh", "hinted-works-gmbh"]

@@ -52,7 +52,7 @@ def check(data: Mapping[str, Any]) -> dict[str, Any]:
             sender_id=sender.get("sender_id"), from_name=sender.get("name"), reply_token=data.get("reply_token"),
             reply_to=data.get("reply_to"), headers=data.get("headers"), in_reply_to=data.get("in_reply_to"),
             references=data.get("references"), attachments=data.get("attachments"),
-            refers_to=data.get("refers_to"), message_id=message_id)
+            refers_to=data.get("refers_to"), message_id=message_id, mailbox_hint=data.get("mailbox_hint"))
     except (MailRequestError, ValueError, TypeError, AttributeError, KeyError) as exc:
         raise InvalidRequest(f"invalid send request: {exc}") from exc
 
@@ -107,7 +107,9 @@ class Ingest:
         default = next((s for s in senders if s.is_default), None)
         platform = parse_identity(self.settings.default_from)
         suppressed = suppressions_for(session, [a for d, _ in fresh.values() for a in recipients(d)])
-        box = mailbox_for(session, tenant).name
+        # A first message can overtake crm.tenant.created: name the mailbox from the request then.
+        hint = next((d.get("mailbox_hint") for d, _ in fresh.values() if d.get("mailbox_hint")), None)
+        box = mailbox_for(session, tenant, name_hint=hint).name
         domain = self.settings.inbound_domain
         keys = dkim.keys_by_domain(session)
         rows, queue, quiet = [], [], []
