@@ -245,6 +245,7 @@ def start_platform(var_dir: Path, *, pg_admin_url: str | None = None, kafka_boot
         if info.name == "gateway":
             gateway_apps.append(app)
             server = gateway_server
+            server.app = app  # the app itself from now on (tests reach into it), not the stand-in
         else:
             server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
