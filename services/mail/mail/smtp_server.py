@@ -160,7 +160,7 @@ def run(settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     host, port = server.start()
-    print(f"inbound SMTP listening on {host}:{port} for @{mail_settings.inbound_domain}", flush=True)
+    print(f"inbound SMTP listening on {host}:{port} for <mailbox>@{mail_settings.inbound_domain}", flush=True)
     while not stop.wait(0.5):
         pass
     server.stop()
