@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import array
+import hashlib
 import os
 import threading
 import time
@@ -61,3 +62,9 @@ def uuid7s(count: int) -> list[uuid.UUID]:
     noise = array.array("Q", os.urandom(8 * count))  # 64 random bits per id
     mask = (1 << 62) - 1
     return [uuid.UUID(int=stamp | (bits & mask)) for stamp, bits in zip(stamps, noise, strict=True)]
+
+
+def secret_hash(secret: str) -> str:
+    """How a random secret (a token, a key, a link's secret) is kept: its sha256. Secrets of 96
+    bits or more need no slow hash (there is nothing to guess)."""
+    return hashlib.sha256(secret.encode()).hexdigest()

@@ -13,11 +13,12 @@ from sqlalchemy.orm import Session
 from crm_core import context
 from crm_core.context import Principal
 from crm_core.errors import NotFound
+from crm_core.ids import secret_hash
 from crm_db.base import utcnow
 from crm_events.outbox import Outbox
 from gateway.models import ApiKey
 from gateway.service import require_admin
-from gateway.tokens import new_secret, token_hash
+from gateway.tokens import new_secret
 
 KEY_PREFIX = "crm_"
 
@@ -38,7 +39,7 @@ class ApiKeys:
         principal = require_admin(session)
         prefix = secrets.token_hex(6)
         secret = new_secret()
-        key = ApiKey(tenant_id=principal.tenant_id, name=data["name"], prefix=prefix, key_hash=token_hash(secret),
+        key = ApiKey(tenant_id=principal.tenant_id, name=data["name"], prefix=prefix, key_hash=secret_hash(secret),
                      scopes=sorted(set(data["scopes"])), created_by=principal.user_id)
         session.add(key)
         session.flush()
@@ -69,7 +70,7 @@ class ApiKeys:
         except ValueError:
             raise InvalidApiKey("malformed") from None
         key = session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).first()
-        if key is None or key.revoked_at is not None or not hmac.compare_digest(key.key_hash, token_hash(secret)):
+        if key is None or key.revoked_at is not None or not hmac.compare_digest(key.key_hash, secret_hash(secret)):
             raise InvalidApiKey("unknown or revoked")
         return Principal(tenant_id=key.tenant_id, user_id=None, roles=("api_key",), scopes=tuple(key.scopes),
                          api_key_id=key.id)

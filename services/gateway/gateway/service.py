@@ -14,13 +14,14 @@ from sqlalchemy.orm import Session
 
 from crm_core import context
 from crm_core.errors import Conflict, Forbidden, NotFound, Unauthorized
+from crm_core.ids import secret_hash
 from crm_core.metrics import metrics
 from crm_core.scopes import ADMIN_ROLES
 from crm_db.base import utcnow
 from crm_events.outbox import Outbox
 from crm_http.auth import require_admin_access
 from gateway.models import RefreshToken, Tenant, User
-from gateway.tokens import AccessTokens, new_secret, token_hash
+from gateway.tokens import AccessTokens, new_secret
 from gateway.verification import EmailLinks, UnverifiedAccount, is_verified
 from gateway.verification import aware as _aware
 
@@ -54,7 +55,7 @@ class Accounts:
             hard_end = started + self.refresh_max_age
         else:  # a token from before family starts were recorded: its own expiry is the bound
             family_id, started, hard_end = family.family_id, None, _aware(family.expires_at)
-        session.add(RefreshToken(token_hash=token_hash(refresh), family_id=family_id, user_id=user.id,
+        session.add(RefreshToken(token_hash=secret_hash(refresh), family_id=family_id, user_id=user.id,
                                  tenant_id=user.tenant_id, family_started_at=started,
                                  expires_at=min(now + REFRESH_TTL, hard_end)))
         return {"access_token": self.access.issue(user.id, user.tenant_id, user.role), "refresh_token": refresh,
@@ -120,7 +121,7 @@ class Accounts:
 
     def logout(self, session: Session, refresh_token: str) -> None:
         """Ends the login the refresh token belongs to: every token of its family is revoked."""
-        row = session.scalars(select(RefreshToken).where(RefreshToken.token_hash == token_hash(refresh_token))).first()
+        row = session.scalars(select(RefreshToken).where(RefreshToken.token_hash == secret_hash(refresh_token))).first()
         if row is not None:
             session.execute(update(RefreshToken).where(RefreshToken.family_id == row.family_id,
                                                        RefreshToken.revoked_at.is_(None)).values(revoked_at=utcnow()))
@@ -129,7 +130,7 @@ class Accounts:
         """New tokens, or None when a rotated token was replayed: the caller must commit the
         family's revocation and then answer 401."""
         row = session.scalars(
-            select(RefreshToken).where(RefreshToken.token_hash == token_hash(refresh_token)).with_for_update()
+            select(RefreshToken).where(RefreshToken.token_hash == secret_hash(refresh_token)).with_for_update()
         ).first()
         now = utcnow()
         if row is None or row.revoked_at is not None or _aware(row.expires_at) <= now:
@@ -156,7 +157,7 @@ class Accounts:
             user.password_hash = self.hasher.hash(data["password"])
         else:
             invitation = new_secret()
-            user.invitation_hash = token_hash(invitation)
+            user.invitation_hash = secret_hash(invitation)
             user.invitation_expires_at = utcnow() + INVITATION_TTL
         session.add(user)
         session.flush()
@@ -170,7 +171,7 @@ class Accounts:
         return user, invitation
 
     def accept_invitation(self, session: Session, invitation: str, password: str) -> dict[str, Any]:
-        user = session.scalars(select(User).where(User.invitation_hash == token_hash(invitation))).first()
+        user = session.scalars(select(User).where(User.invitation_hash == secret_hash(invitation))).first()
         if (user is None or user.invitation_expires_at is None or _aware(user.invitation_expires_at) <= utcnow()
                 or user.deactivated_at is not None):
             raise Unauthorized("The invitation is invalid or expired.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 import uuid
@@ -20,11 +19,6 @@ ALGORITHMS = ["HS256"]  # fixed list: a token cannot choose its own algorithm
 
 class InvalidAccessToken(Exception):
     pass
-
-
-def token_hash(secret: str) -> str:
-    """Refresh tokens and API keys are 256-bit random: a fast hash is enough (no guessing to slow down)."""
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def new_secret(nbytes: int = 32) -> str:

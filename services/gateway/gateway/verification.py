@@ -20,11 +20,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core.errors import BadRequest, Conflict, Forbidden, Gone
+from crm_core.ids import secret_hash
 from crm_db.base import utcnow
 from crm_events.outbox import Outbox
 from crm_mail.requests import request_mail
 from gateway.models import Tenant, User
-from gateway.tokens import new_secret, token_hash
+from gateway.tokens import new_secret
 
 DEFAULT_VERIFICATION_TTL = dt.timedelta(hours=48)  # CRM_EMAIL_VERIFICATION_HOURS
 DEFAULT_UNVERIFIED_GRACE = dt.timedelta(days=7)  # CRM_UNVERIFIED_ACCOUNT_DAYS
@@ -71,7 +72,7 @@ class EmailLinks:
     def send_verification(self, session: Session, user: User, company: str) -> None:
         """A new token (the old one stops working) and the email carrying it, in the caller's transaction."""
         token = new_secret()
-        user.email_verification_hash = token_hash(token)
+        user.email_verification_hash = secret_hash(token)
         user.email_verification_expires_at = utcnow() + self.verification_ttl
         hours = max(1, round(self.verification_ttl.total_seconds() / 3600))
         name = _one_line(company) or "your account"
@@ -92,7 +93,7 @@ class EmailLinks:
         """The user whose token this is, now verified; True when this call verified them (a
         second click of the same link answers the same, changing nothing). `confirm=False` only
         checks the token (the link's GET: mail scanners open every link, so a GET never verifies)."""
-        user = session.scalars(select(User).where(User.email_verification_hash == token_hash(token))
+        user = session.scalars(select(User).where(User.email_verification_hash == secret_hash(token))
                                .with_for_update()).first() if token else None
         if user is None or user.deactivated_at is not None:
             raise BadRequest("The verification token is invalid or was replaced by a newer one.",

@@ -25,6 +25,7 @@ from mail.models import InboundMessage, MailMessage
 from mail.schemas.messages import message_body
 from mail.service.headers import clean, header, parse_headers
 from mail.service.parsing import Parsed
+from mail.service.requests import recipients as requested_recipients
 from mail.service.suppressions import add_suppression
 
 log = logging.getLogger(__name__)
@@ -146,10 +147,6 @@ def find_original(session: Session, report: Report, verp_token: str | None) -> M
     return None
 
 
-def _recipients(message: MailMessage) -> set[str]:
-    return {str(r.get("address", "")).lower() for r in [*message.to, *message.cc, *message.bcc]}
-
-
 def apply_report(session: Session, outbox: Outbox, inbound: InboundMessage, parsed: Parsed, raw: bytes,
                  verp_token: str | None) -> MailMessage | None:
     """A DSN or complaint stored as `inbound`: link it to our message, and when permanent mark
@@ -160,7 +157,7 @@ def apply_report(session: Session, outbox: Outbox, inbound: InboundMessage, pars
         log.info("report without a message of ours in this tenant (kind %s)", parsed.kind)
         return None
     inbound.reports_on_id = message.id
-    recipients = _recipients(message)
+    recipients = set(requested_recipients(message))
     if parsed.kind == "complaint":
         # The complainant is the recipient the feedback names, or the message's only recipient.
         named = [a for a in report.complainant if a in recipients] or (sorted(recipients)[:1] if len(recipients) == 1 else [])

@@ -6,7 +6,6 @@ any tenant is known), so every statement here that serves one tenant names that 
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 import unicodedata
@@ -18,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from crm_core.ids import secret_hash
 from crm_db.base import utcnow
 from mail.models import Mailbox
 
@@ -112,10 +112,6 @@ def rename(session: Session, tenant_id: uuid.UUID, name: str) -> Mailbox:
         box.name = name
         session.flush()
     return box
-
-
-def secret_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def rotate_secret(session: Session, tenant_id: uuid.UUID) -> tuple[Mailbox, str]:

@@ -5,7 +5,6 @@ the open verification route find the tenant; only the sha256 of the secret is st
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import html
 import secrets
 import uuid
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from crm_core import context
 from crm_core.errors import Conflict, NotFound, TooManyRequests, validation_error
+from crm_core.ids import secret_hash
 from crm_db.base import as_utc, utcnow
 from crm_events.outbox import Outbox
 from crm_mail.requests import build_request, is_address
@@ -30,10 +30,6 @@ VERIFY_PATH = "/v1/mail/verify/sender"
 MAX_AWAITING = 10  # unverified senders of a tenant at once
 MAX_LINKS_PER_DAY = 30  # verification links a tenant has mailed in 24 hours (new senders and resends)
 RESEND_AFTER = dt.timedelta(minutes=1)  # between two links for one sender
-
-
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def _links_left(session: Session, now: dt.datetime) -> None:
@@ -91,7 +87,7 @@ class SenderService:
         """A new link (the old one stops working), mailed from the platform's sender straight into
         the queue: the same path as a request from any service, without the round trip via Kafka."""
         secret = secrets.token_urlsafe(24)
-        sender.verification_hash = _hash(secret)
+        sender.verification_hash = secret_hash(secret)
         sender.verification_expires_at = (now or utcnow()) + VERIFY_FOR
         link = f"{self.settings.public_url}{VERIFY_PATH}?token={context.require_tenant().hex}.{secret}"
         text = (f"Someone asked to send email as {sender.address} from their CRM.\n\n"
@@ -136,7 +132,7 @@ def pending(session: Session, secret: str, now: dt.datetime | None = None) -> Se
     None (unknown, used or expired secrets look the same). Changes nothing."""
     if not secret:
         return None
-    sender = session.scalars(select(Sender).where(Sender.verification_hash == _hash(secret))).first()
+    sender = session.scalars(select(Sender).where(Sender.verification_hash == secret_hash(secret))).first()
     if sender is None or sender.verification_expires_at is None:
         return None
     if as_utc(sender.verification_expires_at) < (now or utcnow()):
