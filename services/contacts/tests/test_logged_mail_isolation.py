@@ -92,7 +92,8 @@ def test_logged_mail_over_kafka(pg_kafka_contacts: ServiceHarness) -> None:
     ada = a.contact("ada@example.com")
     first = received(sender="ada@example.com", cc=["kai@example.com"], message_id="<k1@example.com>", subject="Kafka")
     reply = received(sender="me@ourco.example", to=["ada@example.com", "kai@example.com"], subject="Re: Kafka",
-                     message_id="<k2@ourco.example>", in_reply_to="<k1@example.com>", references=["<k1@example.com>"])
+                     message_id="<k2@ourco.example>", in_reply_to="<k1@example.com>", references=["<k1@example.com>"],
+                     date="2026-03-02T10:15:00+01:00")  # after the first: the timeline's order is the Date's
     [event] = publish(svc, "a", first, reply)[:1]
     publish(svc, "a", first, event_id=event.id)  # redelivered
     publish(svc, "a", received(kind="auto_reply", auto_submitted=True, sender="ada@example.com"))
