@@ -10,7 +10,9 @@ class ServiceInfo:
     name: str
     web_port: int  # local default; containers use 8000
     metrics_port: int  # worker's /metrics
-    prefixes: tuple[str, ...]  # public paths the gateway routes here (a tenant's credential needed)
+    # Public paths the gateway routes here (a tenant's credential needed); a "*" segment matches
+    # any one path segment ("/v1/deals/*/activities"); longer prefixes win.
+    prefixes: tuple[str, ...]
     # Paths the gateway forwards without a credential (rate-limited per client address), with an
     # internal token for the nil "public" principal: the service finds the tenant from a secret
     # in the request itself (an inbound-mail webhook secret, a verification token).
@@ -20,8 +22,13 @@ class ServiceInfo:
 SERVICES: tuple[ServiceInfo, ...] = (
     ServiceInfo("gateway", 8080, 9100, ()),
     ServiceInfo("contacts", 8081, 9101, ("/v1/contacts", "/v1/companies", "/v1/properties", "/v1/imports", "/v1/exports",
-                                        "/v1/scoring-rules", "/v1/settings/contacts", "/v1/logged-emails")),
-    ServiceInfo("pipeline", 8082, 9102, ("/v1/pipelines", "/v1/deals", "/v1/tasks", "/v1/forecast")),
+                                        "/v1/scoring-rules", "/v1/settings/contacts", "/v1/logged-emails",
+                                        # A deal's timeline: activities live in contacts (see README, "Activities").
+                                        "/v1/deals/*/activities")),
+    ServiceInfo("pipeline", 8082, 9102, ("/v1/pipelines", "/v1/deals", "/v1/tasks", "/v1/forecast", "/v1/products",
+                                         "/v1/exchange-rates", "/v1/settings/pipeline", "/v1/sales-targets",
+                                         "/v1/notifications", "/v1/calendar", "/v1/follow-ups", "/v1/properties/deals"),
+                open_prefixes=("/calendar/",)),
     ServiceInfo("tickets", 8083, 9103, ("/v1/tickets", "/v1/sla-policies", "/v1/kb", "/v1/portal")),
     ServiceInfo("campaigns", 8084, 9104, ("/v1/segments", "/v1/templates", "/v1/campaigns", "/v1/sequences")),
     ServiceInfo("reporting", 8085, 9105, ("/v1/reports",)),

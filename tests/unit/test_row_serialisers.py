@@ -97,6 +97,8 @@ def full_value(column: Any, variant: int) -> Any:
         return 40 + n
     if python is decimal.Decimal:
         return decimal.Decimal("1234.5")
+    if python is float:
+        return 1764651600.125 + n
     if python is str:
         length = getattr(kind, "length", None) or 50
         return f"Välue {n} ünïcode"[:length]

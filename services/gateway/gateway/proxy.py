@@ -66,6 +66,14 @@ def response_headers(upstream: Mapping[str, str] | urllib3.HTTPHeaderDict) -> li
     return list(kept.values())
 
 
+def _matches_pattern(prefix: str, path: str) -> bool:
+    """A prefix with "*" segments ("/v1/deals/*/activities"): each "*" is one non-empty segment;
+    the path may go on below the prefix, as with any prefix."""
+    want = prefix.rstrip("/").split("/")
+    got = path.split("/")
+    return len(got) >= len(want) and all(w == g or (w == "*" and g != "") for w, g in zip(want, got, strict=False))
+
+
 class Router:
     def __init__(self, routes: list[Route], *, pool_size: int = 32, timeout: float = 30.0,
                  upload_limit: int = 2 * 1024**3, upload_timeout: float = 600.0,
@@ -94,7 +102,10 @@ class Router:
     def match(self, path: str) -> Route | None:
         for route in self.routes:
             prefix = route.prefix
-            if path == prefix or path.startswith(prefix if prefix.endswith("/") else prefix + "/"):
+            if "*" in prefix:
+                if _matches_pattern(prefix, path):
+                    return route
+            elif path == prefix or path.startswith(prefix if prefix.endswith("/") else prefix + "/"):
                 return route
         return None
 

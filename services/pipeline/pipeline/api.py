@@ -66,7 +66,7 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
     _register(bp, runtime.doc, RecordRoutes(
         collection="deals", tag="Deals", service=lambda: deals, create_schema=DealCreateSchema(),
         update_schema=DealInSchema(), output_schema=deal_out,
-        sortable={"name": Deal.name, "close_date": Deal.close_date, "amount": Deal.amount}, **common), DEAL_FILTERS)
+        sortable={"name": Deal.name, "expected_close_date": Deal.expected_close_date, "amount": Deal.amount}, **common), DEAL_FILTERS)
     _register(bp, runtime.doc, RecordRoutes(
         collection="tasks", tag="Tasks", service=lambda: tasks, create_schema=TaskCreateSchema(),
         update_schema=TaskInSchema(), output_schema=task_out,

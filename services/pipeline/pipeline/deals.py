@@ -12,16 +12,28 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from crm_core import context
 from crm_core.errors import validation_error
 from crm_core.metrics import metrics
+from crm_db.base import utcnow
 from crm_events.outbox import Outbox
 from crm_events.records import RecordService
-from pipeline.models import Deal, DealStageHistory, Pipeline, PipelineStage, Task
+from pipeline.models import Deal, DealCounter, DealStageHistory, Pipeline, PipelineStage, Task
 from pipeline.service import PipelineService, default_pipeline
 from pipeline.tasks import TaskService
+
+
+def next_deal_number(session: Session) -> int:
+    """The tenant's next deal number. The counter row stays locked until the transaction ends, so
+    concurrent creations in one tenant queue here for a moment and never share a number."""
+    table = DealCounter.__table__
+    dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = dialect_insert(table).values(tenant_id=context.require_tenant(), last_number=1)
+    stmt = stmt.on_conflict_do_update(index_elements=["tenant_id"], set_={"last_number": table.c.last_number + 1})
+    return int(session.execute(stmt.returning(table.c.last_number)).scalar_one())
 
 
 def _count_won(_session: Session) -> None:
@@ -79,9 +91,10 @@ class DealService(RecordService[Deal]):
         if stage is None:
             return
         values.update(pipeline_id=pipeline.id, stage_id=stage.id, status=stage.kind, probability=stage.probability)
-        close_date = values["close_date"] if "close_date" in values else (record.close_date if record else None)
-        if stage.kind != "open" and close_date is None:
-            values["close_date"] = dt.datetime.now(dt.UTC).date()
+        close = values["expected_close_date"] if "expected_close_date" in values else (
+            record.expected_close_date if record else None)
+        if stage.kind != "open" and close is None:
+            values["expected_close_date"] = dt.datetime.now(dt.UTC).date()
 
     def _record_move(self, session: Session, deal: Deal, from_stage: uuid.UUID | None) -> None:
         principal = context.current_principal()
@@ -99,6 +112,8 @@ class DealService(RecordService[Deal]):
 
     def before_create(self, session: Session, values: dict[str, Any]) -> None:
         self._place(session, values, None)
+        values["number"] = next_deal_number(session)
+        values.setdefault("position", utcnow().timestamp())  # a new card goes to the end of its stage
 
     def create(self, session: Session, values: dict[str, Any]) -> Deal:
         deal = super().create(session, values)

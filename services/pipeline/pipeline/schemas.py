@@ -68,7 +68,7 @@ class DealInSchema(TrimmedSchema):
     contact_id = fields.UUID(allow_none=True)
     owner_id = fields.UUID(allow_none=True)
     status = fields.String(validate=KIND)
-    close_date = fields.Date(allow_none=True)
+    expected_close_date = fields.Date(allow_none=True)
 
     @post_load
     def money_columns(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -92,7 +92,7 @@ class DealSchema(RecordSchema):
     contact_id = fields.UUID(allow_none=True)
     owner_id = fields.UUID(allow_none=True)
     status = fields.String()
-    close_date = fields.Date(allow_none=True)
+    expected_close_date = fields.Date(allow_none=True)
     probability = fields.Integer()
 
 

@@ -18,13 +18,13 @@ def test_crud_and_defaults(pipeline_service: ServiceHarness) -> None:
     c, h = svc.client, svc.headers("a")
     resp = c.post("/v1/deals", headers=h, json={
         "name": "Big one", "amount": {"amount": "1234.5", "currency": "EUR"},
-        "contact_id": "01a2025e-d30d-7000-b597-2cc15812bf3f", "close_date": "2027-01-31"})
+        "contact_id": "01a2025e-d30d-7000-b597-2cc15812bf3f", "expected_close_date": "2027-01-31"})
     assert resp.status_code == 201, resp.get_json()
     deal = resp.get_json()
     assert resp.headers["Location"] == f"/v1/deals/{deal['id']}" and resp.headers["ETag"] == '"1"'
     assert deal["amount"] == {"amount": "1234.50", "currency": "EUR"}
     assert (deal["pipeline_id"], deal["stage_id"]) == (p["id"], stage(p, "Lead")["id"])
-    assert (deal["status"], deal["probability"], deal["close_date"]) == ("open", 10, "2027-01-31")
+    assert (deal["status"], deal["probability"], deal["expected_close_date"]) == ("open", 10, "2027-01-31")
     assert c.get(f"/v1/deals/{deal['id']}", headers=h).get_json() == deal
     updated = c.patch(f"/v1/deals/{deal['id']}", json={"name": "Bigger", "amount": None}, headers={**h, "If-Match": '"1"'})
     assert updated.status_code == 200 and updated.get_json()["amount"] is None and updated.get_json()["version"] == 2
@@ -47,8 +47,8 @@ def test_validation(pipeline_service: ServiceHarness) -> None:
     cases = [
         ({}, {"name"}),
         ({"name": "", "amount": {"amount": "x", "currency": "euro"}}, {"name", "amount.amount", "amount.currency"}),
-        ({"name": "D", "pipeline_id": "not-a-uuid", "status": "maybe", "close_date": "31/01"},
-         {"pipeline_id", "status", "close_date"}),
+        ({"name": "D", "pipeline_id": "not-a-uuid", "status": "maybe", "expected_close_date": "31/01"},
+         {"pipeline_id", "status", "expected_close_date"}),
         ({"name": "D", "pipeline_id": other["id"]}, set()),
         ({"name": "D", "pipeline_id": p["id"], "stage_id": stage(other, "Lead")["id"]}, {"stage_id"}),
         ({"name": "D", "pipeline_id": p["id"], "stage_id": stage(p, "Won")["id"], "status": "open"}, {"status"}),
@@ -68,16 +68,16 @@ def test_stage_moves_set_status_and_status_moves_stage(pipeline_service: Service
     deal = make_deal(svc, pipeline_id=p["id"], stage_id=stage(p, "Demo")["id"])
     assert (deal["status"], deal["probability"]) == ("open", 40)
     won = patch(svc, f"/v1/deals/{deal['id']}", stage_id=stage(p, "Won")["id"])
-    assert (won["status"], won["probability"], won["close_date"]) == ("won", 100, TODAY)
+    assert (won["status"], won["probability"], won["expected_close_date"]) == ("won", 100, TODAY)
     reopened = patch(svc, f"/v1/deals/{deal['id']}", status="open")
     assert (reopened["stage_id"], reopened["status"]) == (stage(p, "Lead")["id"], "open")
-    assert reopened["close_date"] == TODAY  # a set close date is kept
-    lost = patch(svc, f"/v1/deals/{deal['id']}", status="lost", close_date=None)
-    assert (lost["stage_id"], lost["probability"], lost["close_date"]) == (stage(p, "Lost")["id"], 0, TODAY)
-    lost_again = patch(svc, f"/v1/deals/{deal['id']}", status="lost", close_date="2026-01-02")
-    assert lost_again["close_date"] == "2026-01-02" and lost_again["stage_id"] == lost["stage_id"]
-    created_won = make_deal(svc, pipeline_id=p["id"], status="won", close_date="2026-05-01")
-    assert (created_won["stage_id"], created_won["close_date"]) == (stage(p, "Won")["id"], "2026-05-01")
+    assert reopened["expected_close_date"] == TODAY  # a set close date is kept
+    lost = patch(svc, f"/v1/deals/{deal['id']}", status="lost", expected_close_date=None)
+    assert (lost["stage_id"], lost["probability"], lost["expected_close_date"]) == (stage(p, "Lost")["id"], 0, TODAY)
+    lost_again = patch(svc, f"/v1/deals/{deal['id']}", status="lost", expected_close_date="2026-01-02")
+    assert lost_again["expected_close_date"] == "2026-01-02" and lost_again["stage_id"] == lost["stage_id"]
+    created_won = make_deal(svc, pipeline_id=p["id"], status="won", expected_close_date="2026-05-01")
+    assert (created_won["stage_id"], created_won["expected_close_date"]) == (stage(p, "Won")["id"], "2026-05-01")
     # a pipeline without a won stage cannot win a deal
     plain = make_pipeline(svc, name="Plain", stages=[{"name": "Only", "probability": 50}])
     assert invalid_fields(svc, "POST", "/v1/deals", {"name": "D", "pipeline_id": plain["id"], "status": "won"}) == {"status"}
@@ -123,7 +123,7 @@ def test_filters_and_sorts(pipeline_service: ServiceHarness) -> None:
     contact = "01a2025e-d30d-7000-b597-2cc15812bf3f"
     a = make_deal(svc, name="A", pipeline_id=p["id"], amount={"amount": "30", "currency": "EUR"}, contact_id=contact)
     b = make_deal(svc, name="B", pipeline_id=p["id"], status="won", amount={"amount": "10", "currency": "EUR"})
-    c_ = make_deal(svc, name="C", pipeline_id=other["id"], close_date="2026-01-01")
+    c_ = make_deal(svc, name="C", pipeline_id=other["id"], expected_close_date="2026-01-01")
     c, h = svc.client, svc.headers("a")
 
     def names(query: str) -> list[str]:
@@ -137,7 +137,7 @@ def test_filters_and_sorts(pipeline_service: ServiceHarness) -> None:
     assert names(f"contact_id={contact}") == ["A"]
     assert names(f"status=open&pipeline_id={other['id']}") == ["C"]
     assert names("sort=amount") == ["B", "A", "C"]  # no amount sorts last
-    assert names("sort=-close_date,name") == ["B", "C", "A"]  # B was won today; no date sorts last
+    assert names("sort=-expected_close_date,name") == ["B", "C", "A"]  # B was won today; no date sorts last
     assert names("limit=1&sort=name") == ["A"]
     for query, param in [("pipeline_id=nope", "pipeline_id"), ("status=maybe", "status"), ("stage_id=1", "stage_id"),
                          ("contact_id=x", "contact_id"), ("sort=probability", "sort")]:
