@@ -158,9 +158,9 @@ def other_outputs(service: str) -> list[tuple[Any, type]]:
         from contacts.schemas.properties import PropertySchema
         return [(ActivitySchema(), Activity), (PropertySchema(), PropertyDefinition)]
     if service == "pipeline":
-        from pipeline.models import DealStageHistory
-        from pipeline.schemas import DealStageHistorySchema
-        return [(DealStageHistorySchema(), DealStageHistory)]
+        from pipeline.models.sales import DealChange
+        from pipeline.schemas import DealChangeSchema
+        return [(DealChangeSchema(), DealChange)]
     return []
 
 
