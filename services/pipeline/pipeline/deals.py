@@ -251,7 +251,8 @@ class DealService(RecordService[Deal]):
                 raise validation_error({"contact_id": ["Give contacts or contact_id: contact_id is the first of contacts."]})
         elif "contact_id" in values:
             # contact_id alone makes that contact the primary one (None: drops the primary one).
-            rest = [{"contact_id": c.contact_id, "role": c.role} for c in current[1:] if c.contact_id != values["contact_id"]]
+            others = current if values["contact_id"] else current[1:]
+            rest = [{"contact_id": c.contact_id, "role": c.role} for c in others if c.contact_id != values["contact_id"]]
             keep = next((c.role for c in current if c.contact_id == values["contact_id"]), "other")
             given = ([{"contact_id": values["contact_id"], "role": keep}] if values["contact_id"] else []) + rest
         else:

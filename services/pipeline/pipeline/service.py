@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event, func, null, select, update
+from sqlalchemy import and_, case, event, func, null, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -182,14 +182,13 @@ class PipelineService(RecordService[Pipeline]):
         rotten_before = session.info.get(_ROTTEN_BEFORE, {})
         for stage in record.stages:
             in_stage = (Deal.tenant_id == record.tenant_id, Deal.stage_id == stage.id)
-            session.execute(update(Deal).where(*in_stage, Deal.probability_is_manual.is_(False),
-                                               Deal.probability != stage.probability)
-                            .values(probability=stage.probability, version=Deal.version + 1)
-                            .execution_options(synchronize_session=False))
             category = "closed" if stage.kind != "open" else stage.forecast_category
-            session.execute(update(Deal).where(*in_stage, Deal.forecast_category_is_manual.is_(False),
-                                               Deal.forecast_category != category)
-                            .values(forecast_category=category, version=Deal.version + 1)
+            follows_probability = and_(Deal.probability_is_manual.is_(False), Deal.probability != stage.probability)
+            follows_category = and_(Deal.forecast_category_is_manual.is_(False), Deal.forecast_category != category)
+            session.execute(update(Deal).where(*in_stage, or_(follows_probability, follows_category))
+                            .values(probability=case((follows_probability, stage.probability), else_=Deal.probability),
+                                    forecast_category=case((follows_category, category), else_=Deal.forecast_category),
+                                    version=Deal.version + 1)
                             .execution_options(synchronize_session=False))
             if stage.id in rotten_before and rotten_before[stage.id] != stage.rotten_days:
                 session.execute(update(Deal).where(*in_stage, Deal.status == "open")
