@@ -272,7 +272,7 @@ class LineItemSchema(RecordSchema):
     deal_id = fields.UUID()
     product_id = fields.UUID(allow_none=True)
     name = fields.String()
-    quantity = fields.Decimal(as_string=True)
+    quantity = fields.Decimal(as_string=True, places=4)
     unit_price = fields.Function(lambda i: money_out(i.unit_price, i.currency), metadata={"type": "object"})
     discount_percent = fields.Decimal(as_string=True, places=2)
     tax_percent = fields.Decimal(as_string=True, places=2)
