@@ -298,9 +298,14 @@ class ExchangeRateCreateSchema(ExchangeRateInSchema):
     rate = fields.Decimal(required=True, **RATE)
 
 
+def _plain_decimal(value: decimal.Decimal | None) -> str | None:
+    """A stored Numeric(24, 10) without its padding: "0.8", not "0.8000000000"."""
+    return None if value is None else format(decimal.Decimal(value).normalize(), "f")
+
+
 class ExchangeRateSchema(RecordSchema):
     currency = fields.String()
-    rate = fields.Decimal(as_string=True)
+    rate = fields.Function(lambda r: _plain_decimal(r.rate), metadata={"type": "string"})
 
 
 class PipelineSettingsInSchema(TrimmedSchema):

@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 
 from pipeline_helpers import invalid_fields, make_deal, make_pipeline, outbox_events, patch, post, stage
+from pipeline_pg import both_databases_fixture, pg_pipeline_fixture  # noqa: F401  (fixtures)
 from sqlalchemy import update
 
 from crm_core import context
@@ -108,8 +109,8 @@ def test_close_times_and_lost_reasons(pipeline_service: ServiceHarness) -> None:
     assert [e["type"] for e in outbox_events(svc, "crm.pipeline_settings.")] == ["crm.pipeline_settings.updated"]
 
 
-def test_amount_in_base_and_exchange_rates(pipeline_service: ServiceHarness) -> None:
-    svc = pipeline_service
+def test_amount_in_base_and_exchange_rates(both_databases: ServiceHarness) -> None:
+    svc = both_databases
     p = make_pipeline(svc)
     c, h = svc.client, svc.headers("a")
     eur = make_deal(svc, name="EUR", pipeline_id=p["id"], amount={"amount": "100", "currency": "EUR"})
@@ -157,8 +158,8 @@ def test_positions_within_a_stage(pipeline_service: ServiceHarness) -> None:
     assert invalid_fields(svc, "PATCH", path, {"position": 1, "after_id": c_["id"]}) == {"after_id"}
 
 
-def test_rotten_and_activity_fields_are_read_only(pipeline_service: ServiceHarness) -> None:
-    svc = pipeline_service
+def test_rotten_and_activity_fields_are_read_only(both_databases: ServiceHarness) -> None:
+    svc = both_databases
     p = make_pipeline(svc, stages=[{"name": "Lead", "probability": 10, "rotten_days": 3},
                                    {"name": "Won", "probability": 100, "kind": "won"}])
     fresh = make_deal(svc, name="Fresh", pipeline_id=p["id"])
@@ -188,8 +189,8 @@ def test_rotten_and_activity_fields_are_read_only(pipeline_service: ServiceHarne
     assert resp.status_code == 422 and "next_activity_at" in resp.get_json()["errors"]
 
 
-def test_filter_sort_and_search(pipeline_service: ServiceHarness) -> None:
-    svc = pipeline_service
+def test_filter_sort_and_search(both_databases: ServiceHarness) -> None:
+    svc = both_databases
     p = make_pipeline(svc)
     owner = "01a2025e-d30d-7000-b597-2cc15812bf99"
     make_deal(svc, name="Acme renewal", pipeline_id=p["id"], expected_close_date="2026-12-15", owner_id=owner,
@@ -211,8 +212,8 @@ def test_filter_sort_and_search(pipeline_service: ServiceHarness) -> None:
         assert resp.status_code == 400, query
 
 
-def test_custom_fields(pipeline_service: ServiceHarness) -> None:
-    svc = pipeline_service
+def test_custom_fields(both_databases: ServiceHarness) -> None:
+    svc = both_databases
     p = make_pipeline(svc)
     c, h = svc.client, svc.headers("a")
     for body in ({"key": "segment", "label": "Segment", "type": "enum", "options": ["smb", "enterprise"]},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pipeline_helpers import invalid_fields, make_deal, make_pipeline, outbox_events, patch, post
+from pipeline_pg import both_databases_fixture, pg_pipeline_fixture  # noqa: F401  (fixtures)
 
 from crm_testing.apps import ServiceHarness
 
@@ -40,8 +41,8 @@ def test_products_crud_list_and_unique_sku(pipeline_service: ServiceHarness) -> 
         "crm.product.created", "crm.product.created", "crm.product.created", "crm.product.updated", "crm.product.deleted"]
 
 
-def test_line_items_set_the_deal_amount(pipeline_service: ServiceHarness) -> None:
-    svc = pipeline_service
+def test_line_items_set_the_deal_amount(both_databases: ServiceHarness) -> None:
+    svc = both_databases
     c, h = svc.client, svc.headers("a")
     p = make_pipeline(svc)
     seat = post(svc, "/v1/products", name="Seat", unit_price={"amount": "100", "currency": "EUR"}, tax_percent="20")
