@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from crm_properties.phones import PHONE_MEMO_SIZE, phone  # noqa: F401  (contacts' phone normal form)
+from crm_properties.phones import PHONE_MEMO_SIZE, _parse_phone, _phone, phone  # noqa: F401  (contacts' phone normal form)
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
 
