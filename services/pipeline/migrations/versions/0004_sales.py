@@ -39,6 +39,18 @@ def _deal_fk(table: str) -> sa.ForeignKeyConstraint:
                                    name=f'{table}_deal_fkey')
 
 
+def _unforce(*tables: str) -> None:
+    if op.get_bind().dialect.name == 'postgresql':
+        for table in tables:
+            op.execute(f'ALTER TABLE "{table}" NO FORCE ROW LEVEL SECURITY')
+
+
+def _reforce(*tables: str) -> None:
+    if op.get_bind().dialect.name == 'postgresql':
+        for table in tables:
+            op.execute(f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY')
+
+
 def upgrade() -> None:
     op.create_table('deal_contacts', *_record(),
                     sa.Column('deal_id', sa.Uuid(), nullable=False),
@@ -49,8 +61,11 @@ def upgrade() -> None:
                     sa.PrimaryKeyConstraint('tenant_id', 'id'),
                     sa.UniqueConstraint('tenant_id', 'deal_id', 'contact_id', name='deal_contacts_deal_contact_key'))
     op.create_index('deal_contacts_tenant_contact_idx', 'deal_contacts', ['tenant_id', 'contact_id'])
-    # A deal's contact so far becomes its first deal contact.
-    if op.get_bind().dialect.name == 'postgresql':
+    # A deal's contact so far becomes its first deal contact. FORCE'd RLS filters the owner too (no
+    # tenant is set here): the copies below read past it, each table re-forced right after.
+    pg = op.get_bind().dialect.name == 'postgresql'
+    _unforce('deals', 'deal_stage_history')
+    if pg:
         op.execute("insert into deal_contacts (tenant_id, id, deal_id, contact_id, role, position, created_at, updated_at, version) "
                    "select tenant_id, gen_random_uuid(), id, contact_id, 'other', 0, now(), now(), 1 from deals "
                    "where contact_id is not null")
@@ -136,12 +151,22 @@ def upgrade() -> None:
                + ("to_jsonb(from_stage_id::text), to_jsonb(to_stage_id::text), " if op.get_bind().dialect.name == 'postgresql'
                   else "json_quote(from_stage_id), json_quote(to_stage_id), ")
                + "from_stage_id, to_stage_id, changed_at, changed_by, created_at, updated_at, version from deal_stage_history")
+    _reforce('deals')
     disable_tenant_rls('deal_stage_history')
     op.drop_table('deal_stage_history')
     enable_tenant_rls(*TABLES)
+    if op.get_bind().dialect.name == 'postgresql':
+        # The change log is append-only: a row is never rewritten (deleting a deal still removes its log).
+        op.execute("create function deal_changes_immutable() returns trigger language plpgsql as $$ begin "
+                   "raise exception 'deal_changes rows are immutable'; end $$")
+        op.execute("create trigger deal_changes_no_update before update on deal_changes "
+                   "for each row execute function deal_changes_immutable()")
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute("drop trigger if exists deal_changes_no_update on deal_changes")
+        op.execute("drop function if exists deal_changes_immutable()")
     op.create_table('deal_stage_history', *_record(),
                     sa.Column('deal_id', sa.Uuid(), nullable=False),
                     sa.Column('from_stage_id', sa.Uuid(), nullable=True),
@@ -151,6 +176,7 @@ def downgrade() -> None:
                     *_stamps(), _deal_fk('deal_stage_history'),
                     sa.PrimaryKeyConstraint('tenant_id', 'id'))
     op.create_index('deal_stage_history_tenant_deal_idx', 'deal_stage_history', ['tenant_id', 'deal_id', 'changed_at', 'id'])
+    _unforce('deal_changes')
     op.execute("insert into deal_stage_history (tenant_id, id, deal_id, from_stage_id, to_stage_id, changed_at, changed_by, "
                "created_at, updated_at, version) select tenant_id, id, deal_id, from_stage_id, to_stage_id, changed_at, "
                "changed_by, created_at, updated_at, version from deal_changes where field = 'stage_id'")
