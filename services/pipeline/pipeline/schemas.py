@@ -84,9 +84,21 @@ class PipelineSchema(RecordSchema):
 
 # Deals -------------------------------------------------------------------------------------------
 
+def _complete_money(money: dict[str, Any], name: str) -> None:
+    """A PATCH loads partially, nested schemas included: a money object still needs both parts."""
+    missing = {f"{name}.{part}": ["Missing data for required field."] for part in ("amount", "currency") if part not in money}
+    if missing:
+        raise ValidationError(missing)
+
+
 class DealContactSchema(Schema):
     contact_id = fields.UUID(required=True)
     role = fields.String(load_default="other", validate=validate.OneOf(CONTACT_ROLES))
+
+    @validates_schema
+    def has_contact(self, data: dict[str, Any], **_: Any) -> None:
+        if "contact_id" not in data:  # required, also in a (partial) PATCH
+            raise ValidationError({"contact_id": ["Missing data for required field."]})
 
 
 class DealInSchema(TrimmedSchema):
@@ -127,6 +139,8 @@ class DealInSchema(TrimmedSchema):
         """{"amount": {"amount", "currency"}} -> the amount and currency columns."""
         if "amount" in data:
             money = data.pop("amount") or {}
+            if money:
+                _complete_money(money, "amount")
             data["amount"], data["currency"] = money.get("amount"), money.get("currency")
         return data
 
@@ -218,6 +232,7 @@ PERCENT = {"as_string": True, "places": 2, "validate": validate.Range(min=0, max
 def _money_in(data: dict[str, Any], name: str) -> dict[str, Any]:
     if name in data:
         money = data.pop(name)
+        _complete_money(money, name)
         data[name], data["currency"] = money["amount"], money["currency"]
     return data
 
