@@ -253,3 +253,27 @@ def test_custom_fields(both_databases: ServiceHarness) -> None:
     assert [d["key"] for d in listed] == ["segment", "seats", "renewal_on", "budget"] and listed[0]["object"] == "deal"
     no_admin = svc.headers("a", roles=("member",))
     assert c.post("/v1/properties/deals", json={"key": "y", "label": "Y", "type": "text"}, headers=no_admin).status_code == 403
+
+
+def test_history_logs_field_changes(pipeline_service: ServiceHarness) -> None:
+    svc = pipeline_service
+    c, h = svc.client, svc.headers("a")
+    p = make_pipeline(svc)
+    owner, other_user = "01a2025e-d30d-7000-b597-2cc15812bf99", uuid.uuid4()
+    deal = make_deal(svc, pipeline_id=p["id"], amount={"amount": "10", "currency": "EUR"})
+    patch(svc, f"/v1/deals/{deal['id']}", owner_id=owner, expected_close_date="2027-02-01")
+    patch(svc, f"/v1/deals/{deal['id']}", name="Renamed", owner_id=owner)  # neither is a logged change
+    resp = c.patch(f"/v1/deals/{deal['id']}", json={"probability": 55, "owner_id": None},
+                   headers=svc.headers("a", user_id=other_user))
+    assert resp.status_code == 200
+    rows = c.get(f"/v1/deals/{deal['id']}/history", headers=h).get_json()["data"]
+    assert [(r["field"], r["old_value"], r["new_value"]) for r in rows] == [
+        ("probability", 10, 55), ("owner_id", owner, None), ("owner_id", None, owner),
+        ("expected_close_date", None, "2027-02-01"), ("stage_id", None, deal["stage_id"])]
+    assert rows[0]["changed_by"] == str(other_user) and rows[0]["entered_at"] is None and rows[0]["duration_seconds"] is None
+    only = c.get(f"/v1/deals/{deal['id']}/history?field=owner_id,probability&limit=2", headers=h).get_json()
+    assert [r["field"] for r in only["data"]] == ["probability", "owner_id"] and only["next_cursor"]
+    rest = c.get(f"/v1/deals/{deal['id']}/history?field=owner_id,probability&cursor={only['next_cursor']}", headers=h).get_json()
+    assert [(r["field"], r["new_value"]) for r in rest["data"]] == [("owner_id", owner)] and rest["next_cursor"] is None
+    changed = [e["data"]["change"]["field"] for e in outbox_events(svc, "crm.deal.changed")]
+    assert changed == ["expected_close_date", "owner_id", "owner_id", "probability"]
