@@ -11,6 +11,7 @@ from sqlalchemy.orm import object_session
 
 from crm_db.base import utcnow
 from crm_http.fields import MoneySchema, RecordSchema, TrimmedSchema, UtcDateTime, money_out, require_any
+from pipeline.deal_properties import visible
 from pipeline.models import FORECAST_CATEGORIES, STAGE_KINDS
 from pipeline.models.sales import CONTACT_ROLES, LOGGED_FIELDS
 
@@ -149,12 +150,6 @@ class DealCreateSchema(DealInSchema):
     name = fields.String(required=True, validate=NAME)
 
 
-def _visible_properties(deal: Any) -> dict[str, Any]:
-    from pipeline.deal_properties import visible  # the definitions module reads this schema's models
-
-    return visible(object_session(deal), deal.properties)
-
-
 def _rotten(deal: Any) -> bool:
     return deal.rots_at is not None and as_utc(deal.rots_at) <= utcnow()
 
@@ -199,7 +194,7 @@ class DealSchema(RecordSchema):
         return [{"contact_id": str(c.contact_id), "role": c.role} for c in deal.contacts]
 
     def dump_properties(self, deal: Any) -> dict[str, Any]:
-        return _visible_properties(deal)
+        return visible(object_session(deal), deal.properties)  # active custom fields only
 
 
 class DealChangeSchema(Schema):
