@@ -34,7 +34,8 @@ from crm_testing.db import create_service_database, libpq_url
 
 SERVICES = ("contacts", "pipeline", "tickets", "campaigns", "automation", "reporting")
 # Outputs that need the ORM and stay on schema.dump, with the reason.
-SCHEMA_PATH = {"pipelines": "stages is a relationship (a nested list of stage rows)"}
+SCHEMA_PATH = {"pipelines": "stages is a relationship (a nested list of stage rows)",
+               "deals": "contacts is a relationship (the deal contacts with their roles, loaded per page)"}
 _counter = itertools.count(1)
 
 
@@ -158,9 +159,9 @@ def other_outputs(service: str) -> list[tuple[Any, type]]:
         from contacts.schemas.properties import PropertySchema
         return [(ActivitySchema(), Activity), (PropertySchema(), PropertyDefinition)]
     if service == "pipeline":
-        from pipeline.models import DealStageHistory
-        from pipeline.schemas import DealStageHistorySchema
-        return [(DealStageHistorySchema(), DealStageHistory)]
+        from pipeline.models.sales import DealChange
+        from pipeline.schemas import DealChangeSchema
+        return [(DealChangeSchema(), DealChange)]
     return []
 
 

@@ -52,7 +52,11 @@ def test_validation(pipeline_service: ServiceHarness) -> None:
         ({"name": "D", "pipeline_id": other["id"]}, set()),
         ({"name": "D", "pipeline_id": p["id"], "stage_id": stage(other, "Lead")["id"]}, {"stage_id"}),
         ({"name": "D", "pipeline_id": p["id"], "stage_id": stage(p, "Won")["id"], "status": "open"}, {"status"}),
-        ({"name": "D", "pipeline_id": p["id"], "probability": 50}, {"probability"}),
+        ({"name": "D", "pipeline_id": p["id"], "probability": 150, "forecast_category": "closed"}, {"probability"}),
+        ({"name": "D", "pipeline_id": p["id"], "forecast_category": "closed"}, {"forecast_category"}),
+        ({"name": "D", "pipeline_id": p["id"], "status": "lost"}, {"lost_reason"}),
+        ({"name": "D", "pipeline_id": p["id"], "status": "lost", "lost_reason": "Bored"}, {"lost_reason"}),
+        ({"name": "D", "pipeline_id": p["id"], "lost_reason": "Price"}, {"lost_reason"}),
         ({"name": "D", "pipeline_id": "01a2025e-d30d-7000-b597-2cc15812bf3f"}, {"pipeline_id"}),
     ]
     for body, fields in cases:
@@ -72,7 +76,7 @@ def test_stage_moves_set_status_and_status_moves_stage(pipeline_service: Service
     reopened = patch(svc, f"/v1/deals/{deal['id']}", status="open")
     assert (reopened["stage_id"], reopened["status"]) == (stage(p, "Lead")["id"], "open")
     assert reopened["expected_close_date"] == TODAY  # a set close date is kept
-    lost = patch(svc, f"/v1/deals/{deal['id']}", status="lost", expected_close_date=None)
+    lost = patch(svc, f"/v1/deals/{deal['id']}", status="lost", expected_close_date=None, lost_reason="Price")
     assert (lost["stage_id"], lost["probability"], lost["expected_close_date"]) == (stage(p, "Lost")["id"], 0, TODAY)
     lost_again = patch(svc, f"/v1/deals/{deal['id']}", status="lost", expected_close_date="2026-01-02")
     assert lost_again["expected_close_date"] == "2026-01-02" and lost_again["stage_id"] == lost["stage_id"]
@@ -99,9 +103,14 @@ def test_events_and_won_metric(pipeline_service: ServiceHarness) -> None:
     deal = make_deal(svc, pipeline_id=p["id"])
     patch(svc, f"/v1/deals/{deal['id']}", name="Renamed")
     patch(svc, f"/v1/deals/{deal['id']}", stage_id=stage(p, "Won")["id"])
-    patch(svc, f"/v1/deals/{deal['id']}", status="lost")
+    patch(svc, f"/v1/deals/{deal['id']}", status="lost", lost_reason="price")  # matched case-insensitively
     assert svc.client.delete(f"/v1/deals/{deal['id']}", headers=svc.headers("a")).status_code == 204
-    events = outbox_events(svc, "crm.deal.")
+    everything = outbox_events(svc, "crm.deal.")
+    events = [e for e in everything if e["type"] != "crm.deal.changed"]
+    logged = [(e["data"]["change"]["field"], e["data"]["change"]["new_value"]) for e in everything if e["type"] == "crm.deal.changed"]
+    assert logged == [("stage_id", stage(p, "Won")["id"]), ("expected_close_date", TODAY), ("probability", 100),
+                      ("forecast_category", "closed"), ("status", "won"),
+                      ("stage_id", stage(p, "Lost")["id"]), ("probability", 0), ("status", "lost")]
     assert [e["type"] for e in events] == [
         "crm.deal.created", "crm.deal.updated",
             "crm.deal.updated", "crm.deal.stage_changed", "crm.deal.won",
@@ -111,6 +120,9 @@ def test_events_and_won_metric(pipeline_service: ServiceHarness) -> None:
     assert events[1]["data"]["changes"] == {"name": ["Deal", "Renamed"]}
     changed = events[3]["data"]
     assert (changed["from_stage_id"], changed["to_stage_id"]) == (stage(p, "Lead")["id"], stage(p, "Won")["id"])
+    assert changed["entered_at"] == changed["stage_entered_at"] and changed["previous_stage_duration_seconds"] >= 0
+    assert changed["previous_stage_entered_at"] == deal["stage_entered_at"]
+    assert events[6]["data"]["lost_reason"] == "Price" and events[6]["data"]["lost_at"] and events[6]["data"]["won_at"] is None
     assert changed["status"] == "won" and events[3]["data"]["status"] == "won"
     assert events[2]["data"]["changes"]["status"] == ["open", "won"]
     assert events[2]["data"]["changes"]["probability"] == [10, 100]
@@ -140,7 +152,7 @@ def test_filters_and_sorts(pipeline_service: ServiceHarness) -> None:
     assert names("sort=-expected_close_date,name") == ["B", "C", "A"]  # B was won today; no date sorts last
     assert names("limit=1&sort=name") == ["A"]
     for query, param in [("pipeline_id=nope", "pipeline_id"), ("status=maybe", "status"), ("stage_id=1", "stage_id"),
-                         ("contact_id=x", "contact_id"), ("sort=probability", "sort")]:
+                         ("contact_id=x", "contact_id"), ("sort=nope", "sort")]:
         resp = c.get(f"/v1/deals?{query}", headers=h)
         assert resp.status_code == 400 and param in resp.get_json()["errors"], query
     assert a["id"] and c_["id"]
@@ -154,8 +166,8 @@ def test_history_newest_first_with_cursor(pipeline_service: ServiceHarness) -> N
         patch(svc, f"/v1/deals/{deal['id']}", stage_id=stage(p, name)["id"])
     patch(svc, f"/v1/deals/{deal['id']}", name="Not a move")
     c, h = svc.client, svc.headers("a")
-    page1 = c.get(f"/v1/deals/{deal['id']}/history?limit=3", headers=h).get_json()
-    page2 = c.get(f"/v1/deals/{deal['id']}/history?limit=3&cursor={page1['next_cursor']}", headers=h).get_json()
+    page1 = c.get(f"/v1/deals/{deal['id']}/history?limit=3&field=stage_id", headers=h).get_json()
+    page2 = c.get(f"/v1/deals/{deal['id']}/history?limit=3&field=stage_id&cursor={page1['next_cursor']}", headers=h).get_json()
     assert page2["next_cursor"] is None
     rows = page1["data"] + page2["data"]
     ids = {s["id"]: s["name"] for s in p["stages"]}
@@ -163,6 +175,9 @@ def test_history_newest_first_with_cursor(pipeline_service: ServiceHarness) -> N
         ("Won", "Lead"), ("Demo", "Won"), ("Lead", "Demo"), (None, "Lead")]
     assert {r["changed_by"] for r in rows} == {str(default_user(svc, "a"))}
     assert all(r["deal_id"] == deal["id"] and r["changed_at"].endswith("Z") for r in rows)
+    # each stage was left when the next was entered; the current one is open-ended
+    assert rows[0]["exited_at"] is None and [r["exited_at"] for r in rows[1:]] == [r["entered_at"] for r in rows[:-1]]
+    assert all(r["duration_seconds"] >= 0 for r in rows)
     assert c.get(f"/v1/deals/{deal['id']}/history?cursor=garbage", headers=h).status_code == 400
     assert c.get("/v1/deals/not-a-uuid/history", headers=h).status_code == 404
     assert c.get(f"/v1/deals/{deal['id']}/history", headers=svc.headers("a", scopes=("tickets:read",))).status_code == 403

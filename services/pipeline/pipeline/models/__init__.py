@@ -22,7 +22,6 @@ from pipeline.models.core import (
     TASK_TYPES,
     Deal,
     DealCounter,
-    DealStageHistory,
     Pipeline,
     PipelineStage,
     StageSpec,
@@ -31,7 +30,7 @@ from pipeline.models.core import (
 )
 
 __all__ = ["FORECAST_CATEGORIES", "KIND_CHECK", "STAGE_KINDS", "TASK_PRIORITIES", "TASK_TYPES", "Base", "Deal",
-           "DealCounter", "DealStageHistory", "Pipeline", "PipelineStage", "StageSpec", "Task", "TenantProvisioning", "metadata"]
+           "DealCounter", "Pipeline", "PipelineStage", "StageSpec", "Task", "TenantProvisioning", "metadata"]
 
 
 def metadata() -> MetaData:

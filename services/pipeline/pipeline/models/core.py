@@ -1,4 +1,5 @@
-"""The pipeline service's core tables: pipelines and their stages, deals, their change log, tasks."""
+"""The pipeline service's core tables: pipelines and their stages, deals, tasks (the deals' change log is
+models.sales.DealChange)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import datetime as dt
 import decimal
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     BigInteger,
@@ -31,6 +32,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from crm_db.base import JsonType, TenantScoped, utcnow
 from pipeline.models.base import Base
 
+if TYPE_CHECKING:
+    from pipeline.models.sales import DealContact
+
 STAGE_KINDS = ("open", "won", "lost")  # a deal's status is the kind of its stage
 KIND_CHECK = "in ('open', 'won', 'lost')"
 FORECAST_CATEGORIES = ("pipeline", "best_case", "commit", "closed", "omitted")
@@ -47,6 +51,16 @@ class StageSpec:
     probability: int
     kind: str
     id: uuid.UUID | None = None
+    rotten_days: int | None = None
+    forecast_category: str | None = None  # None: from kind and probability (default_forecast_category)
+    archived_at: dt.datetime | None = None
+
+
+def default_forecast_category(kind: str, probability: int) -> str:
+    """A stage's category unless it names one: closed stages are closed, the likeliest open ones commit / best case."""
+    if kind != "open":
+        return "closed"
+    return "commit" if probability >= 75 else "best_case" if probability >= 50 else "pipeline"
 
 
 class Pipeline(TenantScoped, Base):
@@ -72,15 +86,22 @@ class Pipeline(TenantScoped, Base):
         its before-snapshot; that way `stages` shows up in the update event's changes.
         """
         current = {s.id: s for s in self.stages}
-        before = [(s.id, s.name, s.position, s.probability, s.kind) for s in self.stages]
+
+        def state(stages: list[PipelineStage]) -> list[tuple[Any, ...]]:
+            return [(s.id, s.name, s.position, s.probability, s.kind, s.rotten_days, s.forecast_category, s.archived_at)
+                    for s in stages]
+
+        before = state(self.stages)
         rows = []
         for position, spec in enumerate(specs):
             row = current.get(spec.id) if spec.id else None
             row = row or PipelineStage()
             row.name, row.position, row.probability, row.kind = spec.name, position, spec.probability, spec.kind
+            row.rotten_days, row.archived_at = spec.rotten_days, spec.archived_at
+            row.forecast_category = spec.forecast_category or default_forecast_category(spec.kind, spec.probability)
             rows.append(row)
         self.stages = rows
-        if inspect(self).persistent and [(s.id, s.name, s.position, s.probability, s.kind) for s in rows] != before:
+        if inspect(self).persistent and state(rows) != before:
             # Stages are part of the pipeline's representation: touching the row bumps its version,
             # so ETag and If-Match cover stage edits too.
             self.updated_at = utcnow()
@@ -88,7 +109,7 @@ class Pipeline(TenantScoped, Base):
     stage_plan = property(fset=_set_stage_plan)
 
     def first_stage(self, kind: str) -> PipelineStage | None:
-        return next((s for s in self.stages if s.kind == kind), None)
+        return next((s for s in self.stages if s.kind == kind and s.archived_at is None), None)
 
 
 class PipelineStage(TenantScoped, Base):
@@ -179,22 +200,9 @@ class Deal(TenantScoped, Base):
     # Order of the cards within a stage (ascending); a new deal goes to the end.
     position: Mapped[float] = mapped_column(Float, default=0.0)
     properties: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)  # custom fields
-
-
-class DealStageHistory(TenantScoped, Base):
-    __tablename__ = "deal_stage_history"
-    __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "deal_id"], ["deals.tenant_id", "deals.id"], ondelete="CASCADE",
-                             name="deal_stage_history_deal_fkey"),
-        Index("deal_stage_history_tenant_deal_idx", "tenant_id", "deal_id", "changed_at", "id"),
-    )
-
-    deal_id: Mapped[uuid.UUID] = mapped_column(Uuid())
-    # No foreign keys to stages: history outlives the stages it mentions.
-    from_stage_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
-    to_stage_id: Mapped[uuid.UUID] = mapped_column(Uuid())
-    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    changed_by: Mapped[uuid.UUID | None] = mapped_column(Uuid())
+    # The deal's contacts with their roles (models.sales.DealContact); contact_id is the first.
+    contacts: Mapped[list[DealContact]] = relationship(
+        order_by="DealContact.position", cascade="all, delete-orphan", passive_deletes=True, lazy="selectin")
 
 
 class Task(TenantScoped, Base):
