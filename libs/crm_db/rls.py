@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from alembic import op
 
 TENANT_EXPR = "nullif(current_setting('app.tenant_id', true), '')::uuid"
@@ -27,3 +30,19 @@ def disable_tenant_rls(*tables: str) -> None:
         op.execute(f'DROP POLICY IF EXISTS tenant_isolation ON "{table}"')
         op.execute(f'ALTER TABLE "{table}" NO FORCE ROW LEVEL SECURITY')
         op.execute(f'ALTER TABLE "{table}" DISABLE ROW LEVEL SECURITY')
+
+
+@contextmanager
+def rls_lifted(*tables: str) -> Iterator[None]:
+    """For a data migration across all tenants: FORCE'd RLS filters the owner too, and no tenant
+    is set while migrating, so back-fills and copies would see no rows. Lifted, then forced again."""
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    if postgresql:
+        for table in tables:
+            op.execute(f'ALTER TABLE "{table}" NO FORCE ROW LEVEL SECURITY')
+    try:
+        yield
+    finally:
+        if postgresql:
+            for table in tables:
+                op.execute(f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY')

@@ -74,3 +74,27 @@ def upgrade_down(versions: Path, url: str) -> None:
     from crm_db.migrate import alembic_config
 
     command.downgrade(alembic_config(versions, url), "0003")
+
+
+def test_existing_deals_are_numbered_and_closed_by_0003(owner_url: str) -> None:
+    """Deals written before 0003 get numbers per tenant, a deal counter, closed dates and a stage
+    entry time, although RLS (forced, even for the owner) hides every row while migrating."""
+    versions = migrations_dir(pipeline.__file__)
+    upgrade(versions, owner_url, "0002")
+    stamps = "now(), now(), 1"
+    with _connect(owner_url) as conn:
+        conn.execute(f"insert into pipelines (tenant_id, id, name, is_default, created_at, updated_at, version) "
+                     f"values (%s, %s, 'Sales', true, {stamps})", (TENANT, PIPELINE))
+        conn.execute(f"insert into pipeline_stages (tenant_id, id, pipeline_id, name, position, probability, kind, "
+                     f"created_at, updated_at, version) values (%s, %s, %s, 'Won', 0, 100, 'won', {stamps})",
+                     (TENANT, LEAD, PIPELINE))
+        for n, deal_id in enumerate((DEAL, uuid.uuid4())):
+            conn.execute("insert into deals (tenant_id, id, name, pipeline_id, stage_id, status, probability, close_date, "
+                         "created_at, updated_at, version) values (%s, %s, %s, %s, %s, 'won', 100, '2026-05-01', "
+                         "now() + make_interval(secs => %s), now(), 1)", (TENANT, deal_id, f"Old {n}", PIPELINE, LEAD, n))
+    upgrade(versions, owner_url, "0003")
+    with _connect(owner_url) as conn:
+        rows = conn.execute("select number, forecast_category, won_at is not null, closed_at is not null, "
+                            "stage_entered_at is not null, expected_close_date::text from deals order by number").fetchall()
+        assert rows == [(1, "closed", True, True, True, "2026-05-01"), (2, "closed", True, True, True, "2026-05-01")]
+        assert conn.execute("select last_number from deal_counters").fetchall() == [(2,)]

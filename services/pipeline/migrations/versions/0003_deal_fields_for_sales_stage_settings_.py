@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from crm_db.rls import disable_tenant_rls, enable_tenant_rls
+from crm_db.rls import disable_tenant_rls, enable_tenant_rls, rls_lifted
 
 revision = '0003'
 down_revision = '0002'
@@ -64,7 +64,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('properties', JSON, nullable=False, server_default='{}'))
         batch_op.drop_index('deals_tenant_close_date_idx')
     if op.get_bind().dialect.name == 'postgresql':  # a SQLite database here is a scratch one, empty
-        backfill_deals()
+        with rls_lifted('deals'):
+            backfill_deals()
     with op.batch_alter_table('deals', schema=None) as batch_op:
         batch_op.alter_column('number', nullable=False)
         batch_op.alter_column('stage_entered_at', nullable=False)
