@@ -29,8 +29,8 @@ from contacts.models import Activity, Company, Contact, DealRef
 from contacts.schemas.activities import ActivitySchema, as_utc, type_errors
 from contacts.schemas.companies import CompanySchema
 from contacts.schemas.contacts import ContactSchema
-from contacts.service.companies import CompanyService
 from contacts.service import meetings
+from contacts.service.companies import CompanyService
 from contacts.service.contacts import ContactService
 from contacts.service.deal_refs import deal_for_field
 from crm_core import context
