@@ -15,6 +15,7 @@ from crm_http.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate, parse_sort
 from crm_http.parsing import parse_uuid, query_int
 from crm_http.resource import LIST_PARAMS, RecordRoutes, json_response
 from crm_runtime.service import ServiceRuntime
+from pipeline.calendar_feed import register_calendar
 from pipeline.deals import DealService
 from pipeline.filters import Parser, as_bool, as_uuid, documented, equality_filters, one_of
 from pipeline.models import STAGE_KINDS, Deal, DealStageHistory, Pipeline, Task
@@ -72,6 +73,7 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
         update_schema=TaskInSchema(), output_schema=task_out,
         sortable={"due_at": Task.due_at, "title": Task.title}, **common), TASK_FILTERS)
     register_history(bp, runtime, deals)
+    register_calendar(bp, runtime)
 
 
 def register_history(bp: Blueprint, runtime: ServiceRuntime, deals: DealService) -> None:
