@@ -12,8 +12,8 @@ import icalendar
 from flask.testing import FlaskClient
 
 from crm_core.context import public_principal, tenant_context
-from crm_events.envelope import Event
 from crm_core.internal_token import HEADER
+from crm_events.envelope import Event
 from crm_testing.apps import ServiceHarness
 from pipeline.activity_consumer import activity_handlers
 from pipeline.models import Task

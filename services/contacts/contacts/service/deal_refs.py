@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from contacts.models import DealRef
 from crm_core.errors import NotFound, validation_error
-from crm_events.envelope import Event
+from crm_events.envelope import Event, topic_for
 
-DEAL_TOPIC = "crm.pipeline.deal"  # crm_events.envelope.topic_for("pipeline", "crm.deal.created")
+DEAL_TOPIC = topic_for("pipeline", "crm.deal.created")  # crm.pipeline.deal
 DEAL_EVENTS = ("crm.deal.created", "crm.deal.updated", "crm.deal.deleted")
 
 
