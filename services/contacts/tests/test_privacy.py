@@ -192,7 +192,8 @@ def test_erase_removes_the_person_everywhere_and_leaves_tombstones(contacts_serv
     deleted = [e for e in emitted if e["type"] == "crm.activity.deleted"]
     assert len(deleted) == 3 and all(set(e["data"]) == {"id", "contact_id", "company_id", "erased"} for e in deleted)
     updated = [e for e in emitted if e["type"] == "crm.activity.updated"]
-    assert updated[0]["data"]["changes"]["attendees"] == [["(erased)", "carol@example.com"], ["carol@example.com"]]
+    carol = {"email": "carol@example.com", "name": None, "status": "needs_action"}
+    assert updated[0]["data"]["changes"]["attendees"] == [["(erased)", carol], [carol]]
     raw = json.dumps(emitted)
     assert not [s for s in PERSONAL if s in raw], [s for s in PERSONAL if s in raw]
     assert not {e["type"] for e in emitted} & {"crm.contact.deleted", "crm.contact.updated"}
