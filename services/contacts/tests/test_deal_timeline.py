@@ -101,3 +101,15 @@ def test_mail_for_an_unknown_deal_waits_for_it(contacts_service: ServiceHarness)
     did = deal(svc, "a", 9)  # the deal's event came after the mail
     assert [x["subject"] for x in logged_on(a, did)] == ["Early"]
     assert a("GET", f"/v1/logged-emails/{mail['id']}")["status"] == "matched"
+
+
+def test_deleting_the_contact_keeps_the_deals_history(contacts_service: ServiceHarness) -> None:
+    svc, a = contacts_service, Api(contacts_service, "a")
+    ada = a.contact("ada@acme.test")
+    did = deal(svc, "a", 2)
+    on_deal = a("POST", f"/v1/deals/{did}/activities", {**NOTE, "contact_id": ada["id"]}, 201)
+    only_ada = a("POST", f"/v1/contacts/{ada['id']}/activities", NOTE, 201)
+    assert svc.client.delete(f"/v1/contacts/{ada['id']}", headers=svc.headers("a")).status_code == 204
+    [kept] = a("GET", f"/v1/deals/{did}/activities")["data"]
+    assert (kept["id"], kept["contact_id"], kept["body"]) == (on_deal["id"], None, "Budget approved")
+    assert only_ada["id"] in {e["data"]["id"] for e in outbox(svc, "a", "crm.activity.deleted")}

@@ -262,7 +262,10 @@ def activity_service(outbox: Outbox) -> ActivityService:
 
 def delete_contact_timeline(session: Session, outbox: Outbox, contact: Contact) -> None:
     """Deleting a contact deletes its timeline: the activities are about that person and have no
-    other owner. Each emits crm.activity.deleted; the companies that showed them are recomputed."""
+    other owner. Each emits crm.activity.deleted; the companies that showed them are recomputed.
+    An activity that is also on a deal stays on the deal (contact_id and company_id -> null,
+    crm.activity.updated): the deal's history must not vanish with a person record. Erasure
+    (service/privacy.py) deletes those too."""
     service = activity_service(outbox)
     company_ids = {uuid.UUID(str(c)) for c in contact.company_ids or ()}
     company_ids.update(session.scalars(select(Activity.company_id).distinct().where(
@@ -271,6 +274,12 @@ def delete_contact_timeline(session: Session, outbox: Outbox, contact: Contact) 
         _lock(session, Company, company_id)
     for row in session.scalars(select(Activity).where(Activity.contact_id == contact.id).with_for_update()).all():
         data = service.serialize(row)
+        if row.deal_id is not None:
+            row.contact_id, row.company_id = None, None
+            session.flush()
+            outbox.emit(session, "crm.activity.updated", row.id, service.body(session, row),
+                        changes={"contact_id": [data.get("contact_id"), None], "company_id": [data.get("company_id"), None]})
+            continue
         session.delete(row)
         outbox.emit(session, "crm.activity.deleted", row.id, data)
     session.flush()
