@@ -134,13 +134,17 @@ def test_replies_set_the_attendee_status(contacts_service: ServiceHarness) -> No
     assert status_of(a, item) == {"bea@example.com": "declined", "carl@example.com": "tentative"}
     assert len(invitations(svc)) == 1  # an answer sends no new invitation
     assert a("GET", item)["sequence"] == 0
-    # Not answers: a wrong token, another meeting's UID, a stranger, a REQUEST, garbage.
-    for data in (received(tag="t", token="wrongtoken1", calendar=reply_for(ics, "bea@example.com", "ACCEPTED")),
-                 received(tag="t", token=token, calendar=answer.replace(made["id"], "00000000-0000-0000-0000-000000000000")),
-                 received(tag="t", token=token, calendar=reply_for(ics, "zed@example.com", "ACCEPTED")),
-                 received(tag="t", token=token, calendar=ics),
-                 received(tag="t", token=token, calendar="BEGIN:VCALENDAR\r\nbroken"),
-                 received(tag="t", token=token, calendar=None)):
+    # Not answers: a wrong token, another meeting's UID, a stranger, one attendee for another, a REQUEST, garbage.
+    bea = "bea@example.com"
+    for data in (received(sender=bea, tag="t", token="wrongtoken1", calendar=reply_for(ics, bea, "ACCEPTED")),
+                 received(sender=bea, tag="t", token=token, calendar=answer.replace(made["id"], "00000000-0000-0000-0000-000000000000")),
+                 received(sender="zed@example.com", tag="t", token=token,
+                          calendar=reply_for(ics, "zed@example.com", "ACCEPTED")),
+                 received(sender="carl@example.com", tag="t", token=token,  # Carl answering for Bea
+                          calendar=reply_for(ics, "bea@example.com", "ACCEPTED")),
+                 received(sender=bea, tag="t", token=token, calendar=ics.replace("NEEDS-ACTION", "ACCEPTED")),
+                 received(sender=bea, tag="t", token=token, calendar="BEGIN:VCALENDAR\r\nbroken"),
+                 received(sender=bea, tag="t", token=token, calendar=None)):
         feed(svc, "a", "crm.mail.received", data)
     assert status_of(a, item) == {"bea@example.com": "declined", "carl@example.com": "tentative"}
 

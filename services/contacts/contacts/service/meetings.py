@@ -181,8 +181,8 @@ def replies(calendar: str) -> list[tuple[str, str, str]]:
 
 
 def on_reply(session: Session, outbox: Outbox, event: Event) -> Activity | None:
-    """crm.mail.received at <mailbox>+t-<token>@ with a calendar part: the attendee's answer. Only an
-    attendee of the meeting with that token (in this tenant) is changed, and only their status."""
+    """crm.mail.received at <mailbox>+t-<token>@ with a calendar part: the attendee's answer. Only the
+    sending attendee of the meeting with that token (in this tenant) is changed, and only their status."""
     data = event.data or {}
     token, calendar = data.get("token"), data.get("calendar")
     if data.get("tag") != REPLY_TAG or not token or not isinstance(calendar, str):
@@ -191,7 +191,11 @@ def on_reply(session: Session, outbox: Outbox, event: Event) -> Activity | None:
                                                      Activity.type == "meeting")).first()
     if meeting is None:
         return None
-    answers = {email: status for found_uid, email, status in replies(calendar) if found_uid == uid(meeting)}
+    # Every attendee got the same token: one may answer only for themselves (the From address),
+    # never set another attendee's status.
+    sender = str((data.get("from") or {}).get("address") or "").strip().lower()
+    answers = {email: status for found_uid, email, status in replies(calendar)
+               if found_uid == uid(meeting) and email == sender}
     if not answers:
         return None
     attendees = [attendee(a) for a in meeting.attendees or ()]
