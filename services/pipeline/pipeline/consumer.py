@@ -12,7 +12,6 @@ from crm_events.consumer import Handler
 from crm_events.envelope import Event
 from crm_events.outbox import Outbox
 from crm_runtime.cli import ConsumerSpec
-from pipeline.activity_consumer import activity_consumers
 from pipeline.models import metadata
 from pipeline.schemas import PipelineSchema
 from pipeline.service import PipelineService
@@ -32,4 +31,4 @@ def tenant_handlers(pipelines: PipelineService) -> dict[str, Handler]:
 
 def consumers(settings: Settings, _db: Database) -> list[ConsumerSpec]:
     pipelines = PipelineService(Outbox(settings.service, metadata()), PipelineSchema().dump)
-    return [ConsumerSpec(PROVISIONING_GROUP, [TENANT_TOPIC], tenant_handlers(pipelines)), *activity_consumers(settings, _db)]
+    return [ConsumerSpec(PROVISIONING_GROUP, [TENANT_TOPIC], tenant_handlers(pipelines))]
