@@ -147,6 +147,11 @@ def test_replies_set_the_attendee_status(contacts_service: ServiceHarness) -> No
                  received(sender=bea, tag="t", token=token, calendar=None)):
         feed(svc, "a", "crm.mail.received", data)
     assert status_of(a, item) == {"bea@example.com": "declined", "carl@example.com": "tentative"}
+    # Moved: everyone is asked again.
+    moved = a("PATCH", item, {"starts_at": "2026-03-05T11:00:00Z", "ends_at": "2026-03-05T12:00:00Z"})
+    assert moved["sequence"] == 1 and {x["status"] for x in moved["attendees"]} == {"needs_action"}
+    _, update = invitations(svc)[-1]
+    assert set(attendees_of(event_of(update)[1]).values()) == {"NEEDS-ACTION"}
 
 
 def test_meeting_fields_are_validated(contacts_service: ServiceHarness) -> None:

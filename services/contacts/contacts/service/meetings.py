@@ -119,6 +119,10 @@ def prepare(values: dict[str, Any], record: Activity | None) -> None:
     cancelling = bool(values.get("cancelled")) and not record.cancelled
     if changed or cancelling:
         values["sequence"] = (record.sequence or 0) + 1
+    if any(name in values and as_utc(values[name]) != as_utc(getattr(record, name)) for name in ("starts_at", "ends_at")):
+        # Another time needs another answer: every attendee is asked again (as calendar apps do).
+        people = values.get("attendees", record.attendees) or []
+        values["attendees"] = [{**attendee(a), "status": "needs_action"} for a in people]
 
 
 def _comparable(name: str, value: Any) -> Any:
