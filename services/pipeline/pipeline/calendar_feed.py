@@ -20,6 +20,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 from marshmallow import Schema, fields
 from sqlalchemy import delete, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crm_core import context
@@ -83,9 +84,15 @@ def issue(session: Session, user_id: uuid.UUID) -> tuple[CalendarFeed, str]:
     hashed, tenant = secret_hash(token), context.require_tenant()
     row = _mine(session, user_id)
     if row is None:
-        row = CalendarFeed(user_id=user_id, token_hash=hashed)
-        session.add(row)
-    else:
+        try:
+            with session.begin_nested():  # two first POSTs at once: the loser rotates the winner's row
+                row = CalendarFeed(user_id=user_id, token_hash=hashed)
+                session.add(row)
+        except IntegrityError:
+            row = _mine(session, user_id)
+    if row is None:
+        raise RuntimeError("calendar feed row vanished while being created")
+    if row.token_hash != hashed:
         # A platform table: every statement names the tenant itself.
         session.execute(delete(CalendarFeedToken).where(CalendarFeedToken.tenant_id == tenant,
                                                         CalendarFeedToken.token_hash == row.token_hash))
