@@ -5,13 +5,15 @@ URL serves its own user's items only, never a colleague's nor another tenant's; 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
 import pytest
-from calendar_helpers import activity, as_user, events_of, fetch, task, user
+from calendar_helpers import activity, as_user, events_of, fetch, path_of, public_headers, task, user
 from psycopg import sql
 from sqlalchemy import text
 
@@ -77,3 +79,22 @@ def test_feeds_never_show_anyone_elses_items(pg_pipeline: ServiceHarness) -> Non
     assert c.delete(FEED, headers=as_user(svc, "a", "ann")).status_code == 204
     fetch(c, svc, ann_url, 404)
     fetch(c, svc, bea_url)
+
+
+def test_concurrent_first_posts_make_one_feed(pg_pipeline: ServiceHarness) -> None:
+    svc = pg_pipeline
+    headers = as_user(svc, "a", "ann")
+    barrier = threading.Barrier(4)
+
+    def post() -> tuple[int, str]:
+        client = svc.app.test_client()
+        barrier.wait()
+        resp = client.post(FEED, headers=headers)
+        return resp.status_code, resp.get_json().get("url", "")
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: post(), range(4)))
+    assert {status for status, _ in answers} == {201}
+    assert raw_count(svc, "a", "calendar_feeds") == 1
+    working = [url for _, url in answers if svc.client.get(path_of(url), headers=public_headers(svc)).status_code == 200]
+    assert len(working) == 1  # the last rotation wins; the others are dead
