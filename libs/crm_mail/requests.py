@@ -15,7 +15,9 @@ use case that made it rather than a consumer far away):
     headers      extra headers ({"List-Unsubscribe": "<...>"}); never the ones mail sets itself
     in_reply_to, references   threading: Message-IDs, "<...>"
     attachments  [{"filename", "content_type", "content_base64", "inline"?, "content_id"?}];
-                 text/calendar parts keep their `method` parameter (meeting invitations)
+                 text/calendar parts keep their `method` parameter (meeting invitations); in
+                 them, REPLY_ADDRESS_PLACEHOLDER is replaced by the reply address of reply_token
+                 (an invitation's ORGANIZER: the requester does not know the tenant's mailbox)
     refers_to    {"type": "ticket|deal|campaign|user|contact|task|...", "id": "..."}
     mailbox_hint the tenant's name, for a tenant whose mailbox (the reply and bounce addresses)
                  may not exist yet: signup's first message can overtake crm.tenant.created
@@ -46,6 +48,8 @@ RESERVED_HEADERS = frozenset({
     "dkim-signature", "received", "x-crm-message-id", "x-crm-tenant", "x-crm-loop",
 })
 MAX_RECIPIENTS = 100
+# RFC 2606 .invalid: never a real address, so nothing but the substitution can make it one.
+REPLY_ADDRESS_PLACEHOLDER = "reply-address@crm.invalid"
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024  # decoded, all parts together: events must stay small
 _ADDRESS = re.compile(r"^[^@\s<>\",;]+@[^@\s<>\",;]+\.[^@\s<>\",;]+$|^[^@\s<>\",;]+@localhost$")
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 field name: printable, no colon

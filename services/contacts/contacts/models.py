@@ -142,6 +142,8 @@ class Activity(TenantScoped, Base):
         Index("activities_contact_timeline_idx", "tenant_id", "contact_id", "occurred_at", "id"),
         Index("activities_company_timeline_idx", "tenant_id", "company_id", "occurred_at", "id"),
         Index("activities_thread_idx", "tenant_id", "thread_id", "occurred_at", "id"),
+        Index("activities_deal_timeline_idx", "tenant_id", "deal_id", "occurred_at", "id"),
+        Index("activities_reply_token_idx", "tenant_id", "reply_token"),
     )
 
     type: Mapped[str] = mapped_column(String(16), nullable=False)
@@ -156,7 +158,17 @@ class Activity(TenantScoped, Base):
     outcome: Mapped[str | None] = mapped_column(String(32))
     starts_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     ends_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    attendees: Mapped[list[str] | None] = mapped_column(JsonType)
+    # A meeting's attendees: [{"email", "name"?, "status": needs_action|accepted|declined|tentative}].
+    attendees: Mapped[list[dict[str, Any]] | None] = mapped_column(JsonType)
+    # The deal (a DealRef) the activity is about: it is on the deal's timeline as well.
+    deal_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
+    # Meetings: where and in which zone (the invitation's TZID); invitations by mail when asked.
+    location: Mapped[str | None] = mapped_column(String(500))
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    send_invitations: Mapped[bool | None] = mapped_column(Boolean)
+    cancelled: Mapped[bool | None] = mapped_column(Boolean)
+    sequence: Mapped[int | None] = mapped_column(Integer)  # iCalendar SEQUENCE of the last invitation sent
+    reply_token: Mapped[str | None] = mapped_column(String(64))  # attendees' replies come back with it
     # An email logged from the mail service (mail to <mailbox>+log@): its message and conversation.
     inbound_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())  # the LoggedEmail (= inbound message) id
     thread_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
@@ -164,6 +176,20 @@ class Activity(TenantScoped, Base):
     in_reply_to: Mapped[str | None] = mapped_column(String(998))
     references: Mapped[list[str] | None] = mapped_column("email_references", JsonType)  # a reserved word in SQL
     participants: Mapped[list[dict[str, Any]] | None] = mapped_column(JsonType)
+
+
+class DealRef(TenantScoped, Base):
+    """The pipeline's deals as contacts knows them (from crm.deal.* events): enough to validate a
+    deal_id and to route mail to <mailbox>+deal-<number>@. id = the deal's id."""
+
+    __tablename__ = "deal_refs"
+    __table_args__ = (Index("deal_refs_number_idx", "tenant_id", "number"),)
+
+    number: Mapped[int | None] = mapped_column(BigInteger)
+    name: Mapped[str | None] = mapped_column(String(500))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    # The deal's own version: an older event arriving late changes nothing.
+    deal_version: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
 
 
 class LoggedEmail(TenantScoped, Base):
@@ -177,6 +203,7 @@ class LoggedEmail(TenantScoped, Base):
         Index("logged_emails_status_idx", "tenant_id", "status", "occurred_at", "id"),
         Index("logged_emails_message_idx", "tenant_id", "message_id"),
         Index("logged_emails_thread_idx", "tenant_id", "thread_id"),
+        Index("logged_emails_deal_number_idx", "tenant_id", "deal_number"),
     )
 
     status: Mapped[str] = mapped_column(String(16), nullable=False)  # matched | unmatched
@@ -192,6 +219,10 @@ class LoggedEmail(TenantScoped, Base):
     snippet: Mapped[str | None] = mapped_column(String(300))
     body: Mapped[str | None] = mapped_column(Text)  # the text, cut: what a later match logs
     contact_ids: Mapped[list[str]] = mapped_column(JsonType, default=_empty_list, nullable=False)
+    # Sent to <mailbox>+deal-<number>@: the deal it is for, and once that deal is known, its id
+    # (a message for a deal number contacts does not know yet waits for the deal's event).
+    deal_number: Mapped[int | None] = mapped_column(BigInteger)
+    deal_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
     matched_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 

@@ -82,7 +82,7 @@ def test_each_type_is_validated_naming_the_fields(world: dict[str, Any]) -> None
         "direction", "outcome"}
     assert errors_of(svc, path, {"type": "meeting", "attendees": ["x@y.test"]}) == {"starts_at"}
     assert errors_of(svc, path, {"type": "meeting", "starts_at": at(1), "ends_at": at(0.9)}) == {"ends_at"}
-    assert "attendees.0" in errors_of(svc, path, {"type": "meeting", "starts_at": at(1), "attendees": ["nope"]})
+    assert "attendees.0.email" in errors_of(svc, path, {"type": "meeting", "starts_at": at(1), "attendees": ["nope"]})
     assert errors_of(svc, path, {"type": "chat", "body": "x"}) == {"type"}
     assert errors_of(svc, path, {"body": "x"}) == {"type"}
     assert errors_of(svc, path, note(occurred_at="2024-05-01T10:00:00")) == {"occurred_at"}  # no offset
@@ -105,7 +105,8 @@ def test_each_type_is_stored_with_its_own_fields(world: dict[str, Any]) -> None:
     meeting = post(svc, path, {"type": "meeting", "starts_at": "2024-06-01T09:00:00Z", "ends_at": "2024-06-01T10:00:00Z",
                                "attendees": ["Ada@Acme.test", "ada@acme.test", "bob@acme.test"]})
     assert meeting["occurred_at"] == "2024-06-01T09:00:00Z"  # defaults to starts_at
-    assert meeting["attendees"] == ["ada@acme.test", "bob@acme.test"]
+    assert meeting["attendees"] == [{"email": a, "name": None, "status": "needs_action"}
+                                    for a in ("ada@acme.test", "bob@acme.test")]  # bare addresses accepted
     email = post(svc, path, {"type": "email", "direction": "inbound", "subject": "Re: quote"})
     assert email["subject"] == "Re: quote" and "outcome" not in email
 

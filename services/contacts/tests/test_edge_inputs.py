@@ -57,5 +57,5 @@ def test_erasing_after_an_undone_merge_leaves_the_other_person_alone(contacts_se
     assert "b@e.com" not in json.dumps(exported["merges"])  # B is a person of their own again
     assert svc.client.post(f"/v1/contacts/{a['id']}/erase", headers=h).status_code == 200
     kept = svc.client.get(f"/v1/contacts/{c['id']}/activities/{meeting['id']}", headers=h).get_json()
-    assert kept["attendees"] == ["b@e.com", "c@e.com"]
+    assert [x["email"] for x in kept["attendees"]] == ["b@e.com", "c@e.com"]
     assert svc.client.get(f"/v1/contacts/{b['id']}", headers=h).get_json()["email"] == "b@e.com"

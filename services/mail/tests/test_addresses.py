@@ -51,6 +51,7 @@ def test_addresses_shape(inbound: Inbound) -> None:
     assert body["addresses"] == {"default": f"{box}@{DOMAIN}", "support": f"{box}+support@{DOMAIN}",
                                  "log": f"{box}+log@{DOMAIN}"}
     assert body["reply_token_format"] == f"{box}+t-<token>@{DOMAIN}"
+    assert body["deal_log_format"] == f"{box}+deal-<deal number>@{DOMAIN}"
     assert body["inbound_webhook"]["url_template"].endswith("/inbound/mime/<secret>")
     inbound.get("a", "/v1/mail/addresses", 403, scopes=("contacts:read",))
 

@@ -15,6 +15,7 @@ from crm_http.openapi import ApiDoc
 from crm_http.parsing import if_match_version, parse_uuid
 from crm_http.resource import RecordRoutes, list_params, record_response
 from crm_runtime.service import ServiceRuntime
+from pipeline.calendar_feed import register_calendar
 from pipeline.deal_properties import register_deal_properties
 from pipeline.deals import DealService
 from pipeline.exchange_rates import ExchangeRateService, reconvert_open_deals
@@ -104,6 +105,7 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
     register_history(bp, runtime, deals.get)
     register_sales(bp, runtime, deals)
     register_stage_delete(bp, runtime, pipelines)
+    register_calendar(bp, runtime)
 
 
 def register_sales(bp: Blueprint, runtime: ServiceRuntime, deals: DealService) -> None:

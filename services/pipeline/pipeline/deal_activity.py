@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from crm_db.base import as_utc
 from pipeline.models import Deal, PipelineStage, Task
 
 
@@ -23,7 +24,7 @@ def rots_at(status: str, rotten_days: int | None, stage_entered_at: dt.datetime 
     its last activity and entering the stage. None for a closed deal or a stage that never rots."""
     if status != "open" or rotten_days is None:
         return None
-    known = [d for d in (stage_entered_at, last_activity_at) if d is not None]
+    known = [as_utc(d) for d in (stage_entered_at, last_activity_at) if d is not None]
     return max(known) + dt.timedelta(days=rotten_days) if known else None
 
 
@@ -41,7 +42,7 @@ def refresh_deal_activity(session: Session, deal_ids: Iterable[uuid.UUID],
             Task.deal_id == deal_id, Task.done.is_(False), Task.due_at.is_not(None)))
         last_done = session.scalar(select(func.max(Task.completed_at)).where(
             Task.deal_id == deal_id, Task.done.is_(True)))
-        candidates = [d for d in (deal.last_activity_at, last_done, logged_at) if d is not None]
+        candidates = [as_utc(d) for d in (deal.last_activity_at, last_done, logged_at) if d is not None]  # SQLite: naive
         last_at = max(candidates) if candidates else None
         rotten_days = session.scalar(select(PipelineStage.rotten_days).where(PipelineStage.id == deal.stage_id))
         values = {"next_activity_at": next_at, "last_activity_at": last_at,

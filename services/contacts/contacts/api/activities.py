@@ -8,9 +8,10 @@ from typing import Any
 from flask import Blueprint, Response, request
 from sqlalchemy.orm import Session
 
-from contacts.models import ACTIVITY_TYPES, Activity, Company, Contact
-from contacts.schemas.activities import ActivityCreateSchema, ActivitySchema, ActivityUpdateSchema
+from contacts.models import ACTIVITY_TYPES, Activity, Company, Contact, DealRef
+from contacts.schemas.activities import ActivityCreateSchema, ActivitySchema, ActivityUpdateSchema, DealActivityCreateSchema
 from contacts.service.activities import activity_service, party_services
+from contacts.service.deal_refs import deal_for_path
 from crm_core.errors import BadRequest
 from crm_http.auth import require_scope
 from crm_http.idempotency import idempotent
@@ -20,7 +21,7 @@ from crm_http.resource import json_response, record_response
 from crm_runtime.service import ServiceRuntime
 
 TAG = "Activities"
-PARENTS = {"contacts": "contact", "companies": "company"}
+PARENTS = {"contacts": "contact", "companies": "company", "deals": "deal"}
 UUID_SCHEMA = {"type": "string", "format": "uuid"}
 LIST_PARAMS = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
@@ -55,11 +56,16 @@ def _thread() -> uuid.UUID | None:
 
 
 def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
-    create_schema, update_schema = ActivityCreateSchema(), ActivityUpdateSchema()
+    create_schemas = {"contacts": ActivityCreateSchema(), "companies": ActivityCreateSchema(),
+                      "deals": DealActivityCreateSchema()}
+    update_schema = ActivityUpdateSchema()
 
-    def parent(session: Session, collection: str, parent_id: str, *, write: bool = False) -> Contact | Company:
-        """The contact (410 once erased) or company; 404 otherwise. A read through a merged id answers
-        for its survivor; a write through one is 409 naming `merged_into` (it would land on the survivor)."""
+    def parent(session: Session, collection: str, parent_id: str, *, write: bool = False) -> Contact | Company | DealRef:
+        """The contact (410 once erased), company or deal; 404 otherwise. A read through a merged id
+        answers for its survivor; a write through one is 409 naming `merged_into` (it would land on
+        the survivor). Deals are the replica of the pipeline's (service/deal_refs.py)."""
+        if collection == "deals":
+            return deal_for_path(session, parse_uuid(parent_id, "deal"))
         contacts, companies = party_services(runtime.outbox)
         service = contacts if collection == "contacts" else companies
         rid = parse_uuid(parent_id, service.aggregate)
@@ -87,7 +93,7 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
 
         def create(parent_id: str) -> Response:
             require_scope("contacts:write")
-            values: dict[str, Any] = load(create_schema)
+            values: dict[str, Any] = load(create_schemas[collection])
             service = activity_service(runtime.outbox)
             with runtime.db.transaction() as session:
                 found = parent(session, collection, parent_id, write=True)
@@ -142,16 +148,18 @@ def _document(runtime: ServiceRuntime, collection: str, singular: str) -> None:
     item = f"{base}/{{activity_id}}"
     parent_param = {"name": "parent_id", "in": "path", "required": True, "schema": UUID_SCHEMA,
                     "description": f"The {singular}'s id" + (
+                        "" if singular == "deal" else
                         "; a merged id answers reads for its survivor, and writes with 409 naming `merged_into`")}
     item_params = [parent_param, {"name": "activity_id", "in": "path", "required": True, "schema": UUID_SCHEMA}]
     gone = {410: "The contact was erased"} if singular == "contact" else {}
-    whose = ("the contact's activities" if singular == "contact"
-             else "activities posted on the company and on every contact linked to it")
+    whose = {"contact": "the contact's activities", "deal": "activities about the deal (posted on it, or with `deal_id`)",
+             "company": "activities posted on the company and on every contact linked to it"}[singular]
     doc.operation(base, "get", summary=f"Timeline of a {singular}: {whose}, newest first", tag=TAG,
                   scope="contacts:read", response=ActivitySchema, list_of=True, parameters=[parent_param, *LIST_PARAMS],
                   extra_responses={404: f"No such {singular}", **gone})
     doc.operation(base, "post", summary=f"Log a note, call, email or meeting on a {singular}", tag=TAG,
-                  scope="contacts:write", request=ActivityCreateSchema, response=ActivitySchema, status=201,
+                  scope="contacts:write", request=DealActivityCreateSchema if singular == "deal" else ActivityCreateSchema,
+                  response=ActivitySchema, status=201,
                   parameters=[parent_param, {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}],
                   extra_responses={404: f"No such {singular}", 409: "The id was merged away (`merged_into`)",
                                    422: "Invalid fields, or fields of another type", **gone})

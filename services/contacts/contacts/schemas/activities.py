@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from marshmallow import ValidationError, fields, post_dump, post_load, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_dump, post_load, pre_load, validate, validates_schema
 
 from contacts.models import ACTIVITY_TYPES
 from crm_http.fields import RecordSchema, TrimmedSchema, UtcDateTime
@@ -18,13 +19,16 @@ from crm_http.fields import RecordSchema, TrimmedSchema, UtcDateTime
 DIRECTIONS = ("inbound", "outbound")
 CALL_OUTCOMES = ("connected", "no_answer", "busy", "left_voicemail", "wrong_number")
 MAX_DURATION = 7 * 24 * 3600  # a week: anything longer is a typo, not a call
-COMMON_FIELDS = frozenset({"type", "occurred_at", "subject", "body"})
+COMMON_FIELDS = frozenset({"type", "occurred_at", "subject", "body", "deal_id", "contact_id"})
+MEETING_FIELDS = frozenset({"starts_at", "ends_at", "attendees", "location", "time_zone", "send_invitations",
+                            "cancelled"})
 TYPE_FIELDS: dict[str, frozenset[str]] = {
     "note": frozenset(),
     "call": frozenset({"direction", "duration_seconds", "outcome"}),
     "email": frozenset({"direction"}),
-    "meeting": frozenset({"starts_at", "ends_at", "attendees"}),
+    "meeting": MEETING_FIELDS,
 }
+ATTENDEE_STATUSES = ("needs_action", "accepted", "declined", "tentative")
 # Without these an activity of the type says nothing (a note without text, a call with nobody
 # knowing who called whom, a meeting without a time).
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
@@ -37,6 +41,38 @@ DATETIME_FIELDS = ("occurred_at", "starts_at", "ends_at")
 # Read-only on email activities: the message an email logged by mail came from (null on emails
 # posted through the API) and its conversation (`?thread_id=` on the timeline).
 MESSAGE_FIELDS = frozenset({"inbound_id", "thread_id", "message_id", "in_reply_to", "references", "participants"})
+MEETING_OUT = frozenset({"sequence"})  # read-only: the SEQUENCE of the last invitation sent
+
+
+def _zone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError("Not an IANA time zone such as Europe/Berlin.") from None
+
+
+def attendee(value: Any) -> dict[str, Any]:
+    """One stored attendee as the API shows it (meetings logged before invitations kept bare addresses)."""
+    if isinstance(value, str):
+        return {"email": value, "name": None, "status": "needs_action"}
+    return {"email": value.get("email"), "name": value.get("name"), "status": value.get("status") or "needs_action"}
+
+
+class AttendeeSchema(Schema):
+    """`{"email", "name"?, "status"?}`, or a bare address."""
+
+    email = fields.Email(required=True, validate=validate.Length(max=320))
+    name = fields.String(validate=validate.Length(max=200), allow_none=True, load_default=None)
+    status = fields.String(validate=validate.OneOf(ATTENDEE_STATUSES), load_default="needs_action")
+
+    @pre_load
+    def bare_address(self, data: Any, **_: Any) -> Any:
+        return {"email": data} if isinstance(data, str) else data
+
+    @post_load
+    def lower(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        data["email"] = data["email"].lower()
+        return data
 
 
 def as_utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -68,7 +104,7 @@ def type_errors(kind: str, given: Iterable[str], merged: Mapping[str, Any]) -> d
 
 
 class ActivityInSchema(TrimmedSchema):
-    trim_fields = frozenset({"type", "subject", "direction", "outcome"})  # bodies stay as typed
+    trim_fields = frozenset({"type", "subject", "direction", "outcome", "location", "time_zone"})  # bodies stay as typed
 
     type = fields.String(validate=validate.OneOf(ACTIVITY_TYPES))
     occurred_at = UtcDateTime()  # ISO 8601 with an offset; a naive time is refused
@@ -79,8 +115,12 @@ class ActivityInSchema(TrimmedSchema):
     outcome = fields.String(validate=validate.OneOf(CALL_OUTCOMES), allow_none=True)
     starts_at = UtcDateTime(allow_none=True)
     ends_at = UtcDateTime(allow_none=True)
-    attendees = fields.List(fields.Email(validate=validate.Length(max=320)), validate=validate.Length(max=200),
-                            allow_none=True)
+    attendees = fields.List(fields.Nested(AttendeeSchema), validate=validate.Length(max=200), allow_none=True)
+    deal_id = fields.UUID(allow_none=True)
+    location = fields.String(validate=validate.Length(max=500), allow_none=True)
+    time_zone = fields.String(validate=[validate.Length(max=64), _zone], allow_none=True)
+    send_invitations = fields.Boolean(allow_none=True)
+    cancelled = fields.Boolean(allow_none=True)
 
     @post_load
     def normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -89,7 +129,7 @@ class ActivityInSchema(TrimmedSchema):
             if data.get(name) is not None:
                 data[name] = as_utc(data[name])
         if data.get("attendees") is not None:
-            data["attendees"] = list(dict.fromkeys(a.lower() for a in data["attendees"]))
+            data["attendees"] = list({a["email"]: a for a in data["attendees"]}.values())  # once per address
         return data
 
 
@@ -105,11 +145,20 @@ class ActivityCreateSchema(ActivityInSchema):
                 raise ValidationError(errors)
 
 
+class DealActivityCreateSchema(ActivityCreateSchema):
+    """On a deal's timeline an activity may name the contact it was with: it is then one record on
+    the deal's, the contact's and the contact's company's timelines."""
+
+    contact_id = fields.UUID(allow_none=True)
+
+
 class ActivityUpdateSchema(ActivityInSchema):
     """Any field of the activity's type; `type` itself cannot change (the service says so)."""
 
 
 class ActivitySchema(RecordSchema, ActivityInSchema):
+    attendees = fields.Function(lambda a: None if a.attendees is None else [attendee(x) for x in a.attendees])
+    sequence = fields.Integer(dump_only=True, allow_none=True)
     contact_id = fields.UUID(allow_none=True)
     company_id = fields.UUID(allow_none=True)
     author_id = fields.UUID(allow_none=True)
@@ -124,6 +173,7 @@ class ActivitySchema(RecordSchema, ActivityInSchema):
     def only_type_fields(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
         """A timeline mixes types: each entry shows its own fields, not every other type's nulls."""
         kind = data.get("type") or ""
-        own = TYPE_FIELDS.get(kind, frozenset()) | (MESSAGE_FIELDS if kind == "email" else frozenset())
-        others = set().union(*TYPE_FIELDS.values(), MESSAGE_FIELDS) - own
+        own = (TYPE_FIELDS.get(kind, frozenset()) | (MESSAGE_FIELDS if kind == "email" else frozenset())
+               | (MEETING_OUT if kind == "meeting" else frozenset()))
+        others = set().union(*TYPE_FIELDS.values(), MESSAGE_FIELDS, MEETING_OUT) - own
         return {k: v for k, v in data.items() if k not in others}

@@ -23,6 +23,8 @@ class LoggedEmailSchema(RecordSchema):
     occurred_at = UtcDateTime()
     snippet = fields.String(allow_none=True)
     contact_ids = fields.List(fields.String())
+    deal_number = fields.Integer(allow_none=True)
+    deal_id = fields.UUID(allow_none=True)
     matched_at = UtcDateTime(allow_none=True)
 
     def sender_of(self, record: Any) -> dict[str, Any] | None:

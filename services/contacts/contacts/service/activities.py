@@ -25,12 +25,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import type_coerce
 
-from contacts.models import Activity, Company, Contact
+from contacts.models import Activity, Company, Contact, DealRef
 from contacts.schemas.activities import ActivitySchema, as_utc, type_errors
 from contacts.schemas.companies import CompanySchema
 from contacts.schemas.contacts import ContactSchema
+from contacts.service import meetings
 from contacts.service.companies import CompanyService
 from contacts.service.contacts import ContactService
+from contacts.service.deal_refs import deal_for_field
 from crm_core import context
 from crm_core.errors import Gone, NotFound, validation_error
 from crm_db.base import utcnow
@@ -40,11 +42,12 @@ from crm_http.pagination import SortKey, paginate
 
 COUNTED_TYPES = ("call", "email", "meeting")  # talking to the customer; a note is not
 EDITABLE = ("occurred_at", "subject", "body", "direction", "duration_seconds", "outcome", "starts_at", "ends_at",
-            "attendees")
+            "attendees", "location", "time_zone", "send_invitations", "cancelled", "deal_id")
+Parent = Contact | Company | DealRef
 
 Listener = Callable[[Session, Outbox, uuid.UUID], None]
 ACTIVITY_LISTENERS: list[Listener] = []
-P = TypeVar("P", Contact, Company, Activity)
+P = TypeVar("P", Contact, Company, Activity, DealRef)
 
 
 def on_activity_changed(session: Session, outbox: Outbox, contact_id: uuid.UUID) -> None:
@@ -128,19 +131,21 @@ class ActivityService(RecordService[Activity]):
     aggregate = "activity"
 
     # --- reading -----------------------------------------------------------------------------
-    def scope(self, session: Session, parent: Contact | Company) -> ColumnElement[bool]:
+    def scope(self, session: Session, parent: Parent) -> ColumnElement[bool]:
         if isinstance(parent, Contact):
             return Activity.contact_id == parent.id
+        if isinstance(parent, DealRef):
+            return Activity.deal_id == parent.id
         return company_scope(session, parent.id)
 
-    def find(self, session: Session, parent: Contact | Company, activity_id: uuid.UUID) -> Activity:
+    def find(self, session: Session, parent: Parent, activity_id: uuid.UUID) -> Activity:
         """An activity on this parent's timeline; anything else (another timeline, another tenant) is 404."""
         found = session.scalars(select(Activity).where(Activity.id == activity_id, self.scope(session, parent))).first()
         if found is None:
             raise NotFound(f"No activity with id {activity_id} on this timeline.")
         return found
 
-    def timeline(self, session: Session, parent: Contact | Company, types: list[str], keys: list[SortKey],
+    def timeline(self, session: Session, parent: Parent, types: list[str], keys: list[SortKey],
                  limit: int, cursor: str | None, *, thread_id: uuid.UUID | None = None) -> tuple[list[Activity], str | None]:
         stmt = select(Activity).where(self.scope(session, parent))
         if types:
@@ -166,8 +171,24 @@ class ActivityService(RecordService[Activity]):
         refresh_last_contacted(session, self.outbox, contact_id, [company_id])
         on_activity_changed(session, self.outbox, contact_id)
 
-    def add(self, session: Session, parent: Contact | Company, values: dict[str, Any]) -> Activity:
-        """Post on a contact (the activity also lands on its primary company) or on a company."""
+    def _deal_contact(self, session: Session, contact_id: uuid.UUID) -> Contact:
+        contact = session.scalars(select(Contact).where(Contact.id == contact_id)).first()
+        if contact is None:  # merged-away and erased contacts have no row
+            raise validation_error({"contact_id": [f"No contact with id {contact_id}."]})
+        return contact
+
+    def add(self, session: Session, parent: Parent, values: dict[str, Any]) -> Activity:
+        """Post on a contact (the activity also lands on its primary company), on a company, or on
+        a deal (and, with `contact_id`, on that contact's and its company's timelines too)."""
+        contact_id = values.pop("contact_id", None)
+        if contact_id is not None and not isinstance(parent, DealRef):
+            raise validation_error({"contact_id": ["Given by the URL; name a contact when posting on a deal."]})
+        if isinstance(parent, DealRef):
+            values["deal_id"] = parent.id
+            if contact_id is not None:
+                parent = self._deal_contact(session, contact_id)  # then posted as on the contact
+        elif values.get("deal_id") is not None:
+            deal_for_field(session, values["deal_id"])
         if values["type"] == "meeting" and values.get("starts_at") is not None:
             values.setdefault("occurred_at", values["starts_at"])
         values.setdefault("occurred_at", utcnow())
@@ -176,17 +197,26 @@ class ActivityService(RecordService[Activity]):
         if isinstance(parent, Contact):
             self._lock_parents(session, parent.id, {parent.company_id})  # re-reads the contact
             values["contact_id"], values["company_id"] = parent.id, parent.company_id
+        elif isinstance(parent, DealRef):
+            values["contact_id"], values["company_id"] = None, None
         else:
             self._lock_parents(session, None, {parent.id})
             values["contact_id"], values["company_id"] = None, parent.id
+        if values["type"] == "meeting":
+            meetings.prepare(values, None)
         record = self.create(session, values)
         self._changed(session, record.contact_id, record.company_id)
+        meetings.after_create(session, self.outbox, record)
         return record
 
     def before_update(self, session: Session, record: Activity, values: dict[str, Any]) -> None:
         if "type" in values and values["type"] != record.type:
             raise validation_error({"type": ["The type of an activity cannot change; delete it and post another."]})
         values.pop("type", None)
+        if "contact_id" in values:
+            raise validation_error({"contact_id": ["An activity cannot move to another contact; delete it and post another."]})
+        if values.get("deal_id") is not None and values["deal_id"] != record.deal_id:
+            deal_for_field(session, values["deal_id"])
         given = list(values)
         if (record.type == "meeting" and values.get("starts_at") is not None and "occurred_at" not in values
                 and as_utc(record.occurred_at) == as_utc(record.starts_at)):
@@ -195,6 +225,8 @@ class ActivityService(RecordService[Activity]):
         errors = type_errors(record.type, given, merged)
         if errors:
             raise validation_error(errors)
+        if record.type == "meeting":
+            meetings.prepare(values, record)
 
     def _relock(self, session: Session, record: Activity) -> Activity:
         """After the parents (lock order), lock the activity itself and re-read its version."""
@@ -206,17 +238,20 @@ class ActivityService(RecordService[Activity]):
     def change(self, session: Session, record: Activity, values: dict[str, Any], expected: int | None) -> Activity:
         self._lock_parents(session, record.contact_id, {record.company_id})
         record = self._relock(session, record)
-        version = record.version
+        version, before = record.version, meetings.snapshot(record)
         updated = self.update(session, record.id, values, expected)
         if updated.version != version:
             self._changed(session, updated.contact_id, updated.company_id)
+            meetings.after_change(session, self.outbox, before, updated)
         return updated
 
     def remove(self, session: Session, record: Activity, expected: int | None) -> None:
         contact_id, company_id = record.contact_id, record.company_id
         self._lock_parents(session, contact_id, {company_id})
-        self._relock(session, record)
-        self.delete(session, record.id, expected)
+        found = self._relock(session, record)
+        self.check_version(found, expected)
+        meetings.before_delete(session, self.outbox, found)
+        self.delete(session, record.id, None)
         self._changed(session, contact_id, company_id)
 
 
@@ -227,7 +262,10 @@ def activity_service(outbox: Outbox) -> ActivityService:
 
 def delete_contact_timeline(session: Session, outbox: Outbox, contact: Contact) -> None:
     """Deleting a contact deletes its timeline: the activities are about that person and have no
-    other owner. Each emits crm.activity.deleted; the companies that showed them are recomputed."""
+    other owner. Each emits crm.activity.deleted; the companies that showed them are recomputed.
+    An activity that is also on a deal stays on the deal (contact_id and company_id -> null,
+    crm.activity.updated): the deal's history must not vanish with a person record. Erasure
+    (service/privacy.py) deletes those too."""
     service = activity_service(outbox)
     company_ids = {uuid.UUID(str(c)) for c in contact.company_ids or ()}
     company_ids.update(session.scalars(select(Activity.company_id).distinct().where(
@@ -236,6 +274,12 @@ def delete_contact_timeline(session: Session, outbox: Outbox, contact: Contact) 
         _lock(session, Company, company_id)
     for row in session.scalars(select(Activity).where(Activity.contact_id == contact.id).with_for_update()).all():
         data = service.serialize(row)
+        if row.deal_id is not None:
+            row.contact_id, row.company_id = None, None
+            session.flush()
+            outbox.emit(session, "crm.activity.updated", row.id, service.body(session, row),
+                        changes={"contact_id": [data.get("contact_id"), None], "company_id": [data.get("company_id"), None]})
+            continue
         session.delete(row)
         outbox.emit(session, "crm.activity.deleted", row.id, data)
     session.flush()

@@ -23,10 +23,11 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from contacts import normalise
-from contacts.models import Activity, Contact, LoggedEmail, logged_email_addresses
+from contacts.models import Activity, Contact, DealRef, LoggedEmail, logged_email_addresses
 from contacts.schemas.activities import as_utc
 from contacts.service.activities import activity_service
-from contacts.service.mail_message import LoggedMessage, is_loggable, read_message
+from contacts.service.deal_refs import deal_by_number
+from contacts.service.mail_message import LoggedMessage, deal_number, is_loggable, read_message
 from crm_core import context
 from crm_db.base import utcnow
 from crm_db.tenancy import Prefetch
@@ -72,17 +73,42 @@ def thread_of(session: Session, message: LoggedMessage) -> uuid.UUID:
     return message.thread_id()
 
 
-def log_on(session: Session, outbox: Outbox, contact: Contact, row: LoggedEmail) -> Activity:
-    """The email activity of `row` on this contact: inbound if the contact wrote it, else outbound
-    (a user wrote to the contact and BCC'd the CRM)."""
-    direction = "inbound" if row.from_address and row.from_address in contact_addresses(contact) else "outbound"
-    values: dict[str, Any] = {
+def _email_values(row: LoggedEmail, direction: str) -> dict[str, Any]:
+    return {
         "type": "email", "subject": row.subject or (None if row.body else NO_SUBJECT), "body": row.body,
         "direction": direction, "occurred_at": as_utc(row.occurred_at), "inbound_id": row.id,
         "thread_id": row.thread_id, "message_id": row.message_id, "in_reply_to": row.in_reply_to,
         "references": list(row.references or []), "participants": list(row.participants or []),
     }
-    return activity_service(outbox).add(session, contact, values)
+
+
+def log_on(session: Session, outbox: Outbox, contact: Contact, row: LoggedEmail) -> Activity:
+    """The email activity of `row` on this contact: inbound if the contact wrote it, else outbound
+    (a user wrote to the contact and BCC'd the CRM)."""
+    direction = "inbound" if row.from_address and row.from_address in contact_addresses(contact) else "outbound"
+    return activity_service(outbox).add(session, contact, _email_values(row, direction))
+
+
+def log_on_deal(session: Session, outbox: Outbox, deal: DealRef, row: LoggedEmail) -> Activity:
+    """One email activity on the deal's timeline (the contacts' timelines have their own): inbound
+    when one of the tenant's contacts wrote it, else outbound (a user BCC'd +deal-<n>@)."""
+    sender = matching_contacts(session, [row.from_address] if row.from_address else [])
+    activity = activity_service(outbox).add(session, deal, _email_values(row, "inbound" if sender else "outbound"))
+    row.deal_id = deal.id
+    if row.status != MATCHED:
+        mark_matched(session, row, [])
+    return activity
+
+
+def adopt_for_deal(session: Session, outbox: Outbox, deal: DealRef) -> int:
+    """Mail sent to +deal-<n>@ before contacts knew deal n (its event came later): onto the deal now."""
+    if deal.number is None:
+        return 0
+    rows = session.scalars(select(LoggedEmail).where(LoggedEmail.deal_number == deal.number, LoggedEmail.deal_id.is_(None))
+                           .order_by(LoggedEmail.occurred_at, LoggedEmail.id).with_for_update()).all()
+    for row in rows:
+        log_on_deal(session, outbox, deal, row)
+    return len(rows)
 
 
 def mark_matched(session: Session, row: LoggedEmail, contact_ids: Iterable[uuid.UUID]) -> None:
@@ -109,6 +135,7 @@ def on_mail_received(session: Session, outbox: Outbox, event: Event) -> LoggedEm
         in_reply_to=message.in_reply_to, references=message.references, from_address=message.from_address,
         from_name=message.from_name, participants=message.participants, subject=message.subject,
         occurred_at=message.occurred_at, snippet=message.snippet, body=message.body, contact_ids=[],
+        deal_number=deal_number(event.data),
     )
     session.add(row)
     session.flush()  # the primary key refuses a concurrent twin: the runner retries and finds the row
@@ -117,7 +144,10 @@ def on_mail_received(session: Session, outbox: Outbox, event: Event) -> LoggedEm
         log_on(session, outbox, contact, row)
     if contacts:
         mark_matched(session, row, [c.id for c in contacts])
-    elif message.addresses:
+    deal = deal_by_number(session, row.deal_number) if row.deal_number is not None else None
+    if deal is not None:
+        log_on_deal(session, outbox, deal, row)
+    elif not contacts and message.addresses:
         tenant = context.require_tenant()
         session.execute(insert(logged_email_addresses), [
             {"tenant_id": tenant, "address": a, "logged_email_id": row.id} for a in message.addresses])

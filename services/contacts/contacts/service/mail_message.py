@@ -17,6 +17,7 @@ import nh3
 from contacts import normalise
 
 LOG_TAG = "log"
+DEAL_TAG = "deal"  # <mailbox>+deal-<number>@: logged mail for that deal (data.deal_number)
 MAX_BODY = 20_000  # characters of text on a timeline entry: a long thread's quoted history is cut
 MAX_SUBJECT = 500
 SNIPPET = 200
@@ -63,7 +64,15 @@ class LoggedMessage:
 
 def is_loggable(data: dict[str, Any]) -> bool:
     """Only people's own messages to <mailbox>+log@: no auto replies, bounces, complaints or loops."""
-    return data.get("tag") == LOG_TAG and data.get("kind") == "message" and not data.get("auto_submitted")
+    return data.get("tag") in (LOG_TAG, DEAL_TAG) and data.get("kind") == "message" and not data.get("auto_submitted")
+
+
+def deal_number(data: dict[str, Any]) -> int | None:
+    """The deal a +deal-<n>@ message is for (the mail service parsed n; never from a header)."""
+    number = data.get("deal_number")
+    if data.get("tag") != DEAL_TAG or isinstance(number, bool) or not isinstance(number, int) or number <= 0:
+        return None
+    return number
 
 
 def message_id(raw: Any) -> str | None:

@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, Table, Text, cast, delete, func, or_, sele
 from sqlalchemy.orm import Session
 
 from contacts.models import Activity, Company, Contact, ErasedContact, Job, JobError, Merge
-from contacts.schemas.activities import ActivitySchema
+from contacts.schemas.activities import ActivitySchema, attendee
 from contacts.schemas.companies import CompanySchema
 from contacts.schemas.privacy import ImportErrorRecordSchema, MergeRecordSchema
 from contacts.service.activities import activity_service, refresh_company_last_contacted
@@ -188,14 +188,15 @@ class PrivacyService:
                                                  for e in emails for form in json_forms(e)]
         erased = set(emails)
         for activity in session.scalars(select(Activity).where(or_(*conditions)).with_for_update()).all():
-            before = list(activity.attendees or [])
-            if not erased.intersection(before):
+            before = [attendee(a) for a in activity.attendees or []]  # {"email", "name", "status"}
+            if not erased.intersection(a["email"] for a in before):
                 continue
-            activity.attendees = [a for a in before if a not in erased]
+            activity.attendees = [a for a in before if a["email"] not in erased]
             session.flush()
-            # `changes` names the old list without the address it is erasing.
+            # `changes` names the old list without the address (or name) it is erasing.
             self.outbox.emit(session, "crm.activity.updated", activity.id, self.activities.body(session, activity),
-                             changes={"attendees": [[ERASED if a in erased else a for a in before], activity.attendees]})
+                             changes={"attendees": [[ERASED if a["email"] in erased else a for a in before],
+                                                    activity.attendees]})
 
     def _forget_answers(self, session: Session, ids: list[uuid.UUID]) -> None:
         """Stored idempotent answers (a create, a merge, an activity...) that carried the person now

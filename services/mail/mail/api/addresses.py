@@ -31,6 +31,7 @@ def addresses_body(box: Mailbox, settings: MailSettings) -> dict[str, Any]:
         "mailbox": name, "domain": domain,
         "addresses": {"default": f"{name}@{domain}", "support": f"{name}+support@{domain}", "log": f"{name}+log@{domain}"},
         "reply_token_format": f"{name}+t-<token>@{domain}",
+        "deal_log_format": f"{name}+deal-<deal number>@{domain}",  # logged mail onto that deal's timeline
         "inbound_webhook": {"configured": box.inbound_secret_hash is not None,
                             "url_template": f"{settings.public_url}{WEBHOOK_PATH}<secret>",
                             "rotated_at": utc_iso(box.inbound_secret_rotated_at)},

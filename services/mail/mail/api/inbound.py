@@ -145,7 +145,7 @@ def _document(runtime: ServiceRuntime) -> None:
     secret = {"name": "secret", "in": "path", "required": True, "schema": {"type": "string"}}
     kind = {"name": "kind", "in": "query", "schema": {"type": "string", "enum": list(KINDS)}}
     tag = {"name": "tag", "in": "query", "schema": {"type": "string"},
-           "description": "support, log, t, b, ...; `none` for untagged mail"}
+           "description": "support, log, deal, t, b, ...; `none` for untagged mail"}
     paging = [p for p in LIST_PARAMS if p["name"] in ("limit", "cursor")]
     raw_body = {t: {"schema": {"type": "string", "format": "binary"}} for t in MIME_TYPES}
     doc.operation("/inbound/mime/{secret}", "post", summary="Receive a raw RFC 5322 message (mail providers' "

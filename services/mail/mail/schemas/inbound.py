@@ -40,6 +40,7 @@ class AddressesSchema(Schema):
     domain = fields.String()
     addresses = fields.Dict(keys=fields.String(), values=fields.String())
     reply_token_format = fields.String()
+    deal_log_format = fields.String(metadata={"description": "Mail to this address (with a deal number) is logged on that deal"})
     inbound_webhook = fields.Nested(WebhookInfoSchema)
 
 

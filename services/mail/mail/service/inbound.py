@@ -21,6 +21,7 @@ from mail.config import MailSettings
 from mail.models import InboundAttachment, InboundMessage
 from mail.service import bounces
 from mail.service.headers import clean
+from mail.service.mailboxes import DEAL_TAG
 from mail.service.parsing import Parsed, parse
 from mail.service.routing import Route, distinct, route_recipient
 
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 
 RECEIVED = "crm.mail.received"
 EVENT_BODY_LIMIT = 256 * 1024  # bytes of UTF-8 per body in the event; the API serves it whole
+# A meeting reply (METHOD:REPLY) is a few KiB; a bigger calendar part is no reply of ours.
+EVENT_CALENDAR_LIMIT = 64 * 1024
+CALENDAR_TYPES = ("text/calendar", "application/ics")
 
 
 def _cut(value: str | None) -> tuple[str | None, bool]:
@@ -45,8 +49,24 @@ def attachment_summary(a: InboundAttachment) -> dict[str, Any]:
             "size": a.size, "inline": a.inline}
 
 
+def calendar_text(attachments: Iterable[InboundAttachment]) -> str | None:
+    """The first iCalendar part (an invitation's answer), as text, when it fits the event."""
+    for a in attachments:
+        if a.content_type.lower() in CALENDAR_TYPES and a.data:
+            if len(a.data) > EVENT_CALENDAR_LIMIT:
+                return None
+            return a.data.decode("utf-8", "replace")
+    return None
+
+
+def deal_number(row: InboundMessage) -> int | None:
+    return int(row.token) if row.tag == DEAL_TAG and row.token and row.token.isdigit() else None
+
+
 def event_data(row: InboundMessage, attachments: Iterable[InboundAttachment]) -> dict[str, Any]:
-    """The crm.mail.received contract (helper notes / API.md)."""
+    """The crm.mail.received contract (helper notes / API.md). `deal_number` is set for mail to
+    <mailbox>+deal-<n>@ (logged mail for that deal); `calendar` is the first text/calendar part."""
+    attachments = list(attachments)
     text, text_cut = _cut(row.text)
     html, html_cut = _cut(row.html)
     return {
@@ -58,6 +78,7 @@ def event_data(row: InboundMessage, attachments: Iterable[InboundAttachment]) ->
         "attachments": [attachment_summary(a) for a in attachments], "size": row.size,
         "recipient": row.recipient, "envelope_from": row.envelope_from,
         "reports_on": str(row.reports_on_id) if row.reports_on_id else None,
+        "deal_number": deal_number(row), "calendar": calendar_text(attachments),
     }
 
 

@@ -139,8 +139,8 @@ class Address:
     """A parsed inbound address: <mailbox>[+<detail>]@<domain>."""
 
     mailbox: str
-    tag: str | None  # support | log | t (reply token) | b (bounce, VERP) | any other detail
-    token: str | None  # the reply token, or the bounced message's id (hex)
+    tag: str | None  # support | log | deal (log on a deal) | t (reply token) | b (bounce, VERP) | any other detail
+    token: str | None  # the reply token, the bounced message's id (hex), or the deal number
 
     def render(self, domain: str) -> str:
         detail = f"{self.tag}-{self.token}" if self.token else self.tag
@@ -148,6 +148,9 @@ class Address:
 
 
 TOKEN_TAGS = ("t", "b")
+# <mailbox>+deal-<number>@: logged mail (like +log@) for the tenant's deal with that number.
+DEAL_TAG = "deal"
+MAX_DEAL_DIGITS = 18  # a BIGINT
 
 
 def parse_local(local: str) -> Address:
@@ -160,6 +163,8 @@ def parse_local(local: str) -> Address:
     head, dash, rest = detail.partition("-")
     if dash and head.lower() in TOKEN_TAGS and rest:
         return Address(mailbox, head.lower(), rest[:100])
+    if dash and head.lower() == DEAL_TAG and rest.isascii() and rest.isdigit() and len(rest) <= MAX_DEAL_DIGITS:
+        return Address(mailbox, DEAL_TAG, str(int(rest)))  # "deal-007" is deal 7
     return Address(mailbox, detail.lower()[:40], None)
 
 

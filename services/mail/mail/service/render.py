@@ -20,6 +20,8 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from typing import Any
 
+from crm_mail.requests import REPLY_ADDRESS_PLACEHOLDER
+
 # 7bit: bodies go quoted-printable or base64, never raw 8-bit, so no relay without 8BITMIME has to
 # convert them on the way (which would break the DKIM body hash).
 POLICY = email.policy.SMTP.clone(cte_type="7bit")
@@ -95,6 +97,22 @@ def _formatted(entry: Mapping[str, Any]) -> str:
     return email.utils.formataddr((name, str(entry["address"])), charset="utf-8")
 
 
+def with_reply_address(data: Mapping[str, Any], reply_to: str | None) -> Mapping[str, Any]:
+    """Put the reply address into the request's text/calendar parts (an invitation's ORGANIZER, so
+    that the attendee's METHOD:REPLY comes back to the reply token); crm_mail.requests documents it."""
+    parts = data.get("attachments") or []
+    if not reply_to or not any(str(p.get("content_type", "")).lower().startswith("text/calendar") for p in parts):
+        return data
+    mark, address = REPLY_ADDRESS_PLACEHOLDER.encode(), reply_to.encode()
+    changed = []
+    for part in parts:
+        if str(part.get("content_type", "")).lower().startswith("text/calendar"):
+            content = base64.b64decode(part["content_base64"]).replace(mark, address)
+            part = {**part, "content_base64": base64.b64encode(content).decode()}
+        changed.append(part)
+    return {**data, "attachments": changed}
+
+
 def render(data: Mapping[str, Any], *, sender: Identity, message_id: str, reply_to: str | None,
            date: float | None = None) -> bytes:
     """The message of one checked request (crm_mail.requests.build_request's data); Bcc is never
@@ -124,7 +142,7 @@ def render(data: Mapping[str, Any], *, sender: Identity, message_id: str, reply_
     head.append(f"X-CRM-Loop: {message_id.rsplit('@', 1)[-1].rstrip('>')}\r\n".encode())
     if data.get("purpose") == "notification" and not any(n.lower() == "auto-submitted" for n in extra):
         head.append(b"Auto-Submitted: auto-generated\r\n")  # RFC 3834: no auto-reply should answer it
-    return b"".join(head) + _body(data).as_bytes()
+    return b"".join(head) + _body(with_reply_address(data, reply_to)).as_bytes()
 
 
 def _body(data: Mapping[str, Any]) -> EmailMessage:
