@@ -18,6 +18,7 @@ from crm_runtime.service import ServiceRuntime
 from pipeline.deals import DealService
 from pipeline.filters import Parser, as_bool, as_uuid, documented, equality_filters, one_of
 from pipeline.models import STAGE_KINDS, Deal, DealStageHistory, Pipeline, Task
+from pipeline.sales_api import register_sales_views
 from pipeline.schemas import (
     DealCreateSchema,
     DealInSchema,
@@ -72,6 +73,7 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
         update_schema=TaskInSchema(), output_schema=task_out,
         sortable={"due_at": Task.due_at, "title": Task.title}, **common), TASK_FILTERS)
     register_history(bp, runtime, deals)
+    register_sales_views(bp, runtime)
 
 
 def register_history(bp: Blueprint, runtime: ServiceRuntime, deals: DealService) -> None:

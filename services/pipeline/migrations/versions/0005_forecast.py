@@ -5,15 +5,130 @@ Revises: 0004
 """
 from __future__ import annotations
 
+import sqlalchemy as sa
+from alembic import op
+
+from crm_db.rls import disable_tenant_rls, enable_tenant_rls
+
 revision = '0005'
 down_revision = '0004'
 branch_labels = None
 depends_on = None
 
+OPEN = {'postgresql_where': sa.text("status = 'open'"), 'sqlite_where': sa.text("status = 'open'")}
+WON = {'postgresql_where': sa.text("status = 'won'"), 'sqlite_where': sa.text("status = 'won'")}
+
+# A tenant enters the snapshot schedule with its first deal: due at once, then weekly.
+PG_FUNCTION = """
+CREATE FUNCTION forecast_schedule_enter() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO forecast_schedule (tenant_id, due_at) VALUES (NEW.tenant_id, now())
+    ON CONFLICT (tenant_id) DO NOTHING;
+    RETURN NULL;
+END $$
+"""
+SQLITE_TRIGGER = ("CREATE TRIGGER forecast_schedule_enter AFTER INSERT ON deals BEGIN "
+                  "INSERT INTO forecast_schedule (tenant_id, due_at) VALUES (NEW.tenant_id, "
+                  "strftime('%Y-%m-%d %H:%M:%f', 'now')) ON CONFLICT (tenant_id) DO NOTHING; END")
+
+
+def _record_columns() -> list[sa.Column]:
+    return [sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+            sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+            sa.Column('version', sa.Integer(), nullable=False)]
+
 
 def upgrade() -> None:
-    pass  # filled in with the forecast tables
+    op.create_table('sales_targets',
+    sa.Column('tenant_id', sa.Uuid(), nullable=False),
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('owner_id', sa.Uuid(), nullable=False),
+    sa.Column('period', sa.String(length=8), nullable=False),
+    sa.Column('period_start', sa.Date(), nullable=False),
+    sa.Column('amount', sa.Numeric(precision=18, scale=2), nullable=False),
+    *_record_columns(),
+    sa.CheckConstraint("period in ('month', 'quarter')", name='sales_targets_period_check'),
+    sa.CheckConstraint('amount >= 0', name='sales_targets_amount_check'),
+    sa.PrimaryKeyConstraint('tenant_id', 'id'),
+    sa.UniqueConstraint('tenant_id', 'owner_id', 'period', 'period_start', name='sales_targets_owner_period_key')
+    )
+    op.create_index('sales_targets_tenant_created_idx', 'sales_targets', ['tenant_id', 'created_at', 'id'])
+    op.create_index('sales_targets_tenant_period_idx', 'sales_targets', ['tenant_id', 'period', 'period_start'])
+
+    op.create_table('forecast_snapshots',
+    sa.Column('tenant_id', sa.Uuid(), nullable=False),
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('week_start', sa.Date(), nullable=False),
+    sa.Column('taken_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('horizon_start', sa.Date(), nullable=False),
+    sa.Column('horizon_end', sa.Date(), nullable=False),
+    sa.Column('deal_count', sa.Integer(), nullable=False),
+    *_record_columns(),
+    sa.PrimaryKeyConstraint('tenant_id', 'id'),
+    sa.UniqueConstraint('tenant_id', 'week_start', name='forecast_snapshots_tenant_week_key')
+    )
+    op.create_table('forecast_snapshot_deals',
+    sa.Column('tenant_id', sa.Uuid(), nullable=False),
+    sa.Column('snapshot_id', sa.Uuid(), nullable=False),
+    sa.Column('deal_id', sa.Uuid(), nullable=False),
+    sa.Column('period_start', sa.Date(), nullable=False),
+    sa.Column('owner_id', sa.Uuid(), nullable=True),
+    sa.Column('pipeline_id', sa.Uuid(), nullable=False),
+    sa.Column('forecast_category', sa.String(length=16), nullable=False),
+    sa.Column('amount_in_base', sa.Numeric(precision=18, scale=2), nullable=True),
+    sa.Column('probability', sa.Integer(), nullable=False),
+    sa.Column('expected_close_date', sa.Date(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'snapshot_id'], ['forecast_snapshots.tenant_id', 'forecast_snapshots.id'],
+                            name='forecast_snapshot_deals_snapshot_fkey', ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('tenant_id', 'snapshot_id', 'deal_id')
+    )
+    # No RLS: tenant ids and due times only (see pipeline.models.forecast.ForecastSchedule).
+    op.create_table('forecast_schedule',
+    sa.Column('tenant_id', sa.Uuid(), nullable=False),
+    sa.Column('due_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('tenant_id')
+    )
+    op.create_index('forecast_schedule_due_idx', 'forecast_schedule', ['due_at'])
+
+    pg = op.get_bind().dialect.name == 'postgresql'
+    include = (lambda cols: {'postgresql_include': cols}) if pg else (lambda cols: {})
+    # The board's per-stage totals and the forecast's period sums, read from the index alone.
+    op.create_index('deals_board_totals_idx', 'deals', ['tenant_id', 'pipeline_id', 'stage_id'],
+                    **include(['currency', 'amount', 'amount_in_base', 'probability']))
+    op.create_index('deals_forecast_open_idx', 'deals', ['tenant_id', 'expected_close_date'], **OPEN,
+                    **include(['forecast_category', 'owner_id', 'pipeline_id', 'amount_in_base', 'probability']))
+    op.create_index('deals_forecast_won_idx', 'deals', ['tenant_id', 'won_at'], **WON,
+                    **include(['owner_id', 'pipeline_id', 'amount_in_base', 'expected_close_date']))
+
+    enable_tenant_rls('sales_targets', 'forecast_snapshots', 'forecast_snapshot_deals')
+    if pg:
+        op.execute(PG_FUNCTION)
+        op.execute("CREATE TRIGGER forecast_schedule_enter AFTER INSERT ON deals "
+                   "FOR EACH ROW EXECUTE FUNCTION forecast_schedule_enter()")
+        # Tenants with deals already: deals is under FORCE RLS, which filters its owner too, so
+        # lift the force for this one read (in the migration's transaction, under its lock).
+        op.execute("ALTER TABLE deals NO FORCE ROW LEVEL SECURITY")
+        op.execute("INSERT INTO forecast_schedule (tenant_id, due_at) SELECT DISTINCT tenant_id, now() FROM deals")
+        op.execute("ALTER TABLE deals FORCE ROW LEVEL SECURITY")
+    else:
+        op.execute(SQLITE_TRIGGER)
+        op.execute("INSERT INTO forecast_schedule (tenant_id, due_at) "
+                   "SELECT DISTINCT tenant_id, strftime('%Y-%m-%d %H:%M:%f', 'now') FROM deals")
 
 
 def downgrade() -> None:
-    pass
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute("DROP TRIGGER IF EXISTS forecast_schedule_enter ON deals")
+        op.execute("DROP FUNCTION IF EXISTS forecast_schedule_enter()")
+    else:
+        op.execute("DROP TRIGGER IF EXISTS forecast_schedule_enter")
+    disable_tenant_rls('sales_targets', 'forecast_snapshots', 'forecast_snapshot_deals')
+    for index in ('deals_forecast_won_idx', 'deals_forecast_open_idx', 'deals_board_totals_idx'):
+        op.drop_index(index, table_name='deals')
+    op.drop_index('forecast_schedule_due_idx', table_name='forecast_schedule')
+    op.drop_table('forecast_schedule')
+    op.drop_table('forecast_snapshot_deals')
+    op.drop_table('forecast_snapshots')
+    op.drop_index('sales_targets_tenant_period_idx', table_name='sales_targets')
+    op.drop_index('sales_targets_tenant_created_idx', table_name='sales_targets')
+    op.drop_table('sales_targets')
