@@ -99,7 +99,10 @@ def take_snapshot(session: Session, outbox: Outbox, now: dt.datetime) -> tuple[d
                     Deal.expected_close_date < end))
     columns = ["tenant_id", "snapshot_id", "deal_id", "period_start", "owner_id", "pipeline_id", "forecast_category",
                "amount_in_base", "probability", "expected_close_date"]
-    count = session.execute(insert(ForecastSnapshotDeal.__table__).from_select(columns, deals)).rowcount  # type: ignore[attr-defined]
+    sd = ForecastSnapshotDeal.__table__
+    session.execute(insert(sd).from_select(columns, deals))
+    # Counted in SQL: drivers differ in the row count they report for INSERT ... SELECT.
+    count = select(func.count()).where(sd.c.tenant_id == tenant, sd.c.snapshot_id == sid).scalar_subquery()
     session.execute(update(snapshots).where(snapshots.c.tenant_id == tenant, snapshots.c.id == sid)
                     .values(deal_count=count))
     body = snapshot_body(session.connection().execute(select(snapshots).where(

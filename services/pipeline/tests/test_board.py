@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from pipeline_helpers import make_deal, make_pipeline, stage
-from sales_helpers import any_pipeline, archive_stage, get, pg_pipeline, set_deal  # noqa: F401
+from sales_helpers import archive_stage, get, set_deal
 
 from crm_testing.apps import ServiceHarness
 

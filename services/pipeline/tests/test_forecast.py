@@ -10,7 +10,7 @@ import datetime as dt
 import uuid
 
 from pipeline_helpers import make_deal, make_pipeline, patch, post, stage
-from sales_helpers import any_pipeline, get, pg_pipeline, set_deal  # noqa: F401
+from sales_helpers import get, set_deal
 
 from crm_testing.apps import ServiceHarness
 
