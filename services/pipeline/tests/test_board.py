@@ -127,3 +127,34 @@ def test_board_isolation(pg_pipeline: ServiceHarness) -> None:
         assert set(names) <= {"B deal"} and body["count"] == len(names), flt
     # and A's board is A's alone
     assert get(svc, f"/v1/pipelines/{p['id']}/board")["count"] == 6
+
+
+def test_board_totals_follow_every_write(any_pipeline: ServiceHarness) -> None:
+    """The unfiltered board (on PostgreSQL: the trigger-kept deal_board_totals) always equals the
+    board aggregated from deals (a filter every deal matches), through creates, moves, amount and
+    currency changes, wins and deletes."""
+    svc = any_pipeline
+    p, deals = _seed(svc)
+    path = f"/v1/pipelines/{p['id']}/board"
+
+    def same() -> dict:
+        plain, live = get(svc, path), get(svc, path, filter="id is not null")
+        assert plain == live
+        return plain
+
+    assert same()["count"] == 6
+    demo, lead = stage(p, "Demo")["id"], stage(p, "Lead")["id"]
+    svc.client.patch(f"/v1/deals/{deals['eur']['id']}", json={"stage_id": demo}, headers=svc.headers("a"))
+    svc.client.patch(f"/v1/deals/{deals['usd']['id']}", json={"amount": {"amount": "999.99", "currency": "GBP"}},
+                     headers=svc.headers("a"))
+    svc.client.patch(f"/v1/deals/{deals['none']['id']}", json={"amount": {"amount": "1.00", "currency": "EUR"}},
+                     headers=svc.headers("a"))
+    svc.client.patch(f"/v1/deals/{deals['demo']['id']}", json={"status": "won"}, headers=svc.headers("a"))
+    set_deal(svc, deals["eur2"]["id"], amount_in_base="60.00")
+    assert svc.client.delete(f"/v1/deals/{deals['old']['id']}", headers=svc.headers("a")).status_code == 204
+    make_deal(svc, name="New", pipeline_id=p["id"], stage_id=lead, amount=_money("3.00", "EUR"))
+    body = same()
+    assert [s["name"] for s in body["stages"]] == ["Lead", "Demo", "Won", "Lost"]  # Old: archived, now empty
+    by_name = {s["name"]: s for s in body["stages"]}
+    assert (by_name["Lead"]["count"], by_name["Demo"]["count"], by_name["Won"]["count"]) == (4, 1, 1)
+    assert {t["currency"] for t in by_name["Lead"]["totals"]} == {"EUR", "GBP"}

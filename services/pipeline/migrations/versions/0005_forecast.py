@@ -27,6 +27,59 @@ BEGIN
     RETURN NULL;
 END $$
 """
+# The board's totals per (pipeline, stage, currency), kept in step with every deal write. A row
+# moving between keys takes the two keys' locks in key order, so concurrent moves cannot deadlock.
+PG_TOTALS = """
+CREATE FUNCTION deal_board_totals_add(t uuid, p uuid, s uuid, c text, n int, a numeric, pr int, b numeric)
+RETURNS void LANGUAGE sql AS $$
+    INSERT INTO deal_board_totals AS x (tenant_id, pipeline_id, stage_id, currency, deal_count, amount,
+                                        amount_weighted, base, base_weighted)
+    VALUES (t, p, s, coalesce(c, ''), n, coalesce(a, 0) * n, coalesce(a * pr, 0) * n, coalesce(b, 0) * n,
+            coalesce(b * pr, 0) * n)
+    ON CONFLICT (tenant_id, pipeline_id, stage_id, currency) DO UPDATE SET
+        deal_count = x.deal_count + excluded.deal_count, amount = x.amount + excluded.amount,
+        amount_weighted = x.amount_weighted + excluded.amount_weighted, base = x.base + excluded.base,
+        base_weighted = x.base_weighted + excluded.base_weighted
+$$
+"""
+PG_TOTALS_TRACK = """
+CREATE FUNCTION deal_board_totals_track() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND (OLD.pipeline_id, OLD.stage_id, OLD.currency, OLD.amount, OLD.probability,
+                             OLD.amount_in_base) IS NOT DISTINCT FROM
+                            (NEW.pipeline_id, NEW.stage_id, NEW.currency, NEW.amount, NEW.probability,
+                             NEW.amount_in_base) THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        PERFORM deal_board_totals_add(NEW.tenant_id, NEW.pipeline_id, NEW.stage_id, NEW.currency, 1, NEW.amount,
+                                      NEW.probability, NEW.amount_in_base);
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM deal_board_totals_add(OLD.tenant_id, OLD.pipeline_id, OLD.stage_id, OLD.currency, -1, OLD.amount,
+                                      OLD.probability, OLD.amount_in_base);
+    ELSIF (OLD.pipeline_id, OLD.stage_id, coalesce(OLD.currency, '')) <= (NEW.pipeline_id, NEW.stage_id,
+                                                                        coalesce(NEW.currency, '')) THEN
+        PERFORM deal_board_totals_add(OLD.tenant_id, OLD.pipeline_id, OLD.stage_id, OLD.currency, -1, OLD.amount,
+                                      OLD.probability, OLD.amount_in_base);
+        PERFORM deal_board_totals_add(NEW.tenant_id, NEW.pipeline_id, NEW.stage_id, NEW.currency, 1, NEW.amount,
+                                      NEW.probability, NEW.amount_in_base);
+    ELSE
+        PERFORM deal_board_totals_add(NEW.tenant_id, NEW.pipeline_id, NEW.stage_id, NEW.currency, 1, NEW.amount,
+                                      NEW.probability, NEW.amount_in_base);
+        PERFORM deal_board_totals_add(OLD.tenant_id, OLD.pipeline_id, OLD.stage_id, OLD.currency, -1, OLD.amount,
+                                      OLD.probability, OLD.amount_in_base);
+    END IF;
+    RETURN NULL;
+END $$
+"""
+PG_TOTALS_BACKFILL = """
+INSERT INTO deal_board_totals (tenant_id, pipeline_id, stage_id, currency, deal_count, amount, amount_weighted, base,
+                               base_weighted)
+SELECT tenant_id, pipeline_id, stage_id, coalesce(currency, ''), count(*), coalesce(sum(amount), 0),
+       coalesce(sum(amount * probability), 0), coalesce(sum(amount_in_base), 0),
+       coalesce(sum(amount_in_base * probability), 0)
+FROM deals GROUP BY tenant_id, pipeline_id, stage_id, coalesce(currency, '')
+"""
 SQLITE_TRIGGER = ("CREATE TRIGGER forecast_schedule_enter AFTER INSERT ON deals BEGIN "
                   "INSERT INTO forecast_schedule (tenant_id, due_at) VALUES (NEW.tenant_id, "
                   "strftime('%Y-%m-%d %H:%M:%f', 'now')) ON CONFLICT (tenant_id) DO NOTHING; END")
@@ -89,6 +142,19 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('tenant_id')
     )
     op.create_index('forecast_schedule_due_idx', 'forecast_schedule', ['due_at'])
+    # Read on PostgreSQL only (kept by a trigger there); SQLite aggregates deals for the board.
+    op.create_table('deal_board_totals',
+    sa.Column('tenant_id', sa.Uuid(), nullable=False),
+    sa.Column('pipeline_id', sa.Uuid(), nullable=False),
+    sa.Column('stage_id', sa.Uuid(), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('deal_count', sa.BigInteger(), nullable=False),
+    sa.Column('amount', sa.Numeric(precision=24, scale=2), nullable=False),
+    sa.Column('amount_weighted', sa.Numeric(precision=26, scale=2), nullable=False),
+    sa.Column('base', sa.Numeric(precision=24, scale=2), nullable=False),
+    sa.Column('base_weighted', sa.Numeric(precision=26, scale=2), nullable=False),
+    sa.PrimaryKeyConstraint('tenant_id', 'pipeline_id', 'stage_id', 'currency')
+    )
 
     pg = op.get_bind().dialect.name == 'postgresql'
     include = (lambda cols: {'postgresql_include': cols}) if pg else (lambda cols: {})
@@ -100,15 +166,20 @@ def upgrade() -> None:
     op.create_index('deals_forecast_won_idx', 'deals', ['tenant_id', 'won_at'], **WON,
                     **include(['owner_id', 'pipeline_id', 'amount_in_base', 'expected_close_date']))
 
-    enable_tenant_rls('sales_targets', 'forecast_snapshots', 'forecast_snapshot_deals')
+    enable_tenant_rls('sales_targets', 'forecast_snapshots', 'forecast_snapshot_deals', 'deal_board_totals')
     if pg:
         op.execute(PG_FUNCTION)
         op.execute("CREATE TRIGGER forecast_schedule_enter AFTER INSERT ON deals "
                    "FOR EACH ROW EXECUTE FUNCTION forecast_schedule_enter()")
+        op.execute(PG_TOTALS)
+        op.execute(PG_TOTALS_TRACK)
+        op.execute("CREATE TRIGGER deal_board_totals_track AFTER INSERT OR UPDATE OR DELETE ON deals "
+                   "FOR EACH ROW EXECUTE FUNCTION deal_board_totals_track()")
         # Tenants with deals already: deals is under FORCE RLS, which filters its owner too, so
         # lift the force for this one read (in the migration's transaction, under its lock).
         op.execute("ALTER TABLE deals NO FORCE ROW LEVEL SECURITY")
         op.execute("INSERT INTO forecast_schedule (tenant_id, due_at) SELECT DISTINCT tenant_id, now() FROM deals")
+        op.execute(PG_TOTALS_BACKFILL)
         op.execute("ALTER TABLE deals FORCE ROW LEVEL SECURITY")
     else:
         op.execute(SQLITE_TRIGGER)
@@ -120,9 +191,13 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == 'postgresql':
         op.execute("DROP TRIGGER IF EXISTS forecast_schedule_enter ON deals")
         op.execute("DROP FUNCTION IF EXISTS forecast_schedule_enter()")
+        op.execute("DROP TRIGGER IF EXISTS deal_board_totals_track ON deals")
+        op.execute("DROP FUNCTION IF EXISTS deal_board_totals_track()")
+        op.execute("DROP FUNCTION IF EXISTS deal_board_totals_add(uuid, uuid, uuid, text, int, numeric, int, numeric)")
     else:
         op.execute("DROP TRIGGER IF EXISTS forecast_schedule_enter")
-    disable_tenant_rls('sales_targets', 'forecast_snapshots', 'forecast_snapshot_deals')
+    disable_tenant_rls('sales_targets', 'forecast_snapshots', 'forecast_snapshot_deals', 'deal_board_totals')
+    op.drop_table('deal_board_totals')
     for index in ('deals_forecast_won_idx', 'deals_forecast_open_idx', 'deals_board_totals_idx'):
         op.drop_index(index, table_name='deals')
     op.drop_index('forecast_schedule_due_idx', table_name='forecast_schedule')

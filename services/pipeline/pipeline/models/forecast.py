@@ -7,6 +7,7 @@ import decimal
 import uuid
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Date,
     DateTime,
@@ -115,3 +116,22 @@ def _deal_indexes() -> None:
 
 
 _deal_indexes()
+
+
+class DealBoardTotals(Base):
+    """Per (pipeline, stage, currency): the count and sums the unfiltered board shows, kept by a
+    trigger on deals (PostgreSQL, migration 0005) in the same transaction as each deal write, so the
+    board reads a few rows instead of aggregating every deal. A filtered board aggregates deals.
+    currency '' stands for deals without one (a key column cannot be null). RLS as usual."""
+
+    __tablename__ = "deal_board_totals"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    pipeline_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    stage_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    deal_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount: Mapped[decimal.Decimal] = mapped_column(Numeric(24, 2), default=0)
+    amount_weighted: Mapped[decimal.Decimal] = mapped_column(Numeric(26, 2), default=0)  # Σ amount × probability
+    base: Mapped[decimal.Decimal] = mapped_column(Numeric(24, 2), default=0)
+    base_weighted: Mapped[decimal.Decimal] = mapped_column(Numeric(26, 2), default=0)
