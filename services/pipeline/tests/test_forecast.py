@@ -153,3 +153,31 @@ def test_forecast_and_targets_isolation(pg_pipeline: ServiceHarness) -> None:
     post(svc, "/v1/sales-targets", "b", owner_id=OWNER_1, period="month", period_start="2026-12", amount="1")
     assert get(svc, "/v1/sales-targets/" + target["id"])["amount"] == "1400.00"
     assert get(svc, "/v1/forecast", **december)["periods"][0]["quota"] == "1400.00"
+
+
+def test_forecast_totals_follow_every_write(any_pipeline: ServiceHarness) -> None:
+    """The unfiltered forecast (on PostgreSQL: the trigger-kept deal_forecast_totals) always equals
+    the forecast aggregated from deals (a filter every deal matches), through moves of close date,
+    owner, category and amount, wins, losses and deletes."""
+    svc = any_pipeline
+    _seed(svc)
+    shapes = [{"from": "2026-11", "to": "2027-06"}, {"from": "2026-11", "to": "2027-06", "group_by": "owner"},
+              {"period": "quarter", "from": "2026-Q4", "to": "2027-Q2", "group_by": "pipeline"}]
+
+    def same() -> None:
+        for params in shapes:
+            assert get(svc, "/v1/forecast", **params) == get(svc, "/v1/forecast", filter="id is not null", **params), params
+
+    same()
+    deals = {d["name"]: d for d in get(svc, "/v1/deals", limit=200)["data"]}
+    h = svc.headers("a")
+    svc.client.patch(f"/v1/deals/{deals['commit']['id']}", json={"expected_close_date": "2027-02-01"}, headers=h)
+    svc.client.patch(f"/v1/deals/{deals['best']['id']}", json={"owner_id": OWNER_1}, headers=h)
+    svc.client.patch(f"/v1/deals/{deals['pipe']['id']}", json={"status": "won"}, headers=h)
+    set_deal(svc, deals["pipe"]["id"], won_at=dt.datetime(2027, 1, 2, tzinfo=dt.UTC), forecast_category="closed")
+    set_deal(svc, deals["january"]["id"], amount_in_base="250.00", forecast_category="commit")
+    svc.client.patch(f"/v1/deals/{deals['later']['id']}", json={"status": "lost"}, headers=h)
+    assert svc.client.delete(f"/v1/deals/{deals['omit']['id']}", headers=h).status_code == 204
+    same()
+    december = get(svc, "/v1/forecast", **{"from": "2026-12", "to": "2026-12"})["periods"][0]
+    assert (december["pipeline"], december["open_count"], december["omitted"]) == ("500.00", 1, "0.00")

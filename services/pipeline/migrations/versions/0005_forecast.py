@@ -72,6 +72,64 @@ BEGIN
     RETURN NULL;
 END $$
 """
+# The forecast's sums per (open/won, month, owner, pipeline, category), likewise.
+PG_FORECAST_TOTALS = """
+CREATE FUNCTION deal_forecast_totals_add(t uuid, d deals, n int) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_kind text := CASE d.status WHEN 'open' THEN 'open' WHEN 'won' THEN 'won' END;
+    v_day date := CASE WHEN d.status = 'won' AND d.won_at IS NOT NULL THEN (d.won_at AT TIME ZONE 'UTC')::date
+                     ELSE d.expected_close_date END;
+BEGIN
+    IF v_kind IS NULL OR v_day IS NULL THEN
+        RETURN;
+    END IF;
+    INSERT INTO deal_forecast_totals AS x (tenant_id, kind, month, owner_key, pipeline_id, forecast_category,
+                                           deal_count, base, base_weighted)
+    VALUES (t, v_kind, (extract(year FROM v_day) * 12 + extract(month FROM v_day) - 1)::int,
+            coalesce(d.owner_id, '00000000-0000-0000-0000-000000000000'), d.pipeline_id, d.forecast_category, n,
+            coalesce(d.amount_in_base, 0) * n, coalesce(d.amount_in_base * d.probability, 0) * n)
+    ON CONFLICT (tenant_id, kind, month, owner_key, pipeline_id, forecast_category) DO UPDATE SET
+        deal_count = x.deal_count + excluded.deal_count, base = x.base + excluded.base,
+        base_weighted = x.base_weighted + excluded.base_weighted;
+END $$
+"""
+PG_FORECAST_TRACK = """
+CREATE FUNCTION deal_forecast_totals_track() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND (OLD.status, OLD.expected_close_date, OLD.won_at, OLD.owner_id, OLD.pipeline_id,
+                             OLD.forecast_category, OLD.amount_in_base, OLD.probability) IS NOT DISTINCT FROM
+                            (NEW.status, NEW.expected_close_date, NEW.won_at, NEW.owner_id, NEW.pipeline_id,
+                             NEW.forecast_category, NEW.amount_in_base, NEW.probability) THEN
+        RETURN NULL;
+    END IF;
+    -- In one order (old key first when it sorts first), so two moves cannot deadlock.
+    IF TG_OP = 'INSERT' THEN
+        PERFORM deal_forecast_totals_add(NEW.tenant_id, NEW, 1);
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM deal_forecast_totals_add(OLD.tenant_id, OLD, -1);
+    ELSIF (OLD.status, OLD.expected_close_date, OLD.owner_id) <= (NEW.status, NEW.expected_close_date, NEW.owner_id) THEN
+        PERFORM deal_forecast_totals_add(OLD.tenant_id, OLD, -1);
+        PERFORM deal_forecast_totals_add(NEW.tenant_id, NEW, 1);
+    ELSE
+        PERFORM deal_forecast_totals_add(NEW.tenant_id, NEW, 1);
+        PERFORM deal_forecast_totals_add(OLD.tenant_id, OLD, -1);
+    END IF;
+    RETURN NULL;
+END $$
+"""
+PG_FORECAST_BACKFILL = """
+INSERT INTO deal_forecast_totals (tenant_id, kind, month, owner_key, pipeline_id, forecast_category, deal_count, base,
+                                  base_weighted)
+SELECT tenant_id, kind, (extract(year FROM day) * 12 + extract(month FROM day) - 1)::int, owner_key, pipeline_id,
+       forecast_category, count(*), coalesce(sum(amount_in_base), 0), coalesce(sum(amount_in_base * probability), 0)
+FROM (SELECT tenant_id, status AS kind, pipeline_id, forecast_category, amount_in_base, probability,
+             coalesce(owner_id, '00000000-0000-0000-0000-000000000000') AS owner_key,
+             CASE WHEN status = 'won' AND won_at IS NOT NULL THEN (won_at AT TIME ZONE 'UTC')::date
+                  ELSE expected_close_date END AS day
+      FROM deals WHERE status IN ('open', 'won')) AS d
+WHERE day IS NOT NULL
+GROUP BY 1, 2, 3, 4, 5, 6
+"""
 PG_TOTALS_BACKFILL = """
 INSERT INTO deal_board_totals (tenant_id, pipeline_id, stage_id, currency, deal_count, amount, amount_weighted, base,
                                base_weighted)
@@ -155,6 +213,18 @@ def upgrade() -> None:
     sa.Column('base_weighted', sa.Numeric(precision=26, scale=2), nullable=False),
     sa.PrimaryKeyConstraint('tenant_id', 'pipeline_id', 'stage_id', 'currency')
     )
+    op.create_table('deal_forecast_totals',
+    sa.Column('tenant_id', sa.Uuid(), nullable=False),
+    sa.Column('kind', sa.String(length=4), nullable=False),
+    sa.Column('month', sa.Integer(), nullable=False),
+    sa.Column('owner_key', sa.Uuid(), nullable=False),
+    sa.Column('pipeline_id', sa.Uuid(), nullable=False),
+    sa.Column('forecast_category', sa.String(length=16), nullable=False),
+    sa.Column('deal_count', sa.BigInteger(), nullable=False),
+    sa.Column('base', sa.Numeric(precision=24, scale=2), nullable=False),
+    sa.Column('base_weighted', sa.Numeric(precision=26, scale=2), nullable=False),
+    sa.PrimaryKeyConstraint('tenant_id', 'kind', 'month', 'owner_key', 'pipeline_id', 'forecast_category')
+    )
 
     pg = op.get_bind().dialect.name == 'postgresql'
     include = (lambda cols: {'postgresql_include': cols}) if pg else (lambda cols: {})
@@ -166,13 +236,18 @@ def upgrade() -> None:
     op.create_index('deals_forecast_won_idx', 'deals', ['tenant_id', 'won_at'], **WON,
                     **include(['owner_id', 'pipeline_id', 'amount_in_base', 'expected_close_date']))
 
-    enable_tenant_rls('sales_targets', 'forecast_snapshots', 'forecast_snapshot_deals', 'deal_board_totals')
+    enable_tenant_rls('sales_targets', 'forecast_snapshots', 'forecast_snapshot_deals', 'deal_board_totals',
+                      'deal_forecast_totals')
     if pg:
         op.execute(PG_FUNCTION)
         op.execute("CREATE TRIGGER forecast_schedule_enter AFTER INSERT ON deals "
                    "FOR EACH ROW EXECUTE FUNCTION forecast_schedule_enter()")
         op.execute(PG_TOTALS)
         op.execute(PG_TOTALS_TRACK)
+        op.execute(PG_FORECAST_TOTALS)
+        op.execute(PG_FORECAST_TRACK)
+        op.execute("CREATE TRIGGER deal_forecast_totals_track AFTER INSERT OR UPDATE OR DELETE ON deals "
+                   "FOR EACH ROW EXECUTE FUNCTION deal_forecast_totals_track()")
         op.execute("CREATE TRIGGER deal_board_totals_track AFTER INSERT OR UPDATE OR DELETE ON deals "
                    "FOR EACH ROW EXECUTE FUNCTION deal_board_totals_track()")
         # Tenants with deals already: deals is under FORCE RLS, which filters its owner too, so
@@ -180,6 +255,7 @@ def upgrade() -> None:
         op.execute("ALTER TABLE deals NO FORCE ROW LEVEL SECURITY")
         op.execute("INSERT INTO forecast_schedule (tenant_id, due_at) SELECT DISTINCT tenant_id, now() FROM deals")
         op.execute(PG_TOTALS_BACKFILL)
+        op.execute(PG_FORECAST_BACKFILL)
         op.execute("ALTER TABLE deals FORCE ROW LEVEL SECURITY")
     else:
         op.execute(SQLITE_TRIGGER)
@@ -191,12 +267,17 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == 'postgresql':
         op.execute("DROP TRIGGER IF EXISTS forecast_schedule_enter ON deals")
         op.execute("DROP FUNCTION IF EXISTS forecast_schedule_enter()")
+        op.execute("DROP TRIGGER IF EXISTS deal_forecast_totals_track ON deals")
+        op.execute("DROP FUNCTION IF EXISTS deal_forecast_totals_track()")
+        op.execute("DROP FUNCTION IF EXISTS deal_forecast_totals_add(uuid, deals, int)")
         op.execute("DROP TRIGGER IF EXISTS deal_board_totals_track ON deals")
         op.execute("DROP FUNCTION IF EXISTS deal_board_totals_track()")
         op.execute("DROP FUNCTION IF EXISTS deal_board_totals_add(uuid, uuid, uuid, text, int, numeric, int, numeric)")
     else:
         op.execute("DROP TRIGGER IF EXISTS forecast_schedule_enter")
-    disable_tenant_rls('sales_targets', 'forecast_snapshots', 'forecast_snapshot_deals', 'deal_board_totals')
+    disable_tenant_rls('sales_targets', 'forecast_snapshots', 'forecast_snapshot_deals', 'deal_board_totals',
+                      'deal_forecast_totals')
+    op.drop_table('deal_forecast_totals')
     op.drop_table('deal_board_totals')
     for index in ('deals_forecast_won_idx', 'deals_forecast_open_idx', 'deals_board_totals_idx'):
         op.drop_index(index, table_name='deals')

@@ -135,3 +135,25 @@ class DealBoardTotals(Base):
     amount_weighted: Mapped[decimal.Decimal] = mapped_column(Numeric(26, 2), default=0)  # Σ amount × probability
     base: Mapped[decimal.Decimal] = mapped_column(Numeric(24, 2), default=0)
     base_weighted: Mapped[decimal.Decimal] = mapped_column(Numeric(26, 2), default=0)
+
+
+NO_OWNER = uuid.UUID(int=0)  # deal_forecast_totals.owner_key of deals without an owner
+
+
+class DealForecastTotals(Base):
+    """The unfiltered forecast's sums per (won or open, month number, owner, pipeline, category),
+    kept by a trigger on deals (PostgreSQL, migration 0005) like DealBoardTotals. Open deals count
+    in the month of expected_close_date, won ones in that of won_at (UTC; else their close date);
+    lost deals and open ones without a close date nowhere. A filtered forecast aggregates deals."""
+
+    __tablename__ = "deal_forecast_totals"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(4), primary_key=True)  # open | won
+    month: Mapped[int] = mapped_column(Integer, primary_key=True)  # year × 12 + month − 1
+    owner_key: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)  # NO_OWNER for none
+    pipeline_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    forecast_category: Mapped[str] = mapped_column(String(16), primary_key=True)
+    deal_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    base: Mapped[decimal.Decimal] = mapped_column(Numeric(24, 2), default=0)
+    base_weighted: Mapped[decimal.Decimal] = mapped_column(Numeric(26, 2), default=0)  # Σ base × probability
