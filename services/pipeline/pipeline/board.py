@@ -46,7 +46,8 @@ def money_text(value: decimal.Decimal | float | int | None) -> str | None:
     """A sum as the API writes amounts: a decimal string with two places."""
     if value is None:
         return None
-    return str(decimal.Decimal(str(value)).quantize(CENT, rounding=decimal.ROUND_HALF_EVEN))
+    exact = value if type(value) is decimal.Decimal else decimal.Decimal(str(value))
+    return str(exact.quantize(CENT, rounding=decimal.ROUND_HALF_EVEN))
 
 
 def card(row: Any, now: dt.datetime) -> dict[str, Any]:

@@ -94,28 +94,10 @@ def deal_sums(session: Session, kind: str, first: Period, last: Period, group_by
     columns (a repeated CASE with bound values is another expression to PostgreSQL)."""
     dialect = session.get_bind().dialect.name
     tenant = context.require_tenant()
-    start, end = first.start, last.end
-    start_at, end_at = (dt.datetime.combine(d, dt.time(), dt.UTC) for d in (start, end))
-    by_won_at = and_(Deal.status == "won", Deal.won_at.is_not(None))
-    bucket = case((by_won_at, period_number(kind, Deal.won_at, dialect, timestamp=True)),
-                  else_=period_number(kind, Deal.expected_close_date, dialect))
-    group: Any = {"owner": Deal.owner_id, "pipeline": Deal.pipeline_id}.get(group_by or "", null())
-    in_range = or_(
-        and_(Deal.status == "open", Deal.expected_close_date >= start, Deal.expected_close_date < end),
-        and_(by_won_at, Deal.won_at >= start_at, Deal.won_at < end_at),
-        and_(Deal.status == "won", Deal.won_at.is_(None), Deal.expected_close_date >= start,
-             Deal.expected_close_date < end),
-    )
     if where is None and dialect == "postgresql":
         d = _totals_rows(tenant, kind, first, last, group_by)
     else:
-        rows = (select(bucket.label("bucket"), group.label("grp"), Deal.status, Deal.forecast_category,
-                       Deal.amount_in_base.label("base"), (Deal.amount_in_base * Deal.probability).label("base_weighted"),
-                       literal_column("1", Integer).label("n"))
-                .where(Deal.tenant_id == tenant, in_range))
-        if where is not None:
-            rows = rows.where(where)
-        d = rows.subquery("d")
+        d = _deal_rows(tenant, dialect, kind, first, last, group_by, where)
     is_open = d.c.status == "open"
     counted = and_(is_open, d.c.forecast_category != "omitted")
 
@@ -133,6 +115,30 @@ def deal_sums(session: Session, kind: str, first: Period, last: Period, group_by
                    total(counted, d.c.base_weighted).label("weighted"))
             .group_by(d.c.bucket, d.c.grp))
     return list(session.connection().execute(stmt))
+
+
+def _deal_rows(tenant: uuid.UUID, dialect: str, kind: str, first: Period, last: Period, group_by: str | None,
+               where: ColumnElement[bool] | None) -> Any:
+    """The deals in range, one row each, bucketed by period and group."""
+    start, end = first.start, last.end
+    start_at, end_at = (dt.datetime.combine(d, dt.time(), dt.UTC) for d in (start, end))
+    by_won_at = and_(Deal.status == "won", Deal.won_at.is_not(None))
+    bucket = case((by_won_at, period_number(kind, Deal.won_at, dialect, timestamp=True)),
+                  else_=period_number(kind, Deal.expected_close_date, dialect))
+    group: Any = {"owner": Deal.owner_id, "pipeline": Deal.pipeline_id}.get(group_by or "", null())
+    in_range = or_(
+        and_(Deal.status == "open", Deal.expected_close_date >= start, Deal.expected_close_date < end),
+        and_(by_won_at, Deal.won_at >= start_at, Deal.won_at < end_at),
+        and_(Deal.status == "won", Deal.won_at.is_(None), Deal.expected_close_date >= start,
+             Deal.expected_close_date < end),
+    )
+    rows = (select(bucket.label("bucket"), group.label("grp"), Deal.status, Deal.forecast_category,
+                   Deal.amount_in_base.label("base"), (Deal.amount_in_base * Deal.probability).label("base_weighted"),
+                   literal_column("1", Integer).label("n"))
+            .where(Deal.tenant_id == tenant, in_range))
+    if where is not None:
+        rows = rows.where(where)
+    return rows.subquery("d")
 
 
 def _totals_rows(tenant: uuid.UUID, kind: str, first: Period, last: Period, group_by: str | None) -> Any:
@@ -158,8 +164,11 @@ def quotas(session: Session, kind: str, first: Period, last: Period) -> dict[tup
                                                SalesTarget.period_start < last.end)).all()
     exact: dict[tuple[int, uuid.UUID], decimal.Decimal] = {}
     summed: dict[tuple[int, uuid.UUID], decimal.Decimal] = {}
+    numbers: dict[dt.date, int] = {}
     for r in rows:
-        number = Period.of(kind, r.period_start).index
+        number = numbers.get(r.period_start)
+        if number is None:
+            number = numbers[r.period_start] = Period.of(kind, r.period_start).index
         if r.period == kind:
             exact[(number, r.owner_id)] = _dec(r.amount)
         elif kind == "quarter":  # a monthly target inside a quarter
