@@ -10,7 +10,9 @@ import datetime as dt
 
 from pipeline_helpers import make_deal, make_pipeline, stage
 from sales_helpers import archive_stage, get, set_deal
+from sqlalchemy import text
 
+from crm_core import context
 from crm_testing.apps import ServiceHarness
 
 STAGES = [
@@ -127,6 +129,11 @@ def test_board_isolation(pg_pipeline: ServiceHarness) -> None:
         assert set(names) <= {"B deal"} and body["count"] == len(names), flt
     # and A's board is A's alone
     assert get(svc, f"/v1/pipelines/{p['id']}/board")["count"] == 6
+    # the trigger-kept totals are under RLS: B sees its own rows only, even without a tenant condition
+    with context.tenant_context(svc.tenant("b")), svc.db.transaction() as session:
+        rows = session.execute(text("select tenant_id from deal_board_totals union all "
+                                    "select tenant_id from deal_forecast_totals")).scalars().all()
+    assert rows and set(rows) == {svc.tenant("b")}
 
 
 def test_board_totals_follow_every_write(any_pipeline: ServiceHarness) -> None:
