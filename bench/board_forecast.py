@@ -226,7 +226,7 @@ def explain(app_url: str, big: uuid.UUID) -> None:
     captured: list[tuple[str, Any]] = []
 
     def capture(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
-        if "FROM deals" in statement or "FROM pipeline_stages" in statement:
+        if "FROM deal" in statement or "FROM pipeline_stages" in statement:  # deals and the totals tables
             captured.append((statement, params))
 
     event.listen(engine, "before_cursor_execute", capture)
