@@ -303,7 +303,7 @@ def explain_pages(owner_url: str, app_url: str, big: uuid.UUID, var: Path) -> No
         engine.dispose()
 
 
-def gateway_api_key(gateway: str, gateway_owner_url: str, big: uuid.UUID) -> str:
+def gateway_api_key(gateway: str, gateway_owner_url: str, big: uuid.UUID, scopes: tuple[str, ...] = ("contacts:read",)) -> str:
     """An API key of the big tenant: sign up, move the new user into a gateway tenant with the
     seeded tenant's id (the seed outlives runs, the gateway database does not), log in again."""
     from crm_testing.db import libpq_url
@@ -315,7 +315,7 @@ def gateway_api_key(gateway: str, gateway_owner_url: str, big: uuid.UUID) -> str
                      "ON CONFLICT (id) DO NOTHING", (big,))
         conn.execute("UPDATE users SET tenant_id = %s WHERE email = %s", (big, email))
     login = urllib3.request("POST", gateway + "/v1/auth/token", json={"email": email, "password": password}).json()
-    answer = urllib3.request("POST", gateway + "/v1/api-keys", json={"name": "bench list", "scopes": ["contacts:read"]},
+    answer = urllib3.request("POST", gateway + "/v1/api-keys", json={"name": "bench list", "scopes": list(scopes)},
                              headers={"Authorization": f"Bearer {login['access_token']}"})
     if answer.status != 201:
         raise RuntimeError(f"api key: {answer.status} {answer.data[:300]!r}")

@@ -34,6 +34,7 @@ from pipeline.filters import (
 from pipeline.history import register_history
 from pipeline.models import STAGE_KINDS, Deal, Pipeline, Task
 from pipeline.products import LineItemService, ProductService, register_line_items
+from pipeline.sales_api import register_sales_views
 from pipeline.schemas import (
     DealCreateSchema,
     DealInSchema,
@@ -106,6 +107,7 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
     register_sales(bp, runtime, deals)
     register_stage_delete(bp, runtime, pipelines)
     register_calendar(bp, runtime)
+    register_sales_views(bp, runtime)
 
 
 def register_sales(bp: Blueprint, runtime: ServiceRuntime, deals: DealService) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sales_helpers import any_pipeline, pg_pipeline  # noqa: F401  (board and forecast tests: both engines)
 
 import pipeline
 from crm_runtime.service import migrations_dir
