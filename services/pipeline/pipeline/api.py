@@ -17,7 +17,7 @@ from crm_http.resource import LIST_PARAMS, RecordRoutes, json_response
 from crm_runtime.service import ServiceRuntime
 from pipeline.deals import DealService
 from pipeline.filters import Parser, as_bool, as_uuid, documented, equality_filters, one_of
-from pipeline.models import STAGE_KINDS, Deal, DealStageHistory, Pipeline, Task
+from pipeline.models import STAGE_KINDS, TASK_TYPES, Deal, DealStageHistory, Pipeline, Task
 from pipeline.schemas import (
     DealCreateSchema,
     DealInSchema,
@@ -31,6 +31,7 @@ from pipeline.schemas import (
     TaskSchema,
 )
 from pipeline.service import PipelineService
+from pipeline.task_routes import register_task_routes
 from pipeline.tasks import TaskService
 
 AREA = "pipeline"
@@ -42,6 +43,9 @@ DEAL_FILTERS: Filters = {
 }
 TASK_FILTERS: Filters = {
     "done": (Task.done, as_bool), "deal_id": (Task.deal_id, as_uuid), "contact_id": (Task.contact_id, as_uuid),
+    "company_id": (Task.company_id, as_uuid), "ticket_id": (Task.ticket_id, as_uuid),
+    "assignee_id": (Task.assignee_id, as_uuid), "type": (Task.type, one_of(TASK_TYPES)),
+    "series_id": (Task.series_id, as_uuid),
 }
 
 
@@ -70,8 +74,9 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
     _register(bp, runtime.doc, RecordRoutes(
         collection="tasks", tag="Tasks", service=lambda: tasks, create_schema=TaskCreateSchema(),
         update_schema=TaskInSchema(), output_schema=task_out,
-        sortable={"due_at": Task.due_at, "title": Task.title}, **common), TASK_FILTERS)
+        sortable={"due_at": Task.due_at, "title": Task.title, "priority": Task.priority}, **common), TASK_FILTERS)
     register_history(bp, runtime, deals)
+    register_task_routes(bp, runtime, tasks)
 
 
 def register_history(bp: Blueprint, runtime: ServiceRuntime, deals: DealService) -> None:

@@ -191,3 +191,38 @@ class TaskCompletedSchema(TaskSchema):
 
 class SnoozeSchema(Schema):
     until = UtcDateTime(required=True)
+
+
+class AgendaSchema(Schema):
+    time_zone = fields.String()
+    date = fields.Date()  # today in time_zone
+    overdue = fields.List(fields.Nested(TaskSchema))
+    today = fields.List(fields.Nested(TaskSchema))
+    next_7_days = fields.List(fields.Nested(TaskSchema))
+
+
+class FollowUpDealSchema(Schema):
+    id = fields.UUID()
+    name = fields.String()
+    pipeline_id = fields.UUID()
+    stage_id = fields.UUID()
+    amount = fields.Function(lambda deal: money_out(deal.amount, deal.currency), metadata={
+        "type": ["object", "null"], "properties": {"amount": {"type": "string"}, "currency": {"type": "string"}}})
+    expected_close_date = fields.Date(allow_none=True)
+    next_activity_at = UtcDateTime(allow_none=True)
+    last_activity_at = UtcDateTime(allow_none=True)
+    rots_at = UtcDateTime(allow_none=True)
+
+
+class FollowUpContactSchema(Schema):
+    id = fields.UUID()
+    name = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    last_contacted_at = UtcDateTime(allow_none=True)
+
+
+class FollowUpsSchema(Schema):
+    follow_up_days = fields.Integer()
+    deals_without_next_activity = fields.List(fields.Nested(FollowUpDealSchema))
+    rotten_deals = fields.List(fields.Nested(FollowUpDealSchema))
+    contacts = fields.List(fields.Nested(FollowUpContactSchema))

@@ -1,0 +1,111 @@
+"""Task reminders as timers (crm_db.timers): each pending reminder of an open task is one row.
+
+Writing a task re-plans its reminders in the same transaction (due moved, reminders edited,
+snoozed, reassigned); completing or deleting it cancels them. A fired reminder becomes an in-app
+notification for the assignee and, when asked, an email through the mail service.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_core.settings import Settings
+from crm_core.timezones import zone
+from crm_db.base import as_utc, utcnow
+from crm_db.database import Database
+from crm_db.timers import Timer, Timers, TimerScheduler
+from crm_events.outbox import Outbox
+from crm_mail.requests import request_mail
+from pipeline.models import Task, metadata
+from pipeline.models.reminders import UserReplica, timers
+from pipeline.notifications import notify
+
+KIND = "task_reminder"
+TIMERS = Timers(timers)
+Plan = list[tuple[dt.datetime, dict[str, Any]]]
+
+
+def plan(task: Task, now: dt.datetime) -> Plan:
+    """When the task's reminders fire. Snoozed: all of them at the snooze time, as one. A reminder
+    whose time passed is still sent while the task is not yet due (set 30 minutes before a task due
+    in 10), but an overdue task gets no late reminders."""
+    if task.done:
+        return []
+    reminders = list(task.reminders or [])
+    if task.snoozed_until is not None:
+        channels = list(dict.fromkeys(c for r in reminders for c in r.get("channels", ["in_app"]))) or ["in_app"]
+        return [(as_utc(task.snoozed_until), {"channels": channels, "snoozed": True})]
+    if task.due_at is None:
+        return []
+    due = as_utc(task.due_at)
+    out: Plan = []
+    for reminder in reminders:
+        at = due - dt.timedelta(minutes=int(reminder["minutes_before"]))
+        if at < now and due <= now:
+            continue
+        out.append((at, {"minutes_before": reminder["minutes_before"], "channels": list(reminder.get("channels") or ["in_app"])}))
+    return out
+
+
+def replan(session: Session, task: Task, now: dt.datetime | None = None) -> None:
+    TIMERS.replace(session, KIND, task.id, plan(task, now or utcnow()))
+
+
+def cancel(session: Session, task_id: uuid.UUID) -> None:
+    TIMERS.cancel(session, KIND, task_id)
+
+
+def _when(task: Task, time_zone: str | None) -> str:
+    if task.due_date is not None:
+        return f"due {task.due_date.isoformat()}"
+    if task.due_at is None:
+        return "no due time"
+    local = as_utc(task.due_at).astimezone(zone(time_zone))
+    return f"due {local.strftime('%Y-%m-%d %H:%M')} ({zone(time_zone).key})"
+
+
+class ReminderDispatcher:
+    """The scheduler's handler for task reminders (runs under the timer's tenant)."""
+
+    def __init__(self, outbox: Outbox, public_url: str = "") -> None:
+        self.outbox, self.public_url = outbox, public_url.rstrip("/")
+
+    def __call__(self, session: Session, timer: Timer) -> None:
+        task = session.scalars(select(Task).where(Task.id == timer.subject_id)).first()
+        if task is None or task.done or task.assignee_id is None:
+            return  # nothing to remind of (timers are cancelled with these changes; belt and braces)
+        user = session.scalars(select(UserReplica).where(UserReplica.id == task.assignee_id)).first()
+        when = _when(task, user.time_zone if user else task.time_zone)
+        title = f"Reminder: {task.title}"
+        notify(session, self.outbox, user_id=task.assignee_id, kind=KIND, title=title, body=when,
+               subject_type="task", subject_id=task.id,
+               data={"due_at": task.due_at.isoformat() if task.due_at else None, "timer_id": timer.id,
+                     "minutes_before": timer.payload.get("minutes_before"), "snoozed": bool(timer.payload.get("snoozed"))})
+        if "email" in timer.payload.get("channels", ()) and user is not None and user.email and user.active:
+            link = f"\n\n{self.public_url}/tasks/{task.id}" if self.public_url else ""
+            to: dict[str, str] = {"address": user.email, **({"name": user.name} if user.name else {})}
+            # The message id follows from the timer: should the same reminder ever be requested
+            # twice, the mail service keeps one message.
+            request_mail(self.outbox, session, message_id=uuid.uuid5(task.id, f"reminder-{timer.id}"), to=[to],
+                         subject=title[:998], purpose="notification",
+                         text=f"{task.title}\n{when}{link}\n" + (f"\n{task.notes}\n" if task.notes else ""),
+                         refers_to={"type": "task", "id": str(task.id)})
+
+
+def scheduler(settings: Settings, db: Database, now: Callable[[], dt.datetime] = utcnow) -> TimerScheduler:
+    outbox = Outbox(settings.service, metadata())
+    dispatcher = ReminderDispatcher(outbox, settings.get("CRM_PUBLIC_URL", "") or "")
+    batch = int(settings.get("CRM_TIMER_BATCH", "") or 500)
+    return TimerScheduler(db, timers, {KIND: dispatcher}, now=now, batch=batch)
+
+
+def reminder_loops(settings: Settings, db: Database) -> list[Callable[[threading.Event], None]]:
+    """ServiceProcess.background: the reminder scheduler of `python -m pipeline worker`."""
+    return [scheduler(settings, db).run]
