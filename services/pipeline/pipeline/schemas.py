@@ -130,7 +130,7 @@ def _recurrence(value: str) -> None:
 class ReminderSchema(Schema):
     minutes_before = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=60 * 24 * 28))
     channels = fields.List(fields.String(validate=validate.OneOf(REMINDER_CHANNELS)), load_default=lambda: ["in_app"],
-                           validate=validate.Length(min=1, max=len(REMINDER_CHANNELS)))
+                           validate=validate.Length(min=1, max=5))
 
     @post_load
     def distinct_channels(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:

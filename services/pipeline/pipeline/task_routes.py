@@ -20,7 +20,7 @@ TASK_ID = [{"name": "task_id", "in": "path", "required": True, "schema": {"type"
 
 
 def register_task_routes(bp: Blueprint, runtime: ServiceRuntime, tasks: TaskService) -> None:
-    task_out, completed_out = TaskSchema(), TaskCompletedSchema()
+    task_out = TaskSchema()
     agenda_out, follow_ups_out, snooze_in = AgendaSchema(), FollowUpsSchema(), SnoozeSchema()
 
     def complete(task_id: str) -> Response:
@@ -28,7 +28,7 @@ def register_task_routes(bp: Blueprint, runtime: ServiceRuntime, tasks: TaskServ
         rid, expected = parse_uuid(task_id, "task"), if_match_version()
         with runtime.db.transaction() as session:
             task, nxt = tasks.complete(session, rid, expected)
-            body = completed_out.dump({**task_out.dump(task), "next_occurrence": None})
+            body = task_out.dump(task)
             body["next_occurrence"] = task_out.dump(nxt) if nxt is not None else None
         return record_response(body)
 

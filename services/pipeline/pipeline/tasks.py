@@ -106,7 +106,7 @@ class TaskService(RecordService[Task]):
         values.setdefault("id", uuid7())
         self._due(session, values, None)
         if values.get("recurrence"):
-            values["series_id"] = values["id"]
+            values.setdefault("series_id", values["id"])
         if values.get("done"):
             values["completed_at"] = self.now()
 
