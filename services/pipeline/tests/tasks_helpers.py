@@ -72,10 +72,12 @@ def reminder_scheduler(svc: ServiceHarness, clock: Clock) -> TimerScheduler:
     return scheduler(svc.settings, svc.db, now=clock)
 
 
-def notifications_of(svc: ServiceHarness, tenant: str, user_id: uuid.UUID) -> list[Notification]:
+def notifications_of(svc: ServiceHarness, tenant: str, user_id: uuid.UUID, kind: str | None = None) -> list[Notification]:
+    stmt = select(Notification).where(Notification.user_id == user_id)
+    if kind is not None:
+        stmt = stmt.where(Notification.kind == kind)
     with tenant_context(svc.tenant(tenant)), svc.db.transaction() as session:
-        return list(session.scalars(select(Notification).where(Notification.user_id == user_id)
-                                    .order_by(Notification.created_at, Notification.id)))
+        return list(session.scalars(stmt.order_by(Notification.created_at, Notification.id)))
 
 
 def pending_timers(svc: ServiceHarness) -> list[Any]:
