@@ -12,11 +12,12 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 from marshmallow import Schema, fields
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from crm_core import context
 from crm_core.errors import Forbidden, NotFound
+from crm_core.ids import uuid7
 from crm_db.base import utcnow
 from crm_events.outbox import Outbox
 from crm_http.auth import require_scope
@@ -51,19 +52,30 @@ class NotificationListSchema(Schema):
     unread_count = fields.Integer()
 
 
-def notify(session: Session, outbox: Outbox, *, user_id: uuid.UUID, kind: str, title: str, subject_type: str,
-           subject_id: uuid.UUID, body: str | None = None, actor_id: uuid.UUID | None = None,
-           data: dict[str, Any] | None = None) -> Notification:
-    """A notification for `user_id` in the caller's transaction, with its crm.notification.created event
-    (what a push or webhook consumer would deliver)."""
-    note = Notification(user_id=user_id, kind=kind, title=title[:500], body=body, subject_type=subject_type,
-                        subject_id=subject_id, actor_id=actor_id, data=data or {})
-    session.add(note)
-    session.flush()
-    outbox.emit(session, "crm.notification.created", note.id, {
-        "id": note.id, "user_id": user_id, "kind": kind, "title": note.title, "body": body,
-        "subject_type": subject_type, "subject_id": subject_id, "actor_id": actor_id})
-    return note
+def notification_row(*, user_id: uuid.UUID, kind: str, title: str, subject_type: str, subject_id: uuid.UUID,
+                     body: str | None = None, actor_id: uuid.UUID | None = None,
+                     data: dict[str, Any] | None = None) -> dict[str, Any]:
+    now = utcnow()
+    return {"tenant_id": context.require_tenant(), "id": uuid7(), "user_id": user_id, "kind": kind, "title": title[:500],
+            "body": body, "subject_type": subject_type, "subject_id": subject_id, "actor_id": actor_id,
+            "data": data or {}, "read_at": None, "created_at": now, "updated_at": now, "version": 1}
+
+
+def add_notifications(session: Session, outbox: Outbox, rows: list[dict[str, Any]]) -> None:
+    """Notifications in the caller's transaction, each with its crm.notification.created event (what
+    a push or webhook consumer would deliver): one INSERT and one outbox write for all of them."""
+    if not rows:
+        return
+    session.execute(insert(Notification.__table__), rows)
+    outbox.emit_many(session, "crm.notification.created", [(r["id"], {
+        k: r[k] for k in ("id", "user_id", "kind", "title", "body", "subject_type", "subject_id", "actor_id")}) for r in rows])
+
+
+def notify(session: Session, outbox: Outbox, **fields: Any) -> uuid.UUID:
+    """One notification (see notification_row for the fields); its id."""
+    row = notification_row(**fields)
+    add_notifications(session, outbox, [row])
+    return uuid.UUID(str(row["id"]))
 
 
 def caller() -> uuid.UUID:

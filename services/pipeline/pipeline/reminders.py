@@ -22,10 +22,10 @@ from crm_db.base import as_utc, utcnow
 from crm_db.database import Database
 from crm_db.timers import Timer, Timers, TimerScheduler
 from crm_events.outbox import Outbox
-from crm_mail.requests import request_mail
+from crm_mail.requests import SEND_REQUESTED, build_request
 from pipeline.models import Task, metadata
 from pipeline.models.reminders import UserReplica, timers
-from pipeline.notifications import notify
+from pipeline.notifications import add_notifications, notification_row
 
 KIND = "task_reminder"
 TIMERS = Timers(timers)
@@ -72,38 +72,53 @@ def _when(task: Task, time_zone: str | None) -> str:
 
 
 class ReminderDispatcher:
-    """The scheduler's handler for task reminders (runs under the timer's tenant)."""
+    """The scheduler's handler for task reminders, a batch of one tenant's at a time: two reads
+    (tasks, assignees), one INSERT of notifications, one outbox write per event type."""
 
     def __init__(self, outbox: Outbox, public_url: str = "") -> None:
         self.outbox, self.public_url = outbox, public_url.rstrip("/")
 
     def __call__(self, session: Session, timer: Timer) -> None:
-        task = session.scalars(select(Task).where(Task.id == timer.subject_id)).first()
-        if task is None or task.done or task.assignee_id is None:
-            return  # nothing to remind of (timers are cancelled with these changes; belt and braces)
-        user = session.scalars(select(UserReplica).where(UserReplica.id == task.assignee_id)).first()
-        when = _when(task, user.time_zone if user else task.time_zone)
-        title = f"Reminder: {task.title}"
-        notify(session, self.outbox, user_id=task.assignee_id, kind=KIND, title=title, body=when,
-               subject_type="task", subject_id=task.id,
-               data={"due_at": task.due_at.isoformat() if task.due_at else None, "timer_id": timer.id,
-                     "minutes_before": timer.payload.get("minutes_before"), "snoozed": bool(timer.payload.get("snoozed"))})
-        if "email" in timer.payload.get("channels", ()) and user is not None and user.email and user.active:
-            link = f"\n\n{self.public_url}/tasks/{task.id}" if self.public_url else ""
-            to: dict[str, str] = {"address": user.email, **({"name": user.name} if user.name else {})}
-            # The message id follows from the timer: should the same reminder ever be requested
-            # twice, the mail service keeps one message.
-            request_mail(self.outbox, session, message_id=uuid.uuid5(task.id, f"reminder-{timer.id}"), to=[to],
-                         subject=title[:998], purpose="notification",
-                         text=f"{task.title}\n{when}{link}\n" + (f"\n{task.notes}\n" if task.notes else ""),
-                         refers_to={"type": "task", "id": str(task.id)})
+        self.batch(session, [timer])
+
+    def batch(self, session: Session, due: list[Timer]) -> None:
+        tasks = {t.id: t for t in session.scalars(select(Task).where(Task.id.in_({d.subject_id for d in due})))}
+        assignees = {t.assignee_id for t in tasks.values() if t.assignee_id is not None}
+        users = {u.id: u for u in session.scalars(select(UserReplica).where(UserReplica.id.in_(assignees)))} if assignees else {}
+        notes, mails = [], []
+        for timer in due:
+            task = tasks.get(timer.subject_id)
+            if task is None or task.done or task.assignee_id is None:
+                continue  # nothing to remind of (timers are cancelled with these changes; belt and braces)
+            user = users.get(task.assignee_id)
+            when = _when(task, user.time_zone if user else task.time_zone)
+            title = f"Reminder: {task.title}"
+            notes.append(notification_row(
+                user_id=task.assignee_id, kind=KIND, title=title, body=when, subject_type="task", subject_id=task.id,
+                data={"due_at": task.due_at.isoformat() if task.due_at else None, "timer_id": timer.id,
+                      "minutes_before": timer.payload.get("minutes_before"), "snoozed": bool(timer.payload.get("snoozed"))}))
+            if "email" in timer.payload.get("channels", ()) and user is not None and user.email and user.active:
+                mails.append(self._mail(task, user, title, when, timer))
+        add_notifications(session, self.outbox, notes)
+        if mails:
+            self.outbox.emit_many(session, SEND_REQUESTED, mails)
+
+    def _mail(self, task: Task, user: UserReplica, title: str, when: str, timer: Timer) -> tuple[str, dict[str, Any]]:
+        link = f"\n\n{self.public_url}/tasks/{task.id}" if self.public_url else ""
+        to: dict[str, str] = {"address": user.email or "", **({"name": user.name} if user.name else {})}
+        # The message id follows from the timer: should the same reminder ever be requested twice,
+        # the mail service keeps one message.
+        data = build_request(message_id=uuid.uuid5(task.id, f"reminder-{timer.id}"), to=[to], subject=title[:998],
+                             purpose="notification", refers_to={"type": "task", "id": str(task.id)},
+                             text=f"{task.title}\n{when}{link}\n" + (f"\n{task.notes}\n" if task.notes else ""))
+        return data["message_id"], data
 
 
 def scheduler(settings: Settings, db: Database, now: Callable[[], dt.datetime] = utcnow) -> TimerScheduler:
     outbox = Outbox(settings.service, metadata())
     dispatcher = ReminderDispatcher(outbox, settings.get("CRM_PUBLIC_URL", "") or "")
     batch = int(settings.get("CRM_TIMER_BATCH", "") or 500)
-    return TimerScheduler(db, timers, {KIND: dispatcher}, now=now, batch=batch)
+    return TimerScheduler(db, timers, {KIND: dispatcher}, {KIND: dispatcher.batch}, now=now, batch=batch)
 
 
 def reminder_loops(settings: Settings, db: Database) -> list[Callable[[threading.Event], None]]:
