@@ -132,9 +132,15 @@ class ReminderSchema(Schema):
     channels = fields.List(fields.String(validate=validate.OneOf(REMINDER_CHANNELS)), load_default=lambda: ["in_app"],
                            validate=validate.Length(min=1, max=5))
 
+    @validates_schema
+    def complete(self, data: dict[str, Any], **_: Any) -> None:
+        # A PATCH loads partially, nested schemas too: a reminder is still whole or refused.
+        if "minutes_before" not in data:
+            raise ValidationError({"minutes_before": ["Missing data for required field."]})
+
     @post_load
     def distinct_channels(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        data["channels"] = list(dict.fromkeys(data["channels"]))
+        data["channels"] = list(dict.fromkeys(data.get("channels") or ["in_app"]))
         return data
 
 

@@ -231,3 +231,11 @@ def test_new_filters(pipeline_service: ServiceHarness) -> None:
     assert titles("type=call") == ["call"]
     assert titles(f"company_id={CONTACT}") == ["mine"]
     assert c.get("/v1/tasks?type=visit", headers=h).status_code == 400
+
+
+def test_patching_reminders_needs_whole_reminders(pipeline_service: ServiceHarness) -> None:
+    svc = pipeline_service
+    task = make_task(svc, contact_id=CONTACT)
+    path = f"/v1/tasks/{task['id']}"
+    assert invalid_fields(svc, "PATCH", path, {"reminders": [{"channels": ["email"]}]}) == {"reminders.0.minutes_before"}
+    assert patch(svc, path, reminders=[{"minutes_before": 5}])["reminders"] == [{"minutes_before": 5, "channels": ["in_app"]}]
