@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import MetaData, select
 from sqlalchemy.orm import Session
