@@ -21,6 +21,7 @@ import datetime as dt
 import functools
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -159,12 +160,18 @@ class TimerScheduler:
     idle_sleep: float = 1.0  # between polls when nothing was due: the lateness bound's main term
     max_attempts: int = MAX_ATTEMPTS
     retry_delay: dt.timedelta = RETRY_DELAY
+    retention: dt.timedelta = dt.timedelta(days=30)  # fired timers kept this long, then purged
+    purge_every: float = 3600.0  # seconds between purges in run()
     fired_total: int = field(default=0, init=False)
 
     def run(self, stop: threading.Event) -> None:
         """A ServiceProcess background loop: batches back to back while work is due."""
+        purged_at = 0.0
         while not stop.is_set():
             try:
+                if time.monotonic() - purged_at > self.purge_every:
+                    purged_at = time.monotonic()
+                    self.purge(self.retention)
                 n = self.run_once()
             except Exception:  # database away: the rows wait, nothing is lost
                 log.exception("timer scheduler round failed; retrying")

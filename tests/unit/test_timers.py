@@ -94,3 +94,32 @@ def test_failing_handler_costs_only_itself(tmp_path: Path) -> None:
         row = conn.execute(select(table).where(table.c.payload["n"].as_integer() == 1)).one()
     assert row.attempts == 2 and row.fired_at is not None and "boom" in row.last_error
     assert scheduler.drain() == 0
+
+
+def test_run_loop_fires_and_purges_old_timers(tmp_path: Path) -> None:
+    import threading
+
+    db = Database(f"sqlite:///{tmp_path / 'timers.db'}")
+    meta = MetaData()
+    table = timer_table(meta)
+    meta.create_all(db.engine)
+    tenant = uuid.uuid4()
+    with tenant_context(tenant), db.transaction() as session:
+        Timers(table).schedule(session, "ping", uuid.uuid4(), T0)
+    clock = Clock(T0)
+    stop = threading.Event()
+    fired: list[int] = []
+
+    def handler(_session: Session, timer: Timer) -> None:
+        fired.append(timer.id)
+        clock.at = T0 + dt.timedelta(days=31)  # the next purge finds it old enough
+        stop.set()
+
+    scheduler = TimerScheduler(db, table, {"ping": handler}, now=clock, idle_sleep=0.01, purge_every=0.0)
+    scheduler.run(stop)
+    assert len(fired) == 1
+    stop.clear()
+    threading.Timer(0.2, stop.set).start()
+    scheduler.run(stop)
+    with db.engine.connect() as conn:
+        assert conn.execute(select(table)).all() == []
