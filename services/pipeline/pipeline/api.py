@@ -31,7 +31,7 @@ from pipeline.schemas import (
     TaskSchema,
 )
 from pipeline.service import PipelineService
-from pipeline.task_routes import register_task_routes
+from pipeline.task_routes import register_task_routes, with_due_range
 from pipeline.tasks import TaskService
 
 AREA = "pipeline"
@@ -71,10 +71,12 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
         collection="deals", tag="Deals", service=lambda: deals, create_schema=DealCreateSchema(),
         update_schema=DealInSchema(), output_schema=deal_out,
         sortable={"name": Deal.name, "expected_close_date": Deal.expected_close_date, "amount": Deal.amount}, **common), DEAL_FILTERS)
-    _register(bp, runtime.doc, RecordRoutes(
+    task_list = RecordRoutes(
         collection="tasks", tag="Tasks", service=lambda: tasks, create_schema=TaskCreateSchema(),
         update_schema=TaskInSchema(), output_schema=task_out,
-        sortable={"due_at": Task.due_at, "title": Task.title, "priority": Task.priority}, **common), TASK_FILTERS)
+        sortable={"due_at": Task.due_at, "title": Task.title, "priority": Task.priority}, **common)
+    _register(bp, runtime.doc, task_list, TASK_FILTERS)
+    with_due_range(runtime.doc, task_list, documented(TASK_FILTERS))
     register_history(bp, runtime, deals)
     register_task_routes(bp, runtime, tasks)
 

@@ -3,13 +3,20 @@ notifications (pipeline.notifications)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+import datetime as dt
+from typing import Any
 
+from flask import Blueprint, Response, request
+from sqlalchemy import Select
+
+from crm_core.errors import BadRequest
 from crm_http.auth import require_scope
+from crm_http.openapi import ApiDoc
 from crm_http.parsing import if_match_version, load, parse_uuid
-from crm_http.resource import json_response, record_response
+from crm_http.resource import LIST_PARAMS, RecordRoutes, json_response, record_response
 from crm_runtime.service import ServiceRuntime
 from pipeline.agenda import agenda, follow_ups
+from pipeline.models import Task
 from pipeline.notifications import caller, register_notifications
 from pipeline.schemas import AgendaSchema, FollowUpsSchema, SnoozeSchema, TaskCompletedSchema, TaskSchema
 from pipeline.tasks import TaskService
@@ -17,6 +24,44 @@ from pipeline.tasks import TaskService
 AREA = "pipeline"
 TASK_ID = [{"name": "task_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}},
            {"name": "If-Match", "in": "header", "schema": {"type": "string"}}]
+
+
+DUE_RANGE = [{"name": "due_after", "in": "query", "schema": {"type": "string", "format": "date-time"},
+              "description": "Only tasks due at or after this time (ISO 8601 with offset)."},
+             {"name": "due_before", "in": "query", "schema": {"type": "string", "format": "date-time"},
+              "description": "Only tasks due before this time."}]
+
+
+def _moment(name: str) -> dt.datetime | None:
+    raw = request.args.get(name, "")
+    if raw == "":
+        return None
+    try:
+        value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise BadRequest(f"Query parameter {name!r}: use an ISO 8601 time with an offset.",
+                         errors={name: ["Use an ISO 8601 time with an offset, e.g. 2027-01-31T00:00:00Z."]})
+    return value.astimezone(dt.UTC)
+
+
+def with_due_range(doc: ApiDoc, routes: RecordRoutes, parameters: list[dict[str, Any]]) -> None:
+    """`?due_after=&due_before=` on the tasks list, beside its equality filters."""
+    equal = routes.list_filters
+
+    def apply(stmt: Select[Any]) -> Select[Any]:
+        stmt = equal(stmt) if equal is not None else stmt
+        after, before = _moment("due_after"), _moment("due_before")
+        if after is not None:
+            stmt = stmt.where(Task.due_at >= after)
+        if before is not None:
+            stmt = stmt.where(Task.due_at < before)
+        return stmt
+
+    routes.list_filters = apply
+    doc.operation(routes.base, "get", summary="List tasks", tag=routes.tag, scope=f"{AREA}:read",
+                  response=type(routes.output_schema), list_of=True, parameters=[*LIST_PARAMS, *parameters, *DUE_RANGE])
 
 
 def register_task_routes(bp: Blueprint, runtime: ServiceRuntime, tasks: TaskService) -> None:

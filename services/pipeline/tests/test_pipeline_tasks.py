@@ -65,6 +65,7 @@ def test_events(pipeline_service: ServiceHarness) -> None:
     assert {e["topic"] for e in events} == {"crm.pipeline.task"}
     assert events[1]["data"]["changes"]["done"] == [False, True]
     assert events[1]["data"]["completed_at"] is not None and events[1]["data"]["deal_id"] == deal["id"]
+    assert {e["data"]["actor_id"] for e in events} == {str(default_user(svc, "a"))}  # who did it
 
 
 def test_filters_and_sorts(pipeline_service: ServiceHarness) -> None:
@@ -239,3 +240,22 @@ def test_patching_reminders_needs_whole_reminders(pipeline_service: ServiceHarne
     path = f"/v1/tasks/{task['id']}"
     assert invalid_fields(svc, "PATCH", path, {"reminders": [{"channels": ["email"]}]}) == {"reminders.0.minutes_before"}
     assert patch(svc, path, reminders=[{"minutes_before": 5}])["reminders"] == [{"minutes_before": 5, "channels": ["in_app"]}]
+
+
+def test_due_range(pipeline_service: ServiceHarness) -> None:
+    svc = pipeline_service
+    for day in (1, 2, 3):
+        make_task(svc, title=f"d{day}", contact_id=CONTACT, due_at=f"2027-01-0{day}T12:00:00Z")
+    c, h = svc.client, svc.headers("a")
+
+    def titles(query: str) -> list[str]:
+        resp = c.get(f"/v1/tasks?{query}&sort=due_at", headers=h)
+        assert resp.status_code == 200, resp.get_json()
+        return [t["title"] for t in resp.get_json()["data"]]
+
+    assert titles("due_after=2027-01-02T00:00:00Z") == ["d2", "d3"]
+    assert titles("due_before=2027-01-02T12:00:00Z") == ["d1"]
+    assert titles("due_after=2027-01-02T00:00:00%2B01:00&due_before=2027-01-03T00:00:00Z&done=false") == ["d2"]
+    for bad in ("due_after=yesterday", "due_before=2027-01-02T00:00:00"):
+        resp = c.get(f"/v1/tasks?{bad}", headers=h)
+        assert resp.status_code == 400 and bad.split("=")[0] in resp.get_json()["errors"]
