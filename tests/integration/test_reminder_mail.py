@@ -71,6 +71,6 @@ def test_a_reminder_email_arrives_at_the_relay(platform: Platform, sink: SmtpSin
                           lambda body: any(n["kind"] == "task_reminder" for n in body.get("data", [])))
     [reminder] = [n for n in notes["data"] if n["kind"] == "task_reminder"]
     assert reminder["subject_id"] == task["id"] and notes["unread_count"] >= 1
-    # exactly once: no second message for this reminder
+    # exactly once: no second message for this reminder (the sink may hold other runs' mail)
     assert sum("Reminder: Call Ada" in str(email.message_from_bytes(r.data, policy=default)["Subject"])
-               for r in list(sink.messages)) == 1
+               for r in list(sink.messages) if owner["email"] in r.rcpt_tos) == 1
