@@ -130,10 +130,18 @@ class Timers:
         return self.schedule_many(session, kind, subject_id, timers)
 
     def pending(self, session: Session, kind: str, subject_id: uuid.UUID) -> list[Timer]:
+        return self._of(session, kind, subject_id, fired=False)
+
+    def fired(self, session: Session, kind: str, subject_id: uuid.UUID) -> list[Timer]:
+        """The subject's timers of this kind that already fired (kept until purged): a replan can
+        leave out what already happened."""
+        return self._of(session, kind, subject_id, fired=True)
+
+    def _of(self, session: Session, kind: str, subject_id: uuid.UUID, *, fired: bool) -> list[Timer]:
         t = self.table.c
         rows = session.execute(select(self.table).where(
             t.tenant_id == context.require_tenant(), t.kind == kind, t.subject_id == subject_id,
-            t.fired_at.is_(None)).order_by(t.due_at, t.id)).all()
+            t.fired_at.is_not(None) if fired else t.fired_at.is_(None)).order_by(t.due_at, t.id)).all()
         return [_timer(r) for r in rows]
 
 

@@ -32,30 +32,40 @@ TIMERS = Timers(timers)
 Plan = list[tuple[dt.datetime, dict[str, Any]]]
 
 
-def plan(task: Task, now: dt.datetime) -> Plan:
+def _key(at: dt.datetime, payload: dict[str, Any]) -> tuple[str, Any]:
+    """What makes a reminder one occurrence: its time and what it is for (a due time moved or a
+    new snooze is a new occurrence; editing the title is not)."""
+    return as_utc(at).isoformat(), payload.get("minutes_before")
+
+
+def plan(task: Task, now: dt.datetime, fired: set[tuple[str, Any]] = frozenset()) -> Plan:  # type: ignore[assignment]
     """When the task's reminders fire. Snoozed: all of them at the snooze time, as one. A reminder
     whose time passed is still sent while the task is not yet due (set 30 minutes before a task due
-    in 10), but an overdue task gets no late reminders."""
+    in 10), unless it already was (`fired`); an overdue task gets no late reminders."""
     if task.done:
         return []
     reminders = list(task.reminders or [])
     if task.snoozed_until is not None:
         channels = list(dict.fromkeys(c for r in reminders for c in r.get("channels", ["in_app"]))) or ["in_app"]
-        return [(as_utc(task.snoozed_until), {"channels": channels, "snoozed": True})]
-    if task.due_at is None:
+        planned: Plan = [(as_utc(task.snoozed_until), {"channels": channels, "snoozed": True})]
+    elif task.due_at is None:
         return []
-    due = as_utc(task.due_at)
-    out: Plan = []
-    for reminder in reminders:
-        at = due - dt.timedelta(minutes=int(reminder["minutes_before"]))
-        if at < now and due <= now:
-            continue
-        out.append((at, {"minutes_before": reminder["minutes_before"], "channels": list(reminder.get("channels") or ["in_app"])}))
-    return out
+    else:
+        due = as_utc(task.due_at)
+        planned = []
+        for reminder in reminders:
+            at = due - dt.timedelta(minutes=int(reminder["minutes_before"]))
+            if at < now and due <= now:
+                continue
+            planned.append((at, {"minutes_before": reminder["minutes_before"],
+                                 "channels": list(reminder.get("channels") or ["in_app"])}))
+    return [(at, payload) for at, payload in planned if at > now or _key(at, payload) not in fired]
 
 
 def replan(session: Session, task: Task, now: dt.datetime | None = None) -> None:
-    TIMERS.replace(session, KIND, task.id, plan(task, now or utcnow()))
+    now = now or utcnow()
+    fired = {_key(t.due_at, t.payload) for t in TIMERS.fired(session, KIND, task.id)}
+    TIMERS.replace(session, KIND, task.id, plan(task, now, fired))
 
 
 def cancel(session: Session, task_id: uuid.UUID) -> None:

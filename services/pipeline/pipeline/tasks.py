@@ -184,6 +184,9 @@ class TaskService(RecordService[Task]):
         self.outbox.emit(session, "crm.task.completed", task.id, self.body(session, task))
         if not task.recurrence or task.due_at is None:
             return None
+        series = task.series_id or task.id
+        if session.scalars(select(Task.id).where(Task.series_id == series, Task.due_at > task.due_at).limit(1)).first():
+            return None  # completed again after a reopen: its next occurrence exists already
         found = next_occurrence(task.recurrence, as_utc(task.due_at), task.time_zone, all_day=task.due_date is not None)
         if found is None:
             return None

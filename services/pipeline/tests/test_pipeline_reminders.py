@@ -116,6 +116,13 @@ def test_late_and_overdue(pipeline_service: ServiceHarness) -> None:
               reminders=[{"minutes_before": 30}])
     assert reminder_scheduler(svc, Clock(now + dt.timedelta(seconds=1))).drain() == 1
     assert len(notifications_of(svc, "a", user, "task_reminder")) == 1
+    # editing the task later does not send the reminder that went out again
+    [late] = [t for t in svc.client.get(f"/v1/tasks?assignee_id={user}", headers=svc.headers("a")).get_json()["data"]
+              if t["due_at"] > iso(now)]
+    patch(svc, f"/v1/tasks/{late['id']}", title="Renamed", reminders=[{"minutes_before": 30}, {"minutes_before": 1}])
+    assert reminder_scheduler(svc, Clock(now + dt.timedelta(seconds=2))).drain() == 0
+    assert reminder_scheduler(svc, Clock(now + dt.timedelta(minutes=9))).drain() == 1  # the new one, at its time
+    assert len(notifications_of(svc, "a", user, "task_reminder")) == 2
 
 
 def test_reassigning_sends_the_reminder_to_the_new_assignee(pipeline_service: ServiceHarness) -> None:

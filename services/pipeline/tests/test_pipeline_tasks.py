@@ -174,6 +174,8 @@ def test_recurrence_keeps_wall_time_across_dst_and_ends_with_count(pipeline_serv
     assert _complete(svc, third["id"])["next_occurrence"] is None  # COUNT used up
     series = svc.client.get(f"/v1/tasks?series_id={task['id']}&sort=due_at", headers=svc.headers("a")).get_json()["data"]
     assert [t["done"] for t in series] == [True, True, True]
+    patch(svc, f"/v1/tasks/{task['id']}", done=False)  # reopened and completed again: no second "next"
+    assert _complete(svc, task["id"])["next_occurrence"] is None
     again = _complete(svc, third["id"])  # completing twice creates nothing more
     assert again["next_occurrence"] is None and len(svc.client.get(
         f"/v1/tasks?series_id={task['id']}", headers=svc.headers("a")).get_json()["data"]) == 3
