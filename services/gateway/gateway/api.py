@@ -73,12 +73,14 @@ def document(doc: ApiDoc) -> None:
     doc.operation("/v1/auth/invitations/accept", "post", summary="Set a password from an invitation", tag=t,
                   request=s.AcceptInvitationSchema, response=s.TokensSchema)
     doc.operation("/v1/me", "get", summary="The caller, their tenant and roles", tag=t, response=s.MeSchema)
+    doc.operation("/v1/me", "patch", summary="Change the caller's own name or time zone", tag=t,
+                  request=s.UpdateMeSchema, response=s.MeSchema, extra_responses={422: "Invalid fields"})
     doc.operation("/v1/users", "post", summary="Add a user (owners and admins)", tag=t, request=s.NewUserSchema,
                   response=s.CreatedUserSchema, status=201, parameters=IDEMPOTENCY_HEADER,
                   extra_responses={409: "This tenant already has a user with this email"})
     doc.operation("/v1/users", "get", summary="List the tenant's users (owners and admins)", tag=t,
                   response=s.UserSchema, list_of=True)
-    doc.operation("/v1/users/{user_id}", "patch", summary="Change a user's role, or deactivate (owners and admins)",
+    doc.operation("/v1/users/{user_id}", "patch", summary="Change a user's role, name or time zone, or deactivate (owners and admins)",
                   tag=t, request=s.UpdateUserSchema, response=s.UserSchema, parameters=USER_ID,
                   extra_responses={409: "The last active owner can't be demoted or deactivated"})
     doc.operation("/v1/api-keys", "post", summary="Create an API key (the key is shown once)", tag=t,
@@ -201,6 +203,12 @@ def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, rou
     def me() -> Response:
         with db.transaction() as session:
             return json_response(s.MeSchema().dump(accounts.me(session)))
+
+    @bp.patch("/v1/me")
+    def update_me() -> Response:
+        data = load(s.UpdateMeSchema())
+        with db.transaction() as session:
+            return json_response(s.MeSchema().dump(accounts.update_me(session, data)))
 
     @bp.post("/v1/users")
     @once

@@ -51,6 +51,8 @@ class User(Base):
     email_verification_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     # Set: the user can't sign in, refresh or act (checked on every request, see gateway.auth).
     deactivated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # IANA name (crm_core.timezones): where the user's day starts, for agendas and reminders.
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from crm_core.scopes import API_KEY_SCOPES, ROLES
+from crm_core.timezones import is_time_zone
 from crm_http.fields import UtcDateTime
 from crm_mail.requests import is_address
 
@@ -78,12 +79,18 @@ class TenantSchema(Schema):
     created_at = UtcDateTime()
 
 
+def time_zone_name(value: str) -> None:
+    if not is_time_zone(value):
+        raise ValidationError("Not an IANA time zone name (e.g. Europe/Berlin).")
+
+
 class UserSchema(Schema):
     id = fields.UUID(dump_only=True)
     tenant_id = fields.UUID(dump_only=True)
     email = fields.Email(required=True, validate=EMAIL)
     name = fields.String(allow_none=True, validate=validate.Length(max=200))
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    time_zone = fields.String(validate=time_zone_name, metadata={"description": "IANA time zone, e.g. Europe/Berlin"})
     active = fields.Method("_active", dump_only=True)
     email_verified = fields.Method("_verified", dump_only=True, metadata={
         "type": "boolean", "description": "The user opened a link sent to this address (signup or invitation)"})
@@ -118,11 +125,24 @@ class UpdateUserSchema(Schema):
     name = fields.String(allow_none=True, validate=validate.Length(max=200))
     role = fields.String(validate=validate.OneOf(ROLES))
     active = fields.Boolean()
+    time_zone = fields.String(validate=time_zone_name)
 
     @validates_schema
     def not_empty(self, data: dict[str, Any], **_: Any) -> None:
         if not data:
-            raise ValidationError("Send at least one of name, role, active.", "_schema")
+            raise ValidationError("Send at least one of name, role, active, time_zone.", "_schema")
+
+
+class UpdateMeSchema(Schema):
+    """PATCH /v1/me: the caller's own profile."""
+
+    name = fields.String(allow_none=True, validate=validate.Length(max=200))
+    time_zone = fields.String(validate=time_zone_name)
+
+    @validates_schema
+    def not_empty(self, data: dict[str, Any], **_: Any) -> None:
+        if not data:
+            raise ValidationError("Send at least one of name, time_zone.", "_schema")
 
 
 class TokensSchema(Schema):

@@ -17,6 +17,7 @@ from crm_core.errors import Conflict, Forbidden, NotFound, Unauthorized
 from crm_core.ids import secret_hash
 from crm_core.metrics import metrics
 from crm_core.scopes import ADMIN_ROLES
+from crm_core.timezones import DEFAULT_TIME_ZONE
 from crm_db.base import utcnow
 from crm_events.outbox import Outbox
 from crm_http.auth import require_admin_access
@@ -152,7 +153,8 @@ class Accounts:
             raise Forbidden("Only an owner can add another owner.")
         self._email_free_in_tenant(session, principal.tenant_id, data["email"])
         invitation = None
-        user = User(tenant_id=principal.tenant_id, email=data["email"], name=data.get("name"), role=data["role"])
+        user = User(tenant_id=principal.tenant_id, email=data["email"], name=data.get("name"), role=data["role"],
+                    time_zone=data.get("time_zone") or DEFAULT_TIME_ZONE)
         if data.get("password"):
             user.password_hash = self.hasher.hash(data["password"])
         else:
@@ -218,10 +220,12 @@ class Accounts:
                 raise Conflict("The tenant's last active owner can't be demoted or deactivated.",
                                errors={"role" if new_role != "owner" else "active": ["Last active owner."]})
         changed = new_role != user.role or active != (user.deactivated_at is None) or (
-            "name" in data and data["name"] != user.name)
+            "name" in data and data["name"] != user.name) or ("time_zone" in data and data["time_zone"] != user.time_zone)
         user.role = new_role
         if "name" in data:
             user.name = data["name"]
+        if "time_zone" in data:
+            user.time_zone = data["time_zone"]
         if not active and user.deactivated_at is None:
             user.deactivated_at = utcnow()
             # Their logins end now; access tokens already issued lapse within the access TTL.
@@ -233,6 +237,26 @@ class Accounts:
             session.flush()
             self.outbox.emit(session, "crm.user.updated", user.id, _user_event(user))
         return user
+
+    def update_me(self, session: Session, data: dict[str, Any]) -> dict[str, Any]:
+        """The caller's own name and time zone (no admin needed; an API key has no profile)."""
+        principal = context.current_principal()
+        assert principal is not None
+        if principal.user_id is None:
+            raise Forbidden("Only a signed-in user has a profile (not an API key).")
+        user = session.scalars(select(User).where(User.id == principal.user_id, User.tenant_id == principal.tenant_id)
+                               .with_for_update()).first()
+        if user is None:
+            raise NotFound("The user no longer exists.")
+        changed = False
+        for name in ("name", "time_zone"):
+            if name in data and data[name] != getattr(user, name):
+                setattr(user, name, data[name])
+                changed = True
+        if changed:
+            session.flush()
+            self.outbox.emit(session, "crm.user.updated", user.id, _user_event(user))
+        return self.me(session)
 
     def me(self, session: Session) -> dict[str, Any]:
         principal = context.current_principal()
@@ -261,4 +285,5 @@ def require_admin(session: Session | None = None) -> context.Principal:
 
 def _user_event(user: User) -> dict[str, Any]:
     return {"id": user.id, "tenant_id": user.tenant_id, "email": user.email, "name": user.name, "role": user.role,
-            "email_verified": is_verified(user)}
+            "email_verified": is_verified(user), "time_zone": user.time_zone or DEFAULT_TIME_ZONE,
+            "active": user.deactivated_at is None}

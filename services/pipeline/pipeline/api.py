@@ -32,7 +32,7 @@ from pipeline.filters import (
     search_products,
 )
 from pipeline.history import register_history
-from pipeline.models import STAGE_KINDS, Deal, Pipeline, Task
+from pipeline.models import STAGE_KINDS, TASK_TYPES, Deal, Pipeline, Task
 from pipeline.products import LineItemService, ProductService, register_line_items
 from pipeline.sales_api import register_sales_views
 from pipeline.schemas import (
@@ -55,6 +55,7 @@ from pipeline.schemas import (
 )
 from pipeline.service import PipelineService
 from pipeline.settings import register_settings
+from pipeline.task_routes import register_task_routes, with_due_range
 from pipeline.tasks import TaskService
 
 AREA = "pipeline"
@@ -67,6 +68,9 @@ DEAL_FILTERS: Filters = {
 }
 TASK_FILTERS: Filters = {
     "done": (Task.done, as_bool), "deal_id": (Task.deal_id, as_uuid), "contact_id": (Task.contact_id, as_uuid),
+    "company_id": (Task.company_id, as_uuid), "ticket_id": (Task.ticket_id, as_uuid),
+    "assignee_id": (Task.assignee_id, as_uuid), "type": (Task.type, one_of(TASK_TYPES)),
+    "series_id": (Task.series_id, as_uuid),
 }
 DEAL_FILTER_DOC = (" On deals: every field of a deal (`status`, `stage_id`, `owner_id`, `expected_close_date`, `amount`, "
                    "`amount_in_base`, `probability`, `forecast_category`, `rotten`, ...) and its custom fields, e.g. "
@@ -99,15 +103,18 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
     _register(bp, runtime.doc, RecordRoutes(
         collection="deals", tag="Deals", service=lambda: deals, create_schema=DealCreateSchema(),
         update_schema=DealInSchema(), output_schema=deal_out, fields=deal_fields, search=search_deals, **common), DEAL_FILTERS)
-    _register(bp, runtime.doc, RecordRoutes(
+    task_list = RecordRoutes(
         collection="tasks", tag="Tasks", service=lambda: tasks, create_schema=TaskCreateSchema(),
         update_schema=TaskInSchema(), output_schema=task_out,
-        sortable={"due_at": Task.due_at, "title": Task.title}, **common), TASK_FILTERS)
+        sortable={"due_at": Task.due_at, "title": Task.title, "priority": Task.priority}, **common)
+    _register(bp, runtime.doc, task_list, TASK_FILTERS)
+    with_due_range(runtime.doc, task_list, documented(TASK_FILTERS))
     register_history(bp, runtime, deals.get)
     register_sales(bp, runtime, deals)
     register_stage_delete(bp, runtime, pipelines)
     register_calendar(bp, runtime)
     register_sales_views(bp, runtime)
+    register_task_routes(bp, runtime, tasks)
 
 
 def register_sales(bp: Blueprint, runtime: ServiceRuntime, deals: DealService) -> None:

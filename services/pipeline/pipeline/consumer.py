@@ -1,8 +1,11 @@
-"""Events the pipeline service consumes: a new tenant gets its default "Sales" pipeline."""
+"""Events the pipeline service consumes: a new tenant gets its default "Sales" pipeline; the users
+and contacts replicas follow the gateway's and contacts' events; a deal handed to a new owner
+notifies them."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -12,12 +15,18 @@ from crm_events.consumer import Handler
 from crm_events.envelope import Event
 from crm_events.outbox import Outbox
 from crm_runtime.cli import ConsumerSpec
+from pipeline.activity_consumer import activity_consumers
 from pipeline.models import metadata
+from pipeline.notifications import notify
+from pipeline.replicas import CONTACT_TOPIC, USER_TOPIC, contact_handlers, user_handlers
 from pipeline.schemas import PipelineSchema
 from pipeline.service import PipelineService
 
 PROVISIONING_GROUP = "pipeline.tenant-provisioning"
 TENANT_TOPIC = "crm.gateway.tenant"
+REPLICA_GROUP = "pipeline.replicas"
+DEAL_TOPIC = "crm.pipeline.deal"
+ASSIGNMENT_GROUP = "pipeline.deal-assignments"
 
 
 def tenant_handlers(pipelines: PipelineService) -> dict[str, Handler]:
@@ -29,6 +38,36 @@ def tenant_handlers(pipelines: PipelineService) -> dict[str, Handler]:
     return {"crm.tenant.created": on_tenant_created}
 
 
+def _uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def deal_assignment_handlers(outbox: Outbox) -> dict[str, Handler]:
+    """A deal's new owner is notified, unless they made the change themselves. Deal events name no
+    actor today; when their data carries one (actor_id / changed_by), a self-assignment is skipped."""
+
+    def assigned(session: Session, event: Event) -> None:
+        data = event.data
+        changes = data.get("changes") or {}
+        if event.type == "crm.deal.updated" and "owner_id" not in changes:
+            return
+        owner = _uuid(data.get("owner_id"))
+        actor = _uuid(data.get("actor_id") or data.get("changed_by") or data.get("updated_by"))
+        if owner is None or owner == actor:
+            return
+        notify(session, outbox, user_id=owner, kind="deal_assigned", title=f"Deal assigned to you: {data.get('name') or ''}",
+               subject_type="deal", subject_id=uuid.UUID(event.subject), actor_id=actor)
+
+    return {"crm.deal.created": assigned, "crm.deal.updated": assigned}
+
+
 def consumers(settings: Settings, _db: Database) -> list[ConsumerSpec]:
-    pipelines = PipelineService(Outbox(settings.service, metadata()), PipelineSchema().dump)
-    return [ConsumerSpec(PROVISIONING_GROUP, [TENANT_TOPIC], tenant_handlers(pipelines))]
+    outbox = Outbox(settings.service, metadata())
+    pipelines = PipelineService(outbox, PipelineSchema().dump)
+    return [ConsumerSpec(PROVISIONING_GROUP, [TENANT_TOPIC], tenant_handlers(pipelines)),
+            ConsumerSpec(REPLICA_GROUP, [USER_TOPIC, CONTACT_TOPIC], {**user_handlers(), **contact_handlers()}),
+            ConsumerSpec(ASSIGNMENT_GROUP, [DEAL_TOPIC], deal_assignment_handlers(outbox)),
+            *activity_consumers(settings, _db)]

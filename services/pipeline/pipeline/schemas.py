@@ -9,11 +9,13 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 from sqlalchemy.orm import object_session
 
+from crm_core.timezones import is_time_zone
 from crm_db.base import utcnow
 from crm_http.fields import MoneySchema, RecordSchema, TrimmedSchema, UtcDateTime, money_out, require_any
 from pipeline.deal_properties import visible
-from pipeline.models import FORECAST_CATEGORIES, STAGE_KINDS
+from pipeline.models import FORECAST_CATEGORIES, STAGE_KINDS, TASK_PRIORITIES, TASK_TYPES
 from pipeline.models.sales import CONTACT_ROLES, LOGGED_FIELDS
+from pipeline.recurrence import RecurrenceError, normalise
 
 NAME = validate.Length(min=1, max=200)
 KIND = validate.OneOf(STAGE_KINDS)
@@ -340,23 +342,126 @@ class PipelineSettingsSchema(Schema):
 
 # Tasks -------------------------------------------------------------------------------------------
 
+MAX_REMINDERS = 5
+REMINDER_CHANNELS = ("in_app", "email")
+TITLE = validate.Length(min=1, max=500)
+TASK_LINKS = ("deal_id", "contact_id", "company_id", "ticket_id")
+
+
+def _time_zone(value: str) -> None:
+    if not is_time_zone(value):
+        raise ValidationError("Not an IANA time zone name (e.g. Europe/Berlin).")
+
+
+def _recurrence(value: str) -> None:
+    try:
+        normalise(value)
+    except RecurrenceError as exc:
+        raise ValidationError(str(exc)) from exc
+
+
+class ReminderSchema(Schema):
+    minutes_before = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=60 * 24 * 28))
+    channels = fields.List(fields.String(validate=validate.OneOf(REMINDER_CHANNELS)), load_default=lambda: ["in_app"],
+                           validate=validate.Length(min=1, max=5))
+
+    @validates_schema
+    def complete(self, data: dict[str, Any], **_: Any) -> None:
+        # A PATCH loads partially, nested schemas too: a reminder is still whole or refused.
+        if "minutes_before" not in data:
+            raise ValidationError({"minutes_before": ["Missing data for required field."]})
+
+    @post_load
+    def distinct_channels(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        data["channels"] = list(dict.fromkeys(data.get("channels") or ["in_app"]))
+        return data
+
+
 class TaskInSchema(TrimmedSchema):
-    title = fields.String(validate=validate.Length(min=1, max=500))
+    type = fields.String(validate=validate.OneOf(TASK_TYPES))
+    title = fields.String(validate=TITLE)
+    notes = fields.String(allow_none=True, validate=validate.Length(max=20000))
+    # A moment, or an all-day date in the task's time zone (the assignee's unless given); not both.
     due_at = UtcDateTime(allow_none=True)
+    due_date = fields.Date(allow_none=True)
+    time_zone = fields.String(allow_none=True, validate=_time_zone)
+    duration_minutes = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, max=60 * 24 * 7))
+    priority = fields.String(validate=validate.OneOf(TASK_PRIORITIES))
     deal_id = fields.UUID(allow_none=True)
     contact_id = fields.UUID(allow_none=True)
+    company_id = fields.UUID(allow_none=True)
+    ticket_id = fields.UUID(allow_none=True)
     assignee_id = fields.UUID(allow_none=True)
     done = fields.Boolean()
+    recurrence = fields.String(allow_none=True, validate=_recurrence, metadata={
+        "description": "An RFC 5545 RRULE (FREQ=WEEKLY;BYDAY=MO): completing this occurrence creates the next."})
+    reminders = fields.List(fields.Nested(ReminderSchema), validate=validate.Length(max=MAX_REMINDERS))
+
+    @validates_schema
+    def one_due(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("due_at") is not None and data.get("due_date") is not None:
+            raise ValidationError({"due_date": ["Give due_at (a moment) or due_date (all day), not both."]})
+
+    @post_load
+    def rule(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if data.get("recurrence"):
+            data["recurrence"] = normalise(data["recurrence"])
+        return data
 
 
 class TaskCreateSchema(TaskInSchema):
-    title = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    title = fields.String(required=True, validate=TITLE)
     done = fields.Boolean(load_default=False)
 
     @validates_schema
     def has_subject(self, data: dict[str, Any], **_: Any) -> None:
-        require_any(data, "deal_id", "contact_id")
+        require_any(data, *TASK_LINKS)
 
 
 class TaskSchema(RecordSchema, TaskInSchema):
     completed_at = UtcDateTime(dump_only=True, allow_none=True)
+    series_id = fields.UUID(dump_only=True, allow_none=True)  # shared by a recurring task's occurrences
+    snoozed_until = UtcDateTime(dump_only=True, allow_none=True)
+
+
+class TaskCompletedSchema(TaskSchema):
+    next_occurrence = fields.Nested(TaskSchema, dump_only=True, allow_none=True)
+
+
+class SnoozeSchema(Schema):
+    until = UtcDateTime(required=True)
+
+
+class AgendaSchema(Schema):
+    time_zone = fields.String()
+    date = fields.Date()  # today in time_zone
+    overdue = fields.List(fields.Nested(TaskSchema))
+    today = fields.List(fields.Nested(TaskSchema))
+    next_7_days = fields.List(fields.Nested(TaskSchema))
+
+
+class FollowUpDealSchema(Schema):
+    id = fields.UUID()
+    name = fields.String()
+    pipeline_id = fields.UUID()
+    stage_id = fields.UUID()
+    amount = fields.Function(lambda deal: money_out(deal.amount, deal.currency), metadata={
+        "type": ["object", "null"], "properties": {"amount": {"type": "string"}, "currency": {"type": "string"}}})
+    expected_close_date = fields.Date(allow_none=True)
+    next_activity_at = UtcDateTime(allow_none=True)
+    last_activity_at = UtcDateTime(allow_none=True)
+    rots_at = UtcDateTime(allow_none=True)
+
+
+class FollowUpContactSchema(Schema):
+    id = fields.UUID()
+    name = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    last_contacted_at = UtcDateTime(allow_none=True)
+
+
+class FollowUpsSchema(Schema):
+    follow_up_days = fields.Integer()
+    deals_without_next_activity = fields.List(fields.Nested(FollowUpDealSchema))
+    rotten_deals = fields.List(fields.Nested(FollowUpDealSchema))
+    contacts = fields.List(fields.Nested(FollowUpContactSchema))

@@ -47,7 +47,7 @@ def published(svc: ServiceHarness, topic: str) -> list[Event]:
 
 
 def run_provisioning(svc: ServiceHarness) -> int:
-    [spec] = consumers(svc.settings, svc.db)
+    [spec] = [s for s in consumers(svc.settings, svc.db) if s.group == PROVISIONING_GROUP]
     assert (spec.group, spec.topics) == (PROVISIONING_GROUP, [TENANT_TOPIC])
     runner = svc.consumer(spec.group, spec.topics, spec.handlers)
     try:

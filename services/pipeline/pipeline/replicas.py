@@ -1,0 +1,105 @@
+"""Replicas of other services' records the pipeline needs: users (gateway: e-mail, time zone) and
+contacts (contacts: owner, last contacted), kept from their events.
+
+Each handler writes the record's state as of the event's time, unless the row already holds a
+newer one, so a late or redelivered event never rolls a record back (the runner dedupes too).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_core.timezones import DEFAULT_TIME_ZONE, is_time_zone
+from crm_db.base import as_utc
+from crm_events.consumer import Handler
+from crm_events.envelope import Event
+from pipeline.models.reminders import ContactReplica, UserReplica
+
+USER_TOPIC = "crm.gateway.user"
+CONTACT_TOPIC = "crm.contacts.contact"
+
+
+def event_time(event: Event) -> dt.datetime:
+    return as_utc(dt.datetime.fromisoformat(event.time.replace("Z", "+00:00")))
+
+
+def _time(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        return as_utc(dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+    except ValueError:
+        return None
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _apply(session: Session, model: type[UserReplica] | type[ContactReplica], record_id: uuid.UUID,
+           at: dt.datetime, values: dict[str, Any]) -> None:
+    row = session.scalars(select(model).where(model.id == record_id).with_for_update()).first()
+    if row is None:
+        session.add(model(id=record_id, event_time=at, **values))
+        return
+    if at < as_utc(row.event_time):
+        return  # an older state than the one held
+    row.event_time = at
+    for name, value in values.items():
+        setattr(row, name, value)
+
+
+def _user_values(data: dict[str, Any]) -> dict[str, Any]:
+    zone = data.get("time_zone")
+    return {"email": data.get("email"), "name": data.get("name"),
+            "time_zone": zone if is_time_zone(zone) else DEFAULT_TIME_ZONE,
+            "active": bool(data.get("active", True))}
+
+
+def user_handlers() -> dict[str, Handler]:
+    def upsert(session: Session, event: Event) -> None:
+        _apply(session, UserReplica, uuid.UUID(event.subject), event_time(event), _user_values(event.data))
+
+    return {"crm.user.created": upsert, "crm.user.updated": upsert}
+
+
+def _contact_values(data: dict[str, Any]) -> dict[str, Any]:
+    name = " ".join(p for p in (data.get("first_name"), data.get("last_name")) if p) or data.get("email")
+    return {"name": (name or None) and str(name)[:400], "email": data.get("email"), "owner_id": _uuid(data.get("owner_id")),
+            "last_contacted_at": _time(data.get("last_contacted_at")), "contact_created_at": _time(data.get("created_at")),
+            "deleted": False}
+
+
+def contact_handlers() -> dict[str, Handler]:
+    def upsert(session: Session, event: Event) -> None:
+        _apply(session, ContactReplica, uuid.UUID(event.subject), event_time(event), _contact_values(event.data))
+
+    def merged(session: Session, event: Event) -> None:
+        # merged / unmerged carry the primary's body under "primary" (the secondary's comes as
+        # crm.contact.deleted / created beside it).
+        _apply(session, ContactReplica, uuid.UUID(event.subject), event_time(event),
+               _contact_values(event.data.get("primary") or {}))
+
+    def gone(session: Session, event: Event) -> None:
+        # erased: every id of the person (merged ones too) is gone.
+        for record_id in dict.fromkeys([event.subject, *(event.data.get("merged_ids") or [])]):
+            if (rid := _uuid(record_id)) is not None:
+                _apply(session, ContactReplica, rid, event_time(event), {"deleted": True, "owner_id": None})
+
+    return {"crm.contact.created": upsert, "crm.contact.updated": upsert, "crm.contact.merged": merged,
+            "crm.contact.unmerged": merged, "crm.contact.deleted": gone, "crm.contact.erased": gone}
+
+
+def user_time_zone(session: Session, user_id: uuid.UUID | None) -> str | None:
+    """The user's time zone from the replica; None for an unknown user."""
+    if user_id is None:
+        return None
+    return session.scalar(select(UserReplica.time_zone).where(UserReplica.id == user_id))
