@@ -16,7 +16,8 @@ gunicorn, if benched, else the first of BENCH_SERVER; the line before names it) 
 `list_p99_ms=<ms>` (the worst p99 of the list shapes through the gateway); `n/a` for a phase not run.
 
 Environment: BENCH_ONLY=write,read,import,list,mail_send,mail_inbound,board_forecast,reminders (default all);
-BENCH_SERVER=gunicorn,granian (default both; the list phase uses the first); BENCH_SECONDS (default 15) per measured load, after a warm-up of
+BENCH_SERVER=gunicorn,granian (default both; the list phase uses the first); BENCH_SECONDS (default 15) per measured load,
+after a warm-up of
 BENCH_WARMUP_SECONDS (default 3); BENCH_CONNECTIONS (32), BENCH_WORKERS (2), BENCH_THREADS (4).
 Bounded: every load has a duration and targets 127.0.0.1 only.
 """
