@@ -14,9 +14,9 @@ from crm_core.timezones import DEFAULT_TIME_ZONE, local_date, start_of_day
 from pipeline.models import Deal, Task
 from pipeline.models.reminders import ContactReplica
 from pipeline.replicas import user_time_zone
+from pipeline.settings import current_settings
 
 SECTION_LIMIT = 200  # tasks per agenda section; records per follow-up list
-DEFAULT_FOLLOW_UP_DAYS = 30
 
 
 def agenda(session: Session, user_id: uuid.UUID, now: dt.datetime) -> dict[str, Any]:
@@ -39,9 +39,8 @@ def agenda(session: Session, user_id: uuid.UUID, now: dt.datetime) -> dict[str, 
 
 
 def follow_up_days(session: Session) -> int:
-    """The tenant's follow-up threshold in days. The pipeline settings (another part of this
-    issue) will hold it per tenant; until they do, every tenant has the default."""
-    return DEFAULT_FOLLOW_UP_DAYS
+    """The tenant's follow-up threshold in days (/v1/settings/pipeline)."""
+    return int(current_settings(session).follow_up_days)
 
 
 def follow_ups(session: Session, user_id: uuid.UUID, now: dt.datetime) -> dict[str, Any]:

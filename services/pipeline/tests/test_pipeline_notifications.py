@@ -154,5 +154,12 @@ def test_follow_ups(pipeline_service: ServiceHarness) -> None:
     assert [d["name"] for d in body["deals_without_next_activity"]] == [idle["name"]]
     assert body["rotten_deals"] == []  # no stage with rotten_days here
     assert sorted(c["name"] for c in body["contacts"]) == ["Quiet Q", "never@example.com"]
+    # The threshold comes from /v1/settings/pipeline: at 60 days, 45 days of silence (or 45 days since
+    # the contact was created, never talked to) is not yet overdue.
+    admin = svc.headers("a")
+    assert svc.client.patch("/v1/settings/pipeline", json={"follow_up_days": 60}, headers=admin).status_code == 200
+    body = svc.client.get("/v1/follow-ups", headers=h).get_json()
+    assert body["follow_up_days"] == 60 and body["contacts"] == []
+    assert svc.client.patch("/v1/settings/pipeline", json={"follow_up_days": 30}, headers=admin).status_code == 200
     contact_event(svc, "a", quiet, "crm.contact.deleted")
     assert [c["name"] for c in svc.client.get("/v1/follow-ups", headers=h).get_json()["contacts"]] == ["never@example.com"]
