@@ -43,6 +43,15 @@ def current_principal() -> Principal | None:
     return _principal.get()
 
 
+def current_actor_id() -> str | None:
+    """The user acting in this request (none for an API key, a consumer or the public caller):
+    events carry it as `actor_id`, so a consumer can tell a self-assignment from an assignment."""
+    principal = _principal.get()
+    if principal is None or principal.user_id is None or is_public_caller(principal):
+        return None
+    return str(principal.user_id)
+
+
 def set_request_id(request_id: str | None) -> None:
     _request_id.set(request_id)
 

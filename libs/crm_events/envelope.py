@@ -28,6 +28,9 @@ class Event:
     time: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"))
     version: int = 1
     request_id: str | None = None
+    # The user whose request wrote the change (crm_core.context.current_actor_id); none for API
+    # keys, consumers and background jobs.
+    actor_id: str | None = None
     specversion: str = SPEC_VERSION
     datacontenttype: str = "application/json"
 

@@ -54,6 +54,7 @@ class Outbox:
             subject=str(subject),
             data=body,
             request_id=context.current_request_id(),
+            actor_id=context.current_actor_id(),
         )
         row = {
             "tenant_id": tenant,
@@ -83,7 +84,7 @@ class Outbox:
         now = utcnow()
         # The envelope serialised once, each event's data spliced in: what Event(...).to_json() writes.
         template = EventTemplate(event_type, self.service, str(tenant), context.current_request_id(),
-                                 now.isoformat().replace("+00:00", "Z"))
+                                 now.isoformat().replace("+00:00", "Z"), context.current_actor_id())
         rows = []
         for subject, data in items:
             event_id, key = uuid7(), str(subject)

@@ -46,8 +46,7 @@ def _uuid(value: Any) -> uuid.UUID | None:
 
 
 def deal_assignment_handlers(outbox: Outbox) -> dict[str, Handler]:
-    """A deal's new owner is notified, unless they made the change themselves. Deal events name no
-    actor today; when their data carries one (actor_id / changed_by), a self-assignment is skipped."""
+    """A deal's new owner is notified, unless they made the change themselves (the envelope's actor_id)."""
 
     def assigned(session: Session, event: Event) -> None:
         data = event.data
@@ -55,7 +54,7 @@ def deal_assignment_handlers(outbox: Outbox) -> dict[str, Handler]:
         if event.type == "crm.deal.updated" and "owner_id" not in changes:
             return
         owner = _uuid(data.get("owner_id"))
-        actor = _uuid(data.get("actor_id") or data.get("changed_by") or data.get("updated_by"))
+        actor = _uuid(event.actor_id)
         if owner is None or owner == actor:
             return
         notify(session, outbox, user_id=owner, kind="deal_assigned", title=f"Deal assigned to you: {data.get('name') or ''}",

@@ -20,7 +20,6 @@ from crm_core.errors import Conflict, validation_error
 from crm_core.ids import uuid7
 from crm_core.timezones import DEFAULT_TIME_ZONE, local_date, start_of_day
 from crm_db.base import as_utc, utcnow
-from crm_events.outbox import Outbox
 from crm_events.records import RecordService
 from pipeline import reminders
 from pipeline.deal_activity import refresh_deal_activity
@@ -41,30 +40,12 @@ def _actor() -> uuid.UUID | None:
     return principal.user_id if principal else None
 
 
-class _ActorOutbox:
-    """The service's outbox, adding `actor_id` (who made the change; none for a system write) to
-    the data of task events: envelopes carry no user, and a consumer notifying people must know
-    whether someone assigned a task to themselves."""
-
-    def __init__(self, outbox: Outbox) -> None:
-        self._outbox = outbox
-
-    def emit(self, session: Session, event_type: str, subject: Any, data: dict[str, Any], **kwargs: Any) -> Any:
-        if event_type.startswith("crm.task."):
-            data = {**data, "actor_id": _actor()}
-        return self._outbox.emit(session, event_type, subject, data, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._outbox, name)
-
-
 class TaskService(RecordService[Task]):
     model = Task
     aggregate = "task"
 
     def __init__(self, *args: Any, now: Any = utcnow, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.outbox = _ActorOutbox(self.outbox)  # type: ignore[assignment]
         self.now = now
 
     def fast_create(self, session: Session) -> bool:

@@ -7,7 +7,7 @@ import datetime as dt
 import uuid
 import zoneinfo
 
-from pipeline_helpers import make_deal, make_pipeline, make_task, patch
+from pipeline_helpers import make_deal, make_pipeline, make_task, outbox_events, patch
 from tasks_helpers import CONTACT, contact_event, iso, notifications_of, user_event, user_headers
 
 from crm_core.context import tenant_context
@@ -67,8 +67,9 @@ def test_deal_assignment_from_deal_events(pipeline_service: ServiceHarness) -> N
     owner, deal = uuid.uuid4(), uuid.uuid4()
     tid = svc.tenant("a")
 
-    def send(event_type: str, **data: object) -> None:
-        event = Event(type=event_type, source="pipeline", tenant_id=str(tid), subject=str(deal), data={"name": "Big", **data})
+    def send(event_type: str, actor_id: str | None = None, **data: object) -> None:
+        event = Event(type=event_type, source="pipeline", tenant_id=str(tid), subject=str(deal), data={"name": "Big", **data},
+                      actor_id=actor_id)
         with tenant_context(tid), svc.db.transaction() as session:
             handlers[event_type](session, event)
 
@@ -163,3 +164,23 @@ def test_follow_ups(pipeline_service: ServiceHarness) -> None:
     assert svc.client.patch("/v1/settings/pipeline", json={"follow_up_days": 30}, headers=admin).status_code == 200
     contact_event(svc, "a", quiet, "crm.contact.deleted")
     assert [c["name"] for c in svc.client.get("/v1/follow-ups", headers=h).get_json()["contacts"]] == ["never@example.com"]
+
+
+def test_deal_events_name_their_actor_and_self_assignment_notifies_nobody(pipeline_service: ServiceHarness) -> None:
+    """Through the API: the envelope says who acted, so taking a deal yourself is no news to you,
+    while a deal someone else assigns to you is."""
+    svc = pipeline_service
+    me, boss = uuid.uuid4(), uuid.uuid4()
+    handlers = deal_assignment_handlers(Outbox("pipeline", metadata()))
+    for actor, owner in ((me, me), (boss, me)):
+        resp = svc.client.post("/v1/deals", json={"name": f"By {actor}", "owner_id": str(owner)},
+                               headers=user_headers(svc, "a", actor))
+        assert resp.status_code == 201, resp.get_json()
+    events = outbox_events(svc, "crm.deal.created")
+    assert [e["actor_id"] for e in events] == [str(me), str(boss)]
+    for raw in events:
+        event = Event(**{k: v for k, v in raw.items() if k != "topic"})
+        with tenant_context(svc.tenant("a")), svc.db.transaction() as session:
+            handlers[event.type](session, event)
+    [note] = notifications_of(svc, "a", me)
+    assert note.actor_id == boss

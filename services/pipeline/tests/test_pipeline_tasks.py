@@ -65,7 +65,7 @@ def test_events(pipeline_service: ServiceHarness) -> None:
     assert {e["topic"] for e in events} == {"crm.pipeline.task"}
     assert events[1]["data"]["changes"]["done"] == [False, True]
     assert events[1]["data"]["completed_at"] is not None and events[1]["data"]["deal_id"] == deal["id"]
-    assert {e["data"]["actor_id"] for e in events} == {str(default_user(svc, "a"))}  # who did it
+    assert {e["actor_id"] for e in events} == {str(default_user(svc, "a"))}  # who did it, in the envelope
 
 
 def test_filters_and_sorts(pipeline_service: ServiceHarness) -> None:
