@@ -42,9 +42,14 @@ def decimal_string(_converter: Any, field: fields.Field, ret: dict[str, Any], **
         return {}
     for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         ret.pop(key, None)
-    digits = max(len(str(int(bound))) - 1, 1) if bound is not None else 30
+    # As many integer digits as the bound has ("100" for a percentage up to 100); Range still
+    # decides the exact limit. No places: any fraction (an exchange rate).
+    digits = len(str(int(bound))) if bound is not None else 30
     places = field.places
-    fraction = "" if places is None or places == decimal.Decimal(1) else rf"(\.\d{{1,{_places(places)}}})?"
+    if places is None:
+        fraction = r"(\.\d+)?"
+    else:
+        fraction = "" if places == decimal.Decimal(1) else rf"(\.\d{{1,{_places(places)}}})?"
     ret["type"] = ["string", "null"] if field.allow_none else "string"
     return {"pattern": rf"^-?\d{{1,{digits}}}{fraction}$"}
 

@@ -245,10 +245,12 @@ class BodyMaker:
             return self.own_id(name, path)
         if fmt == "email":
             return f"mallory-{uuid.uuid4().hex[:8]}@b.example"
-        if fmt == "date-time":
-            return dt.datetime.now(dt.UTC).isoformat()
+        if fmt == "date-time":  # tomorrow: a snooze or a meeting must lie ahead
+            return (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat()
         if fmt == "date":
             return dt.date.today().isoformat()
+        if str(schema.get("pattern", "")).startswith("^-?\\d"):
+            return "1"  # a decimal sent as a string (crm_http.openapi.decimal_string)
         return "Mallory"
 
 
