@@ -36,6 +36,7 @@ from crm_runtime.service import ServiceRuntime
 from pipeline.calendar_ics import feed
 from pipeline.models import Task
 from pipeline.models.calendar import CalendarFeed, CalendarFeedToken, Meeting
+from pipeline.models.reminders import UserReplica
 
 TAG = "Calendar"
 SCOPE = "pipeline:read"  # a feed shows only what its user can read
@@ -154,6 +155,10 @@ def serve(db: Database, token: str, now: dt.datetime) -> bytes:
     with context.tenant_context(tenant), db.transaction() as session:
         row = session.scalars(select(CalendarFeed).where(CalendarFeed.token_hash == hashed)).first()
         if row is None:
+            raise _not_found()
+        # A deactivated user's feed is dead even before its revocation (on the user event) lands.
+        user = session.scalars(select(UserReplica.active).where(UserReplica.id == row.user_id)).first()
+        if user is False:
             raise _not_found()
         return render(session, row, now)
 

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from crm_core.settings import Settings
@@ -33,9 +33,11 @@ Plan = list[tuple[dt.datetime, dict[str, Any]]]
 
 
 def _key(at: dt.datetime, payload: dict[str, Any]) -> tuple[str, Any]:
-    """What makes a reminder one occurrence: its time and what it is for (a due time moved or a
-    new snooze is a new occurrence; editing the title is not)."""
-    return as_utc(at).isoformat(), payload.get("minutes_before")
+    """What makes a reminder one occurrence: its planned time and what it is for (a due time moved
+    or a new snooze is a new occurrence; editing the title is not). The planned time travels in
+    the payload: a retry after a failure moves the row's due_at, not the occurrence."""
+    planned = payload.get("at")
+    return (planned if isinstance(planned, str) else as_utc(at).isoformat()), payload.get("minutes_before")
 
 
 def plan(task: Task, now: dt.datetime, fired: set[tuple[str, Any]] = frozenset()) -> Plan:  # type: ignore[assignment]
@@ -59,13 +61,23 @@ def plan(task: Task, now: dt.datetime, fired: set[tuple[str, Any]] = frozenset()
                 continue
             planned.append((at, {"minutes_before": reminder["minutes_before"],
                                  "channels": list(reminder.get("channels") or ["in_app"])}))
-    return [(at, payload) for at, payload in planned if at > now or _key(at, payload) not in fired]
+    # An occurrence that fired is never planned again, whatever the clocks of web and worker say.
+    out = []
+    for at, payload in planned:
+        payload = {**payload, "at": as_utc(at).isoformat()}
+        if _key(at, payload) not in fired:
+            out.append((at, payload))
+    return out
 
 
 def replan(session: Session, task: Task, now: dt.datetime | None = None) -> None:
     now = now or utcnow()
+    # Pending rows first: a scheduler firing one of them holds its row lock, so this DELETE waits
+    # for that commit and then skips the fired row. Only then is the fired list read (a new
+    # snapshot under READ COMMITTED), so a reminder firing right now is not planned again.
+    TIMERS.cancel(session, KIND, task.id)
     fired = {_key(t.due_at, t.payload) for t in TIMERS.fired(session, KIND, task.id)}
-    TIMERS.replace(session, KIND, task.id, plan(task, now, fired))
+    TIMERS.schedule_many(session, KIND, task.id, plan(task, now, fired))
 
 
 def cancel(session: Session, task_id: uuid.UUID) -> None:
@@ -112,6 +124,14 @@ class ReminderDispatcher:
         add_notifications(session, self.outbox, notes)
         if mails:
             self.outbox.emit_many(session, SEND_REQUESTED, mails)
+        # A snooze that fired is over: the task no longer asks for it, so no later edit (after
+        # the fired timer row is purged) can plan it again.
+        for timer in due:
+            task = tasks.get(timer.subject_id)
+            if timer.payload.get("snoozed") and task is not None and task.snoozed_until is not None and \
+                    _key(task.snoozed_until, {}) == _key(timer.due_at, timer.payload):
+                session.execute(update(Task).where(Task.id == task.id, Task.snoozed_until == task.snoozed_until)
+                                .values(snoozed_until=None).execution_options(synchronize_session=False))
 
     def _mail(self, task: Task, user: UserReplica, title: str, when: str, timer: Timer) -> tuple[str, dict[str, Any]]:
         link = f"\n\n{self.public_url}/tasks/{task.id}" if self.public_url else ""

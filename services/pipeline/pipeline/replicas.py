@@ -18,6 +18,7 @@ from crm_core.timezones import DEFAULT_TIME_ZONE, is_time_zone
 from crm_db.base import as_utc
 from crm_events.consumer import Handler
 from crm_events.envelope import Event
+from pipeline import calendar_feed
 from pipeline.models.reminders import ContactReplica, UserReplica
 
 USER_TOPIC = "crm.gateway.user"
@@ -45,16 +46,18 @@ def _uuid(value: Any) -> uuid.UUID | None:
 
 
 def _apply(session: Session, model: type[UserReplica] | type[ContactReplica], record_id: uuid.UUID,
-           at: dt.datetime, values: dict[str, Any]) -> None:
+           at: dt.datetime, values: dict[str, Any]) -> bool:
+    """Hold this state unless a newer one is held already; True when it was applied."""
     row = session.scalars(select(model).where(model.id == record_id).with_for_update()).first()
     if row is None:
         session.add(model(id=record_id, event_time=at, **values))
-        return
+        return True
     if at < as_utc(row.event_time):
-        return  # an older state than the one held
+        return False  # an older state than the one held
     row.event_time = at
     for name, value in values.items():
         setattr(row, name, value)
+    return True
 
 
 def _user_values(data: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +69,10 @@ def _user_values(data: dict[str, Any]) -> dict[str, Any]:
 
 def user_handlers() -> dict[str, Handler]:
     def upsert(session: Session, event: Event) -> None:
-        _apply(session, UserReplica, uuid.UUID(event.subject), event_time(event), _user_values(event.data))
+        values = _user_values(event.data)
+        if _apply(session, UserReplica, uuid.UUID(event.subject), event_time(event), values) and values["active"] is False:
+            # An offboarded user's secret calendar URL stops serving their tasks and meetings.
+            calendar_feed.revoke(session, uuid.UUID(event.subject))
 
     return {"crm.user.created": upsert, "crm.user.updated": upsert}
 

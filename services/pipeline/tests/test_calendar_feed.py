@@ -10,6 +10,7 @@ import uuid
 import icalendar
 from calendar_helpers import activity, as_user, events_of, fetch, task, user
 from dateutil.rrule import rrulestr
+from tasks_helpers import user_event
 
 from crm_core.context import Principal
 from crm_core.internal_token import HEADER
@@ -116,3 +117,18 @@ def test_feed_serves_tasks_and_meetings_as_calendars_show_them(pipeline_service:
 
 def icalendar_components(body: bytes, name: str) -> list[icalendar.cal.Component]:
     return icalendar.Calendar.from_ical(body).walk(name)
+
+
+def test_a_deactivated_users_feed_stops(pipeline_service: ServiceHarness) -> None:
+    """Offboarding ends the secret URL: at once (the replica says inactive) and for good (revoked)."""
+    svc, c = pipeline_service, pipeline_service.client
+    me = as_user(svc, "a")
+    me_id = user(svc, "a")
+    task(svc, "a", me_id, "Secret plan", due_at=NOW + dt.timedelta(days=1))
+    url = c.post(FEED, headers=me).get_json()["url"]
+    assert b"Secret plan" in fetch(c, svc, url).data
+    user_event(svc, "a", me_id, event_type="crm.user.updated", active=False)
+    fetch(c, svc, url, 404)
+    assert c.get(FEED, headers=me).get_json()["active"] is False  # revoked, not only hidden
+    user_event(svc, "a", me_id, event_type="crm.user.updated", active=True)
+    fetch(c, svc, url, 404)  # reactivating brings back no old URL

@@ -135,3 +135,36 @@ def test_reassigning_sends_the_reminder_to_the_new_assignee(pipeline_service: Se
     assert [n.kind for n in notifications_of(svc, "a", user)] == ["task_assigned"]
     assert sorted(n.kind for n in notifications_of(svc, "a", bob)) == ["task_assigned", "task_reminder"]
     assert [m["data"]["to"] for m in _mails(svc)] == [[{"address": "bob@example.com"}]]
+
+
+def test_a_fired_reminder_is_never_planned_again(pipeline_service: ServiceHarness) -> None:
+    """The worker fired it; an edit on a web server whose clock says it is not yet time must not
+    plan it again (nor may the fired row, kept until purged, be mistaken for a new occurrence)."""
+    svc = pipeline_service
+    user, task, due = _setup(svc)
+    clock = Clock(due - dt.timedelta(minutes=29))
+    scheduler = reminder_scheduler(svc, clock)
+    assert scheduler.run_once() == 1
+    patch(svc, f"/v1/tasks/{task['id']}", title="Call Ada again")  # this web clock: two hours before due
+    assert pending_timers(svc) == []
+    clock.advance(minutes=10)
+    assert scheduler.drain() == 0 and len(notifications_of(svc, "a", user, "task_reminder")) == 1
+
+
+def test_a_fired_snooze_is_over(pipeline_service: ServiceHarness) -> None:
+    """Once a snooze fired, the task no longer asks for it: after the fired row is purged, an edit
+    still plans nothing for that moment."""
+    svc = pipeline_service
+    user, task, due = _setup(svc)
+    until = utcnow().replace(microsecond=0) + dt.timedelta(minutes=20)
+    assert svc.client.post(f"/v1/tasks/{task['id']}/snooze", json={"until": iso(until)},
+                           headers=svc.headers("a")).status_code == 200
+    clock = Clock(until)
+    scheduler = reminder_scheduler(svc, clock)
+    assert scheduler.run_once() == 1
+    assert svc.client.get(f"/v1/tasks/{task['id']}", headers=svc.headers("a")).get_json()["snoozed_until"] is None
+    clock.advance(seconds=1)
+    assert scheduler.purge(older_than=dt.timedelta(0)) >= 1
+    patch(svc, f"/v1/tasks/{task['id']}", notes="Bring the contract")
+    assert [iso(t.due_at.replace(tzinfo=dt.UTC)) for t in pending_timers(svc)] == [iso(due - dt.timedelta(minutes=30))]
+    assert len(notifications_of(svc, "a", user, "task_reminder")) == 1
