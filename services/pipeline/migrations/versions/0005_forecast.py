@@ -93,6 +93,16 @@ BEGIN
         base_weighted = x.base_weighted + excluded.base_weighted;
 END $$
 """
+# The totals row a deal counts in, as one sortable text: two moves lock their two rows in the same
+# order (by the row's whole key, not a part of it), so they cannot deadlock.
+PG_FORECAST_KEY = """
+CREATE FUNCTION deal_forecast_totals_key(d deals) RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT coalesce(CASE d.status WHEN 'open' THEN 'open' WHEN 'won' THEN 'won' END, '') || '|' ||
+           coalesce(lpad(to_char(CASE WHEN d.status = 'won' AND d.won_at IS NOT NULL THEN (d.won_at AT TIME ZONE 'UTC')::date
+                                      ELSE d.expected_close_date END, 'YYYYMM'), 6, '0'), '') || '|' ||
+           coalesce(d.owner_id::text, '') || '|' || d.pipeline_id::text || '|' || d.forecast_category
+$$
+"""
 PG_FORECAST_TRACK = """
 CREATE FUNCTION deal_forecast_totals_track() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -107,7 +117,7 @@ BEGIN
         PERFORM deal_forecast_totals_add(NEW.tenant_id, NEW, 1);
     ELSIF TG_OP = 'DELETE' THEN
         PERFORM deal_forecast_totals_add(OLD.tenant_id, OLD, -1);
-    ELSIF (OLD.status, OLD.expected_close_date, OLD.owner_id) <= (NEW.status, NEW.expected_close_date, NEW.owner_id) THEN
+    ELSIF deal_forecast_totals_key(OLD) <= deal_forecast_totals_key(NEW) THEN
         PERFORM deal_forecast_totals_add(OLD.tenant_id, OLD, -1);
         PERFORM deal_forecast_totals_add(NEW.tenant_id, NEW, 1);
     ELSE
@@ -245,6 +255,7 @@ def upgrade() -> None:
         op.execute(PG_TOTALS)
         op.execute(PG_TOTALS_TRACK)
         op.execute(PG_FORECAST_TOTALS)
+        op.execute(PG_FORECAST_KEY)
         op.execute(PG_FORECAST_TRACK)
         op.execute("CREATE TRIGGER deal_forecast_totals_track AFTER INSERT OR UPDATE OR DELETE ON deals "
                    "FOR EACH ROW EXECUTE FUNCTION deal_forecast_totals_track()")
@@ -269,6 +280,7 @@ def downgrade() -> None:
         op.execute("DROP FUNCTION IF EXISTS forecast_schedule_enter()")
         op.execute("DROP TRIGGER IF EXISTS deal_forecast_totals_track ON deals")
         op.execute("DROP FUNCTION IF EXISTS deal_forecast_totals_track()")
+        op.execute("DROP FUNCTION IF EXISTS deal_forecast_totals_key(deals)")
         op.execute("DROP FUNCTION IF EXISTS deal_forecast_totals_add(uuid, deals, int)")
         op.execute("DROP TRIGGER IF EXISTS deal_board_totals_track ON deals")
         op.execute("DROP FUNCTION IF EXISTS deal_board_totals_track()")
