@@ -19,11 +19,12 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, request
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from crm_core import context
 from crm_core.errors import BadRequest
+from crm_core.ids import uuid7
 from crm_db.base import utcnow
 from crm_events.outbox import Outbox
 from crm_http.auth import require_scope
@@ -89,6 +90,27 @@ class DealHistory:
         change = self.row_out.dump(row)
         del change["deal_id"]
         self.outbox.emit(session, "crm.deal.changed", deal.id, {**body, "change": change})
+
+
+def log_bulk_changes(session: Session, outbox: Outbox, changes: list[tuple[uuid.UUID, str, Any, Any]]) -> None:
+    """Change-log rows and crm.deal.changed events for a bulk recalculation (a stage's probability
+    or forecast category edited: its deals follow). The events carry the deal's id and the change,
+    not the whole deal: a stage of 50,000 deals is one INSERT and one outbox write."""
+    if not changes:
+        return
+    principal = context.current_principal()
+    by = principal.user_id if principal else None
+    at = utcnow()
+    rows = [{"id": uuid7(), "deal_id": deal_id, "field": field, "old_value": old, "new_value": new, "changed_at": at,
+             "changed_by": by, "tenant_id": context.require_tenant()} for deal_id, field, old, new in changes]
+    session.execute(insert(DealChange), rows)
+    out = DealChangeSchema()
+    events = []
+    for row in rows:
+        change = out.dump(DealChange(**row))
+        del change["deal_id"]
+        events.append((row["deal_id"], {"id": str(row["deal_id"]), "change": change, "bulk": True}))
+    outbox.emit_many(session, "crm.deal.changed", events)
 
 
 def history_page(session: Session, deal_id: uuid.UUID, fields: list[str] | None, limit: int,

@@ -14,6 +14,7 @@ from crm_core import context
 from crm_core.errors import Conflict, validation_error
 from crm_db.base import utcnow
 from crm_events.records import RecordService
+from pipeline.history import log_bulk_changes
 from pipeline.models import Deal, Pipeline, PipelineStage, StageSpec, TenantProvisioning
 
 DEFAULT_PIPELINE = "Sales"
@@ -178,18 +179,24 @@ class PipelineService(RecordService[Pipeline]):
     def _sync_deals(self, session: Session, record: Pipeline) -> None:
         """Deals carry their stage's probability and forecast category (unless set on the deal) and
         their rots_at follows the stage's rotten_days: keep them in step in bulk, with a new version
-        so their ETags change too. No event per deal: this pipeline's updated event carries the stages."""
+        so their ETags change too, and the changes logged (one bulk crm.deal.changed per deal and field)."""
         rotten_before = session.info.get(_ROTTEN_BEFORE, {})
         for stage in record.stages:
             in_stage = (Deal.tenant_id == record.tenant_id, Deal.stage_id == stage.id)
             category = "closed" if stage.kind != "open" else stage.forecast_category
             follows_probability = and_(Deal.probability_is_manual.is_(False), Deal.probability != stage.probability)
             follows_category = and_(Deal.forecast_category_is_manual.is_(False), Deal.forecast_category != category)
+            before = session.execute(select(Deal.id, Deal.probability, Deal.forecast_category, follows_probability,
+                                            follows_category).where(*in_stage, or_(follows_probability, follows_category))).all()
             session.execute(update(Deal).where(*in_stage, or_(follows_probability, follows_category))
                             .values(probability=case((follows_probability, stage.probability), else_=Deal.probability),
                                     forecast_category=case((follows_category, category), else_=Deal.forecast_category),
                                     version=Deal.version + 1)
                             .execution_options(synchronize_session=False))
+            # The change log lists every change of probability and forecast category, these too.
+            log_bulk_changes(session, self.outbox, [
+                *((d, "probability", old_p, stage.probability) for d, old_p, _c, moves_p, _m in before if moves_p),
+                *((d, "forecast_category", old_c, category) for d, _p, old_c, _m, moves_c in before if moves_c)])
             if stage.id in rotten_before and rotten_before[stage.id] != stage.rotten_days:
                 session.execute(update(Deal).where(*in_stage, Deal.status == "open")
                                 .values(rots_at=rots_at_sql(session, stage.rotten_days), version=Deal.version + 1)

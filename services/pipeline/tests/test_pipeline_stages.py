@@ -88,3 +88,24 @@ def test_deleting_a_stage_with_deals_moves_them(pipeline_service: ServiceHarness
     assert [s["name"] for s in after["stages"]] == ["Trial", "Won", "Lost"]
     assert c.get(f"/v1/deals?stage_id={trial}", headers=h).get_json()["data"][0]["stage_id"] == trial
     assert len(c.get(f"/v1/deals?filter=stage_id = '{trial}'", headers=h).get_json()["data"]) == 4
+
+
+def test_a_stage_edit_logs_the_deals_it_changes(pipeline_service: ServiceHarness) -> None:
+    """A stage's new probability and category reach its deals (the probability not of one that set
+    its own), and their history and events say so."""
+    svc = pipeline_service
+    p = make_pipeline(svc, stages=[{"name": "Lead", "probability": 10}, {"name": "Won", "probability": 100, "kind": "won"}])
+    follows = make_deal(svc, name="follows", pipeline_id=p["id"])
+    own = make_deal(svc, name="own", pipeline_id=p["id"], probability=55)
+    stages = [{"id": s["id"]} for s in p["stages"]]
+    stages[0].update(probability=60, forecast_category="best_case")
+    patch(svc, f"/v1/pipelines/{p['id']}", stages=stages)
+    h = svc.headers("a")
+    entries = svc.client.get(f"/v1/deals/{follows['id']}/history?field=probability,forecast_category", headers=h).get_json()["data"]
+    assert sorted((e["field"], e["old_value"], e["new_value"]) for e in entries) == [
+        ("forecast_category", "pipeline", "best_case"), ("probability", 10, 60)]
+    assert svc.client.get(f"/v1/deals/{own['id']}/history?field=probability",
+                          headers=h).get_json()["data"] == []  # its own probability: untouched
+    bulk = [e for e in outbox_events(svc, "crm.deal.changed") if e["data"].get("bulk")]
+    assert sorted((e["subject"], e["data"]["change"]["field"]) for e in bulk) == sorted([
+        (follows["id"], "forecast_category"), (follows["id"], "probability"), (own["id"], "forecast_category")])
