@@ -68,7 +68,7 @@ def _on_deals(session: Session, event: Event, now: dt.datetime) -> None:
     at = _time(event.data.get("occurred_at"))
     counted = event.type != "crm.activity.deleted" and event.data.get("type") in COUNTED_TYPES
     logged_at = at if counted and at is not None and at <= now else None
-    refresh_deal_activity(session, sorted(deals), logged_at=logged_at)
+    refresh_deal_activity(session, sorted(deals), logged_at=logged_at, now=now)
 
 
 def _attendees(value: Any) -> list[str]:
@@ -111,8 +111,8 @@ def _on_meetings(session: Session, event: Event) -> None:
 
 def activity_handlers(now: Clock = utcnow) -> dict[str, Handler]:
     def changed(session: Session, event: Event) -> None:
+        _on_meetings(session, event)  # first: a scheduled meeting is the deal's next activity
         _on_deals(session, event, now())
-        _on_meetings(session, event)
 
     return dict.fromkeys(ACTIVITY_EVENTS, changed)
 

@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from crm_db.base import as_utc
+from crm_db.base import as_utc, utcnow
 from pipeline.models import Deal, PipelineStage, Task
+from pipeline.models.calendar import Meeting
 
 
 def rots_at(status: str, rotten_days: int | None, stage_entered_at: dt.datetime | None,
@@ -29,17 +30,22 @@ def rots_at(status: str, rotten_days: int | None, stage_entered_at: dt.datetime 
 
 
 def refresh_deal_activity(session: Session, deal_ids: Iterable[uuid.UUID],
-                          logged_at: dt.datetime | None = None) -> None:
-    """Recompute next/last activity and rots_at of these deals from their tasks (and, when an
-    activity was just logged on the timeline, its time). No event: these are derived fields.
+                          logged_at: dt.datetime | None = None, now: dt.datetime | None = None) -> None:
+    """Recompute next/last activity and rots_at of these deals from their tasks and scheduled
+    meetings (and, when an activity was just logged on the timeline, its time). No event: these
+    are derived fields.
 
     Bumps no version either: a task being completed must not make a user's open deal form stale."""
     for deal_id in set(deal_ids):
         deal = session.scalars(select(Deal).where(Deal.id == deal_id)).first()  # tenant-scoped
         if deal is None:
             continue
-        next_at = session.scalar(select(func.min(Task.due_at)).where(
+        next_task = session.scalar(select(func.min(Task.due_at)).where(
             Task.deal_id == deal_id, Task.done.is_(False), Task.due_at.is_not(None)))
+        next_meeting = session.scalar(select(func.min(Meeting.starts_at)).where(
+            Meeting.deal_id == deal_id, Meeting.cancelled.is_(False), Meeting.starts_at >= (now or utcnow())))
+        upcoming = [as_utc(d) for d in (next_task, next_meeting) if d is not None]
+        next_at = min(upcoming) if upcoming else None
         last_done = session.scalar(select(func.max(Task.completed_at)).where(
             Task.deal_id == deal_id, Task.done.is_(True)))
         candidates = [as_utc(d) for d in (deal.last_activity_at, last_done, logged_at) if d is not None]  # SQLite: naive

@@ -45,6 +45,10 @@ def test_logged_activities_move_the_deals_last_activity(pipeline_service: Servic
                         "occurred_at": "2027-05-20T09:00:00Z", "starts_at": "2027-05-20T09:00:00Z"}, now=NOW)
     activity(svc, "a", {**call, "occurred_at": "2027-05-01T08:00:00Z"}, "crm.activity.updated", now=NOW)
     assert last_activity(svc, deal["id"]) == dt.datetime(2027, 5, 9, 8, tzinfo=dt.UTC)
+    # ... but the meeting ahead is the deal's next activity.
+    with tenant_context(svc.tenant("a")), svc.db.transaction() as session:
+        upcoming = session.scalar(select(Deal.next_activity_at).where(Deal.id == uuid.UUID(deal["id"])))
+    assert upcoming is not None and upcoming.replace(tzinfo=dt.UTC) == dt.datetime(2027, 5, 20, 9, tzinfo=dt.UTC)
     # An email moved from one deal to the other refreshes both.
     email = {"id": str(uuid.uuid4()), "type": "email", "deal_id": other["id"], "occurred_at": "2027-05-10T11:00:00Z"}
     activity(svc, "a", email, "crm.activity.updated", now=NOW, changes={"deal_id": [deal["id"], other["id"]]})
