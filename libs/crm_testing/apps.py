@@ -7,7 +7,7 @@ and consumers one step at a time against a real event log (embedded or Kafka).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from crm_db.migrate import upgrade
 from crm_events.consumer import ConsumerRunner, Handler
 from crm_events.log import open_publisher, open_subscriber
 from crm_events.relay import OutboxRelay
+from crm_testing.db import create_service_database, drop_service_database
 
 
 @dataclass
@@ -107,3 +108,18 @@ def drain(runner: ConsumerRunner, *, idle_polls: int = 2, timeout: float = 0.2, 
         if idle >= idle_polls:
             break
     return seen
+
+
+def pg_harness(service: str, create_app: Callable[[Settings], Flask], metadata: MetaData, migrations: Path,
+               tmp_path: Path, pg_admin_url: str) -> Iterator[ServiceHarness]:
+    """A service on its own throwaway PostgreSQL database, as production runs it (migrated by the
+    owner role, served by the app role under RLS); the database is dropped afterwards. For a
+    generator fixture: `yield from pg_harness(...)`."""
+    name = f"{service}_{uuid.uuid4().hex[:10]}"
+    owner_url, app_url = create_service_database(pg_admin_url, name)
+    svc = make_harness(service, create_app, metadata, migrations, tmp_path, database_url=app_url, owner_url=owner_url)
+    try:
+        yield svc
+    finally:
+        svc.db.dispose()
+        drop_service_database(pg_admin_url, name)

@@ -50,6 +50,13 @@ def create_service_database(admin_url: str, name: str) -> tuple[str, str]:
     return _service_url(admin_url, owner, OWNER_PASSWORD, name), _service_url(admin_url, app, APP_PASSWORD, name)
 
 
+def drop_service_database(admin_url: str, name: str) -> None:
+    """Drop a database create_service_database made (its connections are terminated)."""
+    _validate_name(name)
+    with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 def libpq_url(url: str) -> str:
     """Drop a SQLAlchemy driver suffix (``postgresql+psycopg://`` -> ``postgresql://``) for psycopg."""
     scheme, sep, rest = url.partition("://")

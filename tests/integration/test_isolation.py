@@ -163,8 +163,11 @@ def _tenant_tables(conn: psycopg.Connection) -> list[str]:
 # Without RLS on purpose (see their migrations): worker queues and schedules (ids and due times only) read
 # across tenants, identity before a tenant is known.
 # Read before a tenant is known, holding ids and due times (queues) or routing keys (mailboxes), no content.
+# Read across tenants by design: queues and schedules claimed by workers (timers: reminders;
+# forecast_schedule: weekly snapshots), lookups by a secret (calendar_feed_tokens: a feed URL's
+# hash names its tenant), the gateway's accounts. Every statement on them names its tenant.
 PLATFORM_TABLES = {"outbox", "delivery_queue", "job_queue", "job_schedule", "users", "api_keys", "refresh_tokens",
-                   "mail_queue", "mailboxes"}
+                   "mail_queue", "mailboxes", "timers", "forecast_schedule", "calendar_feed_tokens"}
 
 
 def test_row_level_security_as_the_app_role(pg_platform: Platform, tenants: dict[str, Any]) -> None:

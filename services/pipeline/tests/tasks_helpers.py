@@ -5,25 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import psycopg
-import pytest
-from psycopg import sql
 from sqlalchemy import select
 
-import pipeline
 from crm_core.context import tenant_context
 from crm_db.base import utcnow
 from crm_db.timers import TimerScheduler
 from crm_events.envelope import Event
-from crm_runtime.service import migrations_dir
-from crm_testing.apps import ServiceHarness, make_harness
-from crm_testing.db import create_service_database, libpq_url
-from pipeline.app import create_app
-from pipeline.models import metadata
+from crm_testing.apps import ServiceHarness
 from pipeline.models.reminders import Notification, timers
 from pipeline.reminders import scheduler
 from pipeline.replicas import contact_handlers, user_handlers
@@ -89,14 +79,3 @@ def iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-@pytest.fixture
-def pg_pipeline(pg_admin_url: str, tmp_path: Path) -> Iterator[ServiceHarness]:
-    """The pipeline service on its own throwaway PostgreSQL database (app role, RLS on)."""
-    name = f"pipeline_{uuid.uuid4().hex[:10]}"
-    owner_url, app_url = create_service_database(pg_admin_url, name)
-    svc = make_harness("pipeline", create_app, metadata(), migrations_dir(pipeline.__file__), tmp_path,
-                       database_url=app_url, owner_url=owner_url)
-    yield svc
-    svc.db.dispose()
-    with psycopg.connect(libpq_url(pg_admin_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -7,37 +7,18 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-import psycopg
-import pytest
 from calendar_helpers import activity, as_user, events_of, fetch, path_of, public_headers, task, user
-from psycopg import sql
 from sqlalchemy import text
 
-import pipeline
 from crm_core.context import tenant_context
-from crm_runtime.service import migrations_dir
-from crm_testing.apps import ServiceHarness, make_harness
-from crm_testing.db import create_service_database, libpq_url
-from pipeline.app import create_app
-from pipeline.models import metadata
+from crm_testing.apps import ServiceHarness
 
 FEED = "/v1/calendar/feed"
 
 
-@pytest.fixture
-def pg_pipeline(pg_admin_url: str, tmp_path: Path) -> Iterator[ServiceHarness]:
-    name = f"pipeline_{uuid.uuid4().hex[:10]}"
-    owner_url, app_url = create_service_database(pg_admin_url, name)
-    svc = make_harness("pipeline", create_app, metadata(), migrations_dir(pipeline.__file__), tmp_path,
-                       database_url=app_url, owner_url=owner_url)
-    yield svc
-    svc.db.dispose()
-    with psycopg.connect(libpq_url(pg_admin_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
 
 
 def raw_count(svc: ServiceHarness, tenant: str, table: str) -> int:

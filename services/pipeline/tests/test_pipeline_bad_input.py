@@ -4,34 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from pipeline_helpers import make_deal
-from psycopg import sql
 
-import pipeline
-from crm_runtime.service import migrations_dir
-from crm_testing.apps import ServiceHarness, make_harness
-from crm_testing.db import create_service_database, libpq_url
-from pipeline.app import create_app
-from pipeline.models import metadata
-
-
-@pytest.fixture
-def pg_pipeline(pg_admin_url: str, tmp_path: Path) -> Iterator[ServiceHarness]:
-    name = f"pipeline_{uuid.uuid4().hex[:10]}"
-    owner_url, app_url = create_service_database(pg_admin_url, name)
-    svc = make_harness("pipeline", create_app, metadata(), migrations_dir(pipeline.__file__), tmp_path,
-                       database_url=app_url, owner_url=owner_url)
-    yield svc
-    svc.db.dispose()
-    with psycopg.connect(libpq_url(pg_admin_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+from crm_testing.apps import ServiceHarness
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -7,7 +7,6 @@ import datetime as dt
 import uuid
 
 from pipeline_helpers import invalid_fields, make_deal, make_pipeline, outbox_events, patch, post, stage
-from pipeline_pg import both_databases_fixture, pg_pipeline_fixture  # noqa: F401  (fixtures)
 from sqlalchemy import update
 
 from crm_core import context

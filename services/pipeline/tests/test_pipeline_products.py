@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pipeline_helpers import invalid_fields, make_deal, make_pipeline, outbox_events, patch, post
-from pipeline_pg import both_databases_fixture, pg_pipeline_fixture  # noqa: F401  (fixtures)
 
 from crm_testing.apps import ServiceHarness
 

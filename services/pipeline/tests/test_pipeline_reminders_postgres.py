@@ -16,7 +16,6 @@ from tasks_helpers import (
     contact_event,
     iso,
     notifications_of,
-    pg_pipeline,
     reminder_scheduler,
     user_event,
     user_headers,
@@ -26,8 +25,6 @@ from crm_core.context import tenant_context
 from crm_db.base import utcnow
 from crm_testing.apps import ServiceHarness
 from pipeline.models.reminders import ContactReplica, Notification, UserReplica, timers
-
-FIXTURES = (pg_pipeline,)  # the PostgreSQL harness, used by name below
 
 
 def test_notifications_tasks_agenda_follow_ups_are_private(pg_pipeline: ServiceHarness) -> None:

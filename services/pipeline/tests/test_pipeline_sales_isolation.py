@@ -5,7 +5,6 @@ deal history. Also runs migration 0004 on PostgreSQL."""
 from __future__ import annotations
 
 from pipeline_helpers import invalid_fields, make_deal, make_pipeline, patch, post
-from pipeline_pg import pg_pipeline_fixture  # noqa: F401  (the fixture)
 
 from crm_testing.apps import ServiceHarness
 
