@@ -72,6 +72,24 @@ def _with_utc_until(text: str, time_zone: str | None) -> str:
     return _UNTIL.sub(fix, text)
 
 
+def feed_rule(text: str, time_zone: str | None, *, all_day: bool = False) -> str:
+    """The rule as a calendar feed writes it (RFC 5545 3.3.10): UNTIL in UTC beside a zoned or UTC
+    start, a DATE beside an all-day one (a UTC UNTIL then gives its date in the task's zone)."""
+    if not all_day:
+        return _with_utc_until(text, time_zone)
+
+    def to_date(m: re.Match[str]) -> str:
+        if not m.group(3):
+            return m.group(0)
+        day = m.group(2)
+        if m.group(4):
+            moment = dt.datetime.strptime(day + m.group(3), "%Y%m%dT%H%M%S").replace(tzinfo=dt.UTC)
+            day = local_naive(moment, time_zone).strftime("%Y%m%d")
+        return f"{m.group(1)}UNTIL={day}"
+
+    return _UNTIL.sub(to_date, text)
+
+
 def _rule(text: str, wall_start: dt.datetime, time_zone: str | None) -> rrule:
     try:
         rule = rrulestr(_with_utc_until(text, time_zone), dtstart=wall_start.replace(tzinfo=zone(time_zone)))
