@@ -62,6 +62,11 @@ def test_base_amounts_that_would_not_fit_are_422(pg_pipeline: ServiceHarness) ->
     dollars = make_deal(svc, pipeline_id=p)["id"]
     assert invalid_fields(svc, "POST", f"/v1/deals/{dollars}/line-items", _line("1", "100000", "USD")) == {"quantity"}
 
+    # A new base currency re-converts every open deal: one that would not fit refuses the change.
+    patch(svc, "/v1/settings/pipeline", base_currency="USD")
+    make_deal(svc, pipeline_id=p, amount=_money("100000000000000", "USD"))  # 1e14 at rate 1 now, 1e26 in EUR
+    assert invalid_fields(svc, "PATCH", "/v1/settings/pipeline", {"base_currency": "EUR"}) == {"base_currency"}
+
 
 def test_forecast_periods_past_9999_are_400(pipeline_service: ServiceHarness) -> None:
     c, h = pipeline_service.client, pipeline_service.headers("a")
