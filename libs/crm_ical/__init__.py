@@ -4,9 +4,11 @@ times in a zone with their VTIMEZONE, and serialising. Built on the `icalendar` 
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import icalendar
+
+from crm_core.timezones import is_time_zone
 
 PRODID = "-//CRM//Calendar 1.0//EN"
 CONTENT_TYPE = "text/calendar; charset=utf-8"
@@ -25,12 +27,11 @@ def new_calendar(method: str | None = None, name: str | None = None) -> icalenda
 
 
 def zone(name: str | None) -> ZoneInfo | None:
-    if not name:
+    # Every invalid name (unknown, a directory such as "Europe", a path, too long) is no zone: the
+    # shared check refuses them all before ZoneInfo goes to disk.
+    if not name or not is_time_zone(name):
         return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
+    return ZoneInfo(name)
 
 
 def local(moment: dt.datetime, time_zone: str | None) -> dt.datetime:

@@ -23,6 +23,7 @@ from crm_db.base import as_utc
 from crm_ical import local, new_calendar, to_bytes
 from pipeline.models import Task
 from pipeline.models.calendar import Meeting
+from pipeline.recurrence import feed_rule
 
 DEFAULT_TASK_MINUTES = 30
 DEFAULT_MEETING_MINUTES = 30
@@ -30,12 +31,13 @@ REFRESH = dt.timedelta(minutes=15)  # what clients that honour it poll at (Apple
 DONE_MARK = "✓ "
 
 
-def _rrule(value: str | None) -> icalendar.vRecur | None:
+def _rrule(value: str | None, time_zone: str | None, all_day: bool) -> icalendar.vRecur | None:
     if not value:
         return None
     try:
-        return icalendar.vRecur.from_ical(value.removeprefix("RRULE:"))
-    except (ValueError, TypeError):
+        # As stored, UNTIL may be the task's local time: the feed writes it as RFC 5545 wants it.
+        return icalendar.vRecur.from_ical(feed_rule(value.removeprefix("RRULE:"), time_zone, all_day=all_day))
+    except (ValueError, TypeError, OverflowError):
         return None  # a rule the task service would not have stored: the occurrence alone
 
 
@@ -58,7 +60,7 @@ def task_event(task: Task, stamp: dt.datetime) -> icalendar.Event | None:
         starts = local(as_utc(task.due_at), task.time_zone)  # type: ignore[arg-type]
         event.add("dtstart", starts)
         event.add("dtend", starts + dt.timedelta(minutes=task.duration_minutes or DEFAULT_TASK_MINUTES))
-    rule = None if task.done else _rrule(task.recurrence)
+    rule = None if task.done else _rrule(task.recurrence, task.time_zone, task.due_date is not None)
     if rule is not None:
         event.add("rrule", rule)
     event.add("categories", ["Task", task.type])

@@ -15,13 +15,22 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from crm_core import context
-from crm_core.errors import Conflict, validation_error
+from crm_core.errors import Conflict, ProblemError, validation_error
 from crm_events.records import RecordService
 from pipeline.models import Deal
 from pipeline.models.sales import ExchangeRate
 from pipeline.settings import base_currency
 
 CENT = decimal.Decimal("0.01")
+# deals.amount_in_base is Numeric(18, 2): 16 digits before the point. Amounts (to 1e15) times rates
+# (to 1e12) can pass it, so such a conversion is refused rather than overflowing the column.
+BASE_LIMIT = decimal.Decimal("1e16")
+# Enough digits for any amount x rate the schemas admit (15 + 12 integer digits, 2 + 10 decimals).
+_CONTEXT = decimal.Context(prec=60)
+
+
+def too_large(field: str) -> ProblemError:
+    return validation_error({field: [f"The amount in the base currency would reach {BASE_LIMIT:,.0f}: too large."]})
 
 
 def rate_of(session: Session, currency: str) -> decimal.Decimal | None:
@@ -30,27 +39,41 @@ def rate_of(session: Session, currency: str) -> decimal.Decimal | None:
     return session.scalar(select(ExchangeRate.rate).where(ExchangeRate.currency == currency))
 
 
-def to_base(session: Session, amount: decimal.Decimal | None, currency: str | None) -> decimal.Decimal | None:
+def to_base(session: Session, amount: decimal.Decimal | None, currency: str | None,
+            field: str = "amount") -> decimal.Decimal | None:
+    """amount x its currency's rate in cents; 422 naming `field` when that does not fit amount_in_base."""
     if amount is None or currency is None:
         return None
     rate = rate_of(session, currency)
+    if rate is None:
+        return None
     # Half away from zero, as SQL round() does in reconvert_open_deals.
-    return None if rate is None else (decimal.Decimal(amount) * rate).quantize(CENT, rounding=decimal.ROUND_HALF_UP)
+    value = (decimal.Decimal(amount) * rate).quantize(CENT, rounding=decimal.ROUND_HALF_UP, context=_CONTEXT)
+    if abs(value) >= BASE_LIMIT:
+        raise too_large(field)
+    return value
 
 
 def reconvert_open_deals(session: Session, currency: str | None = None) -> None:
     """amount_in_base of the tenant's open deals (of `currency`, or all) from the current rates, in SQL.
 
     Bumps the deals' versions (their representation changed) but sends no event per deal: the
-    rate's (or the settings') event says what changed."""
+    rate's (or the settings') event says what changed. 422 naming the rate (or the base currency)
+    when a deal's converted amount would not fit amount_in_base, checked in SQL first (numeric
+    arithmetic there has no such limit; only the column has)."""
     base = base_currency(session)
     tenant = context.require_tenant()
     rate = (select(ExchangeRate.rate).where(ExchangeRate.tenant_id == Deal.tenant_id, ExchangeRate.currency == Deal.currency)
             .scalar_subquery())
     converted = case((Deal.currency == base, Deal.amount), else_=func.round(Deal.amount * rate, 2))
     stmt = update(Deal).where(Deal.tenant_id == tenant, Deal.status == "open", Deal.amount.is_not(None))
+    scope = [Deal.tenant_id == tenant, Deal.status == "open", Deal.amount.is_not(None)]
     if currency is not None:
         stmt = stmt.where(Deal.currency == currency)
+        scope.append(Deal.currency == currency)
+    largest = session.scalar(select(func.max(func.abs(converted))).where(*scope))
+    if largest is not None and decimal.Decimal(largest) >= BASE_LIMIT:
+        raise too_large("rate" if currency is not None else "base_currency")
     # Only rows whose value moves: an unchanged deal keeps its version (and ETag).
     stmt = stmt.where(func.coalesce(Deal.amount_in_base, -1) != func.coalesce(converted, -1))
     session.execute(stmt.values(amount_in_base=converted, version=Deal.version + 1)

@@ -46,6 +46,11 @@ class Period:
         start = self.start
         return f"{start.year:04d}-{start.month:02d}" if self.kind == "month" else f"{start.year:04d}-Q{self.index % 4 + 1}"
 
+    @property
+    def end_year(self) -> int:
+        """The year of `end`, computed without building the date (which fails after 9999)."""
+        return (self.index + 1) * self.months // 12
+
     def __add__(self, n: int) -> Period:
         return Period(self.kind, self.index + n)
 
@@ -92,12 +97,17 @@ def parse_range(kind: str, raw_from: str | None, raw_to: str | None, today: dt.d
         last = parse_label(kind, raw_to.strip()) if raw_to else first + (default_length - 1)
     except ValueError as exc:
         raise _bad("to", str(exc)) from None
+    # Bounds before any date is built: a period ending after 9999 has no end date.
+    if first.end_year > 9999:
+        raise _bad("from", "Too far in the future: the last period ends in 9999.")
     if last < first:
         raise _bad("to", "Must not be before 'from'.")
     if last.index - first.index + 1 > MAX_PERIODS:
         raise _bad("to", f"At most {MAX_PERIODS} periods from 'from'.")
-    if last.end.year > 9999:
-        raise _bad("to", "Too far in the future.")
+    if last.end_year > 9999:
+        # Without `to`, the default range of `from` is what runs past 9999.
+        name = "to" if raw_to else "from"
+        raise _bad(name, "Too far in the future: the last period ends in 9999.")
     return first, last
 
 

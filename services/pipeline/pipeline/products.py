@@ -18,7 +18,7 @@ from flask import Blueprint, Response, request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crm_core.errors import Conflict, NotFound, validation_error
+from crm_core.errors import Conflict, NotFound, ProblemError, validation_error
 from crm_events.outbox import Outbox
 from crm_events.records import RecordService
 from crm_http.auth import require_scope
@@ -28,23 +28,37 @@ from crm_http.parsing import if_match_version, load, parse_uuid, query_int
 from crm_http.resource import LIST_PARAMS, json_response, record_response
 from crm_runtime.service import ServiceRuntime
 from pipeline.deals import FROM_LINE_ITEMS, DealService
+from pipeline.exchange_rates import to_base
 from pipeline.models import Deal
 from pipeline.models.sales import LineItem, Product
 from pipeline.schemas import LineItemCreateSchema, LineItemInSchema, LineItemSchema
 
 CENT = decimal.Decimal("0.01")
 HUNDRED = decimal.Decimal(100)
+# A line's net amount and a deal's sum of them stay below what a deal amount may be (MoneySchema's
+# 1e15), so the sum is a valid amount and gross (net + tax) fits the Numeric(18, 2) columns.
+AMOUNT_LIMIT = decimal.Decimal("1e15")
+# Enough digits for quantity (to 1e12, 4 places) x unit price (to 1e15, 2 places) x a percentage.
+_CONTEXT = decimal.Context(prec=60)
 
 
 def _cents(value: decimal.Decimal) -> decimal.Decimal:
-    return value.quantize(CENT, rounding=decimal.ROUND_HALF_UP)
+    return value.quantize(CENT, rounding=decimal.ROUND_HALF_UP, context=_CONTEXT)
+
+
+def _too_large(what: str) -> ProblemError:
+    return validation_error({"quantity": [f"{what} would reach {AMOUNT_LIMIT:,.0f}: lower the quantity or the unit price."]})
 
 
 def line_amounts(quantity: decimal.Decimal, unit_price: decimal.Decimal, discount_percent: decimal.Decimal,
                  tax_percent: decimal.Decimal) -> tuple[decimal.Decimal, decimal.Decimal]:
-    """(net, tax) of a line, in cents."""
-    net = _cents(decimal.Decimal(quantity) * decimal.Decimal(unit_price) * (HUNDRED - decimal.Decimal(discount_percent)) / HUNDRED)
-    return net, _cents(net * decimal.Decimal(tax_percent) / HUNDRED)
+    """(net, tax) of a line, in cents; 422 naming quantity when the net amount is too large."""
+    with decimal.localcontext(_CONTEXT):
+        net = _cents(decimal.Decimal(quantity) * decimal.Decimal(unit_price) * (HUNDRED - decimal.Decimal(discount_percent))
+                     / HUNDRED)
+        if abs(net) >= AMOUNT_LIMIT:
+            raise _too_large("The line's net amount")
+        return net, _cents(net * decimal.Decimal(tax_percent) / HUNDRED)
 
 
 class ProductService(RecordService[Product]):
@@ -151,7 +165,11 @@ class LineItemService(RecordService[LineItem]):
         count = session.scalar(select(func.count()).select_from(LineItem).where(LineItem.deal_id == deal.id)) or 0
         values: dict[str, Any] = {FROM_LINE_ITEMS: True, "has_line_items": count > 0}
         if count:
-            values.update(amount=_cents(decimal.Decimal(total or 0)), currency=currency)
+            amount = _cents(decimal.Decimal(total or 0))
+            if abs(amount) >= AMOUNT_LIMIT:
+                raise _too_large("The deal's amount (the sum of its line items)")
+            to_base(session, amount, currency, field="quantity")  # 422 before the deal's own conversion overflows
+            values.update(amount=amount, currency=currency)
         if count or deal.has_line_items:
             self.deals.update(session, deal.id, values)
 

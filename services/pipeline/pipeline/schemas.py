@@ -353,6 +353,16 @@ def _time_zone(value: str) -> None:
         raise ValidationError("Not an IANA time zone name (e.g. Europe/Berlin).")
 
 
+# Due times and snoozes stay well inside what datetime can hold, so a reminder's minutes before, a
+# time zone's offset or the next occurrence never run past year 1 or 9999.
+TASK_YEARS = (1900, 9998)
+
+
+def _task_year(value: dt.date) -> None:
+    if not TASK_YEARS[0] <= value.year <= TASK_YEARS[1]:
+        raise ValidationError(f"Use a year from {TASK_YEARS[0]} to {TASK_YEARS[1]}.")
+
+
 def _recurrence(value: str) -> None:
     try:
         normalise(value)
@@ -382,8 +392,8 @@ class TaskInSchema(TrimmedSchema):
     title = fields.String(validate=TITLE)
     notes = fields.String(allow_none=True, validate=validate.Length(max=20000))
     # A moment, or an all-day date in the task's time zone (the assignee's unless given); not both.
-    due_at = UtcDateTime(allow_none=True)
-    due_date = fields.Date(allow_none=True)
+    due_at = UtcDateTime(allow_none=True, validate=_task_year)
+    due_date = fields.Date(allow_none=True, validate=_task_year)
     time_zone = fields.String(allow_none=True, validate=_time_zone)
     duration_minutes = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, max=60 * 24 * 7))
     priority = fields.String(validate=validate.OneOf(TASK_PRIORITIES))
@@ -429,7 +439,7 @@ class TaskCompletedSchema(TaskSchema):
 
 
 class SnoozeSchema(Schema):
-    until = UtcDateTime(required=True)
+    until = UtcDateTime(required=True, validate=_task_year)
 
 
 class AgendaSchema(Schema):

@@ -43,7 +43,11 @@ def _moment(name: str) -> dt.datetime | None:
     if value is None or value.tzinfo is None:
         raise BadRequest(f"Query parameter {name!r}: use an ISO 8601 time with an offset.",
                          errors={name: ["Use an ISO 8601 time with an offset, e.g. 2027-01-31T00:00:00Z."]})
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 or 9999-12-31T23:59-01:00 has no UTC form
+        raise BadRequest(f"Query parameter {name!r}: out of range once converted to UTC.",
+                         errors={name: ["Out of range once converted to UTC."]}) from None
 
 
 def with_due_range(doc: ApiDoc, routes: RecordRoutes, parameters: list[dict[str, Any]]) -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import Schema, ValidationError, fields, post_dump, post_load, pre_load, validate, validates_schema
 
 from contacts.models import ACTIVITY_TYPES
+from crm_core.timezones import is_time_zone
 from crm_http.fields import RecordSchema, TrimmedSchema, UtcDateTime
 
 DIRECTIONS = ("inbound", "outbound")
@@ -45,10 +45,9 @@ MEETING_OUT = frozenset({"sequence"})  # read-only: the SEQUENCE of the last inv
 
 
 def _zone(value: str) -> None:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationError("Not an IANA time zone such as Europe/Berlin.") from None
+    # The shared check: a directory ("Europe"), a path or garbage is refused, never looked up on disk.
+    if not is_time_zone(value):
+        raise ValidationError("Not an IANA time zone such as Europe/Berlin.")
 
 
 def attendee(value: Any) -> dict[str, Any]:
