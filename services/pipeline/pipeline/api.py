@@ -18,7 +18,7 @@ from crm_runtime.service import ServiceRuntime
 from pipeline.calendar_feed import register_calendar
 from pipeline.deal_properties import register_deal_properties
 from pipeline.deals import DealService
-from pipeline.exchange_rates import ExchangeRateService, reconvert_open_deals
+from pipeline.exchange_rates import ExchangeRateService
 from pipeline.filters import (
     Parser,
     as_bool,
@@ -131,7 +131,7 @@ def register_sales(bp: Blueprint, runtime: ServiceRuntime, deals: DealService) -
                  sortable={"currency": rates.model.currency}, default_sort="currency", admin_writes=True,
                  **common).register(bp, runtime.doc)
     register_line_items(bp, runtime, LineItemService(runtime.outbox, LineItemSchema().dump, deals))
-    register_settings(bp, runtime, on_base_change=reconvert_open_deals)
+    register_settings(bp, runtime, on_base_change=rates.rebase)
     register_deal_properties(bp, runtime)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import decimal
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from crm_core import context
@@ -66,8 +66,11 @@ def reconvert_open_deals(session: Session, currency: str | None = None) -> None:
     rate = (select(ExchangeRate.rate).where(ExchangeRate.tenant_id == Deal.tenant_id, ExchangeRate.currency == Deal.currency)
             .scalar_subquery())
     converted = case((Deal.currency == base, Deal.amount), else_=func.round(Deal.amount * rate, 2))
-    stmt = update(Deal).where(Deal.tenant_id == tenant, Deal.status == "open", Deal.amount.is_not(None))
-    scope = [Deal.tenant_id == tenant, Deal.status == "open", Deal.amount.is_not(None)]
+    # Open deals follow the rates; a closed deal keeps the value it closed at, unless it has none
+    # yet (its currency had no rate then): it gets one as soon as there is a rate.
+    follows = or_(Deal.status == "open", Deal.amount_in_base.is_(None))
+    stmt = update(Deal).where(Deal.tenant_id == tenant, follows, Deal.amount.is_not(None))
+    scope = [Deal.tenant_id == tenant, follows, Deal.amount.is_not(None)]
     if currency is not None:
         stmt = stmt.where(Deal.currency == currency)
         scope.append(Deal.currency == currency)
@@ -79,6 +82,10 @@ def reconvert_open_deals(session: Session, currency: str | None = None) -> None:
     session.execute(stmt.values(amount_in_base=converted, version=Deal.version + 1)
                     .execution_options(synchronize_session=False))
     session.expire_all()  # deals loaded in this session re-read their new values
+
+
+RATE_PLACES = decimal.Decimal("1e-10")  # the rate column's scale
+RATE_MIN, RATE_MAX = RATE_PLACES, decimal.Decimal(10**12)  # what the column holds and the API accepts
 
 
 class ExchangeRateService(RecordService[ExchangeRate]):
@@ -104,6 +111,42 @@ class ExchangeRateService(RecordService[ExchangeRate]):
     def after_update(self, session: Session, record: ExchangeRate, changes: dict[str, list[Any]]) -> None:
         if "rate" in changes:
             reconvert_open_deals(session, record.currency)
+
+    def rebase(self, session: Session, old_base: str, new_base: str) -> None:
+        """The base currency moves from old_base to new_base: every rate is re-quoted in the new
+        base, from the new base's own rate (its value in the old one), then open deals re-convert.
+        No rate for the new base while there are others: 422, the rates cannot be re-quoted."""
+        rates = {r.currency: r for r in session.scalars(select(ExchangeRate).with_for_update())}
+        pivot = rates.get(new_base)
+        if pivot is None:
+            if rates:
+                raise validation_error({"base_currency": [
+                    f"Add a rate for {new_base} (its value in {old_base}) first: the other rates are re-quoted from it."]})
+            reconvert_open_deals(session)
+            return
+        with decimal.localcontext() as exact:
+            exact.prec = 40
+            quoted = {c: (r.rate / pivot.rate).quantize(RATE_PLACES) for c, r in rates.items() if c != new_base}
+            inverse = (decimal.Decimal(1) / pivot.rate).quantize(RATE_PLACES)
+        if any(not RATE_MIN <= q <= RATE_MAX for q in (*quoted.values(), inverse)):
+            raise validation_error({"base_currency": [
+                f"Re-quoted in {new_base}, a rate would fall outside {RATE_MIN}..{RATE_MAX}: adjust the rates first."]})
+        for currency, value in quoted.items():
+            row = rates[currency]
+            before = self.serialize(row)
+            row.rate = value
+            session.flush()
+            self.outbox.emit(session, "crm.exchange_rate.updated", row.id, self.serialize(row),
+                             changes={"rate": [before["rate"], self.serialize(row)["rate"]]})
+        gone = self.serialize(pivot)
+        session.delete(pivot)
+        session.flush()
+        self.outbox.emit(session, "crm.exchange_rate.deleted", gone["id"], gone)
+        old = ExchangeRate(currency=old_base, rate=inverse)
+        session.add(old)
+        session.flush()
+        self.outbox.emit(session, "crm.exchange_rate.created", old.id, self.serialize(old))
+        reconvert_open_deals(session)
 
     def delete(self, session: Session, record_id: Any, expected_version: int | None = None) -> None:
         record = self.get(session, record_id)

@@ -77,7 +77,7 @@ class PipelineSettingsService:
         if changes:
             self.outbox.emit(session, "crm.pipeline_settings.updated", found.id, after, changes=changes)
             if "base_currency" in changes and on_base_change is not None:
-                on_base_change(session)
+                on_base_change(session, *changes["base_currency"])
         return found
 
 

@@ -127,13 +127,26 @@ def test_amount_in_base_and_exchange_rates(both_databases: ServiceHarness) -> No
     assert dup.status_code == 409
     assert invalid_fields(svc, "POST", "/v1/exchange-rates", {"currency": "EUR", "rate": "2"}) == {"currency"}
     assert invalid_fields(svc, "POST", "/v1/exchange-rates", {"currency": "GBP", "rate": "0"}) == {"rate"}
-    # a new base currency re-converts the open deals
+    # a deal won before its currency had a rate gets its base amount once there is one
+    won_gbp = make_deal(svc, name="Won GBP", pipeline_id=p["id"], status="won", amount={"amount": "10", "currency": "GBP"})
+    assert won_gbp["amount_in_base"] is None
+    gbp = post(svc, "/v1/exchange-rates", currency="GBP", rate="1.2")
+    assert c.get(f"/v1/deals/{won_gbp['id']}", headers=h).get_json()["amount_in_base"] == "12.00"
+    # a new base needs its own rate (its value in the old base) while there are others ...
+    assert invalid_fields(svc, "PATCH", "/v1/settings/pipeline", {"base_currency": "CHF"}) == {"base_currency"}
+    # ... from which every rate is re-quoted: 1 USD = 0.5 EUR, so 1 EUR = 2 USD and 1 GBP = 2.4 USD
     patch(svc, "/v1/settings/pipeline", base_currency="USD")
     assert c.get(f"/v1/deals/{usd['id']}", headers=h).get_json()["amount_in_base"] == "100.00"
-    assert c.get(f"/v1/deals/{eur['id']}", headers=h).get_json()["amount_in_base"] is None  # no EUR rate
-    assert c.delete(f"/v1/exchange-rates/{rate['id']}", headers=h).status_code == 204
+    assert c.get(f"/v1/deals/{eur['id']}", headers=h).get_json()["amount_in_base"] == "200.00"
+    assert c.get(f"/v1/deals/{won['id']}", headers=h).get_json()["amount_in_base"] == "9.00"  # closed: kept
+    rates = {r["currency"]: r["rate"] for r in c.get("/v1/exchange-rates", headers=h).get_json()["data"]}
+    assert {k: float(v) for k, v in rates.items()} == {"EUR": 2.0, "GBP": 2.4}
+    assert c.get(f"/v1/exchange-rates/{rate['id']}", headers=h).status_code == 404  # the new base has no rate
+    assert c.delete(f"/v1/exchange-rates/{gbp['id']}", headers=h).status_code == 204
     assert [e["type"] for e in outbox_events(svc, "crm.exchange_rate.")] == [
-        "crm.exchange_rate.created", "crm.exchange_rate.updated", "crm.exchange_rate.deleted"]
+        "crm.exchange_rate.created", "crm.exchange_rate.updated", "crm.exchange_rate.created",
+        "crm.exchange_rate.updated", "crm.exchange_rate.deleted", "crm.exchange_rate.created",
+        "crm.exchange_rate.deleted"]
 
 
 def test_positions_within_a_stage(pipeline_service: ServiceHarness) -> None:

@@ -62,9 +62,15 @@ def test_base_amounts_that_would_not_fit_are_422(pg_pipeline: ServiceHarness) ->
     dollars = make_deal(svc, pipeline_id=p)["id"]
     assert invalid_fields(svc, "POST", f"/v1/deals/{dollars}/line-items", _line("1", "100000", "USD")) == {"quantity"}
 
-    # A new base currency re-converts every open deal: one that would not fit refuses the change.
+    # A new base currency re-quotes the rates from its own: one that would not fit the rate column
+    # (1 USD = 1e12 EUR: 1 EUR = 1e-12 USD) refuses the change ...
+    assert invalid_fields(svc, "PATCH", "/v1/settings/pipeline", {"base_currency": "USD"}) == {"base_currency"}
+    patch(svc, f"/v1/exchange-rates/{rate['id']}", rate="1")
     patch(svc, "/v1/settings/pipeline", base_currency="USD")
-    make_deal(svc, pipeline_id=p, amount=_money("100000000000000", "USD"))  # 1e14 at rate 1 now, 1e26 in EUR
+    [eur_rate] = svc.client.get("/v1/exchange-rates", headers=svc.headers("a")).get_json()["data"]
+    patch(svc, f"/v1/exchange-rates/{eur_rate['id']}", rate="0.0000000001")  # 1 EUR = 1e-10 USD
+    # ... and so does every open deal's re-conversion that would not fit: 1e14 USD = 1e24 EUR.
+    make_deal(svc, pipeline_id=p, amount=_money("100000000000000", "USD"))
     assert invalid_fields(svc, "PATCH", "/v1/settings/pipeline", {"base_currency": "EUR"}) == {"base_currency"}
 
 
