@@ -57,8 +57,12 @@ PERIOD_PARAMS = [
 
 def register_sales_views(bp: Blueprint, runtime: ServiceRuntime, now: Callable[[], dt.datetime] = utcnow) -> None:
     def deal_filter(session: Session) -> ColumnElement[bool] | None:
-        # The same fields as GET /v1/deals, custom fields included: one filter means one thing everywhere.
-        return compile_filter(request.args.get("filter"), deal_fields(session), runtime.db.engine.dialect.name)
+        # The same fields as GET /v1/deals, custom fields included: one filter means one thing
+        # everywhere. Without a filter no field registry is built (it reads the custom fields).
+        text = request.args.get("filter")
+        if not text or not text.strip():
+            return None
+        return compile_filter(text, deal_fields(session), runtime.db.engine.dialect.name)
 
     def pipeline_board(pipeline_id: str) -> Response:
         require_scope(f"{AREA}:read")
