@@ -98,7 +98,7 @@ def test_docs_are_served_from_cache_while_a_service_hangs(embedded_platform: Pla
     hang = socket.socket()
     hang.bind(("127.0.0.1", 0))
     hang.listen(16)
-    route = cache.router.routes[0]
+    route = next(r for r in cache.router.routes if "*" not in r.prefix and not r.open)  # a plain prefix
     original = route.base_url
     object.__setattr__(route, "base_url", f"http://127.0.0.1:{hang.getsockname()[1]}")
     cache._fresh_until = 0.0  # noqa: SLF001 - stale now: the next request triggers a refresh
