@@ -30,9 +30,9 @@ def test_sales_records_are_isolated(pg_pipeline: ServiceHarness) -> None:
     pa = make_pipeline(svc, "a", is_default=True)
     # A's sales records
     product = post(svc, "/v1/products", "a", name="Secret plan", sku="SKU-1", unit_price={"amount": "10", "currency": "EUR"})
-    rate = post(svc, "/v1/exchange-rates", "a", currency="USD", rate="0.8")
     assert c.post("/v1/properties/deals", json={"key": "codename", "label": "Codename", "type": "text"}, headers=ha).status_code == 201
     patch(svc, "/v1/settings/pipeline", "a", lost_reasons=["A only"], base_currency="USD", follow_up_days=7)
+    rate = post(svc, "/v1/exchange-rates", "a", currency="GBP", rate="1.25")
     deal = make_deal(svc, "a", pipeline_id=pa["id"], contacts=[{"contact_id": CONTACT, "role": "champion"}],
                      properties={"codename": "falcon"}, amount={"amount": "1000", "currency": "EUR"},
                      owner_id="01a2025e-d30d-7000-b597-2cc15812bf99")
