@@ -32,17 +32,25 @@ def disable_tenant_rls(*tables: str) -> None:
         op.execute(f'ALTER TABLE "{table}" DISABLE ROW LEVEL SECURITY')
 
 
-@contextmanager
-def rls_lifted(*tables: str) -> Iterator[None]:
+def lift_forced_rls(*tables: str) -> None:
     """For a data migration across all tenants: FORCE'd RLS filters the owner too, and no tenant
-    is set while migrating, so back-fills and copies would see no rows. Lifted, then forced again."""
-    postgresql = op.get_bind().dialect.name == "postgresql"
-    if postgresql:
+    is set while migrating, so back-fills and copies would see no rows. force_rls() ends it."""
+    if op.get_bind().dialect.name == "postgresql":
         for table in tables:
             op.execute(f'ALTER TABLE "{table}" NO FORCE ROW LEVEL SECURITY')
+
+
+def force_rls(*tables: str) -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for table in tables:
+            op.execute(f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY')
+
+
+@contextmanager
+def rls_lifted(*tables: str) -> Iterator[None]:
+    """lift_forced_rls for the statements inside, forced again after them."""
+    lift_forced_rls(*tables)
     try:
         yield
     finally:
-        if postgresql:
-            for table in tables:
-                op.execute(f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY')
+        force_rls(*tables)

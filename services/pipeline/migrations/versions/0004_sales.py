@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from crm_db.rls import disable_tenant_rls, enable_tenant_rls
+from crm_db.rls import disable_tenant_rls, enable_tenant_rls, force_rls, lift_forced_rls
 
 revision = '0004'
 down_revision = '0003'
@@ -39,18 +39,6 @@ def _deal_fk(table: str) -> sa.ForeignKeyConstraint:
                                    name=f'{table}_deal_fkey')
 
 
-def _unforce(*tables: str) -> None:
-    if op.get_bind().dialect.name == 'postgresql':
-        for table in tables:
-            op.execute(f'ALTER TABLE "{table}" NO FORCE ROW LEVEL SECURITY')
-
-
-def _reforce(*tables: str) -> None:
-    if op.get_bind().dialect.name == 'postgresql':
-        for table in tables:
-            op.execute(f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY')
-
-
 def upgrade() -> None:
     op.create_table('deal_contacts', *_record(),
                     sa.Column('deal_id', sa.Uuid(), nullable=False),
@@ -64,7 +52,7 @@ def upgrade() -> None:
     # A deal's contact so far becomes its first deal contact. FORCE'd RLS filters the owner too (no
     # tenant is set here): the copies below read past it, each table re-forced right after.
     pg = op.get_bind().dialect.name == 'postgresql'
-    _unforce('deals', 'deal_stage_history')
+    lift_forced_rls('deals', 'deal_stage_history')
     if pg:
         op.execute("insert into deal_contacts (tenant_id, id, deal_id, contact_id, role, position, created_at, updated_at, version) "
                    "select tenant_id, gen_random_uuid(), id, contact_id, 'other', 0, now(), now(), 1 from deals "
@@ -151,7 +139,7 @@ def upgrade() -> None:
                + ("to_jsonb(from_stage_id::text), to_jsonb(to_stage_id::text), " if op.get_bind().dialect.name == 'postgresql'
                   else "json_quote(from_stage_id), json_quote(to_stage_id), ")
                + "from_stage_id, to_stage_id, changed_at, changed_by, created_at, updated_at, version from deal_stage_history")
-    _reforce('deals')
+    force_rls('deals')
     disable_tenant_rls('deal_stage_history')
     op.drop_table('deal_stage_history')
     enable_tenant_rls(*TABLES)
@@ -176,7 +164,7 @@ def downgrade() -> None:
                     *_stamps(), _deal_fk('deal_stage_history'),
                     sa.PrimaryKeyConstraint('tenant_id', 'id'))
     op.create_index('deal_stage_history_tenant_deal_idx', 'deal_stage_history', ['tenant_id', 'deal_id', 'changed_at', 'id'])
-    _unforce('deal_changes')
+    lift_forced_rls('deal_changes')
     op.execute("insert into deal_stage_history (tenant_id, id, deal_id, from_stage_id, to_stage_id, changed_at, changed_by, "
                "created_at, updated_at, version) select tenant_id, id, deal_id, from_stage_id, to_stage_id, changed_at, "
                "changed_by, created_at, updated_at, version from deal_changes where field = 'stage_id'")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from crm_db.rls import disable_tenant_rls, enable_tenant_rls
+from crm_db.rls import disable_tenant_rls, enable_tenant_rls, rls_lifted
 
 revision = '0005'
 down_revision = '0004'
@@ -263,11 +263,10 @@ def upgrade() -> None:
                    "FOR EACH ROW EXECUTE FUNCTION deal_board_totals_track()")
         # Tenants with deals already: deals is under FORCE RLS, which filters its owner too, so
         # lift the force for this one read (in the migration's transaction, under its lock).
-        op.execute("ALTER TABLE deals NO FORCE ROW LEVEL SECURITY")
-        op.execute("INSERT INTO forecast_schedule (tenant_id, due_at) SELECT DISTINCT tenant_id, now() FROM deals")
-        op.execute(PG_TOTALS_BACKFILL)
-        op.execute(PG_FORECAST_BACKFILL)
-        op.execute("ALTER TABLE deals FORCE ROW LEVEL SECURITY")
+        with rls_lifted('deals'):
+            op.execute("INSERT INTO forecast_schedule (tenant_id, due_at) SELECT DISTINCT tenant_id, now() FROM deals")
+            op.execute(PG_TOTALS_BACKFILL)
+            op.execute(PG_FORECAST_BACKFILL)
     else:
         op.execute(SQLITE_TRIGGER)
         op.execute("INSERT INTO forecast_schedule (tenant_id, due_at) "
