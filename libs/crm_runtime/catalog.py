@@ -29,7 +29,11 @@ SERVICES: tuple[ServiceInfo, ...] = (
                                          "/v1/exchange-rates", "/v1/settings/pipeline", "/v1/sales-targets",
                                          "/v1/notifications", "/v1/calendar", "/v1/follow-ups", "/v1/properties/deals"),
                 open_prefixes=("/calendar/",)),
-    ServiceInfo("tickets", 8083, 9103, ("/v1/tickets", "/v1/sla-policies", "/v1/kb", "/v1/portal")),
+    ServiceInfo("tickets", 8083, 9103, ("/v1/tickets", "/v1/sla-policies", "/v1/business-hours", "/v1/teams",
+                                        "/v1/routing-rules", "/v1/kb", "/v1/portal", "/v1/csat",
+                                        "/v1/properties/tickets", "/v1/settings/tickets"),
+                # The help centre, the customer portal and CSAT survey links: no staff credential.
+                open_prefixes=("/portal/",)),
     ServiceInfo("campaigns", 8084, 9104, ("/v1/segments", "/v1/templates", "/v1/campaigns", "/v1/sequences")),
     ServiceInfo("reporting", 8085, 9105, ("/v1/reports",)),
     ServiceInfo("automation", 8086, 9106, ("/v1/workflows", "/v1/webhooks")),

@@ -167,7 +167,9 @@ def _tenant_tables(conn: psycopg.Connection) -> list[str]:
 # forecast_schedule: weekly snapshots), lookups by a secret (calendar_feed_tokens: a feed URL's
 # hash names its tenant), the gateway's accounts. Every statement on them names its tenant.
 PLATFORM_TABLES = {"outbox", "delivery_queue", "job_queue", "job_schedule", "users", "api_keys", "refresh_tokens",
-                   "mail_queue", "mailboxes", "timers", "forecast_schedule", "calendar_feed_tokens"}
+                   "mail_queue", "mailboxes", "timers", "forecast_schedule", "calendar_feed_tokens",
+                   # tickets: the open /portal/{mailbox}/ paths find their tenant here (no tenant yet)
+                   "portal_mailboxes"}
 
 
 def test_row_level_security_as_the_app_role(pg_platform: Platform, tenants: dict[str, Any]) -> None:

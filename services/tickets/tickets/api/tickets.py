@@ -1,4 +1,4 @@
-"""Tickets routes: /v1/tickets."""
+"""Ticket routes: /v1/tickets."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from crm_core.errors import BadRequest
 from crm_http.resource import LIST_PARAMS, RecordRoutes
 from crm_runtime.service import ServiceRuntime
 from tickets.models import PRIORITIES, STATUSES, Ticket
-from tickets.schemas import TicketCreateSchema, TicketInSchema, TicketSchema
-from tickets.service import TicketService
+from tickets.schemas.tickets import TicketCreateSchema, TicketInSchema, TicketSchema
+from tickets.service.desk import Desk
 
 FILTER_PARAMS = [
     {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(STATUSES)}},
@@ -58,16 +58,17 @@ def list_filters(stmt: Select[Any]) -> Select[Any]:
     return stmt
 
 
-def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
+def register(bp: Blueprint, runtime: ServiceRuntime, desk: Desk) -> None:
     output = TicketSchema()
-    service = TicketService(runtime.outbox, output.dump)
+    service = desk.tickets
     RecordRoutes(
         collection="tickets", area="tickets", tag="Tickets",
         db=lambda: runtime.db, service=lambda: service,
         create_schema=TicketCreateSchema(), update_schema=TicketInSchema(), output_schema=output,
         idempotency=lambda: runtime.idempotency,
         # priority and status sort by rank (urgency, workflow order), not alphabetically
-        sortable={"priority": Ticket.priority_rank, "status": Ticket.status_rank, "subject": Ticket.subject},
+        sortable={"priority": Ticket.priority_rank, "status": Ticket.status_rank, "subject": Ticket.subject,
+                  "number": Ticket.number, "sla_due_at": Ticket.sla_due_at, "updated_at": Ticket.updated_at},
         list_filters=list_filters,
     ).register(bp, runtime.doc)
     # RecordRoutes documents the generic list parameters; add the filters to that operation.

@@ -1,0 +1,3 @@
+"""Tables of the routing area (see tickets/service/routing.py)."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Validation in, serialisation out; one module per area."""
