@@ -114,6 +114,7 @@ def build_request(
     refers_to: Mapping[str, Any] | None = None,
     message_id: uuid.UUID | None = None,
     mailbox_hint: str | None = None,
+    from_support: bool = False,
 ) -> dict[str, Any]:
     """The event data of one request, checked."""
     if purpose not in PURPOSES:
@@ -131,6 +132,12 @@ def build_request(
     data.update(subject=subject, text=text, html=html)
     name = _one_line("from_name", from_name) if from_name else None
     data["from"] = {k: v for k, v in {"sender_id": str(sender_id) if sender_id else None, "name": name}.items() if v}
+    if from_support:
+        # From the tenant's support address (<mailbox>+support@ the inbound domain), so the
+        # customer's answer comes back to the service desk even without the Reply-To.
+        if sender_id:
+            raise MailRequestError("from_support and sender_id exclude each other")
+        data["from"]["support"] = True
     if reply_token is not None:
         if reply_to:
             raise MailRequestError("reply_token and reply_to exclude each other")
