@@ -63,6 +63,24 @@ class MailRequestError(ValueError):
     """A request the mail service would refuse: a bug in the requesting use case."""
 
 
+def new_message_id(message_uuid: uuid.UUID | str, domain: str) -> str:
+    """The Message-ID header the mail service gives the message whose id (send request
+    `message_id`) is `message_uuid`: a requester that picks the id knows the header before the
+    mail goes out (threading a conversation by it needs no round trip)."""
+    return f"<{uuid.UUID(str(message_uuid))}@{domain}>"
+
+
+def inbound_domain(settings: Any) -> str:
+    """CRM_INBOUND_DOMAIN as the mail service reads it (its mailboxes' addresses)."""
+    return (settings.get("CRM_INBOUND_DOMAIN", "inbound.localhost") or "inbound.localhost").lower()
+
+
+def message_id_domain(settings: Any) -> str:
+    """The right-hand side of the Message-IDs the platform makes (CRM_MAIL_MESSAGE_ID_DOMAIN,
+    else the inbound domain), for new_message_id."""
+    return (settings.get("CRM_MAIL_MESSAGE_ID_DOMAIN") or inbound_domain(settings)).lower()
+
+
 def new_reply_token() -> str:
     """An unguessable token (96 bits) for reply addresses; the minting service stores it and
     looks it up within the tenant the reply arrives for."""

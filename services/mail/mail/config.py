@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crm_core.settings import Settings
+from crm_mail import requests
 
 MiB = 1024 * 1024
 
@@ -41,12 +42,13 @@ class MailSettings:
         def number(name: str, default: str) -> float:
             return float(settings.get(name, default) or default)
 
-        inbound_domain = (settings.get("CRM_INBOUND_DOMAIN", "inbound.localhost") or "inbound.localhost").lower()
+        inbound_domain = requests.inbound_domain(settings)
         return cls(
             smtp_url=settings.get("CRM_SMTP_URL"),
             maildir=Path(settings.get("CRM_MAIL_MAILDIR") or settings.var_dir / "mail" / "sent"),
             default_from=settings.get("CRM_MAIL_DEFAULT_FROM") or f"CRM <no-reply@{inbound_domain}>",
-            message_id_domain=settings.get("CRM_MAIL_MESSAGE_ID_DOMAIN") or inbound_domain,
+            # The same rule as crm_mail.requests: requesters predict the Message-ID (new_message_id).
+            message_id_domain=requests.message_id_domain(settings),
             connections=max(1, int(number("CRM_MAIL_CONNECTIONS", "4"))),
             rate_per_second=max(0.0, number("CRM_MAIL_RATE_PER_SECOND", "0")),
             tenant_rate_per_second=max(0.0, number("CRM_MAIL_TENANT_RATE_PER_SECOND", "0")),

@@ -10,7 +10,7 @@ from crm_mail.topics import send_request_topics
 from crm_runtime.cli import ConsumerSpec
 from mail.config import MailSettings
 from mail.models import metadata
-from mail.service import mailboxes
+from mail.service import mailboxes, support
 from mail.service.requests import Ingest
 
 SEND_GROUP = "mail.send"
@@ -26,4 +26,4 @@ def send_consumer(settings: Settings) -> ConsumerSpec:
 def consumers(settings: Settings, db: Database) -> list[ConsumerSpec]:
     """mail.send (above) and mail.tenants (a mailbox for every new tenant)."""
     return [send_consumer(settings),
-            ConsumerSpec(mailboxes.TENANT_GROUP, [mailboxes.TENANT_TOPIC], mailboxes.tenant_handlers())]
+            ConsumerSpec(mailboxes.TENANT_GROUP, [mailboxes.TENANT_TOPIC], support.tenant_handlers())]

@@ -60,6 +60,8 @@ class Mailbox(Base):
     inbound_secret_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     inbound_secret_rotated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The tenant's name (crm.tenant.created): the display name of mail from <name>+support@.
+    display_name: Mapped[str | None] = mapped_column(String(200))
 
 
 class Sender(TenantScoped, Base):

@@ -12,7 +12,6 @@ import base64
 import email.policy
 import email.utils
 import re
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.header import Header
@@ -170,7 +169,3 @@ def _body(data: Mapping[str, Any]) -> EmailMessage:
             continue
         _attach(msg, part)
     return msg
-
-
-def new_message_id(message_uuid: uuid.UUID, domain: str) -> str:
-    return f"<{message_uuid}@{domain}>"

@@ -20,13 +20,14 @@ from crm_core import context
 from crm_db.base import utcnow
 from crm_db.bulk import bulk_insert
 from crm_events.outbox import Outbox
-from crm_mail.requests import MailRequestError, build_request
+from crm_mail.requests import MailRequestError, build_request, new_message_id
 from mail.config import MailSettings
 from mail.models import LANE_BULK, LANE_PRIORITY, MailMessage, Sender, Suppression, mail_queue
 from mail.schemas.messages import message_body
 from mail.service import dkim
 from mail.service.mailboxes import mailbox_for
-from mail.service.render import Identity, new_message_id, parse_identity, render
+from mail.service.render import Identity, parse_identity, render
+from mail.service.support import remember_name, support_identity
 from mail.service.suppressions import BLOCKS_ALL, normalise
 
 SUPPRESSED = "crm.mail.suppressed"
@@ -52,7 +53,8 @@ def check(data: Mapping[str, Any]) -> dict[str, Any]:
             sender_id=sender.get("sender_id"), from_name=sender.get("name"), reply_token=data.get("reply_token"),
             reply_to=data.get("reply_to"), headers=data.get("headers"), in_reply_to=data.get("in_reply_to"),
             references=data.get("references"), attachments=data.get("attachments"),
-            refers_to=data.get("refers_to"), message_id=message_id, mailbox_hint=data.get("mailbox_hint"))
+            refers_to=data.get("refers_to"), message_id=message_id, mailbox_hint=data.get("mailbox_hint"),
+            from_support=bool(sender.get("support")))
     except (MailRequestError, ValueError, TypeError, AttributeError, KeyError) as exc:
         raise InvalidRequest(f"invalid send request: {exc}") from exc
 
@@ -109,7 +111,9 @@ class Ingest:
         suppressed = suppressions_for(session, [a for d, _ in fresh.values() for a in recipients(d)])
         # A first message can overtake crm.tenant.created: name the mailbox from the request then.
         hint = next((d.get("mailbox_hint") for d, _ in fresh.values() if d.get("mailbox_hint")), None)
-        box = mailbox_for(session, tenant, name_hint=hint).name
+        mailbox = mailbox_for(session, tenant, name_hint=hint)
+        remember_name(mailbox, hint)  # the hint is the tenant's name (signup's first mail)
+        box = mailbox.name
         domain = self.settings.inbound_domain
         keys = dkim.keys_by_domain(session)
         rows, queue, quiet = [], [], []
@@ -120,6 +124,9 @@ class Ingest:
             identity = Identity(sender.address, sender.name) if sender else platform
             if data["from"].get("name"):
                 identity = Identity(identity.address, data["from"]["name"])
+            if data["from"].get("support"):
+                sender = None
+                identity = support_identity(mailbox, domain, data["from"].get("name"))
             status = "queued"
             if all(blocked(suppressed, a, data["purpose"]) for a in recipients(data)):
                 status = "suppressed"
