@@ -38,6 +38,8 @@ def upgrade() -> None:
     sa.Column('mentions', JSON, nullable=False),
     sa.Column('message_id', sa.String(length=998), nullable=True),
     sa.Column('in_reply_to', sa.String(length=998), nullable=True),
+    sa.Column('reply_token', sa.String(length=64), nullable=True),
+    sa.Column('inbound_message_id', sa.Uuid(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
@@ -45,10 +47,30 @@ def upgrade() -> None:
     )
     op.create_index('ticket_messages_tenant_ticket_idx', 'ticket_messages', ['tenant_id', 'ticket_id', 'created_at', 'id'],
                     unique=False)
-    op.create_index('ticket_messages_tenant_message_id_idx', 'ticket_messages', ['tenant_id', 'message_id'], unique=False)
+    op.create_index('ticket_messages_tenant_message_id_idx', 'ticket_messages', ['tenant_id', 'message_id'], unique=True)
+    op.create_index('ticket_messages_tenant_reply_token_idx', 'ticket_messages', ['tenant_id', 'reply_token'],
+                    unique=False)
     enable_tenant_rls('ticket_messages')
+    op.create_table('ticket_attachments',
+    sa.Column('tenant_id', sa.Uuid(), nullable=False),
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('ticket_id', sa.Uuid(), nullable=False),
+    sa.Column('filename', sa.String(length=255), nullable=False),
+    sa.Column('content_type', sa.String(length=255), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('data', sa.LargeBinary(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('tenant_id', 'id')
+    )
+    op.create_index('ticket_attachments_tenant_ticket_idx', 'ticket_attachments', ['tenant_id', 'ticket_id', 'id'],
+                    unique=False)
+    enable_tenant_rls('ticket_attachments')
 
 
 def downgrade() -> None:
+    disable_tenant_rls('ticket_attachments')
+    op.drop_table('ticket_attachments')
     disable_tenant_rls('ticket_messages')
     op.drop_table('ticket_messages')

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Index, String, Text, Uuid
+from sqlalchemy import Index, Integer, LargeBinary, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_db.base import JsonType, TenantScoped
@@ -22,7 +22,11 @@ class TicketMessage(TenantScoped, Base):
     __table_args__ = (
         Index("ticket_messages_tenant_ticket_idx", "tenant_id", "ticket_id", "created_at", "id"),
         # Threading: a reply's In-Reply-To / References against the Message-IDs sent or received.
-        Index("ticket_messages_tenant_message_id_idx", "tenant_id", "message_id"),
+        # Unique: one email is one message, even when it came to +support and the reply address
+        # at once and two workers took the two copies (the loser retries and finds it).
+        Index("ticket_messages_tenant_message_id_idx", "tenant_id", "message_id", unique=True),
+        # Threading: the reply token of the address a customer's answer was sent to.
+        Index("ticket_messages_tenant_reply_token_idx", "tenant_id", "reply_token"),
     )
 
     ticket_id: Mapped[uuid.UUID] = mapped_column(Uuid(), nullable=False)
@@ -42,3 +46,22 @@ class TicketMessage(TenantScoped, Base):
     # The RFC 5322 Message-ID this message was sent or received with (with angle brackets).
     message_id: Mapped[str | None] = mapped_column(String(998))
     in_reply_to: Mapped[str | None] = mapped_column(String(998))
+    # A public reply's reply token (<mailbox>+t-<token>@ in its Reply-To), new per message.
+    reply_token: Mapped[str | None] = mapped_column(String(64))
+    # A received email: its id in the mail service (/v1/mail/inbound/{id}, its attachments).
+    inbound_message_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
+
+
+class TicketAttachment(TenantScoped, Base):
+    """A file an agent (or the portal) attached to a message; sent with a public reply and served
+    at /v1/tickets/{id}/attachments/{attachment_id}. Files of received email stay in the mail
+    service (inbound_attachments) and are linked, not copied."""
+
+    __tablename__ = "ticket_attachments"
+    __table_args__ = (Index("ticket_attachments_tenant_ticket_idx", "tenant_id", "ticket_id", "id"),)
+
+    ticket_id: Mapped[uuid.UUID] = mapped_column(Uuid(), nullable=False)
+    filename: Mapped[str] = mapped_column(String(255), nullable=False)
+    content_type: Mapped[str] = mapped_column(String(255), nullable=False)
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
