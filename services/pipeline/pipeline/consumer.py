@@ -15,6 +15,7 @@ from crm_events.consumer import Handler
 from crm_events.envelope import Event
 from crm_events.outbox import Outbox
 from crm_runtime.cli import ConsumerSpec
+from pipeline import notification_requests
 from pipeline.activity_consumer import activity_consumers
 from pipeline.models import metadata
 from pipeline.notifications import notify
@@ -69,4 +70,6 @@ def consumers(settings: Settings, _db: Database) -> list[ConsumerSpec]:
     return [ConsumerSpec(PROVISIONING_GROUP, [TENANT_TOPIC], tenant_handlers(pipelines)),
             ConsumerSpec(REPLICA_GROUP, [USER_TOPIC, CONTACT_TOPIC], {**user_handlers(), **contact_handlers()}),
             ConsumerSpec(ASSIGNMENT_GROUP, [DEAL_TOPIC], deal_assignment_handlers(outbox)),
+            ConsumerSpec(notification_requests.GROUP, notification_requests.request_topics(),
+                         notification_requests.handlers(outbox)),
             *activity_consumers(settings, _db)]

@@ -27,14 +27,14 @@ from crm_http.parsing import parse_uuid, query_int
 from crm_http.resource import LIST_PARAMS, json_response
 from crm_runtime.service import ServiceRuntime
 from pipeline.filters import as_bool
-from pipeline.models.reminders import Notification
+from pipeline.models.reminders import NOTIFICATION_KINDS, Notification
 
 AREA = "pipeline"
 
 
 class NotificationSchema(Schema):
     id = fields.UUID()
-    kind = fields.String(metadata={"enum": ["task_reminder", "task_assigned", "deal_assigned"]})
+    kind = fields.String(metadata={"description": "One of " + ", ".join(NOTIFICATION_KINDS) + "; more may come"})
     title = fields.String()
     body = fields.String(allow_none=True)
     subject_type = fields.String()

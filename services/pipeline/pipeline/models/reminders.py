@@ -14,7 +14,9 @@ from crm_db.base import JsonType, TenantScoped
 from crm_db.timers import timer_table
 from pipeline.models.base import Base
 
-NOTIFICATION_KINDS = ("task_reminder", "task_assigned", "deal_assigned")
+# The kinds known so far; other services may request more (pipeline.notification_requests).
+NOTIFICATION_KINDS = ("task_reminder", "task_assigned", "deal_assigned", "ticket_mention", "ticket_assigned",
+                      "ticket_sla_warning", "ticket_sla_breached")
 
 # Not under RLS, like the outbox: the scheduler claims due rows across tenants (crm_db.timers).
 timers = timer_table(Base.metadata)
@@ -67,7 +69,7 @@ class Notification(TenantScoped, Base):
     kind: Mapped[str] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(String(500))
     body: Mapped[str | None] = mapped_column(Text)
-    subject_type: Mapped[str] = mapped_column(String(16))  # task | deal
+    subject_type: Mapped[str] = mapped_column(String(16))  # task | deal | ticket | ...
     subject_id: Mapped[uuid.UUID] = mapped_column(Uuid())
     actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
     data: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
