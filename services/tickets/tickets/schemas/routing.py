@@ -53,7 +53,7 @@ class TeamInSchema(TrimmedSchema):
 
     @validates("members")
     def unique_members(self, value: list[dict[str, Any]], **_: Any) -> None:
-        users = [m["user_id"] for m in value]
+        users = [m["user_id"] for m in value if m.get("user_id") is not None]
         if len(users) != len(set(users)):
             raise ValidationError("A user appears more than once.")
 
