@@ -1,9 +1,14 @@
-"""Routing on the embedded database: rules, assignment modes, capacity, open counts, agents going
-away and coming back, waiting tickets, notifications, SLA warning escalation."""
+"""Routing: rules, assignment modes, capacity, open counts, agents going away and coming back,
+waiting tickets, notifications, SLA warning escalation. On the embedded database and on
+PostgreSQL (the locking and ordering SQL differs per dialect)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 from routing_helpers import (
     counts,
@@ -20,12 +25,24 @@ from routing_helpers import (
 )
 from sqlalchemy import select
 
+import tickets
 from crm_core.context import tenant_context
-from crm_testing.apps import ServiceHarness
-from tickets.models import Ticket
+from crm_runtime.service import migrations_dir
+from crm_testing.apps import ServiceHarness, pg_harness
+from tickets.app import create_app
+from tickets.models import Ticket, metadata
 from tickets.service.desk import build_desk
 
 A, B, C = str(user("ann")), str(user("bob")), str(user("cat"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def tickets_service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceHarness]:
+    if request.param == "sqlite":
+        yield request.getfixturevalue("tickets_service")
+    else:
+        yield from pg_harness("tickets", create_app, metadata(), migrations_dir(tickets.__file__), tmp_path,
+                              request.getfixturevalue("pg_admin_url"))
 
 
 def assignees(svc: ServiceHarness, n: int, **body: object) -> list[str | None]:
