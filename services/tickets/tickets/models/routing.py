@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -120,6 +119,3 @@ class RoutingRule(TenantScoped, Base):
     add_tags: Mapped[list[str]] = mapped_column(JsonType, nullable=False, default=list)
     position: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
-
-    def effects(self) -> dict[str, Any]:
-        return {"team_id": self.team_id, "set_priority": self.set_priority, "add_tags": list(self.add_tags or [])}

@@ -98,7 +98,7 @@ class RuleCreateSchema(RuleInSchema):
     name = fields.String(required=True, validate=NAME)
 
     @validates_schema
-    def does_something(self, data: dict[str, Any], **_: Any) -> None:
+    def has_an_effect(self, data: dict[str, Any], **_: Any) -> None:
         if not (data.get("team_id") or data.get("set_priority") or data.get("add_tags")):
             raise ValidationError({"team_id": ["Give at least one of: team_id, set_priority, add_tags."]})
 
