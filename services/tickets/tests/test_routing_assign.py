@@ -277,3 +277,27 @@ def test_sla_warning_escalates_to_the_lead(tickets_service: ServiceHarness) -> N
     assert counts(svc, hand) == {C: 0}
     # The lead was told once (the escalation), not a second time as the new assignee.
     assert str(lead) not in {u for n in notifications(svc) for u in n["user_ids"]}
+
+
+def test_a_member_list_edit_hands_on_and_fills_room(tickets_service: ServiceHarness) -> None:
+    svc = tickets_service
+    t = team(svc, assignment_mode="round_robin", members=members("ann", capacity=1))
+    held, queued = ticket(svc, team_id=t["id"]), ticket(svc, team_id=t["id"])
+    assert (held["assignee_id"], queued["assignee_id"]) == (A, None)
+    patch_ticket(svc, held, status="on_hold")
+    # One edit: ann away (handing on everything she holds, on hold too), bob joins with room for two.
+    resp = svc.client.patch(f"/v1/teams/{t['id']}", json={"reassign": "all", "members": [
+        {"user_id": A, "available": False}, {"user_id": B, "capacity": 2}]}, headers=svc.headers("a"))
+    assert resp.status_code == 200, resp.get_json()
+    assert {m["user_id"]: m["open_count"] for m in resp.get_json()["members"]} == {A: 0, B: 2}
+    assert get_ticket(svc, held)["assignee_id"] == B and get_ticket(svc, queued)["assignee_id"] == B
+
+
+def test_a_new_member_brings_their_open_tickets_into_the_count(tickets_service: ServiceHarness) -> None:
+    svc = tickets_service
+    t = team(svc, assignment_mode="round_robin", members=members("ann"))
+    already = ticket(svc, team_id=t["id"], assignee_id=B)  # bob is not a member yet
+    assert already["assignee_id"] == B and counts(svc, t) == {A: 0}
+    resp = svc.client.post(f"/v1/teams/{t['id']}/members", json={"user_id": B, "capacity": 1}, headers=svc.headers("a"))
+    assert resp.status_code == 201 and resp.get_json()["open_count"] == 1
+    assert ticket(svc, team_id=t["id"])["assignee_id"] == A  # bob is full

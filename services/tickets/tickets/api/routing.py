@@ -29,8 +29,8 @@ from tickets.schemas.routing import (
     RuleInSchema,
     RuleSchema,
     TeamCreateSchema,
-    TeamInSchema,
     TeamSchema,
+    TeamUpdateSchema,
 )
 from tickets.service.desk import Desk
 from tickets.service.routing import RuleService, TeamService
@@ -73,7 +73,7 @@ def register(bp: Blueprint, runtime: ServiceRuntime, desk: Desk) -> None:
     common: dict[str, Any] = {"area": AREA, "db": lambda: runtime.db, "idempotency": lambda: runtime.idempotency,
                               "admin_writes": True}
     RecordRoutes(collection="teams", tag=TAG, service=lambda: teams, create_schema=TeamCreateSchema(),
-                 update_schema=TeamInSchema(), output_schema=TeamSchema(), sortable={"name": Team.name},
+                 update_schema=TeamUpdateSchema(), output_schema=TeamSchema(), sortable={"name": Team.name},
                  **common).register(bp, runtime.doc)
     RecordRoutes(collection="routing-rules", tag="Routing rules", service=lambda: rules,
                  create_schema=RuleCreateSchema(), update_schema=RuleInSchema(), output_schema=RuleSchema(),

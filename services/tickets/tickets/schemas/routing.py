@@ -49,7 +49,6 @@ class TeamInSchema(TrimmedSchema):
                        "the ticket to the lead."})
     members = fields.List(fields.Nested(MemberInSchema), validate=validate.Length(max=500), metadata={
         "description": "The whole member list (replaces it); the order is the round-robin order for ties."})
-    reassign = fields.String(validate=validate.OneOf(REASSIGN), metadata={"description": REASSIGN_DOC})
 
     @validates("members")
     def unique_members(self, value: list[dict[str, Any]], **_: Any) -> None:
@@ -60,6 +59,10 @@ class TeamInSchema(TrimmedSchema):
 
 class TeamCreateSchema(TeamInSchema):
     name = fields.String(required=True, validate=NAME)
+
+
+class TeamUpdateSchema(TeamInSchema):
+    reassign = fields.String(validate=validate.OneOf(REASSIGN), metadata={"description": REASSIGN_DOC})
 
 
 class MemberSchema(Schema):

@@ -107,12 +107,13 @@ class TeamService(RecordService[Team]):
             return
         before = {m["user_id"]: m for m in (changes.get("members") or [[], []])[0]}
         after = {m["user_id"]: m for m in (changes.get("members") or [[], []])[1]}
+        for user in after.keys() - before.keys():
+            # Tickets of the team they already hold count (before anyone is handed tickets).
+            routing_assign.recount(session, record.id, uuid.UUID(user))
         for user, old in before.items():
             new = after.get(user)
             if old["available"] and (new is None or not new["available"]):
                 routing_assign.hand_on(session, self.desk, record, uuid.UUID(user), which)
-        for user in after.keys() - before.keys():
-            routing_assign.recount(session, record.id, uuid.UUID(user))  # tickets they already hold
         # Room may have appeared (a member back, added, given more capacity; a team now routing).
         routing_assign.drain(session, self.desk, record)
 
