@@ -114,19 +114,22 @@ class _Cache:
 
 
 def _cache(session: Session) -> _Cache:
-    found = session.info.get(_CACHE)
+    # Per tenant: the timer scheduler's one transaction serves several tenants.
+    caches: dict[uuid.UUID, _Cache] = session.info.setdefault(_CACHE, {})
+    tenant = context.require_tenant()
+    found = caches.get(tenant)
     if found is None:
         policies = list(session.scalars(select(SlaPolicy).order_by(SlaPolicy.position, SlaPolicy.created_at, SlaPolicy.id)))
         rows = list(session.scalars(select(BusinessHours).order_by(BusinessHours.created_at, BusinessHours.id)))
         calendars = {r.id: calendar_of(r) for r in rows}
         default = next((calendars[r.id] for r in rows if r.is_default), AROUND_THE_CLOCK)
-        found = session.info[_CACHE] = _Cache(policies, calendars, default)
-    return found  # type: ignore[no-any-return]
+        found = caches[tenant] = _Cache(policies, calendars, default)
+    return found
 
 
 def forget(session: Session) -> None:
     """After a write to calendars or policies: the next read sees it."""
-    session.info.pop(_CACHE, None)
+    session.info.get(_CACHE, {}).pop(context.require_tenant(), None)
 
 
 def match_policy(session: Session, ticket_id: uuid.UUID) -> uuid.UUID | None:

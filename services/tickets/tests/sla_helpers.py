@@ -1,0 +1,95 @@
+"""Helpers of the SLA tests (test_sla_api.py, test_sla_postgres.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from crm_core.context import tenant_context
+from crm_events.tables import event_tables
+from crm_testing.apps import ServiceHarness
+from tickets.models import timers
+from tickets.service import conversations
+from tickets.service.desk import Desk, build_desk
+
+SPLIT = {d: [{"start": "09:00", "end": "12:00"}, {"start": "13:00", "end": "17:00"}] for d in ("mon", "tue", "wed", "thu", "fri")}
+
+
+def z(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+
+
+def iso(text: str) -> str:
+    return z(text).isoformat().replace("+00:00", "Z")
+
+
+class Clock:
+    def __init__(self, at: dt.datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> dt.datetime:
+        return self.at
+
+    def set(self, text: str) -> None:
+        self.at = z(text)
+
+
+def post(svc: ServiceHarness, path: str, body: dict[str, Any], tenant: str = "a", status: int = 201) -> dict[str, Any]:
+    resp = svc.client.post(path, json=body, headers=svc.headers(tenant))
+    assert resp.status_code == status, resp.get_json()
+    return resp.get_json()
+
+
+def patch(svc: ServiceHarness, path: str, body: dict[str, Any], tenant: str = "a", status: int = 200) -> dict[str, Any]:
+    resp = svc.client.patch(path, json=body, headers=svc.headers(tenant))
+    assert resp.status_code == status, resp.get_json()
+    return resp.get_json()
+
+
+def get(svc: ServiceHarness, path: str, tenant: str = "a") -> dict[str, Any]:
+    resp = svc.client.get(path, headers=svc.headers(tenant))
+    assert resp.status_code == 200, resp.get_json()
+    return resp.get_json()
+
+
+def berlin(svc: ServiceHarness, tenant: str = "a", **extra: Any) -> dict[str, Any]:
+    return post(svc, "/v1/business-hours", {"name": "Berlin office", "time_zone": "Europe/Berlin", "frames": SPLIT, **extra}, tenant)
+
+
+def policy(svc: ServiceHarness, calendar: dict[str, Any] | None, tenant: str = "a", **body: Any) -> dict[str, Any]:
+    return post(svc, "/v1/sla-policies", {"name": "Standard", "business_hours_id": calendar["id"] if calendar else None,
+                                          **body}, tenant)
+
+
+def target(state: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(t for t in state["targets"] if t["target"] == name)
+
+
+def desk_of(svc: ServiceHarness) -> Desk:
+    runtime = svc.app.extensions["crm_runtime"]
+    return build_desk(runtime.settings, runtime.outbox)
+
+
+def message(svc: ServiceHarness, ticket: dict[str, Any], kind: str, author_type: str, tenant: str = "a") -> None:
+    desk = desk_of(svc)
+    with tenant_context(svc.tenant(tenant)), svc.db.transaction() as session:
+        record = desk.tickets.get(session, uuid.UUID(ticket["id"]))
+        conversations.add_message(session, desk, record, kind=kind, author_type=author_type, channel="email", text="hi")
+
+
+def events(svc: ServiceHarness, topic_suffix: str) -> list[dict[str, Any]]:
+    outbox = event_tables(svc.metadata).outbox
+    with svc.db.engine.connect() as conn:
+        rows = conn.execute(select(outbox.c.event_type, outbox.c.payload).order_by(outbox.c.id)).all()
+    return [json.loads(r.payload)["data"] for r in rows if r.event_type == topic_suffix]
+
+
+def pending_timers(svc: ServiceHarness, ticket_id: str) -> list[tuple[str, dt.datetime]]:
+    with svc.db.engine.connect() as conn:
+        rows = conn.execute(select(timers.c.kind, timers.c.due_at).where(
+            timers.c.subject_id == uuid.UUID(ticket_id), timers.c.fired_at.is_(None)).order_by(timers.c.kind, timers.c.due_at)).all()
+    return [(r.kind, r.due_at.replace(tzinfo=dt.UTC)) for r in rows]
