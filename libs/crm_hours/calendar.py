@@ -20,6 +20,7 @@ _HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 _UTC = dt.UTC
 _ONE_DAY = dt.timedelta(days=1)
 _TICK = dt.timedelta(microseconds=1)
+_ZERO = dt.timedelta(0)
 
 Slot = tuple[int, int]  # [start, end) in minutes after local midnight; end may be 1440 (24:00)
 Interval = tuple[dt.datetime, dt.datetime]  # [start, end) in UTC
@@ -57,6 +58,10 @@ class Calendar:
     holidays: frozenset[dt.date] = frozenset()
     # Open intervals by local date, filled as the math asks (a calendar is immutable).
     _days: dict[dt.date, tuple[Interval, ...]] = field(default_factory=dict, repr=False, compare=False)
+    # Open time from the start of the first day asked about to the start of each day, filled as a
+    # contiguous range of days: business time between two instants is a difference of two lookups.
+    _cumulative: dict[dt.date, dt.timedelta] = field(default_factory=dict, repr=False, compare=False)
+    _range: list[dt.date] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def from_spec(cls, time_zone: str, frames: Mapping[str, Any], holidays: Iterable[Any] = ()) -> Calendar:
@@ -104,6 +109,46 @@ class Calendar:
         if found is None:
             found = self._days[day] = () if day in self.holidays else _day_intervals(self.time_zone, day, self.week[day.weekday()])
         return found
+
+    def _day_total(self, day: dt.date) -> dt.timedelta:
+        return sum((e - s for s, e in self.intervals(day)), _ZERO)
+
+    def _at_day_start(self, day: dt.date) -> dt.timedelta:
+        found = self._cumulative.get(day)
+        if found is not None:
+            return found
+        cum, bounds = self._cumulative, self._range
+        if not bounds:
+            cum[day] = _ZERO
+            bounds[:] = [day, day]
+            return _ZERO
+        lo, hi = bounds
+        if day > hi:
+            d, acc = hi, cum[hi]
+            while d < day:
+                acc += self._day_total(d)
+                d += _ONE_DAY
+                cum[d] = acc
+            bounds[1] = day
+        else:
+            d, acc = lo, cum[lo]
+            while d > day:
+                d -= _ONE_DAY
+                acc -= self._day_total(d)
+                cum[d] = acc
+            bounds[0] = day
+        return cum[day]
+
+    def cumulative(self, moment: dt.datetime) -> dt.timedelta:
+        """Open time from a fixed (per calendar object) origin to `moment`; differences of two
+        are business time between them."""
+        day = self.local_date(moment)
+        total = self._at_day_start(day)
+        for s, e in self.intervals(day):
+            if s >= moment:
+                break
+            total += (e if e <= moment else moment) - s
+        return total
 
     def is_open(self, moment: dt.datetime) -> bool:
         moment = _utc(moment)
@@ -286,12 +331,9 @@ def add_business_minutes(calendar: Calendar, start: dt.datetime, minutes: float)
 
 def business_time_between(calendar: Calendar, a: dt.datetime, b: dt.datetime) -> dt.timedelta:
     """Open time in [a, b); zero when b <= a."""
-    total = dt.timedelta(0)
     if b <= a:
-        return total
-    for s, e in calendar.open_intervals(a, b):
-        total += e - s
-    return total
+        return _ZERO
+    return calendar.cumulative(_utc(b)) - calendar.cumulative(_utc(a))
 
 
 def business_minutes_between(calendar: Calendar, a: dt.datetime, b: dt.datetime) -> float:

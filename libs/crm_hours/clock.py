@@ -19,24 +19,24 @@ class ClockRun:
     due_at: dt.datetime | None
     elapsed: dt.timedelta  # open time counted up to `until`
     remaining: dt.timedelta  # target - elapsed, never below zero
+    marks: tuple[dt.datetime | None, ...] = ()  # when each of `marks` (amounts) is reached, likewise
 
 
-def run_clock(calendar: Calendar, target: dt.timedelta, running: Sequence[Running], until: dt.datetime) -> ClockRun:
-    """`running`: the clock's running stretches in order, disjoint; only the last may be open."""
-    due: dt.datetime | None = None
-    left = target
+def run_clock(calendar: Calendar, target: dt.timedelta, running: Sequence[Running], until: dt.datetime,
+              marks: Sequence[dt.timedelta] = ()) -> ClockRun:
+    """`running`: the clock's running stretches in order, disjoint; only the last may be open.
+    `marks`: more amounts to find the instants of (a warning at 80 % of the target), in one pass."""
+    amounts = [target, *marks]
+    found: list[dt.datetime | None] = [None] * len(amounts)
+    counted = elapsed = dt.timedelta(0)
     for start, end in running:
-        if end is None:
-            due = add_business_time(calendar, start, left)
+        if start < until:
+            elapsed += business_time_between(calendar, start, until if end is None else min(end, until))
+        span = None if end is None else business_time_between(calendar, start, end)
+        for i, amount in enumerate(amounts):
+            if found[i] is None and (span is None or counted + span >= amount):
+                found[i] = add_business_time(calendar, start, amount - counted)
+        if span is None:
             break
-        span = business_time_between(calendar, start, end)
-        if span >= left:
-            due = add_business_time(calendar, start, left)
-            break
-        left -= span
-    elapsed = dt.timedelta(0)
-    for start, end in running:
-        if start >= until:
-            break
-        elapsed += business_time_between(calendar, start, until if end is None else min(end, until))
-    return ClockRun(due, elapsed, max(target - elapsed, dt.timedelta(0)))
+        counted += span
+    return ClockRun(found[0], elapsed, max(target - elapsed, dt.timedelta(0)), tuple(found[1:]))

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, case, delete, event, literal, select, update
+from sqlalchemy import JSON, bindparam, case, delete, event, literal, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -35,6 +35,7 @@ from crm_core.errors import Conflict, ProblemError, validation_error
 from crm_core.metrics import metrics
 from crm_core.settings import Settings
 from crm_db.base import as_utc, utc_iso, utcnow
+from crm_db.bulk import bulk_insert
 from crm_db.database import Database
 from crm_db.timers import Timer, Timers, TimerScheduler
 from crm_events.outbox import Outbox
@@ -315,10 +316,11 @@ def compute(anchors: Anchors, policy: SlaPolicy | None, calendar: Calendar, fire
         total = dt.timedelta(minutes=minutes)
         state = TargetState(target, cycle, minutes, start, reason, met, paused_time=paused_time)
         try:
-            run = run_clock(calendar, total, running, met if met is not None else at)
+            warn = [total * policy.warning_threshold / 100] if met is None and policy.warning_threshold else []
+            run = run_clock(calendar, total, running, met if met is not None else at, warn)
             state.due_at, state.elapsed, state.remaining = run.due_at, run.elapsed, run.remaining
-            if met is None and run.due_at is not None and policy.warning_threshold:
-                state.warning_at = run_clock(calendar, total * policy.warning_threshold / 100, running, at).due_at
+            if run.due_at is not None and run.marks:
+                state.warning_at = run.marks[0]
         except NoBusinessHours:
             state.due_at = None
         if met is None:
@@ -493,12 +495,19 @@ def recompute(session: Session, *, policy_ids: Iterable[uuid.UUID | None] | None
         lock = select(ticket_t.c.id, ticket_t.c.status, ticket_t.c.sla_policy_id, ticket_t.c.sla_due_at,
                       ticket_t.c.sla_breached).where(ticket_t.c.tenant_id == tenant, ticket_t.c.id.in_(ticket_ids))
         tickets = {r.id: r for r in session.execute(lock.with_for_update() if postgres else lock)}
-        session.execute(delete(timer_t).where(timer_t.c.tenant_id == tenant, timer_t.c.kind.in_([WARNING, BREACH]),
-                                              timer_t.c.subject_id.in_(ticket_ids), timer_t.c.fired_at.is_(None)))
-        rows = session.execute(select(sla_t.c.id, sla_t.c.ticket_id, sla_t.c.policy_id, sla_t.c.anchors, sla_t.c.fired)
+        rows = session.execute(select(sla_t.c.id, sla_t.c.ticket_id, sla_t.c.policy_id, sla_t.c.anchors, sla_t.c.fired,
+                                      sla_t.c.targets)
                                .where(sla_t.c.tenant_id == tenant, sla_t.c.ticket_id.in_(ticket_ids))).all()
+        # Read after the tickets' locks: a timer that fired before holds no lock any more and its
+        # fired flag is committed; one the scheduler claims now skips these locked tickets.
+        planned_now: dict[uuid.UUID, set[tuple[str, str, Any, Any]]] = {}
+        for tm in session.execute(select(timer_t.c.subject_id, timer_t.c.kind, timer_t.c.due_at, timer_t.c.payload).where(
+                timer_t.c.tenant_id == tenant, timer_t.c.kind.in_([WARNING, BREACH]), timer_t.c.subject_id.in_(ticket_ids),
+                timer_t.c.fired_at.is_(None))):
+            planned_now.setdefault(tm.subject_id, set()).add(
+                (tm.kind, utc_iso(as_utc(tm.due_at)) or "", tm.payload.get("target"), tm.payload.get("cycle")))
         matched = match_many(session, ticket_ids) if rematch else {}
-        sla_updates, ticket_updates, timer_rows = [], [], []
+        sla_updates, ticket_updates, timer_rows, replanned = [], [], [], []
         for r in rows:
             t = tickets.get(r.ticket_id)
             if t is None:
@@ -507,25 +516,63 @@ def recompute(session: Session, *, policy_ids: Iterable[uuid.UUID | None] | None
             policy = cache.policy(policy_id)
             fired = dict(r.fired or {})
             states = compute(Anchors.of(r.anchors), policy, cache.calendar_for(policy).calendar, fired, at)
-            sla_updates.append({"rid": r.id, "policy_id": policy_id, "targets": [s.as_json() for s in states]})
+            targets = [s.as_json() for s in states]
+            if policy_id != r.policy_id or targets != r.targets:
+                sla_updates.append({"rid": r.id, "policy_id": policy_id, "targets": targets})
             due, breached = summary(states, fired)
             if (t.sla_policy_id, _norm(t.sla_due_at), bool(t.sla_breached)) != (policy_id, _norm(due), breached):
                 ticket_updates.append({"tid": t.id, "sla_policy_id": policy_id, "sla_due_at": due, "sla_breached": breached})
-            for kind, planned in plan(states, fired, at).items():
+            wanted = [(kind, due_at, payload) for kind, planned in plan(states, fired, at).items() for due_at, payload in planned]
+            if {(k, utc_iso(d) or "", p["target"], p["cycle"]) for k, d, p in wanted} != planned_now.get(t.id, set()):
+                replanned.append(t.id)
                 timer_rows += [{"tenant_id": tenant, "kind": kind, "subject_id": t.id, "due_at": due_at, "payload": payload,
-                                "created_at": at, "attempts": 0} for due_at, payload in planned]
-        if sla_updates:
-            session.execute(update(sla_t).where(sla_t.c.tenant_id == tenant, sla_t.c.id == bindparam("rid"))
-                            .values(policy_id=bindparam("policy_id"), targets=bindparam("targets")), sla_updates)
-        if ticket_updates:
-            session.execute(update(ticket_t).where(ticket_t.c.tenant_id == tenant, ticket_t.c.id == bindparam("tid"))
-                            .values(sla_policy_id=bindparam("sla_policy_id"), sla_due_at=bindparam("sla_due_at"),
-                                    sla_breached=bindparam("sla_breached")), ticket_updates)
-        if timer_rows:
-            session.execute(timer_t.insert(), timer_rows)
-        done += len(sla_updates)
+                                "created_at": at, "attempts": 0} for kind, due_at, payload in wanted]
+        if replanned:
+            session.execute(delete(timer_t).where(timer_t.c.tenant_id == tenant, timer_t.c.kind.in_([WARNING, BREACH]),
+                                                  timer_t.c.subject_id.in_(replanned), timer_t.c.fired_at.is_(None)))
+        if postgres:  # one statement per table and batch, not one per row
+            _pg_update(session, "ticket_sla", "rid", {"policy_id": "uuid", "targets": "jsonb"}, sla_updates)
+            _pg_update(session, "tickets", "tid", {"sla_policy_id": "uuid", "sla_due_at": "timestamptz",
+                                                   "sla_breached": "boolean"}, ticket_updates)
+            bulk_insert(session.connection(), timer_t, timer_rows)
+        elif sla_updates or ticket_updates or timer_rows:
+            _orm_updates(session, sla_updates, ticket_updates, timer_rows)
+        done += len(rows)
     session.expire_all()  # ORM objects of this session no longer show the columns written above
     return done
+
+
+def _orm_updates(session: Session, sla_updates: list[dict[str, Any]], ticket_updates: list[dict[str, Any]],
+                 timer_rows: list[dict[str, Any]]) -> None:
+    """The same writes as executemany (SQLite)."""
+    tenant, sla_t, ticket_t, timer_t = context.require_tenant(), TicketSla.__table__, Ticket.__table__, timers
+    if sla_updates:
+        session.execute(update(sla_t).where(sla_t.c.tenant_id == tenant, sla_t.c.id == bindparam("rid"))
+                        .values(policy_id=bindparam("policy_id"), targets=bindparam("targets")), sla_updates)
+    if ticket_updates:
+        session.execute(update(ticket_t).where(ticket_t.c.tenant_id == tenant, ticket_t.c.id == bindparam("tid"))
+                        .values(sla_policy_id=bindparam("sla_policy_id"), sla_due_at=bindparam("sla_due_at"),
+                                sla_breached=bindparam("sla_breached")), ticket_updates)
+    if timer_rows:
+        session.execute(timer_t.insert(), timer_rows)
+
+
+def _pg_update(session: Session, table: str, key: str, columns: dict[str, str], rows: list[dict[str, Any]]) -> None:
+    """UPDATE table SET columns FROM json_to_recordset(rows): the rows' values as one JSON array
+    (names and types are this module's constants, never input)."""
+    if not rows:
+        return
+    def plain(value: Any) -> Any:
+        if isinstance(value, dt.datetime):
+            return utc_iso(value)
+        return str(value) if isinstance(value, uuid.UUID) else value
+
+    record = ", ".join([f"{key} uuid", *(f"{name} {kind}" for name, kind in columns.items())])
+    sets = ", ".join(f"{name} = v.{name}" for name in columns)
+    statement = text(f"UPDATE {table} AS t SET {sets} FROM json_to_recordset(:rows) AS v({record}) "  # noqa: S608
+                     f"WHERE t.tenant_id = :tenant AND t.id = v.{key}").bindparams(bindparam("rows", type_=JSON))
+    session.execute(statement, {"rows": [{k: plain(v) for k, v in row.items()} for row in rows],
+                                "tenant": context.require_tenant()})
 
 
 def recompute_for_calendar(session: Session, calendar_id: uuid.UUID, was_default: bool = False) -> int:
