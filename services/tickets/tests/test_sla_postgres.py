@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sla_helpers import Clock, berlin, desk_of, events, get, iso, pending_timers, policy, post, z
+from sla_helpers import Clock, berlin, check_isolation, desk_of, events, get, iso, pending_timers, policy, post, z
 from sqlalchemy import select
 
 import tickets
@@ -91,3 +91,8 @@ def test_a_locked_ticket_is_retried_not_waited_on(pg_tickets: ServiceHarness, cl
     clock.set("2027-03-01 08:10:05")
     scheduler.drain()
     assert [e["ticket_id"] for e in events(svc, "crm.ticket.sla_breached")] == [ticket["id"]]
+
+
+def test_isolation_on_postgres(pg_tickets: ServiceHarness, clock: Clock) -> None:
+    """The same probes under RLS with the app role."""
+    check_isolation(pg_tickets, clock)
