@@ -17,6 +17,7 @@ from crm_hours import (
     NoBusinessHours,
     add_business_minutes,
     business_minutes_between,
+    business_time_between,
     next_open,
     run_clock,
     segments,
@@ -280,3 +281,29 @@ def test_fetch_refuses_private_addresses() -> None:
 
     with pytest.raises(FeedError, match="not a public address"):
         fetch("http://127.0.0.1:9/holidays.ics", timeout=1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(calendars(), MOMENTS, st.integers(min_value=1, max_value=60 * 24 * 3),
+       st.lists(st.integers(min_value=1, max_value=60 * 24 * 2), min_size=0, max_size=6))
+def test_paused_clocks_are_due_inside_business_hours_and_running_time(calendar: Calendar, start: dt.datetime, minutes: int,
+                                                                      cuts: list[int]) -> None:
+    # Alternate running and paused stretches of the given lengths, the last one running for good.
+    running: list[tuple[dt.datetime, dt.datetime | None]] = []
+    t, run = start, True
+    for length in cuts:
+        end = t + dt.timedelta(minutes=length)
+        if run:
+            running.append((t, end))
+        t, run = end, not run
+    running.append((t, None))
+    try:
+        result = run_clock(calendar, dt.timedelta(minutes=minutes), running, start)
+    except NoBusinessHours:
+        return
+    due = result.due_at
+    assert due is not None and _inside_business_hours(calendar, due)
+    assert any(s < due and (e is None or due <= e) for s, e in running)  # only running time counts
+    counted = sum((business_time_between(calendar, s, min(e, due) if e is not None else due)
+                   for s, e in running if s < due), dt.timedelta(0))
+    assert counted == dt.timedelta(minutes=minutes)
