@@ -307,3 +307,39 @@ def test_paused_clocks_are_due_inside_business_hours_and_running_time(calendar: 
     counted = sum((business_time_between(calendar, s, min(e, due) if e is not None else due)
                    for s, e in running if s < due), dt.timedelta(0))
     assert counted == dt.timedelta(minutes=minutes)
+
+
+def test_fetch_from_a_local_server_with_redirect_and_size_limit() -> None:
+    import http.server
+    import threading
+
+    from crm_hours.feed import fetch
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            if self.path == "/moved":
+                self.send_response(302)
+                self.send_header("Location", "/holidays.ics")
+                self.end_headers()
+                return
+            self.send_response(200 if self.path == "/holidays.ics" else 404)
+            self.send_header("Content-Type", "text/calendar")
+            self.end_headers()
+            self.wfile.write(FEED)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        assert fetch(f"{base}/moved", timeout=5, allow_private=True) == FEED
+        with pytest.raises(FeedError, match="HTTP 404"):
+            fetch(f"{base}/missing", timeout=5, allow_private=True)
+        with pytest.raises(FeedError, match="larger than"):
+            fetch(f"{base}/holidays.ics", timeout=5, allow_private=True, max_bytes=100)
+    finally:
+        server.shutdown()
+        server.server_close()
