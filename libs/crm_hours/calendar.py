@@ -62,6 +62,7 @@ class Calendar:
     # contiguous range of days: business time between two instants is a difference of two lookups.
     _cumulative: dict[dt.date, dt.timedelta] = field(default_factory=dict, repr=False, compare=False)
     _range: list[dt.date] = field(default_factory=list, repr=False, compare=False)
+    _last_day: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def from_spec(cls, time_zone: str, frames: Mapping[str, Any], holidays: Iterable[Any] = ()) -> Calendar:
@@ -101,7 +102,15 @@ class Calendar:
         return sum(e - s for day in self.week for s, e in day)
 
     def local_date(self, moment: dt.datetime) -> dt.date:
-        return moment.astimezone(zone(self.time_zone)).date()
+        # Most lookups fall on the day looked up last: its UTC bounds answer without a zone lookup.
+        last = self._last_day
+        if last and last[0] <= moment < last[1]:
+            return last[2]  # type: ignore[no-any-return]
+        day = moment.astimezone(zone(self.time_zone)).date()
+        start, end = day_bounds(self.time_zone, day)
+        if start <= moment < end:
+            self._last_day[:] = [start, end, day]
+        return day
 
     def intervals(self, day: dt.date) -> tuple[Interval, ...]:
         """The open UTC intervals of one local date, in order."""
