@@ -15,7 +15,8 @@ The last two lines are `write_path_vs_bare_ratio=<r>` (for CRM_WEB_SERVER's serv
 gunicorn, if benched, else the first of BENCH_SERVER; the line before names it) and
 `list_p99_ms=<ms>` (the worst p99 of the list shapes through the gateway); `n/a` for a phase not run.
 
-Environment: BENCH_ONLY=write,read,import,list,mail_send,mail_inbound,board_forecast,reminders,tickets_list (default all);
+Environment: BENCH_ONLY=write,read,import,list,mail_send,mail_inbound,board_forecast,reminders,tickets_list,sla_recompute
+(default all);
 BENCH_SERVER=gunicorn,granian (default both; the list phase uses the first); BENCH_SECONDS (default 15) per measured load,
 after a warm-up of
 BENCH_WARMUP_SECONDS (default 3); BENCH_CONNECTIONS (32), BENCH_WORKERS (2), BENCH_THREADS (4).
@@ -50,7 +51,8 @@ THREADS = os.environ.get("BENCH_THREADS", "4")
 POST_LUA = ROOT / "bench" / "post_contact.lua"
 GET_LUA = ROOT / "bench" / "get_list.lua"  # any GET with one header; reports requests too
 SERVERS = ("gunicorn", "granian")
-BENCHES = ("write", "read", "import", "list", "mail_send", "mail_inbound", "board_forecast", "reminders", "tickets_list")
+BENCHES = ("write", "read", "import", "list", "mail_send", "mail_inbound", "board_forecast", "reminders", "tickets_list",
+           "sla_recompute")
 GOAL_WRITE_RATIO = 0.20
 _BENCH_LINE = re.compile(r"BENCH rps=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+) errors=(\d+) non2xx=(\d+)"
                          r"(?: peak_rps=(\d+))? requests=(\d+)")
@@ -323,6 +325,7 @@ def main() -> None:
     # (GET /v1/pipelines/{id}/board and GET /v1/forecast over 100,000 deals, bench/board_forecast.py).
     # reminders (10,000 task reminders due at one instant: dispatch lag and CPU, bench/reminders.py).
     # tickets_list (the inbox views with SLA state over 100,000 tickets, bench/tickets_list.py).
+    # sla_recompute (10,000 open tickets' SLA due times after a calendar change, bench/sla_recompute.py).
     only = [b.strip() for b in os.environ.get("BENCH_ONLY", ",".join(BENCHES)).split(",") if b.strip()]
     if not only or set(only) - set(BENCHES):
         raise SystemExit(f"BENCH_ONLY: a comma-separated subset of {', '.join(BENCHES)}; got {only}")
@@ -361,7 +364,7 @@ def main() -> None:
               f"({'the default, CRM_WEB_SERVER' if chosen == default_server() else 'the first benched'}); "
               f"best: {best} {ratios[best]:.3f}", flush=True)
     # bench/mail_send.py, bench/mail_inbound.py, bench/board_forecast.py, bench/reminders.py: their own processes
-    for name in ("mail_send", "mail_inbound", "board_forecast", "reminders", "tickets_list"):
+    for name in ("mail_send", "mail_inbound", "board_forecast", "reminders", "tickets_list", "sla_recompute"):
         if name in only:
             subprocess.run([sys.executable, str(ROOT / "bench" / f"{name}.py")], cwd=ROOT, check=True)
     print(f"write_path_vs_bare_ratio={ratios[chosen]:.3f}" if chosen else "write_path_vs_bare_ratio=n/a", flush=True)

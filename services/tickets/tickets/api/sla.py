@@ -1,12 +1,57 @@
-"""Routes of the sla area."""
+"""Routes of the sla area: /v1/business-hours, /v1/sla-policies, GET /v1/tickets/{id}/sla."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, Response
 
+from crm_http.auth import require_scope
+from crm_http.parsing import parse_uuid
+from crm_http.resource import RecordRoutes, json_response
 from crm_runtime.service import ServiceRuntime
+from tickets.models.sla import BusinessHours, SlaPolicy
+from tickets.schemas.sla import (
+    BusinessHoursCreateSchema,
+    BusinessHoursInSchema,
+    BusinessHoursSchema,
+    SlaPolicyCreateSchema,
+    SlaPolicyInSchema,
+    SlaPolicySchema,
+    TicketSlaSchema,
+)
+from tickets.service import sla
 from tickets.service.desk import Desk
 
 
 def register(bp: Blueprint, runtime: ServiceRuntime, desk: Desk) -> None:
     """Adds the area's routes."""
+    calendars_out, policies_out = BusinessHoursSchema(), SlaPolicySchema()
+    calendars = sla.BusinessHoursService(runtime.outbox, calendars_out.dump)
+    policies = sla.SlaPolicyService(runtime.outbox, policies_out.dump)
+    # Tenant configuration: writes need an owner/admin (or the admin scope), reads tickets:read.
+    RecordRoutes(
+        collection="business-hours", area="tickets", tag="SLA", admin_writes=True,
+        db=lambda: runtime.db, service=lambda: calendars,
+        create_schema=BusinessHoursCreateSchema(), update_schema=BusinessHoursInSchema(), output_schema=calendars_out,
+        idempotency=lambda: runtime.idempotency, default_sort="name",
+        sortable={"name": BusinessHours.name},
+    ).register(bp, runtime.doc)
+    RecordRoutes(
+        collection="sla-policies", area="tickets", tag="SLA", admin_writes=True,
+        db=lambda: runtime.db, service=lambda: policies,
+        create_schema=SlaPolicyCreateSchema(), update_schema=SlaPolicyInSchema(), output_schema=policies_out,
+        idempotency=lambda: runtime.idempotency, default_sort="position",
+        sortable={"position": SlaPolicy.position, "name": SlaPolicy.name},
+    ).register(bp, runtime.doc)
+
+    def ticket_sla(ticket_id: str) -> Response:
+        require_scope("tickets:read")
+        tid = parse_uuid(ticket_id, "ticket")
+        with runtime.db.transaction() as session:
+            ticket = desk.tickets.get(session, tid)
+            return json_response(sla.state(session, ticket))
+
+    bp.add_url_rule("/v1/tickets/<ticket_id>/sla", "tickets_sla", ticket_sla, methods=["GET"])
+    runtime.doc.operation(
+        "/v1/tickets/{ticket_id}/sla", "get", summary="A ticket's SLA clocks: targets, due times and why, segments",
+        tag="SLA", scope="tickets:read", response=TicketSlaSchema, extra_responses={404: "Not found"},
+        parameters=[{"name": "ticket_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}])
