@@ -1,0 +1,194 @@
+"""Ranked full-text search over knowledge-base articles, one engine per database.
+
+PostgreSQL: `search_vector` = setweight(to_tsvector(cfg, title), 'A') || setweight(to_tsvector(cfg,
+body), 'B') in the article's language configuration, matched with websearch_to_tsquery in that same
+configuration (a stemmed query only matches vectors stemmed alike), ranked with ts_rank_cd. Without
+a locale filter the query is made once per configuration the tenant's articles use (a loose index
+scan finds them), each matched only against its own articles.
+
+SQLite: the FTS5 table kb_articles_fts (porter stemming), ranked by bm25 with the title weighted
+10 to the body's 1. The user's text is turned into an FTS5 expression of quoted terms, never passed
+through, so no input is a syntax error.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Float, and_, bindparam, cast, column, delete, func, insert, literal, literal_column, select, table, text, update
+from sqlalchemy.dialects.postgresql import REGCONFIG, array
+from sqlalchemy.orm import Session
+
+from crm_core import context
+from crm_db.tenancy import defer
+from tickets.models.kb import FTS_TABLE, KbArticle
+
+# The language subtag of a BCP 47 locale -> a PostgreSQL text search configuration.
+CONFIGS = {
+    "ar": "arabic", "hy": "armenian", "eu": "basque", "ca": "catalan", "da": "danish", "nl": "dutch",
+    "en": "english", "fi": "finnish", "fr": "french", "de": "german", "el": "greek", "hi": "hindi",
+    "hu": "hungarian", "id": "indonesian", "ga": "irish", "it": "italian", "lt": "lithuanian", "ne": "nepali",
+    "no": "norwegian", "nb": "norwegian", "nn": "norwegian", "pt": "portuguese", "ro": "romanian",
+    "ru": "russian", "sr": "serbian", "es": "spanish", "sv": "swedish", "ta": "tamil", "tr": "turkish",
+    "yi": "yiddish",
+}
+FALLBACK_CONFIG = "simple"  # no stemming, no stop words: right for any language, best for none
+# D, C, B, A: a title hit (A) is worth five body hits (B). Normalisation 1: divided by
+# 1 + log(length), so a long article does not win by repeating a word.
+PG_WEIGHTS = (0.05, 0.1, 0.2, 1.0)
+PG_NORMALISATION = 1
+FTS_WEIGHTS = (10.0, 1.0)  # bm25 per column: title, body
+MAX_TERMS = 32  # words of a ticket's subject and description matched for suggestions
+# Dropped from a ticket's text before matching any of its words (FTS5 has no stop words; on
+# PostgreSQL the language configuration drops these and more).
+STOP_WORDS = frozenset(
+    "about after again also and any are because been before but can cannot could did does doing don done for from "
+    "get got had has have having her here hers him his how into its just like more most not now off once only other "
+    "our out over please same she should some such than that the their them then there these they this those thanks "
+    "too under until very was were what when where which while who why will with would you your yours".split())
+_WORD = re.compile(r"\w+", re.UNICODE)
+_TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
+
+fts = table(FTS_TABLE, column("title"), column("body"), column("tenant_id"), column("article_id"))
+
+
+def config_for(locale: str) -> str:
+    return CONFIGS.get(locale.split("-", 1)[0].lower(), FALLBACK_CONFIG)
+
+
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+# --- keeping the index in step ---------------------------------------------------------------
+
+_PG_VECTOR = (
+    "setweight(to_tsvector(CAST(:cfg AS regconfig), :title), 'A') || "
+    "setweight(to_tsvector(CAST(:cfg AS regconfig), :body), 'B')"
+)
+
+
+def index(session: Session, article: KbArticle) -> None:
+    """(Re)index one article in the caller's transaction."""
+    if _postgres(session):
+        stmt = (update(KbArticle.__table__)
+                .where(KbArticle.__table__.c.tenant_id == bindparam("tid"), KbArticle.__table__.c.id == bindparam("aid"))
+                .values(search_vector=text(_PG_VECTOR)))
+        # Goes out with the COMMIT (or before the next statement): no round trip of its own.
+        defer(session, stmt, {"tid": article.tenant_id, "aid": article.id, "cfg": article.search_config,
+                              "title": article.title, "body": article.body_text})
+        return
+    unindex(session, article.id)
+    session.execute(insert(fts).values(title=article.title, body=article.body_text,
+                                       tenant_id=article.tenant_id.hex, article_id=article.id.hex))
+
+
+def unindex(session: Session, article_id: uuid.UUID) -> None:
+    if not _postgres(session):
+        session.execute(delete(fts).where(fts.c.tenant_id == context.require_tenant().hex,
+                                          fts.c.article_id == article_id.hex))
+
+
+# --- queries ---------------------------------------------------------------------------------
+
+def _terms(query: str) -> list[tuple[str, list[str]]]:
+    """websearch-like tokens: ("or", []), ("not", words), ("and", words); a phrase keeps its words."""
+    out: list[tuple[str, list[str]]] = []
+    for phrase, word in _TOKEN.findall(query):
+        if word and word.lower() == "or":
+            out.append(("or", []))
+            continue
+        negated = bool(word) and word.startswith("-") and len(word) > 1
+        words = _WORD.findall(phrase if not word else word)
+        if words:
+            out.append(("not" if negated else "and", [w.lower() for w in words]))
+    return out
+
+
+def fts_expression(query: str, *, match_any: bool = False) -> str | None:
+    """An FTS5 MATCH expression for the user's text (None when it has no words)."""
+    parts: list[str] = []
+    pending_or = False
+    for op, words in _terms(query):
+        if op == "or":
+            pending_or = bool(parts)
+            continue
+        quoted = '"' + " ".join(words) + '"'  # \w+ words only: nothing to escape
+        if op == "not":
+            if parts and not match_any:  # FTS5's NOT is binary: a leading -word has nothing to cut from
+                parts.append(f"NOT {quoted}")
+        elif parts:
+            parts.append(f"{'OR' if pending_or or match_any else 'AND'} {quoted}")
+        else:
+            parts.append(quoted)
+        pending_or = False
+    return " ".join(parts) or None
+
+
+def any_words(text_: str) -> str:
+    """A websearch query matching any of the text's words (ticket suggestions): `a or b or c`."""
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(text_ or ""):
+        lower = word.lower()
+        if len(word) >= 3 and not word.isdigit() and lower not in STOP_WORDS:
+            seen.setdefault(lower, None)
+        if len(seen) >= MAX_TERMS:
+            break
+    return " or ".join(seen)
+
+
+def search(session: Session, query: str, columns: Sequence[Any], *, where: Sequence[Any] = (),
+           locale: str | None = None, limit: int = 20, offset: int = 0, match_any: bool = False) -> list[Any]:
+    """Rows of `columns` (KbArticle columns) for the best matches first, each with a `rank`
+    (higher is better on both engines). `where`: further conditions on KbArticle."""
+    if match_any:
+        query = any_words(query)
+    if not query.strip():
+        return []
+    tenant = context.require_tenant()
+    if _postgres(session):
+        return _search_pg(session, query, columns, where, locale, tenant, limit, offset)
+    return _search_sqlite(session, query, columns, where, tenant, limit, offset, match_any)
+
+
+def _search_pg(session: Session, query: str, columns: Sequence[Any], where: Sequence[Any], locale: str | None,
+               tenant: uuid.UUID, limit: int, offset: int) -> list[Any]:
+    if locale is not None:
+        configs = select(literal(config_for(locale)).label("cfg")).cte("cfgs")
+    else:
+        # The tenant's configurations, distinct: a loose index scan of kb_articles_tenant_config_idx
+        # (one probe per configuration, however many articles).
+        configs = text(
+            "WITH RECURSIVE c(cfg) AS ("
+            " (SELECT search_config FROM kb_articles WHERE tenant_id = :kbt ORDER BY search_config LIMIT 1)"
+            " UNION ALL SELECT (SELECT search_config FROM kb_articles WHERE tenant_id = :kbt AND search_config > c.cfg"
+            " ORDER BY search_config LIMIT 1) FROM c WHERE c.cfg IS NOT NULL"
+            ") SELECT cfg FROM c WHERE cfg IS NOT NULL"
+        ).bindparams(kbt=tenant).columns(column("cfg")).cte("cfgs")
+    queries = select(configs.c.cfg, func.websearch_to_tsquery(cast(configs.c.cfg, REGCONFIG), query).label("tsq")).cte("q")
+    rank = func.ts_rank_cd(array(PG_WEIGHTS, type_=Float), KbArticle.search_vector, queries.c.tsq,
+                           PG_NORMALISATION).label("rank")
+    stmt = (select(*columns, rank)
+            .join_from(KbArticle, queries, and_(KbArticle.search_config == queries.c.cfg,
+                                                KbArticle.search_vector.op("@@")(queries.c.tsq)))
+            .where(KbArticle.tenant_id == tenant, *where)
+            .order_by(rank.desc(), KbArticle.id).limit(limit).offset(offset))
+    return list(session.execute(stmt).all())
+
+
+def _search_sqlite(session: Session, query: str, columns: Sequence[Any], where: Sequence[Any],
+                   tenant: uuid.UUID, limit: int, offset: int, match_any: bool) -> list[Any]:
+    expression = fts_expression(query, match_any=match_any)
+    if expression is None:
+        return []
+    table_ref = literal_column(FTS_TABLE)
+    # bm25 is lower-is-better; negated so that both engines sort rank descending.
+    rank = (-func.bm25(table_ref, *FTS_WEIGHTS)).label("rank")
+    stmt = (select(*columns, rank)
+            .join_from(KbArticle, fts, fts.c.article_id == KbArticle.id)
+            .where(table_ref.op("MATCH")(expression), fts.c.tenant_id == tenant.hex, KbArticle.tenant_id == tenant, *where)
+            .order_by(rank.desc(), KbArticle.id).limit(limit).offset(offset))
+    return list(session.execute(stmt).all())
