@@ -1,18 +1,39 @@
-"""Knowledge base on the embedded database (SQLite FTS5): articles CRUD, rendering and sanitising,
-ranked search, filters, suggested articles on new tickets, tenant isolation."""
+"""Knowledge base: articles CRUD, rendering and sanitising, ranked search, filters, suggested
+articles on new tickets, tenant isolation; each case on the embedded database (SQLite FTS5) and on
+PostgreSQL (full-text search, app role under RLS)."""
 
 from __future__ import annotations
 
 import json
 import re
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from sqlalchemy import select, text
 
+import tickets
 from crm_events.tables import event_tables
-from crm_testing.apps import ServiceHarness
+from crm_runtime.service import migrations_dir
+from crm_testing.apps import ServiceHarness, make_harness, pg_harness
+from tickets.app import create_app
+from tickets.models import metadata
 
 LINK = re.compile(r'<(?:a|img)\b[^>]*?(?:href|src)="([^"]*)"')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def kb(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceHarness]:
+    if request.param == "sqlite":
+        yield make_harness("tickets", create_app, metadata(), migrations_dir(tickets.__file__), tmp_path)
+        return
+    yield from pg_harness("tickets", create_app, metadata(), migrations_dir(tickets.__file__), tmp_path,
+                          request.getfixturevalue("pg_admin_url"))
+
+
+def postgres(svc: ServiceHarness) -> bool:
+    return svc.db.engine.dialect.name == "postgresql"
 
 
 def article(svc: ServiceHarness, tenant: str = "a", **body: object) -> dict:
@@ -28,8 +49,8 @@ def search(svc: ServiceHarness, q: str, tenant: str = "a", **params: str) -> lis
     return resp.get_json()["data"]
 
 
-def test_crud_renders_and_sanitises(tickets_service: ServiceHarness) -> None:
-    svc = tickets_service
+def test_crud_renders_and_sanitises(kb: ServiceHarness) -> None:
+    svc = kb
     body = ("# Reset\n\nClick **Reset**. <script>alert(1)</script>\n\n[evil](javascript:alert(1)) "
             "[ok](https://example.com) <a href=\"javascript:alert(2)\">raw</a> <img src=x onerror=alert(3)>")
     created = article(svc, title="  Reset your password ", body_markdown=body, category="Accounts", status="draft")
@@ -54,12 +75,13 @@ def test_crud_renders_and_sanitises(tickets_service: ServiceHarness) -> None:
     assert svc.client.delete(f"/v1/kb/articles/{created['id']}", headers=svc.headers("a")).status_code == 204
     assert svc.client.get(f"/v1/kb/articles/{created['id']}", headers=svc.headers("a")).status_code == 404
     assert search(svc, "password") == []  # gone from the index too
-    with svc.db.engine.connect() as conn:
-        assert conn.execute(text("select count(*) from kb_articles_fts")).scalar() == 0
+    if not postgres(svc):
+        with svc.db.engine.connect() as conn:
+            assert conn.execute(text("select count(*) from kb_articles_fts")).scalar() == 0
 
 
-def test_events_and_slugs(tickets_service: ServiceHarness) -> None:
-    svc = tickets_service
+def test_events_and_slugs(kb: ServiceHarness) -> None:
+    svc = kb
     one = article(svc, title="Billing FAQ")
     two = article(svc, title="Billing FAQ")
     assert (one["slug"], two["slug"]) == ("billing-faq", "billing-faq-2")
@@ -74,8 +96,8 @@ def test_events_and_slugs(tickets_service: ServiceHarness) -> None:
     assert ("crm.tickets.kb_article", "crm.kb_article.created") in types
 
 
-def test_validation_names_fields(tickets_service: ServiceHarness) -> None:
-    c, h = tickets_service.client, tickets_service.headers("a")
+def test_validation_names_fields(kb: ServiceHarness) -> None:
+    c, h = kb.client, kb.headers("a")
     bad = c.post("/v1/kb/articles", json={"title": "", "status": "live", "locale": "english!", "slug": "Not A Slug"}, headers=h)
     assert bad.status_code == 422 and set(bad.get_json()["errors"]) == {"title", "status", "locale", "slug"}
     uuid_slug = c.post("/v1/kb/articles", json={"title": "T", "slug": str(uuid.uuid4())}, headers=h)
@@ -88,8 +110,8 @@ def test_validation_names_fields(tickets_service: ServiceHarness) -> None:
         assert resp.status_code == 400 and field in resp.get_json()["errors"], (params, resp.get_json())
 
 
-def test_ranking_title_beats_body(tickets_service: ServiceHarness) -> None:
-    svc = tickets_service
+def test_ranking_title_beats_body(kb: ServiceHarness) -> None:
+    svc = kb
     body_hit = article(svc, title="Account settings", body_markdown="You can change the invoice address here.")
     title_hit = article(svc, title="Invoice address", body_markdown="Where to set it.")
     article(svc, title="Unrelated", body_markdown="Nothing to see.")
@@ -104,8 +126,8 @@ def test_ranking_title_beats_body(tickets_service: ServiceHarness) -> None:
     assert search(svc, 'NEAR( "* AND') == [] and search(svc, "^^^") == []
 
 
-def test_filters_and_paging(tickets_service: ServiceHarness) -> None:
-    svc = tickets_service
+def test_filters_and_paging(kb: ServiceHarness) -> None:
+    svc = kb
     article(svc, title="Shipping Times", category="Orders", locale="en")
     draft = article(svc, title="Shipping draft", category="Orders", status="draft")
     german = article(svc, title="Shipping Versand", category="Bestellungen", locale="de-DE")
@@ -122,8 +144,8 @@ def test_filters_and_paging(tickets_service: ServiceHarness) -> None:
     assert {a["id"] for a in page1["data"] + page2["data"]} == {draft["id"], german["id"], *[a["id"] for a in listed]}
 
 
-def test_isolation(tickets_service: ServiceHarness) -> None:
-    svc = tickets_service
+def test_isolation(kb: ServiceHarness) -> None:
+    svc = kb
     mine = article(svc, "a", title="Secret refund policy", body_markdown="Refunds within 30 days.", category="Money")
     h = svc.headers("b")
     url = f"/v1/kb/articles/{mine['id']}"
@@ -139,8 +161,8 @@ def test_isolation(tickets_service: ServiceHarness) -> None:
     assert svc.client.get(url, headers=svc.headers("a")).get_json()["title"] == "Secret refund policy"
 
 
-def test_suggested_articles_on_new_tickets(tickets_service: ServiceHarness) -> None:
-    svc = tickets_service
+def test_suggested_articles_on_new_tickets(kb: ServiceHarness) -> None:
+    svc = kb
     vpn = article(svc, title="Connect to the VPN", body_markdown="Install the client, then sign in.")
     internal = article(svc, title="VPN outage runbook", body_markdown="Restart the VPN concentrator.", status="internal")
     article(svc, title="VPN draft", status="draft")

@@ -18,8 +18,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Float, and_, bindparam, cast, column, delete, func, insert, literal, literal_column, select, table, text, update
-from sqlalchemy.dialects.postgresql import REGCONFIG, array
+from sqlalchemy import and_, bindparam, cast, column, delete, func, insert, literal, literal_column, select, table, text, update
+from sqlalchemy.dialects.postgresql import REGCONFIG
 from sqlalchemy.orm import Session
 
 from crm_core import context
@@ -38,7 +38,7 @@ CONFIGS = {
 FALLBACK_CONFIG = "simple"  # no stemming, no stop words: right for any language, best for none
 # D, C, B, A: a title hit (A) is worth five body hits (B). Normalisation 1: divided by
 # 1 + log(length), so a long article does not win by repeating a word.
-PG_WEIGHTS = (0.05, 0.1, 0.2, 1.0)
+PG_WEIGHTS = "{0.05,0.1,0.2,1.0}"
 PG_NORMALISATION = 1
 FTS_WEIGHTS = (10.0, 1.0)  # bm25 per column: title, body
 MAX_TERMS = 32  # words of a ticket's subject and description matched for suggestions
@@ -66,8 +66,8 @@ def _postgres(session: Session) -> bool:
 # --- keeping the index in step ---------------------------------------------------------------
 
 _PG_VECTOR = (
-    "setweight(to_tsvector(CAST(:cfg AS regconfig), :title), 'A') || "
-    "setweight(to_tsvector(CAST(:cfg AS regconfig), :body), 'B')"
+    "setweight(to_tsvector(CAST(:kb_cfg AS regconfig), :kb_title), 'A') || "
+    "setweight(to_tsvector(CAST(:kb_cfg AS regconfig), :kb_body), 'B')"
 )
 
 
@@ -76,10 +76,11 @@ def index(session: Session, article: KbArticle) -> None:
     if _postgres(session):
         stmt = (update(KbArticle.__table__)
                 .where(KbArticle.__table__.c.tenant_id == bindparam("tid"), KbArticle.__table__.c.id == bindparam("aid"))
-                .values(search_vector=text(_PG_VECTOR)))
+                # updated_at as it is: the index is no change of the article (Core applies onupdate).
+                .values(search_vector=text(_PG_VECTOR), updated_at=KbArticle.__table__.c.updated_at))
         # Goes out with the COMMIT (or before the next statement): no round trip of its own.
-        defer(session, stmt, {"tid": article.tenant_id, "aid": article.id, "cfg": article.search_config,
-                              "title": article.title, "body": article.body_text})
+        defer(session, stmt, {"tid": article.tenant_id, "aid": article.id, "kb_cfg": article.search_config,
+                              "kb_title": article.title, "kb_body": article.body_text})
         return
     unindex(session, article.id)
     session.execute(insert(fts).values(title=article.title, body=article.body_text,
@@ -169,8 +170,8 @@ def _search_pg(session: Session, query: str, columns: Sequence[Any], where: Sequ
             ") SELECT cfg FROM c WHERE cfg IS NOT NULL"
         ).bindparams(kbt=tenant).columns(column("cfg")).cte("cfgs")
     queries = select(configs.c.cfg, func.websearch_to_tsquery(cast(configs.c.cfg, REGCONFIG), query).label("tsq")).cte("q")
-    rank = func.ts_rank_cd(array(PG_WEIGHTS, type_=Float), KbArticle.search_vector, queries.c.tsq,
-                           PG_NORMALISATION).label("rank")
+    weights = literal_column(f"'{PG_WEIGHTS}'::float4[]")
+    rank = func.ts_rank_cd(weights, KbArticle.search_vector, queries.c.tsq, literal_column(str(PG_NORMALISATION))).label("rank")
     stmt = (select(*columns, rank)
             .join_from(KbArticle, queries, and_(KbArticle.search_config == queries.c.cfg,
                                                 KbArticle.search_vector.op("@@")(queries.c.tsq)))
