@@ -86,7 +86,8 @@ class ArticleRoutes(RecordRoutes):
         offset, where, locale = _offset(request.args.get("cursor")), article_filters(), locale_arg()
         assert self.rows is not None
         rows = self.rows
-        with self.db().transaction() as session:
+        prefetch = kb_search.configs_prefetch(self.db()) if locale is None else []
+        with self.db().transaction(prefetch=prefetch) as session:
             found = kb_search.search(session, query, rows.table_columns, where=where, locale=locale,
                                      limit=limit + 1, offset=offset)
             data = [{**rows.dump(tuple(row)[:-1], None), "rank": round(float(row.rank), 6)} for row in found[:limit]]

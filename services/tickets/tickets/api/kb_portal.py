@@ -85,7 +85,7 @@ def _not_found() -> NotFound:
 
 
 @contextmanager
-def tenant_of(runtime: ServiceRuntime, mailbox: str) -> Iterator[Session]:
+def tenant_of(runtime: ServiceRuntime, mailbox: str, *, search: bool = False) -> Iterator[Session]:
     """A transaction in the tenant whose mailbox this is; 404 for any other name."""
     name = mailbox.strip().lower()
     if not MAILBOX.match(name):
@@ -94,7 +94,8 @@ def tenant_of(runtime: ServiceRuntime, mailbox: str) -> Iterator[Session]:
         tenant = tenant_for_mailbox(session, name)
     if tenant is None:
         raise _not_found()
-    with context.tenant_context(tenant), runtime.db.transaction() as session:
+    with context.tenant_context(tenant), \
+            runtime.db.transaction(prefetch=kb_search.configs_prefetch(runtime.db) if search else ()) as session:
         yield session
 
 
@@ -214,7 +215,7 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
 
     def search(mailbox: str) -> Response:
         query, locale = _query(), locale_arg()
-        with tenant_of(runtime, mailbox) as session:
+        with tenant_of(runtime, mailbox, search=bool(query) and locale is None) as session:
             rows = kb_search.search(session, query, _PUBLIC_COLUMNS, where=_published(locale), locale=locale,
                                     limit=SEARCH_LIMIT) if query else []
         return page(mailbox, f"Search: {query}" if query else "Search", search_html(mailbox, query, rows), query=query)
@@ -236,7 +237,7 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
         category = (request.args.get("category") or "").strip()
         where = [*_published(locale), *([KbArticle.category == category] if category else [])]
         columns = (*_PUBLIC_COLUMNS, KbArticle.body_html)
-        with tenant_of(runtime, mailbox) as session:
+        with tenant_of(runtime, mailbox, search=bool(query) and locale is None) as session:
             if query:
                 rows = kb_search.search(session, query, columns, where=where, locale=locale, limit=limit)
             else:

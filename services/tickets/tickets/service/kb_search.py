@@ -4,7 +4,8 @@ PostgreSQL: `search_vector` = setweight(to_tsvector(cfg, title), 'A') || setweig
 body), 'B') in the article's language configuration, matched with websearch_to_tsquery in that same
 configuration (a stemmed query only matches vectors stemmed alike), ranked with ts_rank_cd. Without
 a locale filter the query is made once per configuration the tenant's articles use (a loose index
-scan finds them), each matched only against its own articles.
+scan finds them, sent with the transaction's BEGIN: configs_prefetch), each matched only against
+its own articles.
 
 SQLite: the FTS5 table kb_articles_fts (porter stemming), ranked by bm25 with the title weighted
 10 to the body's 1. The user's text is turned into an FTS5 expression of quoted terms, never passed
@@ -18,12 +19,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, cast, column, delete, func, insert, literal, literal_column, select, table, text, update
-from sqlalchemy.dialects.postgresql import REGCONFIG
+from sqlalchemy import and_, bindparam, case, column, delete, func, insert, literal_column, or_, select, table, text, update
 from sqlalchemy.orm import Session
 
 from crm_core import context
-from crm_db.tenancy import defer
+from crm_db.database import Database
+from crm_db.tenancy import Prefetch, defer
 from tickets.models.kb import FTS_TABLE, KbArticle
 
 # The language subtag of a BCP 47 locale -> a PostgreSQL text search configuration.
@@ -155,27 +156,55 @@ def search(session: Session, query: str, columns: Sequence[Any], *, where: Seque
     return _search_sqlite(session, query, columns, where, tenant, limit, offset, match_any)
 
 
+# The tenant's configurations, distinct: a loose index scan of kb_articles_tenant_config_idx (one
+# probe per configuration, however many articles). Scoped by hand, like every Prefetch.
+_CONFIGS = text(
+    "WITH RECURSIVE c(cfg) AS ("
+    " (SELECT search_config FROM kb_articles WHERE tenant_id = :kbt ORDER BY search_config LIMIT 1)"
+    " UNION ALL SELECT (SELECT search_config FROM kb_articles WHERE tenant_id = :kbt AND search_config > c.cfg"
+    " ORDER BY search_config LIMIT 1) FROM c WHERE c.cfg IS NOT NULL"
+    ") SELECT cfg FROM c WHERE cfg IS NOT NULL"
+)
+_CONFIGS_READ = "kb_search_configs"  # session.info: what configs_prefetch read
+_KNOWN_CONFIGS = frozenset({*CONFIGS.values(), FALLBACK_CONFIG})
+
+
+def configs_prefetch(db: Database) -> list[Prefetch]:
+    """The read a search without a locale needs, to go out with the transaction's BEGIN (one round
+    trip with it on PostgreSQL); none on SQLite, whose path needs no configurations."""
+    if db.engine.dialect.name != "postgresql":
+        return []
+
+    def store(session: Session, rows: Sequence[Any]) -> None:
+        session.info[_CONFIGS_READ] = [r[0] for r in rows]
+
+    return [Prefetch(_CONFIGS, {"kbt": context.require_tenant()}, store)]
+
+
+def _configs(session: Session, tenant: uuid.UUID, locale: str | None) -> list[str]:
+    if locale is not None:
+        return [config_for(locale)]
+    found = session.info.pop(_CONFIGS_READ, None)
+    if found is None:
+        found = [r[0] for r in session.execute(_CONFIGS, {"kbt": tenant})]
+    # Inlined as literals below (the planner costs a GIN scan only for a known query): our names only.
+    return [c for c in found if c in _KNOWN_CONFIGS]
+
+
 def _search_pg(session: Session, query: str, columns: Sequence[Any], where: Sequence[Any], locale: str | None,
                tenant: uuid.UUID, limit: int, offset: int) -> list[Any]:
-    if locale is not None:
-        configs = select(literal(config_for(locale)).label("cfg")).cte("cfgs")
-    else:
-        # The tenant's configurations, distinct: a loose index scan of kb_articles_tenant_config_idx
-        # (one probe per configuration, however many articles).
-        configs = text(
-            "WITH RECURSIVE c(cfg) AS ("
-            " (SELECT search_config FROM kb_articles WHERE tenant_id = :kbt ORDER BY search_config LIMIT 1)"
-            " UNION ALL SELECT (SELECT search_config FROM kb_articles WHERE tenant_id = :kbt AND search_config > c.cfg"
-            " ORDER BY search_config LIMIT 1) FROM c WHERE c.cfg IS NOT NULL"
-            ") SELECT cfg FROM c WHERE cfg IS NOT NULL"
-        ).bindparams(kbt=tenant).columns(column("cfg")).cte("cfgs")
-    queries = select(configs.c.cfg, func.websearch_to_tsquery(cast(configs.c.cfg, REGCONFIG), query).label("tsq")).cte("q")
+    configs = _configs(session, tenant, locale)
+    if not configs:
+        return []
+    text_query = bindparam("kb_q", query)
+    tsq = {c: func.websearch_to_tsquery(literal_column(f"'{c}'::regconfig"), text_query) for c in configs}
+    # Each article against the query in its own configuration: a stemmed query only matches
+    # vectors stemmed alike. One configuration (the usual case) is one GIN scan; several, a BitmapOr.
+    matches = [and_(KbArticle.search_config == c, KbArticle.search_vector.op("@@")(q)) for c, q in tsq.items()]
+    own_query = tsq[configs[0]] if len(configs) == 1 else case(*((KbArticle.search_config == c, q) for c, q in tsq.items()))
     weights = literal_column(f"'{PG_WEIGHTS}'::float4[]")
-    rank = func.ts_rank_cd(weights, KbArticle.search_vector, queries.c.tsq, literal_column(str(PG_NORMALISATION))).label("rank")
-    stmt = (select(*columns, rank)
-            .join_from(KbArticle, queries, and_(KbArticle.search_config == queries.c.cfg,
-                                                KbArticle.search_vector.op("@@")(queries.c.tsq)))
-            .where(KbArticle.tenant_id == tenant, *where)
+    rank = func.ts_rank_cd(weights, KbArticle.search_vector, own_query, literal_column(str(PG_NORMALISATION))).label("rank")
+    stmt = (select(*columns, rank).where(KbArticle.tenant_id == tenant, or_(*matches), *where)
             .order_by(rank.desc(), KbArticle.id).limit(limit).offset(offset))
     return list(session.execute(stmt).all())
 
