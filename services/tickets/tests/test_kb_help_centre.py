@@ -74,6 +74,10 @@ def test_help_centre_shows_only_published_articles_of_its_tenant(kb: ServiceHarn
     listed = svc.client.get("/portal/acme/kb/articles", query_string={"category": "Billing"}, headers=h).get_json()["data"]
     assert [d["title"] for d in listed] == ["Invoices explained"]
     assert svc.client.get(f"/portal/acme/kb/articles/{pub['slug']}", headers=h).get_json()["id"] == pub["id"]
+    # Unpublished: gone from the help centre at once (the search index follows the status).
+    svc.client.patch(f"/v1/kb/articles/{pub['id']}", json={"status": "internal"}, headers=svc.headers("a"))
+    assert svc.client.get("/portal/acme/kb/articles", query_string={"q": "password"}, headers=h).get_json()["data"] == []
+    assert svc.client.get(f"/portal/acme/articles/{pub['slug']}", headers=h).status_code == 404
 
 
 def test_a_customer_of_one_tenant_never_reaches_another_tenants_articles(kb: ServiceHarness) -> None:  # noqa: F811

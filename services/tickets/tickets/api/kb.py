@@ -34,24 +34,14 @@ FILTER_PARAMS = [
 ]
 
 
-def article_filters(*, statuses: tuple[str, ...] = ARTICLE_STATUSES) -> list[Any]:
-    """`?status=&category=&locale=` as conditions on KbArticle (AND)."""
-    where: list[Any] = []
+def article_filters() -> kb_search.Filters:
+    """`?status=&category=&locale=` (AND)."""
     status = request.args.get("status") or None
-    if status is not None and status not in statuses:
-        raise BadRequest(f"Query parameter 'status' must be one of: {', '.join(statuses)}.",
+    if status is not None and status not in ARTICLE_STATUSES:
+        raise BadRequest(f"Query parameter 'status' must be one of: {', '.join(ARTICLE_STATUSES)}.",
                          errors={"status": [f"Unknown value {status!r}."]})
-    if status is not None:
-        where.append(KbArticle.status == status)
-    elif statuses != ARTICLE_STATUSES:
-        where.append(KbArticle.status.in_(statuses))
-    category = (request.args.get("category") or "").strip()
-    if category:
-        where.append(KbArticle.category == category)
-    locale = locale_arg()
-    if locale is not None:
-        where.append(KbArticle.locale == locale)
-    return where
+    return kb_search.Filters(statuses=(status,) if status else None,
+                             category=(request.args.get("category") or "").strip() or None, locale=locale_arg())
 
 
 def _offset(cursor: str | None) -> int:
@@ -83,19 +73,18 @@ class ArticleRoutes(RecordRoutes):
         if len(query) > 500:
             raise BadRequest("Query parameter 'q' is limited to 500 characters.", errors={"q": ["Too long."]})
         limit = query_int("limit", DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
-        offset, where, locale = _offset(request.args.get("cursor")), article_filters(), locale_arg()
+        offset, filters = _offset(request.args.get("cursor")), article_filters()
         assert self.rows is not None
         rows = self.rows
-        prefetch = kb_search.configs_prefetch(self.db()) if locale is None else []
+        prefetch = kb_search.configs_prefetch(self.db()) if filters.locale is None else []
         with self.db().transaction(prefetch=prefetch) as session:
-            found = kb_search.search(session, query, rows.table_columns, where=where, locale=locale,
-                                     limit=limit + 1, offset=offset)
+            found = kb_search.search(session, query, rows.table_columns, filters, limit=limit + 1, offset=offset)
             data = [{**rows.dump(tuple(row)[:-1], None), "rank": round(float(row.rank), 6)} for row in found[:limit]]
         return json_response({"data": data, "next_cursor": _cursor(offset + limit) if len(found) > limit else None})
 
 
 def _filters(stmt: Select[Any]) -> Select[Any]:
-    return stmt.where(*article_filters())
+    return stmt.where(*article_filters().on(KbArticle.status, KbArticle.category, KbArticle.locale))
 
 
 def register(bp: Blueprint, runtime: ServiceRuntime, desk: Desk) -> None:

@@ -103,8 +103,12 @@ _PUBLIC_COLUMNS = (KbArticle.id, KbArticle.slug, KbArticle.title, KbArticle.cate
                    KbArticle.body_text, KbArticle.published_at, KbArticle.updated_at)
 
 
-def _published(locale: str | None) -> list[Any]:
-    return [KbArticle.status == "published", *([KbArticle.locale == locale] if locale else [])]
+def _published(locale: str | None, category: str | None = None) -> kb_search.Filters:
+    return kb_search.Filters(statuses=("published",), category=category, locale=locale)
+
+
+def _where(filters: kb_search.Filters) -> list[Any]:
+    return filters.on(KbArticle.status, KbArticle.category, KbArticle.locale)
 
 
 def locale_arg() -> str | None:
@@ -209,15 +213,14 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
     def home(mailbox: str) -> Response:
         locale = locale_arg()
         with tenant_of(runtime, mailbox) as session:
-            rows = session.execute(select(*_PUBLIC_COLUMNS).where(*_published(locale))
+            rows = session.execute(select(*_PUBLIC_COLUMNS).where(*_where(_published(locale)))
                                    .order_by(KbArticle.category, KbArticle.title, KbArticle.id).limit(MAX_HOME)).all()
         return page(mailbox, "Help centre", home_html(mailbox, list(rows)))
 
     def search(mailbox: str) -> Response:
         query, locale = _query(), locale_arg()
         with tenant_of(runtime, mailbox, search=bool(query) and locale is None) as session:
-            rows = kb_search.search(session, query, _PUBLIC_COLUMNS, where=_published(locale), locale=locale,
-                                    limit=SEARCH_LIMIT) if query else []
+            rows = kb_search.search(session, query, _PUBLIC_COLUMNS, _published(locale), limit=SEARCH_LIMIT) if query else []
         return page(mailbox, f"Search: {query}" if query else "Search", search_html(mailbox, query, rows), query=query)
 
     def article(mailbox: str, ref: str) -> Response:
@@ -235,13 +238,13 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
         query, locale = _query(), locale_arg()
         limit = query_int("limit", 20, minimum=1, maximum=100)
         category = (request.args.get("category") or "").strip()
-        where = [*_published(locale), *([KbArticle.category == category] if category else [])]
+        filters = _published(locale, category or None)
         columns = (*_PUBLIC_COLUMNS, KbArticle.body_html)
         with tenant_of(runtime, mailbox, search=bool(query) and locale is None) as session:
             if query:
-                rows = kb_search.search(session, query, columns, where=where, locale=locale, limit=limit)
+                rows = kb_search.search(session, query, columns, filters, limit=limit)
             else:
-                rows = session.execute(select(*columns).where(*where)
+                rows = session.execute(select(*columns).where(*_where(filters))
                                        .order_by(KbArticle.category, KbArticle.title, KbArticle.id).limit(limit)).all()
         data = [_public(mailbox, row) for row in rows]
         return json_response({"data": data}, headers={"Cache-Control": "public, max-age=60"})

@@ -77,7 +77,7 @@ class ArticleCreateSchema(ArticleInSchema):
 
 class ArticleSchema(RecordSchema, ArticleInSchema):
     # Lists and search select only what the output reads (crm_http.rows): never the index columns.
-    row_omit = ("body_text", "search_config", "search_vector")
+    row_omit = ("body_text",)
 
     body_html = fields.String(dump_only=True)
     published_at = UtcDateTime(dump_only=True, allow_none=True)

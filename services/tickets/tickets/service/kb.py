@@ -30,7 +30,8 @@ SUGGESTIONS = 5
 MAILBOX_GROUP = "tickets.mailboxes"
 MAILBOX_TOPIC = "crm.mail.mailbox"
 MAILBOX_NAMED = "crm.mailbox.named"
-_INDEXED = ("title", "body_markdown", "locale")  # a change to one of these re-indexes the article
+# A change to one of these re-indexes the article (the index filters on the last three).
+_INDEXED = ("title", "body_markdown", "locale", "status", "category")
 
 
 class ArticleService(RecordService[KbArticle]):
@@ -59,13 +60,10 @@ class ArticleService(RecordService[KbArticle]):
             values["body_markdown"] = values["body_markdown"] or ""
             values["body_html"] = render(values["body_markdown"])
             values["body_text"] = html_to_text(values["body_html"])
-        if "locale" in values:
-            values["search_config"] = kb_search.config_for(values["locale"])
 
     def before_create(self, session: Session, values: dict[str, Any]) -> None:
         values.setdefault("body_markdown", "")
         self._render(values)
-        values.setdefault("search_config", kb_search.config_for(values.get("locale") or "en"))
         if values.get("slug"):
             self._check_slug(session, values["slug"])
         else:
@@ -100,7 +98,7 @@ class ArticleService(RecordService[KbArticle]):
 def suggest(session: Session, subject: str, description: str | None, limit: int = SUGGESTIONS) -> list[str]:
     """Ids of the published and internal articles that rank best for a ticket's text, best first."""
     rows = kb_search.search(session, f"{subject}\n{description or ''}", [KbArticle.id],
-                            where=[KbArticle.status.in_(SUGGESTED_STATUSES)], limit=limit, match_any=True)
+                            kb_search.Filters(statuses=SUGGESTED_STATUSES), limit=limit, match_any=True)
     return [str(row.id) for row in rows]
 
 

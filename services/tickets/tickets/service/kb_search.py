@@ -1,8 +1,10 @@
 """Ranked full-text search over knowledge-base articles, one engine per database.
 
-PostgreSQL: `search_vector` = setweight(to_tsvector(cfg, title), 'A') || setweight(to_tsvector(cfg,
-body), 'B') in the article's language configuration, matched with websearch_to_tsquery in that same
-configuration (a stemmed query only matches vectors stemmed alike), ranked with ts_rank_cd. Without
+PostgreSQL: kb_search (no RLS: see tickets/models/kb.py) holds per article search_vector =
+setweight(to_tsvector(cfg, title), 'A') || setweight(to_tsvector(cfg, body), 'B') in the article's
+language configuration, matched with websearch_to_tsquery in that same configuration (a stemmed
+query only matches vectors stemmed alike), ranked with ts_rank_cd; the best ids are then read from
+kb_articles (under RLS) in the same statement. Without
 a locale filter the query is made once per configuration the tenant's articles use (a loose index
 scan finds them, sent with the transaction's BEGIN: configs_prefetch), each matched only against
 its own articles.
@@ -17,15 +19,16 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, column, delete, func, insert, literal_column, or_, select, table, text, update
+from sqlalchemy import Uuid, and_, bindparam, case, column, delete, func, insert, literal_column, or_, select, table, text
 from sqlalchemy.orm import Session
 
 from crm_core import context
 from crm_db.database import Database
-from crm_db.tenancy import Prefetch, defer
-from tickets.models.kb import FTS_TABLE, KbArticle
+from crm_db.tenancy import Prefetch, TenantGuardError, defer
+from tickets.models.kb import FTS_TABLE, KbArticle, KbSearchEntry
 
 # The language subtag of a BCP 47 locale -> a PostgreSQL text search configuration.
 CONFIGS = {
@@ -64,34 +67,59 @@ def _postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-# --- keeping the index in step ---------------------------------------------------------------
+@dataclass(frozen=True)
+class Filters:
+    """What a search is restricted to (AND): statuses (any of), one category, one locale."""
 
+    statuses: tuple[str, ...] | None = None
+    category: str | None = None
+    locale: str | None = None
+
+    def on(self, status: Any, category: Any, locale: Any) -> list[Any]:
+        return [*([status.in_(self.statuses)] if self.statuses else []),
+                *([category == self.category] if self.category else []),
+                *([locale == self.locale] if self.locale else [])]
+
+
+# --- keeping the index in step ----------------------------------------------------------------
+
+entries = KbSearchEntry.__table__
 _PG_VECTOR = (
-    "setweight(to_tsvector(CAST(:kb_cfg AS regconfig), :kb_title), 'A') || "
-    "setweight(to_tsvector(CAST(:kb_cfg AS regconfig), :kb_body), 'B')"
+    "setweight(to_tsvector(CAST(CAST(:kb_cfg AS varchar) AS regconfig), :kb_title), 'A') || "
+    "setweight(to_tsvector(CAST(CAST(:kb_cfg AS varchar) AS regconfig), :kb_body), 'B')"
 )
+_PG_UPSERT = text(
+    "INSERT INTO kb_search (tenant_id, article_id, search_config, status, locale, category, search_vector) "
+    f"VALUES (:kb_tid, :kb_aid, CAST(:kb_cfg AS varchar), :kb_status, :kb_locale, :kb_category, {_PG_VECTOR}) "
+    "ON CONFLICT (tenant_id, article_id) DO UPDATE SET search_config = EXCLUDED.search_config, "
+    "status = EXCLUDED.status, locale = EXCLUDED.locale, category = EXCLUDED.category, "
+    "search_vector = EXCLUDED.search_vector"
+).bindparams(bindparam("kb_tid", type_=Uuid()), bindparam("kb_aid", type_=Uuid()))
 
 
 def index(session: Session, article: KbArticle) -> None:
     """(Re)index one article in the caller's transaction."""
+    tenant = context.require_tenant()
+    if article.tenant_id != tenant:
+        raise TenantGuardError("kb article of another tenant")
     if _postgres(session):
-        stmt = (update(KbArticle.__table__)
-                .where(KbArticle.__table__.c.tenant_id == bindparam("tid"), KbArticle.__table__.c.id == bindparam("aid"))
-                # updated_at as it is: the index is no change of the article (Core applies onupdate).
-                .values(search_vector=text(_PG_VECTOR), updated_at=KbArticle.__table__.c.updated_at))
         # Goes out with the COMMIT (or before the next statement): no round trip of its own.
-        defer(session, stmt, {"tid": article.tenant_id, "aid": article.id, "kb_cfg": article.search_config,
-                              "kb_title": article.title, "kb_body": article.body_text})
+        defer(session, _PG_UPSERT, {"kb_tid": tenant, "kb_aid": article.id, "kb_cfg": config_for(article.locale),
+                                    "kb_status": article.status, "kb_locale": article.locale,
+                                    "kb_category": article.category, "kb_title": article.title,
+                                    "kb_body": article.body_text})
         return
     unindex(session, article.id)
     session.execute(insert(fts).values(title=article.title, body=article.body_text,
-                                       tenant_id=article.tenant_id.hex, article_id=article.id.hex))
+                                       tenant_id=tenant.hex, article_id=article.id.hex))
 
 
 def unindex(session: Session, article_id: uuid.UUID) -> None:
-    if not _postgres(session):
-        session.execute(delete(fts).where(fts.c.tenant_id == context.require_tenant().hex,
-                                          fts.c.article_id == article_id.hex))
+    tenant = context.require_tenant()
+    if _postgres(session):
+        session.execute(delete(entries).where(entries.c.tenant_id == tenant, entries.c.article_id == article_id))
+    else:
+        session.execute(delete(fts).where(fts.c.tenant_id == tenant.hex, fts.c.article_id == article_id.hex))
 
 
 # --- queries ---------------------------------------------------------------------------------
@@ -142,26 +170,26 @@ def any_words(text_: str) -> str:
     return " or ".join(seen)
 
 
-def search(session: Session, query: str, columns: Sequence[Any], *, where: Sequence[Any] = (),
-           locale: str | None = None, limit: int = 20, offset: int = 0, match_any: bool = False) -> list[Any]:
+def search(session: Session, query: str, columns: Sequence[Any], filters: Filters = Filters(), *,
+           limit: int = 20, offset: int = 0, match_any: bool = False) -> list[Any]:
     """Rows of `columns` (KbArticle columns) for the best matches first, each with a `rank`
-    (higher is better on both engines). `where`: further conditions on KbArticle."""
+    (higher is better on both engines) as its last value."""
     if match_any:
         query = any_words(query)
     if not query.strip():
         return []
     tenant = context.require_tenant()
     if _postgres(session):
-        return _search_pg(session, query, columns, where, locale, tenant, limit, offset)
-    return _search_sqlite(session, query, columns, where, tenant, limit, offset, match_any)
+        return _search_pg(session, query, columns, filters, tenant, limit, offset)
+    return _search_sqlite(session, query, columns, filters, tenant, limit, offset, match_any)
 
 
-# The tenant's configurations, distinct: a loose index scan of kb_articles_tenant_config_idx (one
+# The tenant's configurations, distinct: a loose index scan of kb_search_tenant_config_idx (one
 # probe per configuration, however many articles). Scoped by hand, like every Prefetch.
 _CONFIGS = text(
     "WITH RECURSIVE c(cfg) AS ("
-    " (SELECT search_config FROM kb_articles WHERE tenant_id = :kbt ORDER BY search_config LIMIT 1)"
-    " UNION ALL SELECT (SELECT search_config FROM kb_articles WHERE tenant_id = :kbt AND search_config > c.cfg"
+    " (SELECT search_config FROM kb_search WHERE tenant_id = :kbt ORDER BY search_config LIMIT 1)"
+    " UNION ALL SELECT (SELECT search_config FROM kb_search WHERE tenant_id = :kbt AND search_config > c.cfg"
     " ORDER BY search_config LIMIT 1) FROM c WHERE c.cfg IS NOT NULL"
     ") SELECT cfg FROM c WHERE cfg IS NOT NULL"
 )
@@ -191,25 +219,30 @@ def _configs(session: Session, tenant: uuid.UUID, locale: str | None) -> list[st
     return [c for c in found if c in _KNOWN_CONFIGS]
 
 
-def _search_pg(session: Session, query: str, columns: Sequence[Any], where: Sequence[Any], locale: str | None,
-               tenant: uuid.UUID, limit: int, offset: int) -> list[Any]:
-    configs = _configs(session, tenant, locale)
+def _search_pg(session: Session, query: str, columns: Sequence[Any], filters: Filters, tenant: uuid.UUID,
+               limit: int, offset: int) -> list[Any]:
+    configs = _configs(session, tenant, filters.locale)
     if not configs:
         return []
     text_query = bindparam("kb_q", query)
     tsq = {c: func.websearch_to_tsquery(literal_column(f"'{c}'::regconfig"), text_query) for c in configs}
     # Each article against the query in its own configuration: a stemmed query only matches
     # vectors stemmed alike. One configuration (the usual case) is one GIN scan; several, a BitmapOr.
-    matches = [and_(KbArticle.search_config == c, KbArticle.search_vector.op("@@")(q)) for c, q in tsq.items()]
-    own_query = tsq[configs[0]] if len(configs) == 1 else case(*((KbArticle.search_config == c, q) for c, q in tsq.items()))
+    e = entries.c
+    matches = [and_(e.search_config == c, e.search_vector.op("@@")(q)) for c, q in tsq.items()]
+    own_query = tsq[configs[0]] if len(configs) == 1 else case(*((e.search_config == c, q) for c, q in tsq.items()))
     weights = literal_column(f"'{PG_WEIGHTS}'::float4[]")
-    rank = func.ts_rank_cd(weights, KbArticle.search_vector, own_query, literal_column(str(PG_NORMALISATION))).label("rank")
-    stmt = (select(*columns, rank).where(KbArticle.tenant_id == tenant, or_(*matches), *where)
-            .order_by(rank.desc(), KbArticle.id).limit(limit).offset(offset))
+    rank = func.ts_rank_cd(weights, e.search_vector, own_query, literal_column(str(PG_NORMALISATION))).label("rank")
+    hits = (select(e.article_id, rank)
+            .where(e.tenant_id == tenant, or_(*matches), *filters.on(e.status, e.category, e.locale))
+            .order_by(rank.desc(), e.article_id).limit(limit).offset(offset).subquery("hits"))
+    # The page's articles by primary key, under RLS like any read of kb_articles.
+    stmt = (select(*columns, hits.c.rank).join_from(KbArticle, hits, KbArticle.id == hits.c.article_id)
+            .where(KbArticle.tenant_id == tenant).order_by(hits.c.rank.desc(), KbArticle.id))
     return list(session.execute(stmt).all())
 
 
-def _search_sqlite(session: Session, query: str, columns: Sequence[Any], where: Sequence[Any],
+def _search_sqlite(session: Session, query: str, columns: Sequence[Any], filters: Filters,
                    tenant: uuid.UUID, limit: int, offset: int, match_any: bool) -> list[Any]:
     expression = fts_expression(query, match_any=match_any)
     if expression is None:
@@ -219,6 +252,7 @@ def _search_sqlite(session: Session, query: str, columns: Sequence[Any], where: 
     rank = (-func.bm25(table_ref, *FTS_WEIGHTS)).label("rank")
     stmt = (select(*columns, rank)
             .join_from(KbArticle, fts, fts.c.article_id == KbArticle.id)
-            .where(table_ref.op("MATCH")(expression), fts.c.tenant_id == tenant.hex, KbArticle.tenant_id == tenant, *where)
+            .where(table_ref.op("MATCH")(expression), fts.c.tenant_id == tenant.hex, KbArticle.tenant_id == tenant,
+                   *filters.on(KbArticle.status, KbArticle.category, KbArticle.locale))
             .order_by(rank.desc(), KbArticle.id).limit(limit).offset(offset))
     return list(session.execute(stmt).all())
