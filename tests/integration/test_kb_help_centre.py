@@ -39,7 +39,7 @@ def test_signup_to_public_help_centre(pg_platform: Platform) -> None:
     assert box_a != box_b
 
     # Open path: no Authorization header at all.
-    wait_for(lambda: _status(pg_platform, f"/portal/{box_a}/") == 200, timeout=60, what="help centre of A")
+    wait_for(lambda: _status(pg_platform, f"/portal/{box_a}/") == 200, timeout=180, what="help centre of A")
     home = pg_platform.request("GET", f"/portal/{box_a}/")
     page = home.data.decode()
     assert home.headers["Content-Type"].startswith("text/html")
@@ -54,7 +54,7 @@ def test_signup_to_public_help_centre(pg_platform: Platform) -> None:
     assert "Reset the widget" in search and "Gadget" not in search
 
     # B's help centre shows B's article and never A's.
-    wait_for(lambda: _status(pg_platform, f"/portal/{box_b}/") == 200, timeout=60, what="help centre of B")
+    wait_for(lambda: _status(pg_platform, f"/portal/{box_b}/") == 200, timeout=180, what="help centre of B")
     assert _status(pg_platform, f"/portal/{box_b}/articles/{art['slug']}") == 404
     assert _status(pg_platform, f"/portal/{box_b}/articles/{art['id']}") == 404
     assert [d["title"] for d in pg_platform.request("GET", f"/portal/{box_b}/kb/articles?q=widget").json()["data"]] == [
@@ -65,7 +65,7 @@ def test_signup_to_public_help_centre(pg_platform: Platform) -> None:
     renamed = f"{box_a}-help"
     resp = pg_platform.request("PATCH", "/v1/mail/addresses", {"mailbox": renamed}, token=ta)
     assert resp.status == 200, resp.data
-    wait_for(lambda: _status(pg_platform, f"/portal/{renamed}/") == 200, timeout=60, what="renamed help centre")
+    wait_for(lambda: _status(pg_platform, f"/portal/{renamed}/") == 200, timeout=180, what="renamed help centre")
     assert _status(pg_platform, f"/portal/{box_a}/") == 404
 
     # Suggested articles link to the help centre under its current name.
