@@ -26,6 +26,7 @@ MIGRATION_ONLY_INDEXES = {
     "contacts": {"companies_properties_gin", "companies_search_trgm", "companies_tags_gin", "contacts_company_ids_gin",
                  "contacts_emails_gin", "contacts_properties_gin", "contacts_search_trgm", "contacts_tags_gin",
                  "job_schedule_due_idx"},
+    "tickets": {"kb_search_gin"},  # GIN (tenant_id, search_vector): PostgreSQL full-text search
 }
 
 

@@ -6,6 +6,7 @@ any tenant is known), so every statement here that serves one tenant names that 
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import unicodedata
@@ -19,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from crm_core.ids import secret_hash
 from crm_db.base import utcnow
-from mail.models import Mailbox
+from crm_events.outbox import Outbox
+from mail.models import Mailbox, metadata
 
 MIN_LENGTH, MAX_LENGTH = 3, 40
 NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
@@ -30,6 +32,9 @@ RESERVED = frozenset({
     "help", "billing", "sales", "marketing", "system", "daemon", "nobody",
 })
 SUFFIX_TRIES = 8
+# A tenant's mailbox got or changed its name (data: tenant_id, name, previous_name), on
+# crm.mail.mailbox keyed by the tenant: the tickets help centre finds /portal/{name}/ by it.
+MAILBOX_NAMED = "crm.mailbox.named"
 
 
 class MailboxNameError(ValueError):
@@ -94,6 +99,7 @@ def mailbox_for(session: Session, tenant_id: uuid.UUID, name_hint: str | None = 
             if found is not None:
                 return found
             continue  # the name went to another tenant meanwhile
+        announce(session, row)
         return row
     raise RuntimeError(f"no free mailbox name for {base!r} after {SUFFIX_TRIES} suffixes")
 
@@ -109,9 +115,22 @@ def rename(session: Session, tenant_id: uuid.UUID, name: str) -> Mailbox:
         taken = session.scalars(select(Mailbox.tenant_id).where(Mailbox.name == name)).first()
         if taken is not None:
             raise MailboxTaken(f"The mailbox name {name!r} is taken.")
-        box.name = name
+        previous, box.name = box.name, name
         session.flush()
+        announce(session, box, previous)
     return box
+
+
+@functools.cache
+def _outbox() -> Outbox:
+    return Outbox("mail", metadata())  # built at the first announcement, not at import
+
+
+def announce(session: Session, box: Mailbox, previous_name: str | None = None) -> None:
+    """crm.mailbox.named for the tenant's mailbox, in the caller's transaction (the outbox)."""
+    _outbox().emit(session, MAILBOX_NAMED, box.tenant_id,
+                   {"tenant_id": str(box.tenant_id), "name": box.name, "previous_name": previous_name},
+                   tenant_id=box.tenant_id)
 
 
 def rotate_secret(session: Session, tenant_id: uuid.UUID) -> tuple[Mailbox, str]:
@@ -190,6 +209,10 @@ def tenant_handlers() -> dict[str, Any]:
         tenant = uuid.UUID(str(event.data.get("id") or event.tenant_id))
         if tenant != uuid.UUID(str(event.tenant_id)):
             return  # an event about another tenant than it was written for: not ours to act on
+        existing = get_mailbox(session, tenant)
+        if existing is not None:
+            announce(session, existing)  # made before this event (a first read, say): said again, harmlessly
+            return
         mailbox_for(session, tenant, name_hint=str(event.data.get("name") or "") or None)
 
     return {"crm.tenant.created": on_tenant_created}
