@@ -95,6 +95,7 @@ def test_forged_expired_and_invalid(tickets_service: ServiceHarness) -> None:
     _, token = resolve(svc, "a", "ann@example.com")
     assert answer(svc, box, token[:-4] + "abcd", 5, status=404)["status"] == 404
     assert answer(svc, box, "x" * 500, 5, status=404)["status"] == 404
+    assert answer(svc, box, token[:-4] + "abcd", "bogus", status=404)["status"] == 404  # token before body
     for bad in (0, 6, "five", 4.5, None, True):
         errors = answer(svc, box, token, bad, status=422)["errors"]
         assert "rating" in errors, bad

@@ -10,7 +10,7 @@ import io
 import uuid
 
 import pytest
-from portal_helpers import bearer, mailbox, outbox, sign_in, staff_patch, staff_ticket
+from portal_helpers import bearer, mailbox, new_client, outbox, public, sign_in, staff_patch, staff_ticket
 from sqlalchemy import select, update
 
 from crm_core.context import tenant_context
@@ -55,6 +55,12 @@ def test_own_tickets_only(tickets_service: ServiceHarness) -> None:
     assert svc.client.post(f"/portal/{box}/tickets/{theirs['number']}/messages", json={"text": "me too"},
                            headers=bearer(svc, ann)).status_code == 404
     assert svc.client.get(f"/portal/{box}/tickets/abc", headers=bearer(svc, ann)).status_code == 404
+    assert svc.client.get(f"/portal/{box}/tickets/{2**40}", headers=bearer(svc, ann)).status_code == 404
+    # No session: 401 whatever the body says (a stranger learns nothing from validation).
+    stranger = new_client(svc)  # svc.client holds the cookie of the last sign-in
+    assert stranger.post(f"/portal/{box}/tickets", json={"subject": ""}, headers=public(svc)).status_code == 401
+    assert stranger.post(f"/portal/{box}/tickets/{mine['number']}/messages", data=b"not json",
+                         headers=public(svc)).status_code == 401
     bad = svc.client.get(f"/portal/{box}/tickets?status=bogus", headers=bearer(svc, ann))
     assert bad.status_code == 422 and "status" in bad.get_json()["errors"]
 

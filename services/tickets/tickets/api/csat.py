@@ -121,9 +121,10 @@ def register(bp: Blueprint, runtime: ServiceRuntime, desk: Desk) -> None:
 
     def submit(mailbox: str, token: str) -> Response:
         tenant = tenant_of(mailbox)
-        rating, comment = svc.parse_answer(form_or_json())
         try:
             with context.tenant_context(tenant), db.transaction() as session:
+                svc.survey_for(session, token)  # the token is the credential: checked before the body
+                rating, comment = svc.parse_answer(form_or_json())
                 response = svc.answer(session, desk, token, rating, comment)
                 body = svc.response_body(response)
         except ProblemError as exc:

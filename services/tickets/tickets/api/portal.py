@@ -241,6 +241,8 @@ def register(bp: Blueprint, runtime: ServiceRuntime, desk: Desk) -> None:
             number = int(raw.lstrip("#"))
         except ValueError as exc:
             raise NotFound(f"No ticket {raw!r}.") from exc
+        if not 0 < number < 2**31:  # the column is a 32-bit integer: anything beyond is simply absent
+            raise NotFound(f"No ticket {raw!r}.")
         return number
 
     def list_tickets(mailbox: str) -> Response:
@@ -286,12 +288,13 @@ def register(bp: Blueprint, runtime: ServiceRuntime, desk: Desk) -> None:
         return uploads
 
     def create_ticket(mailbox: str) -> Response:
-        raw = form_or_json()
-        uploads = uploads_of(raw)
-        data = load(PortalTicketCreateSchema(), {k: v for k, v in raw.items() if k != "attachments"})
         try:
             with portal(mailbox) as (session, row):
                 assert row is not None
+                # The body only once the caller is known: a stranger learns nothing from a 422.
+                raw = form_or_json()
+                uploads = uploads_of(raw)
+                data = load(PortalTicketCreateSchema(), {k: v for k, v in raw.items() if k != "attachments"})
                 ticket = svc.open_ticket(session, desk, row, subject=data["subject"].strip(), text=data["text"],
                                          uploads=uploads, name=data.get("name"))
                 body = detail(session, mailbox, row, ticket)
@@ -303,13 +306,13 @@ def register(bp: Blueprint, runtime: ServiceRuntime, desk: Desk) -> None:
         return json_response(body, 201, {"Location": location})
 
     def add_reply(mailbox: str, number: str) -> Response:
-        raw = form_or_json()
-        uploads = uploads_of(raw)
-        data = load(PortalReplySchema(), {k: v for k, v in raw.items() if k != "attachments"})
         try:
             with portal(mailbox) as (session, row):
                 assert row is not None
                 ticket = svc.visible_ticket(session, row, number_of(number))
+                raw = form_or_json()
+                uploads = uploads_of(raw)
+                data = load(PortalReplySchema(), {k: v for k, v in raw.items() if k != "attachments"})
                 target, message = svc.reply(session, desk, row, ticket, text=data["text"], uploads=uploads)
                 body = {**message_out(mailbox, target, message), "ticket": ticket_out(target, True)}
         except Unauthorized as exc:
