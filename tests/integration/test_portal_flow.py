@@ -75,7 +75,7 @@ def b(platform: Platform) -> dict[str, Any]:
     return _tenant(platform, "Portal B")
 
 
-def _mail(sink: SmtpSink, to: str, subject: str, timeout: float = 90.0) -> EmailMessage:
+def _mail(sink: SmtpSink, to: str, subject: str, timeout: float = 240.0) -> EmailMessage:
     def find() -> EmailMessage | None:
         for r in list(sink.messages):
             msg = email.message_from_bytes(r.data, policy=default)
@@ -155,7 +155,7 @@ def test_login_link_by_email_signs_in(platform: Platform, sink: SmtpSink, a: dic
     answered = _open(platform, "POST", path, json={"rating": 5, "comment": "Great"})
     assert answered.status == 201, answered.data
     assert _open(platform, "POST", path, json={"rating": 1}).status == 409
-    rows = wait_for_json(platform, "/v1/csat/responses", a["access_token"], lambda body: body["data"])["data"]
+    rows = wait_for_json(platform, "/v1/csat/responses", a["access_token"], lambda body: body["data"], timeout=60)["data"]
     assert [(r["ticket_id"], r["rating"]) for r in rows] == [(created["id"], 5)]
     assert platform.request("GET", "/v1/csat/responses", token=b["access_token"]).json()["data"] == []
     summary = platform.request("GET", "/v1/csat/summary?group_by=agent", token=a["access_token"]).json()
