@@ -25,6 +25,12 @@ STREAMED_UPLOADS = frozenset({("POST", "/v1/imports")})
 STREAMED_DOWNLOADS = re.compile(r"^/v1/(exports/[^/]+/file|imports/[^/]+/errors)$")
 STREAM_BLOCK = 64 * 1024
 INBOUND_MIME_PREFIX = "/inbound/mime/"  # the mail service's raw-message webhook (an open prefix)
+# The customer portal (tickets, an open prefix) has a credential of its own, unknown to the
+# gateway: its session cookie and a portal bearer ("cps_...") go on to the portal routes; no other
+# cookie, and never a staff token or API key, is forwarded.
+PORTAL_PREFIX = "/portal/"
+PORTAL_COOKIE = "crm_portal"
+PORTAL_BEARER = "Bearer cps_"
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,21 @@ def forward_headers(environ: Mapping[str, Any]) -> dict[str, str]:
         if lower not in _DROP_REQUEST and not lower.startswith(_INTERNAL_PREFIXES):
             headers[name.title()] = value
     return headers
+
+
+def portal_credentials(path: str, environ: Mapping[str, Any]) -> dict[str, str]:
+    """The portal session of a request to /portal/..., as the tickets service reads it."""
+    if not path.startswith(PORTAL_PREFIX):
+        return {}
+    out = {}
+    auth = environ.get("HTTP_AUTHORIZATION") or ""
+    if auth.startswith(PORTAL_BEARER):
+        out["Authorization"] = auth
+    for part in (environ.get("HTTP_COOKIE") or "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == PORTAL_COOKIE and value:
+            out["Cookie"] = f"{PORTAL_COOKIE}={value}"
+    return out
 
 
 def response_headers(upstream: Mapping[str, str] | urllib3.HTTPHeaderDict) -> list[tuple[str, str]]:
@@ -119,6 +140,8 @@ class Router:
 
     def forward(self, route: Route, request: Request, internal_headers: dict[str, str]) -> Response:
         headers = forward_headers(request.environ)
+        if route.open:
+            headers.update(portal_credentials(request.path, request.environ))
         headers.update(internal_headers)
         headers["X-Forwarded-For"] = request.remote_addr or ""
         pool, base_path = self._pools[route.base_url]

@@ -61,3 +61,20 @@ def test_response_headers_equal_setting_them_one_by_one(pairs: list[tuple[str, s
     new = Response(b"x", status=200, headers=response_headers(upstream))
     old = _old_response(upstream)
     assert sorted((k.lower(), v) for k, v in new.headers.items()) == sorted((k.lower(), v) for k, v in old.headers.items())
+
+
+def test_portal_credentials_only_on_portal_paths() -> None:
+    """The customer portal's own session (cookie or cps_ bearer) reaches /portal/ paths; a staff
+    token, an API key and every other cookie stay behind, there and everywhere else."""
+    from gateway.proxy import portal_credentials
+
+    def creds(path: str, **headers: str) -> dict[str, str]:
+        return portal_credentials(path, EnvironBuilder(path=path, headers=headers).get_environ())
+
+    assert creds("/portal/acme/tickets", Cookie="theme=dark; crm_portal=cps_abc; other=1") == {
+        "Cookie": "crm_portal=cps_abc"}
+    assert creds("/portal/acme/tickets", Authorization="Bearer cps_abc") == {"Authorization": "Bearer cps_abc"}
+    assert creds("/portal/acme/tickets", Authorization="Bearer eyJhbGciOi.staff.jwt") == {}
+    assert creds("/portal/acme/tickets", Authorization="Bearer crm_live_key", Cookie="session=x") == {}
+    assert creds("/inbound/mime/secret", Authorization="Bearer cps_abc", Cookie="crm_portal=cps_abc") == {}
+    assert creds("/v1/tickets", Authorization="Bearer cps_abc", Cookie="crm_portal=cps_abc") == {}

@@ -1,12 +1,451 @@
-"""Routes of the portal area."""
+"""The customer portal's routes (open paths: the gateway forwards /portal/ without a staff
+credential, under the public principal).
+
+Every route finds its tenant from the mailbox in the path (portal_mailboxes) and runs in that
+tenant's context; the portal session (tickets.service.portal) is read from the `crm_portal`
+cookie, `Authorization: Bearer cps_...` or `X-Portal-Session`, and looked up in that tenant only,
+so a session of tenant A is unknown on tenant B's mailbox. JSON by default; a browser (Accept:
+text/html) gets small server-rendered pages with plain forms.
+
+  POST   /portal/{mailbox}/login                      {email} -> 202, always the same answer
+  GET    /portal/{mailbox}/login                      the sign-in form (HTML)
+  GET    /portal/{mailbox}/session/{token}            the emailed link: a page whose button signs in
+  POST   /portal/{mailbox}/session                    {token} -> the session (cookie + token)
+  GET    /portal/{mailbox}/session                    who is signed in
+  DELETE /portal/{mailbox}/session                    sign out (also POST .../session/logout)
+  GET    /portal/{mailbox}/tickets                    the session's tickets
+  POST   /portal/{mailbox}/tickets                    open one {subject, text, attachments?}
+  GET    /portal/{mailbox}/tickets/{number}           one, with its public conversation
+  POST   /portal/{mailbox}/tickets/{number}/messages  reply {text, attachments?}
+  GET    /portal/{mailbox}/tickets/{number}/attachments/{id}
+  GET    /v1/portal/attachments/{id}                  staff: a file a customer attached
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import contextlib
+import html
+import uuid
+from collections.abc import Iterator
+from typing import Any
 
+from flask import Blueprint, Response, redirect, request
+from sqlalchemy import select
+
+from crm_core import context
+from crm_core.errors import NotFound, ProblemError, Unauthorized, validation_error
+from crm_db.base import as_utc, utc_iso
+from crm_http.auth import require_scope
+from crm_http.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate, parse_sort
+from crm_http.parsing import json_body, load, parse_uuid, query_int
+from crm_http.resource import json_response
 from crm_runtime.service import ServiceRuntime
+from tickets.models import STATUSES, Ticket
+from tickets.models.conversations import TicketMessage
+from tickets.models.portal import PortalAttachment, PortalSession
+from tickets.schemas.portal import (
+    LoginSchema,
+    PortalMessageSchema,
+    PortalReplySchema,
+    PortalSessionSchema,
+    PortalTicketCreateSchema,
+    PortalTicketSchema,
+    SessionExchangeSchema,
+)
+from tickets.service import portal as svc
 from tickets.service.desk import Desk
+from tickets.service.portal_mailboxes import tenant_for_mailbox
+
+TAG = "Customer portal"
+COLLEAGUE = " · a colleague's"
+PREFIX = "/portal/<mailbox>"
+DOC_PREFIX = "/portal/{mailbox}"
+LOGIN_ANSWER = {"status": "accepted", "detail": "If this address is known to us, a sign-in link is on its way."}
+# A page that carries a secret in its URL: never cached, never sent on as a Referer, never framed.
+PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
+                "X-Robots-Tag": "noindex",
+                "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                                           "frame-ancestors 'none'; base-uri 'none'"}
+STYLE = ("body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}"
+         "label{display:block;margin-top:1rem;font-weight:600}input,textarea,select{font:inherit;width:100%;"
+         "padding:.4rem;box-sizing:border-box}button{font:inherit;margin-top:1rem;padding:.5rem 1.2rem}"
+         "article{border-top:1px solid #ccc;padding:.5rem 0}.meta{color:#555;font-size:.9rem}"
+         "pre{white-space:pre-wrap;font:inherit}")
+
+
+def wants_html() -> bool:
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "text/html" and request.accept_mimetypes["text/html"] > request.accept_mimetypes["application/json"]
+
+
+def page(title: str, body: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    doc = (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+           f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>{html.escape(title)}</title>'
+           f"<style>{STYLE}</style></head><body><main><h1>{html.escape(title)}</h1>{body}</main></body></html>")
+    return Response(doc, status=status, mimetype="text/html", headers={**PAGE_HEADERS, **(headers or {})})
+
+
+def credential() -> str | None:
+    auth = request.headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return request.headers.get("X-Portal-Session") or request.cookies.get(svc.COOKIE)
+
+
+def form_or_json() -> dict[str, Any]:
+    """The body as a dict: JSON, or an HTML form / multipart (its files under `_files`)."""
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        data: dict[str, Any] = {k: v for k, v in request.form.items() if v != ""}
+        files = [f for name in ("attachments", "file", "files") for f in request.files.getlist(name) if f.filename]
+        if files:
+            data["_files"] = files
+        return data
+    body = json_body()
+    if not isinstance(body, dict):
+        raise validation_error({"_body": ["Expected a JSON object."]})
+    return body
+
+
+def iso(value: Any) -> str | None:
+    return utc_iso(as_utc(value)) if value is not None else None
 
 
 def register(bp: Blueprint, runtime: ServiceRuntime, desk: Desk) -> None:
-    """Adds the area's routes."""
+    config = svc.PortalConfig.from_settings(runtime.settings)
+    db = runtime.db
+
+    def tenant_of(mailbox: str) -> uuid.UUID:
+        with db.transaction() as session:  # portal_mailboxes: a platform table, read by the name alone
+            tenant = tenant_for_mailbox(session, mailbox)
+        if tenant is None:
+            raise NotFound("No such portal.")
+        return tenant
+
+    @contextlib.contextmanager
+    def portal(mailbox: str, *, signed_in: bool = True) -> Iterator[tuple[Any, PortalSession | None]]:
+        tenant = tenant_of(mailbox)
+        with context.tenant_context(tenant), db.transaction() as session:
+            row = svc.authenticate(session, credential())
+            if signed_in and row is None:
+                raise Unauthorized("Sign in to the portal first: POST /portal/{mailbox}/login.",
+                                   headers={"WWW-Authenticate": 'Bearer realm="portal"'})
+            yield session, row
+
+    def cookie_path(mailbox: str) -> str:
+        return f"/portal/{mailbox}/"
+
+    def signed_in_or_login(mailbox: str, error: ProblemError) -> Response:
+        """A browser without a session goes to the sign-in page; an API client gets the problem."""
+        if wants_html() and isinstance(error, Unauthorized):
+            return redirect(f"/portal/{mailbox}/login", 303)
+        raise error
+
+    # --- sign-in ---------------------------------------------------------------------------------
+
+    def login_form(mailbox: str) -> Response:
+        tenant_of(mailbox)
+        return page("Sign in to the support portal", (
+            f'<form method="post" action="/portal/{html.escape(mailbox)}/login">'
+            '<label for="email">Your email address</label>'
+            '<input id="email" name="email" type="email" autocomplete="email" required>'
+            "<button type=\"submit\">Email me a sign-in link</button></form>"))
+
+    def login(mailbox: str) -> Response:
+        tenant = tenant_of(mailbox)
+        data = load(LoginSchema(), form_or_json())
+        with context.tenant_context(tenant), db.transaction() as session:
+            svc.request_login(session, desk, config, tenant, mailbox, data["email"])
+        if wants_html():
+            return page("Check your email", "<p>If this address is known to us, a sign-in link is on its way. "
+                        f"It works once, for {int(config.link_ttl.total_seconds() // 60)} minutes.</p>", 202)
+        return json_response(LOGIN_ANSWER, 202)
+
+    def link_page(mailbox: str, token: str) -> Response:
+        # A GET never signs in: mail scanners open links; the page's button (a POST) does.
+        tenant = tenant_of(mailbox)
+        with context.tenant_context(tenant), db.transaction() as session:
+            try:
+                link = svc.check_link(session, token)
+            except ProblemError as exc:
+                if wants_html():
+                    return page("This link no longer works", f"<p>{html.escape(exc.detail or '')}</p>"
+                                f'<p><a href="/portal/{html.escape(mailbox)}/login">Ask for a new link</a></p>',
+                                exc.status)
+                raise
+            expires = iso(link.expires_at)
+        if wants_html():
+            return page("Sign in to the support portal", (
+                f'<form method="post" action="/portal/{html.escape(mailbox)}/session">'
+                f'<input type="hidden" name="token" value="{html.escape(token)}">'
+                '<button type="submit">Sign in</button></form>'))
+        return json_response({"valid": True, "expires_at": expires}, headers={"Cache-Control": "no-store"})
+
+    def exchange(mailbox: str) -> Response:
+        tenant = tenant_of(mailbox)
+        data = load(SessionExchangeSchema(), form_or_json())
+        with context.tenant_context(tenant), db.transaction() as session:
+            row, secret = svc.sign_in(session, config, data["token"])
+            body = {"email": row.email, "expires_at": iso(row.expires_at), "token": secret}
+        resp = (redirect(f"/portal/{mailbox}/tickets", 303) if wants_html()
+                else json_response(body, 201, {"Cache-Control": "no-store"}))
+        resp.set_cookie(svc.COOKIE, secret, max_age=int(config.session_ttl.total_seconds()),
+                        path=cookie_path(mailbox), secure=config.secure_cookies, httponly=True, samesite="Strict")
+        return resp
+
+    def whoami(mailbox: str) -> Response:
+        with portal(mailbox) as (_session, row):
+            assert row is not None
+            return json_response({"email": row.email, "expires_at": iso(row.expires_at)})
+
+    def logout(mailbox: str) -> Response:
+        with portal(mailbox, signed_in=False) as (session, row):
+            if row is not None:
+                svc.sign_out(session, row)
+        resp = redirect(f"/portal/{mailbox}/login", 303) if wants_html() else Response(status=204)
+        resp.delete_cookie(svc.COOKIE, path=cookie_path(mailbox), secure=config.secure_cookies, httponly=True,
+                           samesite="Strict")
+        return resp
+
+    # --- tickets ---------------------------------------------------------------------------------
+
+    def attachment_out(mailbox: str, ticket: Ticket, entry: dict[str, Any]) -> dict[str, Any]:
+        url = (f"/portal/{mailbox}/tickets/{ticket.number}/attachments/{entry['id']}"
+               if entry.get("source") == "portal" and entry.get("id") else None)
+        return {"id": str(entry.get("id") or ""), "filename": entry.get("filename") or "",
+                "content_type": entry.get("content_type") or "", "size": int(entry.get("size") or 0), "url": url}
+
+    def message_out(mailbox: str, ticket: Ticket, m: TicketMessage) -> dict[str, Any]:
+        customer = m.author_type == "customer"
+        return {"id": str(m.id), "kind": m.kind, "author_type": m.author_type, "author_name": m.author_name,
+                # An agent's address is the team's business, not the customer's.
+                "author_email": m.author_email if customer else None,
+                "text": m.body_text, "html": m.body_html,
+                "attachments": [attachment_out(mailbox, ticket, a) for a in m.attachments or ()],
+                "created_at": iso(m.created_at)}
+
+    def ticket_out(t: Ticket, mine: bool) -> dict[str, Any]:
+        return {"number": t.number, "subject": t.subject, "status": t.status, "channel": t.channel,
+                "requester_name": t.requester_name, "mine": mine, "created_at": iso(t.created_at),
+                "updated_at": iso(t.updated_at), "resolved_at": iso(t.resolved_at)}
+
+    def detail(session: Any, mailbox: str, row: PortalSession, t: Ticket) -> dict[str, Any]:
+        contacts, _ = svc._identity(session, row.email)
+        linked = None
+        if t.linked_ticket_id is not None:
+            linked = session.scalars(select(Ticket.number).where(Ticket.id == t.linked_ticket_id)).first()
+        return {**ticket_out(t, svc.is_own(row, t, contacts)), "linked_ticket_number": linked,
+                "messages": [message_out(mailbox, t, m) for m in svc.conversation(session, t)]}
+
+    def number_of(raw: str) -> int:
+        try:
+            number = int(raw.lstrip("#"))
+        except ValueError as exc:
+            raise NotFound(f"No ticket {raw!r}.") from exc
+        if not 0 < number < 2**31:  # the column is a 32-bit integer: anything beyond is simply absent
+            raise NotFound(f"No ticket {raw!r}.")
+        return number
+
+    def list_tickets(mailbox: str) -> Response:
+        limit = query_int("limit", DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
+        status = request.args.get("status") or None
+        if status is not None and status not in STATUSES:
+            raise validation_error({"status": [f"One of: {', '.join(STATUSES)}."]})
+        try:
+            with portal(mailbox) as (session, row):
+                assert row is not None
+                stmt = select(Ticket).where(svc.visible_condition(session, row))
+                if status is not None:
+                    stmt = stmt.where(Ticket.status == status)
+                keys = parse_sort(None, {"created_at": Ticket.created_at}, "-created_at", Ticket.id)
+                found, next_cursor = paginate(session, stmt, keys, limit, request.args.get("cursor"))
+                contacts, _ = svc._identity(session, row.email)
+                data = [ticket_out(t, svc.is_own(row, t, contacts)) for t in found]
+                email = row.email
+        except Unauthorized as exc:
+            return signed_in_or_login(mailbox, exc)
+        if wants_html():
+            return page("Your requests", tickets_html(mailbox, email, data, next_cursor))
+        return json_response({"data": data, "next_cursor": next_cursor}, headers={"Cache-Control": "no-store"})
+
+    def read_ticket(mailbox: str, number: str) -> Response:
+        try:
+            with portal(mailbox) as (session, row):
+                assert row is not None
+                body = detail(session, mailbox, row, svc.visible_ticket(session, row, number_of(number)))
+        except Unauthorized as exc:
+            return signed_in_or_login(mailbox, exc)
+        if wants_html():
+            return page(f"#{body['number']} {body['subject']}", ticket_html(mailbox, body))
+        return json_response(body, headers={"Cache-Control": "no-store"})
+
+    def uploads_of(data: dict[str, Any]) -> list[svc.Upload]:
+        files = data.pop("_files", [])
+        uploads = svc.decode_uploads(data.get("attachments"))
+        for f in files:
+            content = f.read(config.max_attachment_bytes + 1)
+            uploads.append(svc.Upload(f.filename or "", f.mimetype or "application/octet-stream", content))
+        svc.check_uploads(uploads, config)
+        return uploads
+
+    def create_ticket(mailbox: str) -> Response:
+        try:
+            with portal(mailbox) as (session, row):
+                assert row is not None
+                # The body only once the caller is known: a stranger learns nothing from a 422.
+                raw = form_or_json()
+                uploads = uploads_of(raw)
+                data = load(PortalTicketCreateSchema(), {k: v for k, v in raw.items() if k != "attachments"})
+                ticket = svc.open_ticket(session, desk, row, subject=data["subject"].strip(), text=data["text"],
+                                         uploads=uploads, name=data.get("name"))
+                body = detail(session, mailbox, row, ticket)
+        except Unauthorized as exc:
+            return signed_in_or_login(mailbox, exc)
+        location = f"/portal/{mailbox}/tickets/{body['number']}"
+        if wants_html():
+            return redirect(location, 303)
+        return json_response(body, 201, {"Location": location})
+
+    def add_reply(mailbox: str, number: str) -> Response:
+        try:
+            with portal(mailbox) as (session, row):
+                assert row is not None
+                ticket = svc.visible_ticket(session, row, number_of(number))
+                raw = form_or_json()
+                uploads = uploads_of(raw)
+                data = load(PortalReplySchema(), {k: v for k, v in raw.items() if k != "attachments"})
+                target, message = svc.reply(session, desk, row, ticket, text=data["text"], uploads=uploads)
+                body = {**message_out(mailbox, target, message), "ticket": ticket_out(target, True)}
+        except Unauthorized as exc:
+            return signed_in_or_login(mailbox, exc)
+        location = f"/portal/{mailbox}/tickets/{target.number}"
+        if wants_html():
+            return redirect(location, 303)
+        return json_response(body, 201, {"Location": location})
+
+    def download(mailbox: str, number: str, attachment_id: str) -> Response:
+        with portal(mailbox) as (session, row):
+            assert row is not None
+            ticket = svc.visible_ticket(session, row, number_of(number))
+            found = svc.attachment(session, ticket, parse_uuid(attachment_id, "attachment"))
+            return file_response(found)
+
+    def staff_download(attachment_id: str) -> Response:
+        require_scope("tickets:read")
+        with db.transaction() as session:
+            found = session.scalars(select(PortalAttachment).where(
+                PortalAttachment.id == parse_uuid(attachment_id, "attachment"))).first()
+            if found is None:
+                raise NotFound("No such attachment.")
+            return file_response(found)
+
+    rules = [
+        ("/login", "portal_login_form", login_form, ["GET"]),
+        ("/login", "portal_login", login, ["POST"]),
+        ("/session/<token>", "portal_session_link", link_page, ["GET"]),
+        ("/session", "portal_session_create", exchange, ["POST"]),
+        ("/session", "portal_session_get", whoami, ["GET"]),
+        ("/session", "portal_session_delete", logout, ["DELETE"]),
+        ("/session/logout", "portal_session_logout", logout, ["POST"]),
+        ("/tickets", "portal_tickets_list", list_tickets, ["GET"]),
+        ("/tickets", "portal_tickets_create", create_ticket, ["POST"]),
+        ("/tickets/<number>", "portal_ticket_get", read_ticket, ["GET"]),
+        ("/tickets/<number>/messages", "portal_ticket_reply", add_reply, ["POST"]),
+        ("/tickets/<number>/attachments/<attachment_id>", "portal_ticket_attachment", download, ["GET"]),
+    ]
+    for path, endpoint, view, methods in rules:
+        bp.add_url_rule(PREFIX + path, endpoint, view, methods=methods)
+    bp.add_url_rule("/v1/portal/attachments/<attachment_id>", "portal_attachment_staff", staff_download,
+                    methods=["GET"])
+    _document(runtime)
+
+
+def file_response(found: PortalAttachment) -> Response:
+    # Always a download, never rendered in the portal's origin (an uploaded HTML file is not a page).
+    name = found.filename.replace('"', "")
+    return Response(found.content, mimetype=found.content_type, headers={
+        "Content-Disposition": f'attachment; filename="{name}"', "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, no-store", "Content-Security-Policy": "default-src 'none'; sandbox"})
+
+
+def tickets_html(mailbox: str, email: str, data: list[dict[str, Any]], next_cursor: str | None) -> str:
+    mb = html.escape(mailbox)
+    items = "".join(
+        f'<li><a href="/portal/{mb}/tickets/{t["number"]}">#{t["number"]} {html.escape(t["subject"])}</a> '
+        f'<span class="meta">{html.escape(t["status"])}{"" if t["mine"] else COLLEAGUE}</span></li>'
+        for t in data) or "<li>No requests yet.</li>"
+    more = f'<p><a href="/portal/{mb}/tickets?cursor={html.escape(next_cursor)}">Older requests</a></p>' if next_cursor else ""
+    return (f'<p class="meta">Signed in as {html.escape(email)}.</p>'
+            f'<form method="post" action="/portal/{mb}/session/logout"><button type="submit">Sign out</button></form>'
+            f"<h2>Requests</h2><ul>{items}</ul>{more}"
+            f'<h2>New request</h2><form method="post" action="/portal/{mb}/tickets" enctype="multipart/form-data">'
+            '<label for="subject">Subject</label><input id="subject" name="subject" required maxlength="300">'
+            '<label for="text">How can we help?</label><textarea id="text" name="text" rows="6" required></textarea>'
+            '<label for="attachments">Files (optional)</label><input id="attachments" name="attachments" type="file" multiple>'
+            '<button type="submit">Send</button></form>')
+
+
+def ticket_html(mailbox: str, body: dict[str, Any]) -> str:
+    mb = html.escape(mailbox)
+    messages = []
+    for m in body["messages"]:
+        who = "You" if m["author_type"] == "customer" else html.escape(m["author_name"] or "Support")
+        files = "".join(f'<li><a href="{html.escape(a["url"])}">{html.escape(a["filename"])}</a></li>'
+                        for a in m["attachments"] if a["url"])
+        messages.append(f'<article><p class="meta">{who} · <time datetime="{m["created_at"]}">{m["created_at"]}</time>'
+                        f'</p><pre>{html.escape(m["text"])}</pre>{f"<ul>{files}</ul>" if files else ""}</article>')
+    return (f'<p class="meta">Status: {html.escape(body["status"])} · <a href="/portal/{mb}/tickets">All requests</a></p>'
+            f'<section aria-label="Conversation">{"".join(messages)}</section>'
+            f'<h2>Reply</h2><form method="post" action="/portal/{mb}/tickets/{body["number"]}/messages" '
+            'enctype="multipart/form-data"><label for="text">Your message</label>'
+            '<textarea id="text" name="text" rows="5" required></textarea>'
+            '<label for="attachments">Files (optional)</label><input id="attachments" name="attachments" type="file" multiple>'
+            '<button type="submit">Send</button></form>')
+
+
+def _document(runtime: ServiceRuntime) -> None:
+    doc = runtime.doc
+    mailbox = {"name": "mailbox", "in": "path", "required": True, "schema": {"type": "string"}}
+    number = {"name": "number", "in": "path", "required": True, "schema": {"type": "integer"}}
+    session_note = ("open path; the portal session is the credential (cookie `crm_portal`, "
+                    "`Authorization: Bearer cps_...` or `X-Portal-Session`)")
+    doc.operation(f"{DOC_PREFIX}/login", "post", summary="Ask for a sign-in link by email: always 202, whether or "
+                  "not the address is known (limited per address)", tag=TAG, request=LoginSchema, status=202,
+                  parameters=[mailbox], extra_responses={404: "No such portal", 422: "Not an email address"})
+    doc.operation(f"{DOC_PREFIX}/session/{{token}}", "get", summary="The emailed sign-in link: says whether it "
+                  "still works (a browser gets a page whose button signs in); never signs in itself", tag=TAG,
+                  parameters=[mailbox, {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}],
+                  extra_responses={404: "No such link", 410: "Used or expired"})
+    doc.operation(f"{DOC_PREFIX}/session", "post", summary="Sign in with the link's token (once): the session, also "
+                  "set as an HttpOnly SameSite=Strict cookie scoped to the portal", tag=TAG,
+                  request=SessionExchangeSchema, response=PortalSessionSchema, status=201, parameters=[mailbox],
+                  extra_responses={404: "No such link", 410: "Used or expired"})
+    doc.operation(f"{DOC_PREFIX}/session", "get", summary=f"Who is signed in ({session_note})", tag=TAG,
+                  response=PortalSessionSchema, parameters=[mailbox])
+    doc.operation(f"{DOC_PREFIX}/session", "delete", summary="Sign out: the session stops working", tag=TAG,
+                  status=204, parameters=[mailbox])
+    doc.operation(f"{DOC_PREFIX}/tickets", "get", summary=f"The customer's tickets, and their company's where the "
+                  f"tenant allows it ({session_note})", tag=TAG, response=PortalTicketSchema, list_of=True,
+                  parameters=[mailbox, {"name": "status", "in": "query", "schema": {"type": "string"}},
+                              {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                              {"name": "cursor", "in": "query", "schema": {"type": "string"}}])
+    doc.operation(f"{DOC_PREFIX}/tickets", "post", summary="Open a ticket (channel portal); attachments as base64 "
+                  "JSON or multipart `attachments` files", tag=TAG, request=PortalTicketCreateSchema,
+                  response=PortalTicketSchema, status=201, parameters=[mailbox],
+                  extra_responses={413: "Attachments too large", 422: "Invalid fields"})
+    doc.operation(f"{DOC_PREFIX}/tickets/{{number}}", "get", summary="One of the customer's tickets with its public "
+                  "conversation (replies and customer messages; never internal notes)", tag=TAG,
+                  response=PortalTicketSchema, parameters=[mailbox, number], extra_responses={404: "No such ticket"})
+    doc.operation(f"{DOC_PREFIX}/tickets/{{number}}/messages", "post", summary="Reply as the customer: reopens a "
+                  "resolved ticket; on a closed one opens a new ticket linked to it", tag=TAG,
+                  request=PortalReplySchema, response=PortalMessageSchema, status=201, parameters=[mailbox, number],
+                  extra_responses={404: "No such ticket", 413: "Attachments too large"})
+    doc.operation(f"{DOC_PREFIX}/tickets/{{number}}/attachments/{{id}}", "get", summary="A file attached in the "
+                  "portal", tag=TAG, parameters=[mailbox, number,
+                                                 {"name": "id", "in": "path", "required": True,
+                                                  "schema": {"type": "string"}}],
+                  response_content={"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}})
+    doc.operation("/v1/portal/attachments/{id}", "get", summary="A file a customer attached in the portal", tag=TAG,
+                  scope="tickets:read",
+                  parameters=[{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                  response_content={"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}})
+
