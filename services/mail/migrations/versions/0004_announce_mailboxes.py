@@ -3,8 +3,8 @@
 Data only: one outbox row per mailbox, which the relay publishes like any other; from now on
 mail.service.mailboxes announces a mailbox when it is made or renamed.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from alembic import op
 from crm_core.ids import uuid7
 from crm_events.envelope import Event, topic_for
 
-revision = '0003'
-down_revision = '0002'
+revision = '0004'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
