@@ -7,14 +7,17 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import pytest
 from portal_helpers import last_link, mailbox, mails_to, outbox, public, staff_patch, staff_ticket
+from routing_helpers import team as make_team
+from sla_helpers import Clock, desk_of, policy, z
 from sqlalchemy import select, update
 
 from crm_core.context import tenant_context
 from crm_core.ids import secret_hash
 from crm_testing.apps import ServiceHarness
-from tickets.models import Ticket
 from tickets.models.csat import CsatSurvey
+from tickets.service import sla
 
 
 def resolve(svc: ServiceHarness, tenant: str, email: str, **body: object) -> tuple[dict, str]:
@@ -34,7 +37,7 @@ def answer(svc: ServiceHarness, box: str, token: str, rating: object, comment: s
 def test_resolve_mails_a_survey_and_the_answer_is_stored_once(tickets_service: ServiceHarness) -> None:
     svc = tickets_service
     box = mailbox(svc, "a")
-    agent, team = uuid.uuid4(), uuid.uuid4()
+    agent, team = uuid.uuid4(), make_team(svc, "a", assignment_mode="manual")["id"]
     ticket, token = resolve(svc, "a", "ann@example.com", subject="Printer", assignee_id=str(agent), team_id=str(team))
     [mail] = mails_to(svc, "ann@example.com")
     assert mail["from"] == {"support": True} and f"/portal/{box}/csat/" in mail["text"]
@@ -57,13 +60,18 @@ def test_resolve_mails_a_survey_and_the_answer_is_stored_once(tickets_service: S
     assert event["data"]["rating"] == 5 and event["subject"] == ticket["id"]
 
 
-def test_agent_and_sla_are_taken_at_resolve(tickets_service: ServiceHarness) -> None:
+def test_agent_and_sla_are_taken_at_resolve(tickets_service: ServiceHarness, monkeypatch: pytest.MonkeyPatch) -> None:
     svc = tickets_service
     box = mailbox(svc, "a")
     agent = uuid.uuid4()
+    clock = Clock(z("2027-03-01 08:00"))
+    monkeypatch.setattr(sla, "now", clock)
+    policy(svc, None, first_response_minutes=1)
     ticket = staff_ticket(svc, "a", "ann@example.com", assignee_id=str(agent))
-    with tenant_context(svc.tenant("a")), svc.db.transaction() as session:
-        session.execute(update(Ticket).where(Ticket.id == uuid.UUID(ticket["id"])).values(sla_breached=True))
+    clock.set("2027-03-01 08:05")  # the first response was due at 08:01: breached when the timer fires
+    runtime = svc.app.extensions["crm_runtime"]
+    scheduler, _feeds = sla.schedulers(runtime.settings, svc.db, desk_of(svc), clock)
+    assert scheduler.drain() >= 1
     staff_patch(svc, "a", ticket, status="resolved")
     token = last_link(svc, "ann@example.com", "csat")
     staff_patch(svc, "a", ticket, assignee_id=str(uuid.uuid4()))  # reassigned after the resolve
@@ -137,7 +145,7 @@ def test_tokens_are_tenant_scoped(tickets_service: ServiceHarness) -> None:
 def test_responses_filters_pagination_and_summary_math(tickets_service: ServiceHarness) -> None:
     svc = tickets_service
     box = mailbox(svc, "a")
-    alice, bob, team = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    alice, bob, team = uuid.uuid4(), uuid.uuid4(), make_team(svc, "a", assignment_mode="manual")["id"]
     # alice: 5, 4, 1 -> avg 3.33, share 2/3; bob: 3 -> avg 3, share 0; nobody: 5 -> avg 5, share 1
     plan = [(alice, 5), (alice, 4), (alice, 1), (bob, 3), (None, 5)]
     for i, (agent, rating) in enumerate(plan):
