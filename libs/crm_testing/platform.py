@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -30,8 +31,8 @@ from crm_db.database import Database
 from crm_db.migrate import upgrade
 from crm_runtime.catalog import SERVICES
 from crm_runtime.cli import BackgroundLoop, ServiceProcess, _consumer_loops, _relay_loop
-from crm_testing.apps import make_settings
-from crm_testing.db import create_service_database
+from crm_testing.apps import _migrated_sqlite, make_settings
+from crm_testing.db import migrated_copy
 
 
 @dataclass
@@ -209,10 +210,21 @@ def start_platform(var_dir: Path, *, pg_admin_url: str | None = None, kafka_boot
     if only is not None:
         ordered = [s for s in ordered if s.name in only or s.name == "gateway"]
     for info in ordered:
+        module = importlib.import_module(f"{info.name}.__main__")
+        process: ServiceProcess = module.PROCESS
+        # Each database is a copy of one migrated once per test process: migrating nine services
+        # anew took several seconds of every platform start, a dozen and more times per run.
         if pg_admin_url:
-            owner_url, app_url = create_service_database(pg_admin_url, f"crm_{info.name}_{suffix}")
+            owner_url, app_url, _name = migrated_copy(pg_admin_url, f"crm_{info.name}",
+                                                      lambda url, m=process.migrations: upgrade(m, url))
         else:
-            owner_url = app_url = f"sqlite:///{var_dir / (info.name + '.db')}"
+            db_file = var_dir / f"{info.name}.db"
+            owner_url = app_url = f"sqlite:///{db_file}"
+            if db_file.exists():  # a var_dir used before: brought up to head as it is
+                upgrade(process.migrations, owner_url)
+            else:
+                var_dir.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(_migrated_sqlite(process.migrations), db_file)
         extra: dict[str, str] = {"CRM_WEBHOOK_ALLOW_PRIVATE": "true", "CRM_WEBHOOK_RETRY_BASE_SECONDS": "0.2",
                                  "CRM_CONSUMER_GROUP_SUFFIX": f".{suffix}", "CRM_PUBLIC_URL": public_url}
         extra.update((service_extra or {}).get(info.name, {}))
@@ -224,9 +236,6 @@ def start_platform(var_dir: Path, *, pg_admin_url: str | None = None, kafka_boot
                                  kafka_bootstrap=kafka_bootstrap, public_key=public_pem, private_key=private_pem, **extra)
         if redis_url and info.name == "gateway":
             settings = Settings(**{**settings.__dict__, "redis_url": redis_url})
-        module = importlib.import_module(f"{info.name}.__main__")
-        process: ServiceProcess = module.PROCESS
-        upgrade(process.migrations, owner_url)
         if info.name in web_processes and info.name != "gateway":
             platform.services[info.name] = _start_web_process(ServiceHandle(info.name, settings, process), public_pem)
             continue
