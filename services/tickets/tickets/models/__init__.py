@@ -21,14 +21,19 @@ from tickets.models.core import (
     DONE_STATUSES,
     PAUSED_STATUSES,
     PRIORITIES,
+    STATUS_ALIASES,
     STATUSES,
     Ticket,
+    TicketContact,
     TicketCounter,
+    TicketPropertyDefinition,
+    TicketSettings,
     timers,
 )
 
 __all__ = ["CHANNELS", "DEFAULT_CHANNEL", "DEFAULT_PRIORITY", "DEFAULT_STATUS", "DONE_STATUSES", "PAUSED_STATUSES",
-           "PRIORITIES", "STATUSES", "Base", "Ticket", "TicketCounter", "metadata", "timers"]
+           "PRIORITIES", "STATUSES", "STATUS_ALIASES", "Base", "Ticket", "TicketContact", "TicketCounter",
+           "TicketPropertyDefinition", "TicketSettings", "metadata", "timers"]
 
 
 def metadata() -> MetaData:
