@@ -15,6 +15,7 @@ from tickets.models import conversations, csat, kb, portal, routing, sla  # noqa
 from tickets.models.base import Base
 from tickets.models.core import (
     CHANNELS,
+    DEFAULT_AUTO_CLOSE_DAYS,
     DEFAULT_CHANNEL,
     DEFAULT_PRIORITY,
     DEFAULT_STATUS,
@@ -27,13 +28,13 @@ from tickets.models.core import (
     TicketContact,
     TicketCounter,
     TicketPropertyDefinition,
-    TicketSettings,
+    TicketSettingsRow,
     timers,
 )
 
-__all__ = ["CHANNELS", "DEFAULT_CHANNEL", "DEFAULT_PRIORITY", "DEFAULT_STATUS", "DONE_STATUSES", "PAUSED_STATUSES",
-           "PRIORITIES", "STATUSES", "STATUS_ALIASES", "Base", "Ticket", "TicketContact", "TicketCounter",
-           "TicketPropertyDefinition", "TicketSettings", "metadata", "timers"]
+__all__ = ["CHANNELS", "DEFAULT_AUTO_CLOSE_DAYS", "DEFAULT_CHANNEL", "DEFAULT_PRIORITY", "DEFAULT_STATUS",
+           "DONE_STATUSES", "PAUSED_STATUSES", "PRIORITIES", "STATUSES", "STATUS_ALIASES", "Base", "Ticket",
+           "TicketContact", "TicketCounter", "TicketPropertyDefinition", "TicketSettingsRow", "metadata", "timers"]
 
 
 def metadata() -> MetaData:

@@ -109,7 +109,7 @@ class TicketCounter(Base):
     next_number: Mapped[int] = mapped_column(Integer, nullable=False, default=1001)
 
 
-class TicketSettings(Base):
+class TicketSettingsRow(Base):
     """A tenant's desk settings (one row per tenant; defaults while there is none)."""
 
     __tablename__ = "ticket_settings"
