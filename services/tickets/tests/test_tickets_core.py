@@ -15,7 +15,6 @@ from crm_testing.apps import ServiceHarness
 from tickets.models import timers
 from tickets.service.tickets import AUTO_CLOSE, scheduler, ticket_settings
 
-
 # --- numbers -------------------------------------------------------------------------------------
 
 def test_numbers_per_tenant_start_at_1001(tickets_service: ServiceHarness) -> None:

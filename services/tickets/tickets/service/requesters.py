@@ -2,8 +2,9 @@
 and the linking of tickets to the contacts that appear for their requester's address.
 
 crm.contact.created / updated (and the contacts service's crm.contact.requester_matched, sent when
-it found an existing contact for a ticket's address) hold the contact here and link the tickets
-that are not closed, have that requester_email and no contact; a contact's new company follows to
+it found an existing contact for a ticket's address, perhaps one of its additional ones: that
+ticket, by id) hold the contact here and link the tickets that are not closed, have that
+requester_email and no contact; a contact's new company follows to
 its open tickets. merged moves the secondary's tickets to the primary; deleted / erased drop the
 contact from matching (tickets keep their history).
 """
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 CONTACT_TOPIC = "crm.contacts.contact"
 GROUP = "tickets.requesters"
+MATCHED = "crm.contact.requester_matched"
 MAX_LINKED = 500  # tickets linked per event: a flood of mail from one address still gets linked, in bounded work
 
 
@@ -66,8 +68,15 @@ def requester_handlers(desk: Desk) -> dict[str, Handler]:
         apply_state(session, TicketContact, contact_id, event_time(event), _values(event.data))
         session.flush()
         contact = session.scalars(select(TicketContact).where(TicketContact.id == contact_id)).first()
-        if contact is not None:
-            link_requester(session, desk, contact)
+        if contact is None:
+            return
+        link_requester(session, desk, contact)
+        # Matched by one of the contact's other addresses: the ticket it was matched for, by id.
+        ticket_id = parse_uuid(event.data.get("ticket_id")) if event.type == MATCHED else None
+        if ticket_id is not None and not contact.deleted:
+            ticket = session.scalars(select(Ticket).where(Ticket.id == ticket_id)).first()
+            if ticket is not None and ticket.contact_id is None and ticket.status != "closed":
+                desk.tickets.update(session, ticket.id, {"contact_id": contact.id})
 
     def merged(session: Session, event: Event) -> None:
         # The primary's body comes under "primary"; its secondary's tickets become the primary's.
@@ -83,7 +92,7 @@ def requester_handlers(desk: Desk) -> dict[str, Handler]:
             if (rid := parse_uuid(record_id)) is not None:
                 apply_state(session, TicketContact, rid, event_time(event), {"deleted": True})
 
-    return {"crm.contact.created": upsert, "crm.contact.updated": upsert, "crm.contact.requester_matched": upsert,
+    return {"crm.contact.created": upsert, "crm.contact.updated": upsert, MATCHED: upsert,
             "crm.contact.merged": merged, "crm.contact.unmerged": merged, "crm.contact.deleted": gone,
             "crm.contact.erased": gone}
 
