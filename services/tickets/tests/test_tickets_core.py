@@ -7,11 +7,12 @@ import datetime as dt
 import uuid
 
 from sqlalchemy import select
-from tickets_core_helpers import Clock, create, get, listing, outbox_events, patch
+from tickets_core_helpers import create, get, listing, outbox_events, patch
 
 from crm_core.context import tenant_context
 from crm_db.base import as_utc
 from crm_testing.apps import ServiceHarness
+from crm_testing.clock import Clock
 from tickets.models import timers
 from tickets.service.tickets import AUTO_CLOSE, scheduler, ticket_settings
 

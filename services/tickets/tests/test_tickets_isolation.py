@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import uuid
 
-from tickets_core_helpers import Clock, contact_event, create, get, listing
+from tickets_core_helpers import contact_event, create, get, listing
 
 from crm_testing.apps import ServiceHarness
+from crm_testing.clock import Clock
 from tickets.service.tickets import scheduler
 
 

@@ -1,5 +1,5 @@
 """Shared steps of the tickets core tests: requests, outbox events, contact events applied to the
-projection as the worker's consumer does, and a controllable clock for the auto-close timers."""
+projection as the worker's consumer does (the auto-close tests' clock is crm_testing.clock)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import select
 
 from crm_core.context import tenant_context
-from crm_db.base import utcnow
 from crm_events.envelope import Event
 from crm_events.outbox import Outbox
 from crm_events.tables import event_tables
@@ -19,17 +18,6 @@ from crm_testing.apps import ServiceHarness
 from tickets.models import metadata
 from tickets.service.desk import Desk, build_desk
 from tickets.service.requesters import requester_handlers
-
-
-class Clock:
-    def __init__(self, at: dt.datetime | None = None) -> None:
-        self.at = at or utcnow()
-
-    def __call__(self) -> dt.datetime:
-        return self.at
-
-    def advance(self, **delta: float) -> None:
-        self.at += dt.timedelta(**delta)
 
 
 def create(svc: ServiceHarness, tenant: str | uuid.UUID, **body: Any) -> dict[str, Any]:
