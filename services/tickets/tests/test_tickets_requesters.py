@@ -8,7 +8,7 @@ import datetime as dt
 import uuid
 from pathlib import Path
 
-from tickets_core_helpers import contact_event, create, deliver, get, listing, outbox_events, patch
+from tickets_core_helpers import contact_event, create, deliver, desk, get, listing, outbox_events, patch
 
 import contacts
 from contacts.app import create_app as create_contacts_app
@@ -109,13 +109,13 @@ def _to_contacts(crm: ServiceHarness, event) -> None:
 
 
 def test_unknown_requester_becomes_a_contact_and_is_linked(tickets_service: ServiceHarness, tmp_path: Path) -> None:
-    desk, crm = tickets_service, _contacts_harness(tmp_path)
-    tenant = desk.tenant("a")
-    ticket = create(desk, tenant, subject="Where is my order?", channel="email", requester_email="Grace@Example.com",
+    helpdesk, crm = tickets_service, _contacts_harness(tmp_path)
+    tenant = helpdesk.tenant("a")
+    ticket = create(helpdesk, tenant, subject="Where is my order?", channel="email", requester_email="Grace@Example.com",
                     requester_name="Grace Brewster Hopper")
     assert ticket["contact_id"] is None
     # tickets -> contacts: crm.ticket.created finds no contact, so one is created
-    created = [e for e in outbox_events(desk) if e.type == "crm.ticket.created"]
+    created = [e for e in outbox_events(helpdesk) if e.type == "crm.ticket.created"]
     _to_contacts(crm, created[0])
     people = crm.client.get("/v1/contacts?filter=email = 'grace@example.com'", headers=crm.headers(tenant)).get_json()["data"]
     assert len(people) == 1
@@ -125,48 +125,60 @@ def test_unknown_requester_becomes_a_contact_and_is_linked(tickets_service: Serv
     # contacts -> tickets: its ordinary crm.contact.created links the ticket
     contact_created = [e for e in outbox_events(crm) if e.type == "crm.contact.created"]
     assert [e.subject for e in contact_created] == [person["id"]]
-    deliver(desk, contact_created[0])
-    assert get(desk, ticket, tenant)["contact_id"] == person["id"]
+    deliver(helpdesk, contact_created[0])
+    assert get(helpdesk, ticket, tenant)["contact_id"] == person["id"]
     # redelivered or a second ticket's event: no second contact
     _to_contacts(crm, created[0])
     assert len(crm.client.get("/v1/contacts", headers=crm.headers(tenant)).get_json()["data"]) == 1
 
 
 def test_existing_contact_is_announced_for_the_ticket(tickets_service: ServiceHarness, tmp_path: Path) -> None:
-    desk, crm = tickets_service, _contacts_harness(tmp_path)
-    tenant = desk.tenant("a")
+    helpdesk, crm = tickets_service, _contacts_harness(tmp_path)
+    tenant = helpdesk.tenant("a")
     made = crm.client.post("/v1/contacts", json={"first_name": "Lin", "email": "lin@example.com", "emails": ["l@example.org"]},
                            headers=crm.headers(tenant))
     assert made.status_code == 201
     person = made.get_json()
-    # the tickets projection never saw it (say, it predates the desk): the ticket comes in unlinked
-    ticket = create(desk, tenant, subject="Hi", requester_email="L@example.org")
+    # the tickets projection never saw it (say, it predates the helpdesk): the ticket comes in unlinked
+    ticket = create(helpdesk, tenant, subject="Hi", requester_email="L@example.org")
     before = len(outbox_events(crm))
-    _to_contacts(crm, next(e for e in outbox_events(desk) if e.type == "crm.ticket.created"))
+    _to_contacts(crm, next(e for e in outbox_events(helpdesk) if e.type == "crm.ticket.created"))
     announced = outbox_events(crm)[before:]
     assert [e.type for e in announced] == ["crm.contact.requester_matched"]
     assert announced[0].data["ticket_id"] == ticket["id"]
-    deliver(desk, announced[0])
-    assert get(desk, ticket, tenant)["contact_id"] == person["id"]
+    deliver(helpdesk, announced[0])
+    assert get(helpdesk, ticket, tenant)["contact_id"] == person["id"]
     assert len(crm.client.get("/v1/contacts", headers=crm.headers(tenant)).get_json()["data"]) == 1
     # tickets that have a contact, or no address, are nothing for contacts to do
-    with_contact = create(desk, tenant, subject="x", requester_email="z@example.com", contact_id=person["id"])
-    no_address = create(desk, tenant, subject="y")
+    with_contact = create(helpdesk, tenant, subject="x", requester_email="z@example.com", contact_id=person["id"])
+    no_address = create(helpdesk, tenant, subject="y")
     before = len(outbox_events(crm))
-    for event in outbox_events(desk):
+    for event in outbox_events(helpdesk):
         if event.type == "crm.ticket.created" and event.subject in (with_contact["id"], no_address["id"]):
             _to_contacts(crm, event)
     assert outbox_events(crm)[before:] == []
 
 
 def test_changed_requester_address_is_created_too(tickets_service: ServiceHarness, tmp_path: Path) -> None:
-    desk, crm = tickets_service, _contacts_harness(tmp_path)
-    tenant = desk.tenant("a")
-    ticket = create(desk, tenant, subject="Hi")
-    patch(desk, ticket, tenant, subject="Hello")
-    patch(desk, ticket, tenant, requester_email="later@example.com")
-    for event in outbox_events(desk):
+    helpdesk, crm = tickets_service, _contacts_harness(tmp_path)
+    tenant = helpdesk.tenant("a")
+    ticket = create(helpdesk, tenant, subject="Hi")
+    patch(helpdesk, ticket, tenant, subject="Hello")
+    patch(helpdesk, ticket, tenant, requester_email="later@example.com")
+    for event in outbox_events(helpdesk):
         if event.type in ("crm.ticket.created", "crm.ticket.updated"):
             _to_contacts(crm, event)
     people = crm.client.get("/v1/contacts", headers=crm.headers(tenant)).get_json()["data"]
     assert [p["email"] for p in people] == ["later@example.com"]
+
+
+def test_callers_of_the_service_get_the_same_rules(tickets_service: ServiceHarness) -> None:
+    """An email or portal consumer creates tickets through the desk, not the API's schema."""
+    svc = tickets_service
+    contact = uuid.uuid4()
+    contact_event(svc, "a", contact, email="ada@example.com")
+    with tenant_context(svc.tenant("a")), svc.db.transaction() as session:
+        ticket = desk(svc).tickets.create(session, {"subject": "By mail", "channel": "email", "status": "on-hold",
+                                                    "requester_email": " ADA@example.com ", "tags": ["X ", "x"]})
+        assert (ticket.requester_email, ticket.contact_id, ticket.tags, ticket.status, ticket.number) == \
+            ("ada@example.com", contact, ["x"], "on_hold", 1001)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
 
 from marshmallow import Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
@@ -12,19 +11,9 @@ from crm_http.fields import RecordSchema, UtcDateTime
 from crm_properties import KEY, visible_values
 from tickets.models import CHANNELS, PRIORITIES, STATUS_ALIASES, STATUSES
 from tickets.service.properties import STORE, visible
+from tickets.service.tickets import normalise_values
 
 MAX_TAGS = 100
-_SPACES = re.compile(r"\s+")
-
-
-def normalise_tag(tag: str) -> str:
-    """Trimmed, inner white space folded, lower case: `VIP `, `vip` and `Vip` are one tag."""
-    return _SPACES.sub(" ", tag.strip()).lower()
-
-
-def normalise_tags(tags: list[str]) -> list[str]:
-    """Normalised, de-duplicated, order kept, empty ones dropped."""
-    return [t for t in dict.fromkeys(normalise_tag(t) for t in tags) if t]
 
 
 class TicketInSchema(Schema):
@@ -63,12 +52,7 @@ class TicketInSchema(Schema):
 
     @post_load
     def normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        if data.get("requester_email"):
-            data["requester_email"] = data["requester_email"].strip().lower()
-        if isinstance(data.get("requester_name"), str):
-            data["requester_name"] = data["requester_name"].strip() or None
-        if data.get("tags") is not None:
-            data["tags"] = normalise_tags(data["tags"])
+        normalise_values(data)  # the service does it again for callers that skip the schema
         return data
 
 

@@ -12,6 +12,7 @@ back here, where the consumer links the open tickets of that address (service/re
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from crm_runtime.cli import BackgroundLoop, ConsumerSpec
 from tickets.models import (
     DEFAULT_AUTO_CLOSE_DAYS,
     DONE_STATUSES,
+    STATUS_ALIASES,
     Ticket,
     TicketContact,
     TicketCounter,
@@ -126,6 +128,30 @@ def update_settings(session: Session, outbox: Outbox, values: dict[str, Any]) ->
     if changes:
         outbox.emit(session, "crm.ticket_settings.updated", tenant, new, changes=changes)
     return after
+
+
+# --- normal forms ------------------------------------------------------------------------------
+
+_SPACES = re.compile(r"\s+")
+
+
+def normalise_tags(tags: list[str]) -> list[str]:
+    """Trimmed, inner white space folded, lower case, de-duplicated, order kept, empty ones
+    dropped: `VIP `, `vip` and `Vip` are one tag."""
+    return [t for t in dict.fromkeys(_SPACES.sub(" ", t.strip()).lower() for t in tags) if t]
+
+
+def normalise_values(values: dict[str, Any]) -> None:
+    """What every write stores the same way, whoever calls (the API's schema, an email consumer,
+    the portal): the requester's address lower-cased, tags normalised, status aliases resolved."""
+    if values.get("requester_email"):
+        values["requester_email"] = str(values["requester_email"]).strip().lower()
+    if isinstance(values.get("requester_name"), str):
+        values["requester_name"] = values["requester_name"].strip() or None
+    if values.get("tags") is not None:
+        values["tags"] = normalise_tags(list(values["tags"]))
+    if isinstance(values.get("status"), str):
+        values["status"] = STATUS_ALIASES.get(values["status"], values["status"])
 
 
 # --- numbers -----------------------------------------------------------------------------------
@@ -239,6 +265,7 @@ class TicketService(RecordService[Ticket]):
         return session.scalars(select(Ticket).where(Ticket.number == number)).first()
 
     def before_create(self, session: Session, values: dict[str, Any]) -> None:
+        normalise_values(values)
         _apply_custom_status(session, values, None)
         _match_requester(session, values, None)
         values["properties"] = check_ticket_values(session, values.get("properties") or {}, None)
@@ -263,6 +290,7 @@ class TicketService(RecordService[Ticket]):
         return record
 
     def before_update(self, session: Session, record: Ticket, values: dict[str, Any]) -> None:
+        normalise_values(values)
         _apply_custom_status(session, values, record)
         _match_requester(session, values, record)
         if "properties" in values:
