@@ -2,12 +2,11 @@
 contacts (contacts: owner, last contacted), kept from their events.
 
 Each handler writes the record's state as of the event's time, unless the row already holds a
-newer one, so a late or redelivered event never rolls a record back (the runner dedupes too).
+newer one, so a late or redelivered event never rolls a record back (crm_events.replicas).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
@@ -15,49 +14,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core.timezones import DEFAULT_TIME_ZONE, is_time_zone
-from crm_db.base import as_utc
 from crm_events.consumer import Handler
 from crm_events.envelope import Event
+from crm_events.replicas import apply_state as _apply
+from crm_events.replicas import event_time
+from crm_events.replicas import parse_time as _time
+from crm_events.replicas import parse_uuid as _uuid
 from pipeline import calendar_feed
 from pipeline.models.reminders import ContactReplica, UserReplica
 
 USER_TOPIC = "crm.gateway.user"
 CONTACT_TOPIC = "crm.contacts.contact"
-
-
-def event_time(event: Event) -> dt.datetime:
-    return as_utc(dt.datetime.fromisoformat(event.time.replace("Z", "+00:00")))
-
-
-def _time(value: Any) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        return as_utc(dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")))
-    except ValueError:
-        return None
-
-
-def _uuid(value: Any) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value)) if value else None
-    except ValueError:
-        return None
-
-
-def _apply(session: Session, model: type[UserReplica] | type[ContactReplica], record_id: uuid.UUID,
-           at: dt.datetime, values: dict[str, Any]) -> bool:
-    """Hold this state unless a newer one is held already; True when it was applied."""
-    row = session.scalars(select(model).where(model.id == record_id).with_for_update()).first()
-    if row is None:
-        session.add(model(id=record_id, event_time=at, **values))
-        return True
-    if at < as_utc(row.event_time):
-        return False  # an older state than the one held
-    row.event_time = at
-    for name, value in values.items():
-        setattr(row, name, value)
-    return True
 
 
 def _user_values(data: dict[str, Any]) -> dict[str, Any]:

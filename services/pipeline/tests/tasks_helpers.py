@@ -10,26 +10,15 @@ from typing import Any
 from sqlalchemy import select
 
 from crm_core.context import tenant_context
-from crm_db.base import utcnow
 from crm_db.timers import TimerScheduler
 from crm_events.envelope import Event
 from crm_testing.apps import ServiceHarness
+from crm_testing.clock import Clock  # noqa: F401  (the tests import it from here)
 from pipeline.models.reminders import Notification, timers
 from pipeline.reminders import scheduler
 from pipeline.replicas import contact_handlers, user_handlers
 
 CONTACT = "01a2025e-d30d-7000-b597-2cc15812bf3f"
-
-
-class Clock:
-    def __init__(self, at: dt.datetime | None = None) -> None:
-        self.at = at or utcnow()
-
-    def __call__(self) -> dt.datetime:
-        return self.at
-
-    def advance(self, **delta: float) -> None:
-        self.at += dt.timedelta(**delta)
 
 
 def user_event(svc: ServiceHarness, tenant: str, user_id: uuid.UUID, *, email: str | None = None,

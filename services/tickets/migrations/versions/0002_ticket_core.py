@@ -1,4 +1,5 @@
-"""ticket numbers, requester, channel, tags, custom fields, team, SLA summary; on_hold status; timers
+"""ticket numbers, requester, channel, tags, custom fields, team, SLA summary; on_hold status; timers;
+ticket settings, ticket custom field definitions, the requesters' contact projection
 
 Revision ID: 0002
 Revises: 0001
@@ -89,11 +90,51 @@ def upgrade() -> None:
     )
     op.create_index('timers_pending_due_idx', 'timers', ['due_at'], unique=False, **NOT_FIRED)
     op.create_index('timers_tenant_subject_idx', 'timers', ['tenant_id', 'kind', 'subject_id'], unique=False)
-    enable_tenant_rls('ticket_counters')
+    op.create_table('ticket_settings',
+    sa.Column('tenant_id', sa.Uuid(), nullable=False),
+    sa.Column('statuses', JSON, nullable=False),
+    sa.Column('auto_close_days', sa.Integer(), nullable=False),
+    sa.Column('portal_company_tickets', sa.Boolean(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('tenant_id')
+    )
+    op.create_table('ticket_property_definitions',
+    sa.Column('tenant_id', sa.Uuid(), nullable=False),
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('label', sa.String(length=200), nullable=False),
+    sa.Column('type', sa.String(length=16), nullable=False),
+    sa.Column('options', JSON, nullable=True),
+    sa.Column('required', sa.Boolean(), nullable=False),
+    sa.Column('archived_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('tenant_id', 'id'),
+    sa.UniqueConstraint('tenant_id', 'key', name='ticket_property_definitions_key')
+    )
+    op.create_table('ticket_contacts',
+    sa.Column('tenant_id', sa.Uuid(), nullable=False),
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('email', sa.String(length=320), nullable=True),
+    sa.Column('name', sa.String(length=400), nullable=True),
+    sa.Column('company_id', sa.Uuid(), nullable=True),
+    sa.Column('deleted', sa.Boolean(), nullable=False),
+    sa.Column('event_time', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('tenant_id', 'id')
+    )
+    op.create_index('ticket_contacts_tenant_email_idx', 'ticket_contacts', ['tenant_id', 'email'], unique=False)
+    enable_tenant_rls('ticket_counters', 'ticket_settings', 'ticket_property_definitions', 'ticket_contacts')
 
 
 def downgrade() -> None:
-    disable_tenant_rls('ticket_counters')
+    disable_tenant_rls('ticket_counters', 'ticket_settings', 'ticket_property_definitions', 'ticket_contacts')
+    op.drop_table('ticket_contacts')
+    op.drop_table('ticket_property_definitions')
+    op.drop_table('ticket_settings')
     op.drop_table('timers')
     op.drop_table('portal_mailboxes')
     op.drop_table('ticket_counters')

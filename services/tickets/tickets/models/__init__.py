@@ -15,20 +15,26 @@ from tickets.models import conversations, csat, kb, portal, routing, sla  # noqa
 from tickets.models.base import Base
 from tickets.models.core import (
     CHANNELS,
+    DEFAULT_AUTO_CLOSE_DAYS,
     DEFAULT_CHANNEL,
     DEFAULT_PRIORITY,
     DEFAULT_STATUS,
     DONE_STATUSES,
     PAUSED_STATUSES,
     PRIORITIES,
+    STATUS_ALIASES,
     STATUSES,
     Ticket,
+    TicketContact,
     TicketCounter,
+    TicketPropertyDefinition,
+    TicketSettingsRow,
     timers,
 )
 
-__all__ = ["CHANNELS", "DEFAULT_CHANNEL", "DEFAULT_PRIORITY", "DEFAULT_STATUS", "DONE_STATUSES", "PAUSED_STATUSES",
-           "PRIORITIES", "STATUSES", "Base", "Ticket", "TicketCounter", "metadata", "timers"]
+__all__ = ["CHANNELS", "DEFAULT_AUTO_CLOSE_DAYS", "DEFAULT_CHANNEL", "DEFAULT_PRIORITY", "DEFAULT_STATUS",
+           "DONE_STATUSES", "PAUSED_STATUSES", "PRIORITIES", "STATUSES", "STATUS_ALIASES", "Base", "Ticket",
+           "TicketContact", "TicketCounter", "TicketPropertyDefinition", "TicketSettingsRow", "metadata", "timers"]
 
 
 def metadata() -> MetaData:

@@ -1,4 +1,5 @@
-"""Tickets and their per-tenant numbers. Every table is tenant-scoped: tenant_id leads keys and indexes."""
+"""Tickets, their per-tenant numbers and settings, custom field definitions and the requesters'
+contact projection. Every table is tenant-scoped: tenant_id leads keys and indexes."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Index, Integer, SmallInteger, String, Text, Uuid
+from sqlalchemy import Boolean, DateTime, Index, Integer, SmallInteger, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
-from crm_db.base import JsonType, TenantScoped
+from crm_db.base import JsonType, TenantScoped, utcnow
 from crm_db.timers import timer_table
 from tickets.models.base import Base
 
@@ -21,6 +22,9 @@ DONE_STATUSES = frozenset({"resolved", "closed"})  # a ticket in these carries r
 PAUSED_STATUSES = frozenset({"pending", "on_hold"})
 PRIORITIES = ("low", "normal", "high", "urgent")
 CHANNELS = ("email", "portal", "api", "phone")
+# Accepted on input for the status of the same meaning (the issue spells it "on-hold").
+STATUS_ALIASES = {"on-hold": "on_hold"}
+DEFAULT_AUTO_CLOSE_DAYS = 7
 DEFAULT_STATUS, DEFAULT_PRIORITY, DEFAULT_CHANNEL = "new", "normal", "api"
 
 # Not under RLS, like the outbox: the scheduler claims due rows across tenants (crm_db.timers).
@@ -103,3 +107,52 @@ class TicketCounter(Base):
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
     next_number: Mapped[int] = mapped_column(Integer, nullable=False, default=1001)
+
+
+class TicketSettingsRow(Base):
+    """A tenant's desk settings (one row per tenant; defaults while there is none)."""
+
+    __tablename__ = "ticket_settings"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    # The tenant's own statuses: [{"key", "label", "base"}], base one of STATUSES.
+    statuses: Mapped[list[dict[str, str]]] = mapped_column(JsonType, nullable=False, default=list)
+    # A resolved ticket closes after this many days; 0 = never.
+    auto_close_days: Mapped[int] = mapped_column(Integer, nullable=False, default=DEFAULT_AUTO_CLOSE_DAYS)
+    # Portal requesters also see the tickets of their company.
+    portal_company_tickets: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow,
+                                                    onupdate=utcnow)
+
+
+class TicketPropertyDefinition(TenantScoped, Base):
+    """A custom field of tickets (crm_properties types); its values live under the ticket's `properties`."""
+
+    __tablename__ = "ticket_property_definitions"
+    __table_args__ = (UniqueConstraint("tenant_id", "key", name="ticket_property_definitions_key"),)
+
+    key: Mapped[str] = mapped_column(String(64), nullable=False)
+    label: Mapped[str] = mapped_column(String(200), nullable=False)
+    type: Mapped[str] = mapped_column(String(16), nullable=False)
+    options: Mapped[list[str] | None] = mapped_column(JsonType)
+    required: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    archived_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def object(self) -> str:
+        return "ticket"
+
+
+class TicketContact(TenantScoped, Base):
+    """The contacts service's contacts as requester matching needs them (id = the contact's id),
+    kept from crm.contact.* events (crm_events.replicas)."""
+
+    __tablename__ = "ticket_contacts"
+    __table_args__ = (Index("ticket_contacts_tenant_email_idx", "tenant_id", "email"),)
+
+    email: Mapped[str | None] = mapped_column(String(320))  # lower-cased
+    name: Mapped[str | None] = mapped_column(String(400))
+    company_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
+    deleted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # The event time of the state held: an older event arriving late changes nothing.
+    event_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
