@@ -105,20 +105,10 @@ def waiting(session: Session, team_id: uuid.UUID, exclude: uuid.UUID | None = No
 
 def reassign(session: Session, desk: Desk, ticket_id: uuid.UUID, assignee: uuid.UUID | None) -> None:
     """Change a ticket's assignee through the ticket use case (events, every area's hooks), also
-    from inside another ticket's update hook.
-
-    TicketService.update() emits a status change it finds pending in session.info after the
-    update; a nested update must not emit the outer update's change as its own, so it is set
-    aside meanwhile.
+    from inside another ticket's update hook (TicketService keeps pending status changes per
+    ticket, so the nested update never emits the outer one's).
     """
-    from tickets.service.tickets import _PENDING_STATUS_CHANGE
-
-    pending = session.info.pop(_PENDING_STATUS_CHANGE, None)
-    try:
-        desk.tickets.update(session, ticket_id, {"assignee_id": assignee})
-    finally:
-        if pending is not None:
-            session.info[_PENDING_STATUS_CHANGE] = pending
+    desk.tickets.update(session, ticket_id, {"assignee_id": assignee})
 
 
 def hand_on(session: Session, desk: Desk, team: Team, user_id: uuid.UUID, which: str) -> int:

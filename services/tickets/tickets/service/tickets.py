@@ -18,7 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from crm_core import context
@@ -161,13 +163,15 @@ def next_number(session: Session) -> int:
     creates queue behind each other until commit and never share a number (SQLite: one writer)."""
     tenant = context.require_tenant()
     counter = TicketCounter.__table__
+    # One upsert: two concurrent first tickets of a tenant must not both INSERT the row (the
+    # loser's unique violation was a 409); the conflict path takes the row lock like an UPDATE.
+    insert_stmt = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(counter)
     number = session.execute(
-        update(counter).where(counter.c.tenant_id == tenant)
-        .values(next_number=counter.c.next_number + 1).returning(counter.c.next_number)
-    ).scalar()
-    if number is None:
-        session.execute(insert(counter).values(tenant_id=tenant, next_number=FIRST_NUMBER + 1))
-        return FIRST_NUMBER
+        insert_stmt.values(tenant_id=tenant, next_number=FIRST_NUMBER + 1)
+        .on_conflict_do_update(index_elements=[counter.c.tenant_id],
+                               set_={"next_number": counter.c.next_number + 1})
+        .returning(counter.c.next_number)
+    ).scalar_one()
     return int(number) - 1
 
 
@@ -310,14 +314,15 @@ class TicketService(RecordService[Ticket]):
 
     def after_update(self, session: Session, record: Ticket, changes: dict[str, list[Any]]) -> None:
         if "status" in changes:
-            session.info[_PENDING_STATUS_CHANGE] = changes["status"]
+            # Keyed by ticket: a hook's nested update of another ticket must not emit this one.
+            session.info.setdefault(_PENDING_STATUS_CHANGE, {})[record.id] = changes["status"]
             plan_auto_close(session, record)
         self.hooks.on_changed(session, record, changes)
 
     def update(self, session: Session, record_id: uuid.UUID, values: dict[str, Any],
                expected_version: int | None = None) -> Ticket:
         record = super().update(session, record_id, values, expected_version)
-        change = session.info.pop(_PENDING_STATUS_CHANGE, None)
+        change = session.info.get(_PENDING_STATUS_CHANGE, {}).pop(record.id, None)
         if change is not None:
             before, after = change
             self.outbox.emit(session, "crm.ticket.status_changed", record.id,
