@@ -18,7 +18,6 @@ targets 127.0.0.1 only.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import random
 import subprocess
@@ -33,7 +32,7 @@ import psycopg
 import urllib3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from contacts_list import db_url, gateway_api_key  # noqa: E402
+from contacts_list import gateway_api_key  # noqa: E402
 from run import (  # noqa: E402
     _BENCH_LINE,
     ROOT,
@@ -49,6 +48,7 @@ from run import (  # noqa: E402
     stop,
     wait_ready,
 )
+from seeding import ensure_seeded, seed_marker  # noqa: E402
 
 ARTICLES = int(os.environ.get("BENCH_KB_ARTICLES", "10000"))
 TENANTS = int(os.environ.get("BENCH_KB_TENANTS", "100"))
@@ -82,35 +82,10 @@ def migrations() -> Path:
     return __import__("tickets.__main__", fromlist=["PROCESS"]).PROCESS.migrations
 
 
-def marker() -> str:
-    digest = hashlib.sha256(f"{SEED_VERSION} {ARTICLES} {TENANTS} {SMALL_ARTICLES}".encode())
-    for path in sorted(migrations().glob("**/*.py")):
-        digest.update(path.read_bytes())
-    return f"crm bench seed {digest.hexdigest()[:16]}"
-
-
 def ensure_seed(admin: str) -> tuple[str, str, uuid.UUID]:
     """(owner_url, app_url, big tenant id) of a seeded database, reusing a matching one."""
-    from crm_db.migrate import upgrade
-    from crm_testing.db import APP_PASSWORD, OWNER_PASSWORD, create_service_database
-
-    big, want = tenant_ids()[0], marker()
-    urls = (db_url(admin, DB_NAME, f"{DB_NAME}_owner", OWNER_PASSWORD).replace("postgresql://", "postgresql+psycopg://"),
-            db_url(admin, DB_NAME, f"{DB_NAME}_app", APP_PASSWORD).replace("postgresql://", "postgresql+psycopg://"))
-    with psycopg.connect(db_url(admin, "postgres"), autocommit=True) as conn:
-        found = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
-                             (DB_NAME,)).fetchone()
-    if found and found[0] == want:
-        print(f"kb seed: reusing {DB_NAME}", flush=True)
-        return (*urls, big)
-    started = time.monotonic()
-    owner, app = create_service_database(admin, DB_NAME)
-    upgrade(migrations(), owner)
-    seed(db_url(admin, DB_NAME))
-    with psycopg.connect(db_url(admin, "postgres"), autocommit=True) as conn:
-        conn.execute(f"COMMENT ON DATABASE {DB_NAME} IS '{want}'")  # last: a half-done seed is redone
-    print(f"kb seed: done in {time.monotonic() - started:.0f}s", flush=True)
-    return owner, app, big
+    want = seed_marker(f"{SEED_VERSION} {ARTICLES} {TENANTS} {SMALL_ARTICLES}", migrations())
+    return (*ensure_seeded(admin, DB_NAME, migrations(), want, seed, "kb"), tenant_ids()[0])
 
 
 def seed(superuser_url: str) -> None:
