@@ -17,7 +17,7 @@ CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-
 MAX_ATTACHMENTS = 10
 
 
-class AttachmentInSchema(Schema):
+class TicketAttachmentInSchema(Schema):
     filename = fields.String(required=True, validate=validate.Length(min=1, max=255))
     content_type = fields.String(required=True, validate=validate.Regexp(CONTENT_TYPE, flags=re.IGNORECASE,
                                                                           error="Not a MIME type such as application/pdf."))
@@ -54,7 +54,7 @@ class MessageInSchema(Schema):
     html = fields.String(validate=validate.Length(max=200_000), metadata={"description": "Sanitised (nh3)"})
     cc = fields.List(Email(), validate=validate.Length(max=50),
                      metadata={"description": "A reply's cc's; default: the ticket's cc's so far"})
-    attachments = fields.List(fields.Nested(AttachmentInSchema), validate=validate.Length(max=MAX_ATTACHMENTS))
+    attachments = fields.List(fields.Nested(TicketAttachmentInSchema), validate=validate.Length(max=MAX_ATTACHMENTS))
     status = fields.String(validate=validate.OneOf(STATUSES),
                            metadata={"description": "The ticket's status after the message (e.g. pending)"})
     mentions = fields.List(fields.UUID(), validate=validate.Length(max=50),
@@ -83,7 +83,7 @@ class AuthorSchema(Schema):
     name = fields.String(allow_none=True)
 
 
-class AttachmentSchema(Schema):
+class TicketAttachmentSchema(Schema):
     id = fields.String()
     filename = fields.String(allow_none=True)
     content_type = fields.String(allow_none=True)
@@ -102,7 +102,7 @@ class MessageSchema(Schema):
     html = fields.String(allow_none=True)
     to = fields.List(fields.String())
     cc = fields.List(fields.String())
-    attachments = fields.List(fields.Nested(AttachmentSchema))
+    attachments = fields.List(fields.Nested(TicketAttachmentSchema))
     mentions = fields.List(fields.String())
     message_id = fields.String(allow_none=True, metadata={"description": "The email's Message-ID"})
     in_reply_to = fields.String(allow_none=True)

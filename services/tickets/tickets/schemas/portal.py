@@ -21,7 +21,7 @@ class PortalSessionSchema(Schema):
                                                    "`X-Portal-Session`"})
 
 
-class AttachmentInSchema(Schema):
+class PortalAttachmentInSchema(Schema):
     filename = fields.String(required=True, validate=validate.Length(min=1, max=255))
     content_type = fields.String(load_default="application/octet-stream", validate=validate.Length(min=3, max=255))
     content_base64 = fields.String(required=True)
