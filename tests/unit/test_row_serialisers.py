@@ -66,6 +66,10 @@ JSON_VALUES: dict[str, Any] = {  # column key -> a full value, where "a list" or
     "company_ids": [str(uuid.UUID(int=1)), str(uuid.UUID(int=2))],
     # logged mail on an email activity: [{address, name, role}]
     "participants": [{"address": "a@example.com", "name": "Ä B", "role": "from"}, {"address": "c@example.com", "role": "cc"}],
+    # business hours: weekly slots and holidays
+    "frames": {"mon": [{"start": "09:00", "end": "12:00"}, {"start": "13:00", "end": "17:00"}]},
+    "holidays": [{"date": "2026-12-25", "name": "Weihnachten"}],
+    "feed_holidays": [{"date": "2027-01-01", "name": "Neujahr"}],
 }
 
 

@@ -27,7 +27,7 @@ class BusinessHours(TenantScoped, Base):
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     time_zone: Mapped[str] = mapped_column(String(64), nullable=False)
     # {"mon": [{"start": "09:00", "end": "12:00"}, ...], ...}: days left out are closed.
-    frames: Mapped[dict[str, Any]] = mapped_column(JsonType, nullable=False)
+    frames: Mapped[dict[str, Any]] = mapped_column(JsonType, nullable=False, default=dict)
     holidays: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, nullable=False, default=list)  # [{date, name}]
     holiday_feed_url: Mapped[str | None] = mapped_column(String(2000))
     # What the last successful fetch of the feed found ([{date, name}]); the math uses these.
