@@ -37,7 +37,9 @@ def _mail_names(env: dict[str, str]) -> set[str]:
 
 
 def _read_by_mail_config() -> set[str]:
-    return set(re.findall(r'"(CRM_[A-Z0-9_]+)"', MAIL_CONFIG.read_text()))
+    # mail.config reads the domains through crm_mail.requests (the rule requesters share)
+    shared = MAIL_CONFIG.parents[3] / "libs" / "crm_mail" / "requests.py"
+    return {name for path in (MAIL_CONFIG, shared) for name in re.findall(r'"(CRM_[A-Z0-9_]+)"', path.read_text())}
 
 
 def _image_env(name: str) -> str:
