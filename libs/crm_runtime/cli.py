@@ -129,7 +129,19 @@ def run_loops(loops: list[BackgroundLoop]) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    threads = [threading.Thread(target=loop, args=(stop,), daemon=True, name=f"loop-{i}") for i, loop in enumerate(loops)]
+    def logged(loop: BackgroundLoop) -> BackgroundLoop:
+        # A loop's exception goes to the JSON log with its traceback (not only to stderr), so the
+        # "a worker loop died" line below always has its cause next to it.
+        def run(stop_event: threading.Event) -> None:
+            try:
+                loop(stop_event)
+            except BaseException:
+                log.exception("worker loop %s failed", getattr(loop, "__qualname__", loop))
+                raise
+        return run
+
+    threads = [threading.Thread(target=logged(loop), args=(stop,), daemon=True, name=f"loop-{i}")
+               for i, loop in enumerate(loops)]
     for t in threads:
         t.start()
     while not stop.is_set():
