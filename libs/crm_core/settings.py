@@ -49,6 +49,8 @@ class Settings:
     internal_private_key: str | None
     log_level: str = "INFO"
     metrics_port: int = 9100
+    # Put before every Kafka topic name: environments (or test runs) sharing one cluster keep apart.
+    kafka_topic_prefix: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -68,6 +70,7 @@ class Settings:
             "internal_private_key": _read_key("CRM_INTERNAL_PRIVATE_KEY", "CRM_INTERNAL_PRIVATE_KEY_FILE"),
             "log_level": _env("CRM_LOG_LEVEL", "INFO") or "INFO",
             "metrics_port": int(_env("CRM_METRICS_PORT", "9100") or "9100"),
+            "kafka_topic_prefix": _env("CRM_KAFKA_TOPIC_PREFIX", "") or "",
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

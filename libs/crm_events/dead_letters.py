@@ -106,7 +106,7 @@ def read_topic(settings: Settings, topic: str) -> list[IncomingRecord]:
     if settings.kafka_bootstrap:
         from crm_events.kafka_log import read_topic as read_kafka_topic
 
-        return read_kafka_topic(settings.kafka_bootstrap, topic)
+        return read_kafka_topic(settings.kafka_bootstrap, topic, prefix=settings.kafka_topic_prefix)
     from crm_events.embedded_log import EmbeddedLog
 
     return EmbeddedLog(embedded_log_path(settings)).read_topic(topic)

@@ -34,9 +34,9 @@ def ensure_topics(bootstrap: str, topics: list[str], partitions: int = 3) -> Non
         admin.close()
 
 
-def _incoming(tp: TopicPartition, r: object) -> IncomingRecord:
+def _incoming(tp: TopicPartition, r: object, prefix: str = "") -> IncomingRecord:
     return IncomingRecord(
-        topic=tp.topic,
+        topic=tp.topic.removeprefix(prefix),
         partition=tp.partition,
         offset=r.offset,  # type: ignore[attr-defined]
         key=r.key.decode() if r.key else None,  # type: ignore[attr-defined]
@@ -46,8 +46,9 @@ def _incoming(tp: TopicPartition, r: object) -> IncomingRecord:
     )
 
 
-def read_topic(bootstrap: str, topic: str, timeout: float = 30.0) -> list[IncomingRecord]:
+def read_topic(bootstrap: str, topic: str, timeout: float = 30.0, prefix: str = "") -> list[IncomingRecord]:
     """Every record of `topic` from the beginning up to its end as of now, without a group."""
+    topic = prefix + topic
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, client_id="crm-topic-reader",
                              enable_auto_commit=False)
     try:
@@ -63,14 +64,18 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 30.0) -> list[Incomi
             if time.monotonic() > deadline:
                 raise TimeoutError(f"reading {topic} took longer than {timeout}s")
             for tp, records in consumer.poll(timeout_ms=500).items():
-                out += [_incoming(tp, r) for r in records if r.offset < ends[tp]]
+                out += [_incoming(tp, r, prefix) for r in records if r.offset < ends[tp]]
         return sorted(out, key=lambda r: (r.partition, r.offset))
     finally:
         consumer.close()
 
 
 class KafkaPublisher:
-    def __init__(self, bootstrap: str, client_id: str) -> None:
+    """`prefix` goes before every topic name on the wire (CRM_KAFKA_TOPIC_PREFIX); records and
+    handlers keep the plain names."""
+
+    def __init__(self, bootstrap: str, client_id: str, prefix: str = "") -> None:
+        self.prefix = prefix
         self.producer = KafkaProducer(
             bootstrap_servers=bootstrap,
             client_id=client_id,
@@ -85,7 +90,7 @@ class KafkaPublisher:
     def publish(self, records: list[OutgoingRecord]) -> None:
         futures = [
             self.producer.send(
-                r.topic,
+                self.prefix + r.topic,
                 key=r.key.encode(),
                 value=r.value,
                 headers=[(k, v.encode()) for k, v in r.headers.items()],
@@ -104,7 +109,9 @@ class KafkaPublisher:
 
 
 class KafkaSubscriber:
-    def __init__(self, bootstrap: str, group: str, topics: list[str]) -> None:
+    def __init__(self, bootstrap: str, group: str, topics: list[str], prefix: str = "") -> None:
+        self.prefix = prefix
+        topics = [prefix + t for t in topics]
         ensure_topics(bootstrap, topics)
         self.consumer = KafkaConsumer(
             bootstrap_servers=bootstrap,
@@ -134,7 +141,7 @@ class KafkaSubscriber:
                 # Remember exactly what was handed out: commit() commits these and nothing the
                 # client may have fetched ahead, so a crash can never skip an unhandled record.
                 self._handed_out[tp] = records[-1].offset + 1
-            out += [_incoming(tp, r) for r in records]
+            out += [_incoming(tp, r, self.prefix) for r in records]
         return out
 
     def commit(self) -> None:
@@ -147,7 +154,7 @@ class KafkaSubscriber:
     def rewind(self, unhandled: list[IncomingRecord]) -> None:
         first: dict[TopicPartition, int] = {}
         for r in unhandled:
-            tp = TopicPartition(r.topic, r.partition)
+            tp = TopicPartition(self.prefix + r.topic, r.partition)
             first[tp] = min(first.get(tp, r.offset), r.offset)
         for tp, offset in first.items():
             self.consumer.seek(tp, offset)
@@ -161,7 +168,8 @@ class KafkaSubscriber:
         lag: dict[str, int] = {}
         for tp in assigned:
             behind = max(0, ends.get(tp, 0) - self.consumer.position(tp))
-            lag[tp.topic] = lag.get(tp.topic, 0) + behind
+            topic = tp.topic.removeprefix(self.prefix)
+            lag[topic] = lag.get(topic, 0) + behind
         return lag
 
     def close(self) -> None:

@@ -71,7 +71,8 @@ def open_publisher(settings: Settings) -> EventPublisher:
     if settings.kafka_bootstrap:
         from crm_events.kafka_log import KafkaPublisher
 
-        return KafkaPublisher(settings.kafka_bootstrap, client_id=f"{settings.service}-relay")
+        return KafkaPublisher(settings.kafka_bootstrap, client_id=f"{settings.service}-relay",
+                              prefix=settings.kafka_topic_prefix)
     from crm_events.embedded_log import EmbeddedLog
 
     return EmbeddedLog(embedded_log_path(settings)).publisher()
@@ -81,7 +82,7 @@ def open_subscriber(settings: Settings, group: str, topics: list[str]) -> EventS
     if settings.kafka_bootstrap:
         from crm_events.kafka_log import KafkaSubscriber
 
-        return KafkaSubscriber(settings.kafka_bootstrap, group, topics)
+        return KafkaSubscriber(settings.kafka_bootstrap, group, topics, prefix=settings.kafka_topic_prefix)
     from crm_events.embedded_log import EmbeddedLog
 
     return EmbeddedLog(embedded_log_path(settings)).subscriber(group, topics)

@@ -71,12 +71,12 @@ class ServiceHarness:
 
 def make_settings(service: str, var_dir: Path, *, database_url: str | None = None, owner_url: str | None = None,
                   kafka_bootstrap: str | None = None, public_key: str | None = None,
-                  private_key: str | None = None, **extra: str) -> Settings:
+                  private_key: str | None = None, kafka_topic_prefix: str = "", **extra: str) -> Settings:
     url = database_url or f"sqlite:///{var_dir / (service + '.db')}"
     return Settings.from_env(
         service, database_url=url, database_owner_url=owner_url or url, kafka_bootstrap=kafka_bootstrap,
         var_dir=var_dir, internal_public_key=public_key, internal_private_key=private_key, redis_url=None,
-        metrics_port=0, extra=dict(extra),
+        metrics_port=0, kafka_topic_prefix=kafka_topic_prefix, extra=dict(extra),
     )
 
 

@@ -55,6 +55,7 @@ class ServiceHandle:
                "PYTHONPATH": os.pathsep.join(sys.path)}
         if s.kafka_bootstrap:
             env["CRM_KAFKA_BOOTSTRAP"] = s.kafka_bootstrap
+            env["CRM_KAFKA_TOPIC_PREFIX"] = s.kafka_topic_prefix
         env.update(s.extra)
         env.pop("CRM_INTERNAL_PRIVATE_KEY", None)
         return env
@@ -91,6 +92,9 @@ class Platform:
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     http: urllib3.PoolManager = field(default_factory=lambda: urllib3.PoolManager(maxsize=8))
     closers: list[Callable[[], None]] = field(default_factory=list)  # run first by close()
+    # Before every Kafka topic name of this platform: a platform reads only its own events, not
+    # every earlier test's (a new consumer group starts at the beginning of a shared topic).
+    topic_prefix: str = ""
 
     @property
     def gateway_url(self) -> str:
@@ -189,7 +193,8 @@ def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.1, what:
 
 def start_platform(var_dir: Path, *, pg_admin_url: str | None = None, kafka_bootstrap: str | None = None,
                    redis_url: str | None = None, only: set[str] | None = None, web_processes: frozenset[str] = frozenset(),
-                   service_extra: dict[str, dict[str, str]] | None = None, **gateway_extra: str) -> Platform:
+                   service_extra: dict[str, dict[str, str]] | None = None, topic_prefix: str | None = None,
+                   **gateway_extra: str) -> Platform:
     """`web_processes`: services whose HTTP side runs as `python -m <name> web` (gunicorn, killable
     workers) instead of a thread of this process. `service_extra`: settings per service, e.g.
     {"mail": {"CRM_SMTP_URL": sink.url}} (an SmtpSink of crm_testing.smtp as the relay).
@@ -199,6 +204,7 @@ def start_platform(var_dir: Path, *, pg_admin_url: str | None = None, kafka_boot
     private_pem, public_pem = generate_keypair()
     platform = Platform(var_dir)
     suffix = uuid.uuid4().hex[:6]
+    platform.topic_prefix = (f"t{suffix}." if kafka_bootstrap else "") if topic_prefix is None else topic_prefix
     gateway_apps: list[Any] = []
 
     def gateway_app(environ: Any, start: Any) -> Any:
@@ -233,7 +239,8 @@ def start_platform(var_dir: Path, *, pg_admin_url: str | None = None, kafka_boot
             extra["CRM_JWT_SECRET"] = secrets.token_urlsafe(48)
             extra.update(gateway_extra)
         settings = make_settings(info.name, var_dir, database_url=app_url, owner_url=owner_url,
-                                 kafka_bootstrap=kafka_bootstrap, public_key=public_pem, private_key=private_pem, **extra)
+                                 kafka_bootstrap=kafka_bootstrap, public_key=public_pem, private_key=private_pem,
+                                 kafka_topic_prefix=platform.topic_prefix, **extra)
         if redis_url and info.name == "gateway":
             settings = Settings(**{**settings.__dict__, "redis_url": redis_url})
         if info.name in web_processes and info.name != "gateway":

@@ -80,7 +80,7 @@ def test_relay_killed_mid_burst_loses_nothing(kafka_platform: Platform, kafka_bo
     ids = first + second
     restarted = contacts.spawn("relay")
     try:
-        events = _topic_events(kafka_bootstrap, "crm.contacts.contact", tenant, len(ids))
+        events = _topic_events(kafka_bootstrap, kafka_platform.topic_prefix + "crm.contacts.contact", tenant, len(ids))
     finally:
         restarted.send_signal(signal.SIGTERM)
         restarted.wait(timeout=15)

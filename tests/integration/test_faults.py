@@ -305,7 +305,7 @@ def test_broker_killed_mid_burst_loses_nothing_and_counts_nothing_twice(tmp_path
         committed = _settled(platform, tenant, token)
         _phase("settled")
         assert committed - set(burst.acked) == {*_contact_ids_named(platform, tenant, "first")}
-        created = {r.key for r in read_topic(private_kafka.bootstrap, "crm.contacts.contact")
+        created = {r.key for r in read_topic(private_kafka.bootstrap, "crm.contacts.contact", prefix=platform.topic_prefix)
                    if r.headers.get("event_type") == "crm.contact.created" and json.loads(r.value)["tenant_id"] == tenant}
         assert created == committed  # every committed write's event is on the (restarted) broker
     finally:

@@ -8,6 +8,7 @@ summary (tests/integration/conftest.py), whatever the capture mode.
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
 import email.utils
@@ -232,6 +233,53 @@ def _seed(platform: Platform, t: Tenant, receiver: Receiver) -> None:
                        in ("completed", "failed"), 60, f"{t.label}'s {kind} job")
     _seed_mail(platform, t, contacts[0])
     _seed_sales(platform, t, contacts, deals)
+    _seed_desk(platform, t)
+
+
+def _seed_desk(platform: Platform, t: Tenant) -> None:
+    """Service desk records: business hours, an SLA policy, a team with its member, a routing rule,
+    a ticket custom field, knowledge base articles, and replies and notes (one with an attachment)
+    on the tenant's tickets."""
+    m, tok = t.marker, t.token
+
+    def post(path: str, body: Any, status: int = 201) -> dict[str, Any]:
+        return _ok(platform.request("POST", path, body, token=tok), status)
+
+    hours = post("/v1/business-hours", {"name": f"Hours {m}", "time_zone": "Europe/Berlin",
+                                        "frames": {"mon": [{"start": "09:00", "end": "17:00"}]},
+                                        "holidays": [{"date": "2027-12-25", "name": f"Holiday {m}"}]})
+    t.add("/v1/business-hours", hours["id"])
+    policy = post("/v1/sla-policies", {"name": f"SLA {m}", "condition": f"tags in ('{m}')",
+                                       "business_hours_id": hours["id"], "first_response_minutes": 60,
+                                       "resolution_minutes": 480})
+    t.add("/v1/sla-policies", policy["id"])
+    team = post("/v1/teams", {"name": f"Team {m}", "assignment_mode": "round_robin",
+                              "members": [{"user_id": t.user_id, "capacity": 5}]})
+    t.add("/v1/teams", team["id"])
+    t.add("/v1/teams/{}/members", t.user_id, team["id"])
+    t.add("/v1/teams/availability", t.user_id)
+    rule = post("/v1/routing-rules", {"name": f"Route {m}", "condition": f"tags in ('{m}')", "team_id": team["id"]})
+    t.add("/v1/routing-rules", rule["id"])
+    prop = post("/v1/properties/tickets", {"key": f"{m}_ti0", "label": f"Ticket label {m}", "type": "text"})
+    t.add("/v1/properties/tickets", prop["key"])
+    t.ids.add(prop["id"])
+    t.strings |= {f"Hours {m}", f"Holiday {m}", f"SLA {m}", f"Team {m}", f"Route {m}", f"Ticket label {m}"}
+    for n in range(2):
+        article = post("/v1/kb/articles", {"title": f"Article {m} {n}", "body_markdown": f"Body **{m}** {n}",
+                                           "category": f"Category {m}", "status": ("published", "draft")[n]})
+        t.add("/v1/kb/articles", article["id"])
+        t.strings |= {f"Article {m} {n}", f"Category {m}"}
+    for n, ticket_id in enumerate(t.slots["/v1/tickets"][:2]):
+        attachments = [{"filename": f"log-{m}.txt", "content_type": "text/plain",
+                        "content_base64": base64.b64encode(f"log {m}".encode()).decode()}] if n == 0 else []
+        for kind in ("reply", "note"):
+            message = post(f"/v1/tickets/{ticket_id}/messages", {"kind": kind, "text": f"{kind.title()} {m} {n}",
+                                                                 "attachments": attachments if kind == "note" else []})
+            t.add("/v1/tickets/{}/messages", message["id"], ticket_id)
+            t.strings.add(f"{kind.title()} {m} {n}")
+            for att in message["attachments"]:
+                t.add("/v1/tickets/{}/attachments", att["id"], ticket_id)
+                t.strings.add(f"log-{m}.txt")
 
 
 def _seed_sales(platform: Platform, t: Tenant, contacts: list[dict[str, Any]], deals: list[dict[str, Any]]) -> None:
@@ -362,6 +410,18 @@ def _seed_mail(platform: Platform, t: Tenant, contact: dict[str, Any]) -> None:
         t.add("/v1/mail/messages", message["id"])
 
 
+def _seed_ticket_numbers(platform: Platform, a: Tenant) -> None:
+    """Ticket numbers count per tenant (both have a #1001, and B's probes create more): A's
+    numbering moved far ahead gives A numbers B never reaches."""
+    _ok(platform.request("PATCH", "/v1/settings/tickets", {"next_number": 900_000}, token=a.token), 200)
+    for n in range(2):
+        ticket = _ok(platform.request("POST", "/v1/tickets", {"subject": f"Numbered {a.marker} {n}"}, token=a.token), 201)
+        assert ticket["number"] == 900_000 + n
+        a.add("/v1/tickets", ticket["id"])
+        a.add("/v1/tickets/by-number", str(ticket["number"]))
+        a.strings.add(f"Numbered {a.marker} {n}")
+
+
 def _mint_cursors(platform: Platform, t: Tenant, doc: OpenApi) -> None:
     """Every list operation A can page through, with limit=1: A's own next_cursor for each."""
     for op in doc.operations():
@@ -413,6 +473,7 @@ def world(platform: Platform, receiver: Receiver, request: pytest.FixtureRequest
     a, b, c = (_tenant(platform, label) for label in ("a", "b", "c"))
     _seed(platform, a, receiver)
     _seed(platform, b, receiver)
+    _seed_ticket_numbers(platform, a)
     _mint_cursors(platform, a, doc)
     _mint_cursors(platform, b, doc)
     # A's records as A reads them now: after the attack every one must read the same
@@ -446,6 +507,8 @@ def _slot_candidates(a: Tenant, slot: str, param: str, op: Operation) -> list[st
     if "enum" in schema:
         return []
     own = a.slots.get(slot, [])
+    if schema.get("type") == "integer":
+        return own  # a number (#1001): an id in its place is malformed, not someone's record
     # records of other kinds too (an id of another kind must be refused the same way): a sample
     # that rotates with the operation, so that every kind is tried somewhere in the run
     others = [ids[0] for s, ids in sorted(a.slots.items()) if s != slot and ids and ids[0] not in own]
@@ -503,9 +566,9 @@ def id_probes(world: dict[str, Any], platform: Platform) -> list[Probe]:
                 for cred_name, cred in b.credentials().items():
                     key = f"id:{op.method}:{op.path}:{target}:{context}:{cred_name}"
                     # what the same call answers about nothing, for a value of each shape (uuid or key)
-                    nothing = {"uuid": str(uuid.uuid4()), "key": "zz" + uuid.uuid4().hex[:12]}
-                    shaped = [(nothing[_shape(v)], True, f"{key}:{_shape(v)}") for v in {"uuid": 0, "key": 0}
-                              if any(_shape(x) == v for x in values)]
+                    nothing = {"uuid": str(uuid.uuid4()), "key": "zz" + uuid.uuid4().hex[:12], "int": "987654321"}
+                    shaped = [(nothing[shape], True, f"{key}:{shape}") for shape in nothing
+                              if any(_shape(x) == shape for x in values)]
                     for value, is_base, base_key in [*shaped, *((v, False, f"{key}:{_shape(v)}") for v in values)]:
                         path = op.path
                         for name, v in {**others, target: value}.items():
@@ -518,6 +581,8 @@ def id_probes(world: dict[str, Any], platform: Platform) -> list[Probe]:
 
 
 def _shape(value: str) -> str:
+    if value.isdigit():
+        return "int"
     try:
         uuid.UUID(value)
         return "uuid"

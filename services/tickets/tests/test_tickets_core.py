@@ -163,7 +163,7 @@ def test_on_hold_alias(tickets_service: ServiceHarness) -> None:
 def test_settings_defaults_and_changes(tickets_service: ServiceHarness) -> None:
     svc = tickets_service
     got = svc.client.get("/v1/settings/tickets", headers=svc.headers("a")).get_json()
-    assert got == {"statuses": [], "auto_close_days": 7, "portal_company_tickets": False}
+    assert got == {"statuses": [], "auto_close_days": 7, "portal_company_tickets": False, "next_number": 1001}
     changed = settings(svc, statuses=[{"key": "waiting_on_vendor", "label": "Waiting on vendor", "base": "on-hold"}],
                        portal_company_tickets=True)
     assert changed.status_code == 200
@@ -183,6 +183,23 @@ def test_settings_defaults_and_changes(tickets_service: ServiceHarness) -> None:
     assert svc.client.patch("/v1/settings/tickets", json={"auto_close_days": 1},
                             headers=svc.headers("a", roles=("member",))).status_code == 403
     assert [e.type for e in outbox_events(svc)] == ["crm.ticket_settings.updated"]
+
+
+def test_numbering_moves_forward_only(tickets_service: ServiceHarness) -> None:
+    svc = tickets_service
+    # a desk moving over continues its numbering, before its first ticket or after some
+    assert settings(svc, next_number=5000).get_json()["next_number"] == 5000
+    assert create(svc, "a", subject="First here")["number"] == 5000
+    assert create(svc, "b", subject="B counts alone")["number"] == 1001
+    resp = settings(svc, next_number=5000)  # 5000 is taken: numbers are never reused
+    assert resp.status_code == 422 and "next_number" in resp.get_json()["errors"]
+    assert settings(svc, next_number=0).status_code == 422
+    assert settings(svc, next_number=7000).get_json()["next_number"] == 7000
+    assert [create(svc, "a", subject=f"Then {n}")["number"] for n in range(2)] == [7000, 7001]
+    assert svc.client.get("/v1/tickets/by-number/7001", headers=svc.headers("a")).get_json()["subject"] == "Then 1"
+    assert svc.client.get("/v1/tickets/by-number/7001", headers=svc.headers("b")).status_code == 404
+    changes = [e.data.get("changes") for e in outbox_events(svc) if e.type == "crm.ticket_settings.updated"]
+    assert {"next_number": [1001, 5000]} in changes and {"next_number": [5001, 7000]} in changes
 
 
 def test_custom_status_sets_its_base(tickets_service: ServiceHarness) -> None:

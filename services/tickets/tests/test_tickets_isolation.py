@@ -47,7 +47,7 @@ def test_tickets_of_another_tenant_are_invisible(tickets_service: ServiceHarness
     assert c.post("/v1/properties/tickets", json={"key": "product", "label": "Mine", "type": "number"},
                   headers=hb).status_code == 201  # the same key is free in B
     assert c.get("/v1/settings/tickets", headers=hb).get_json() == {"statuses": [], "auto_close_days": 7,
-                                                                    "portal_company_tickets": False}
+                                                                    "portal_company_tickets": False, "next_number": 1002}
     assert c.post("/v1/tickets", json={"subject": "x", "custom_status": "vendor"}, headers=hb).status_code == 422
     # A is untouched
     got = get(svc, rec)

@@ -175,4 +175,4 @@ def register_members(bp: Blueprint, runtime: ServiceRuntime, teams: TeamService)
     doc.operation("/v1/teams/availability/{user_id}", "put",
                   summary="Set an agent's availability in every team they belong to (an agent may set their own)",
                   tag=TAG, scope=write, request=AvailabilitySchema, response=TeamSchema, list_of=True,
-                  parameters=[user_param], extra_responses={404: "Malformed user id", 422: "Invalid fields"})
+                  parameters=[user_param], extra_responses={404: "The user is in none of the teams", 422: "Invalid fields"})

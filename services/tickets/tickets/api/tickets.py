@@ -22,7 +22,7 @@ from tickets.schemas.tickets import TicketCreateSchema, TicketInSchema, TicketSc
 from tickets.service.conditions import ticket_fields
 from tickets.service.desk import Desk
 from tickets.service.properties import STORE, check_ticket_key
-from tickets.service.tickets import ticket_settings, update_settings
+from tickets.service.tickets import settings_body, ticket_settings, update_settings
 
 FILTER_PARAMS = [
     {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(STATUSES)}},
@@ -134,18 +134,18 @@ def _register_settings(bp: Blueprint, runtime: ServiceRuntime) -> None:
     def read() -> Response:
         require_scope("tickets:read")
         with runtime.db.transaction() as session:
-            return json_response(ticket_settings(session).as_dict())
+            return json_response(settings_body(session, ticket_settings(session)))
 
     def change() -> Response:
         require_scope("tickets:write")
         require_admin_access()  # tenant-wide
         values = load(schema, partial=True)
         with runtime.db.transaction() as session:
-            return json_response(update_settings(session, runtime.outbox, values).as_dict())
+            return json_response(settings_body(session, update_settings(session, runtime.outbox, values)))
 
     bp.add_url_rule(SETTINGS_PATH, "ticket_settings_get", read, methods=["GET"])
     bp.add_url_rule(SETTINGS_PATH, "ticket_settings_update", change, methods=["PATCH"])
-    runtime.doc.operation(SETTINGS_PATH, "get", summary="Ticket settings: custom statuses, auto-close, portal",
+    runtime.doc.operation(SETTINGS_PATH, "get", summary="Ticket settings: custom statuses, auto-close, portal, numbering",
                           tag="Tickets", scope="tickets:read", response=TicketSettingsSchema)
     runtime.doc.operation(SETTINGS_PATH, "patch", summary="Change ticket settings (owners and admins)", tag="Tickets",
                           scope="tickets:write", request=TicketSettingsSchema, response=TicketSettingsSchema,

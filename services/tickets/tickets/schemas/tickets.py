@@ -108,6 +108,9 @@ class TicketSettingsSchema(Schema):
         "description": "A resolved ticket closes after this many days (0: never)."})
     portal_company_tickets = fields.Boolean(metadata={
         "description": "Portal requesters also see their company's tickets."})
+    next_number = fields.Integer(validate=validate.Range(min=1, max=999_999_999), metadata={
+        "description": "The number of the next ticket; it can only move forward (a desk moving over keeps "
+                       "its numbering)."})
 
     @validates_schema
     def distinct_keys(self, data: dict[str, Any], **_: Any) -> None:

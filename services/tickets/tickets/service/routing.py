@@ -145,6 +145,9 @@ class TeamService(RecordService[Team]):
         """An agent away (or back) in every team they belong to."""
         teams = session.scalars(select(TeamMember.team_id).where(TeamMember.user_id == user_id)
                                 .order_by(TeamMember.team_id)).all()
+        if not teams:
+            # the same answer for a user of another tenant as for no user at all
+            raise NotFound(f"User {user_id} is in none of your teams.")
         return [self.set_member(session, team_id, user_id, {"available": available}, reassign=reassign)
                 for team_id in teams]
 

@@ -121,12 +121,15 @@ def update_settings(session: Session, outbox: Outbox, values: dict[str, Any]) ->
         row.auto_close_days = values["auto_close_days"]
     if "portal_company_tickets" in values:
         row.portal_company_tickets = values["portal_company_tickets"]
+    numbering = _move_numbering(session, values["next_number"]) if "next_number" in values else None
     session.flush()
     after = session.info[_SETTINGS] = _settings_of(row)
     if after.auto_close_days != before.auto_close_days:
         replan_auto_close(session, after.auto_close_days)
     old, new = before.as_dict(), after.as_dict()
     changes = {k: [old[k], new[k]] for k in new if old[k] != new[k]}
+    if numbering is not None and numbering[0] != numbering[1]:
+        changes["next_number"] = list(numbering)
     if changes:
         outbox.emit(session, "crm.ticket_settings.updated", tenant, new, changes=changes)
     return after
@@ -173,6 +176,31 @@ def next_number(session: Session) -> int:
         .returning(counter.c.next_number)
     ).scalar_one()
     return int(number) - 1
+
+
+def upcoming_number(session: Session) -> int:
+    """The number the tenant's next ticket gets."""
+    found = session.get(TicketCounter, context.require_tenant())
+    return int(found.next_number) if found is not None else FIRST_NUMBER
+
+
+def _move_numbering(session: Session, wanted: int) -> tuple[int, int]:
+    """Numbering continues from `wanted` (a desk moving over keeps its numbers going): forward
+    only, since a number is never reused."""
+    tenant = context.require_tenant()
+    current = session.get(TicketCounter, tenant, with_for_update=True)
+    upcoming = int(current.next_number) if current is not None else FIRST_NUMBER
+    if wanted < upcoming:
+        raise validation_error({"next_number": [f"Numbers are never reused: the next is at least {upcoming}."]})
+    if current is None:
+        session.add(TicketCounter(tenant_id=tenant, next_number=wanted))
+    else:
+        current.next_number = wanted
+    return upcoming, wanted
+
+
+def settings_body(session: Session, found: TicketSettings) -> dict[str, Any]:
+    return {**found.as_dict(), "next_number": upcoming_number(session)}
 
 
 # --- requesters --------------------------------------------------------------------------------
