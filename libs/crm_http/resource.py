@@ -95,6 +95,8 @@ class RecordRoutes:
     before_list: Callable[[Session], None] | None = None
     # Tenant administration (scoring rules, say): writes need an owner/admin or the `admin` scope.
     admin_writes: bool = False
+    # Only GET (list and read): records the service writes itself (jobs, say).
+    read_only: bool = False
     # Lists and reads serialise Core rows with the output schema compiled once (crm_http.rows);
     # None when the schema needs ORM objects (a relationship, say): those stay on schema.dump.
     rows: RowSerializer | None = field(default=None, init=False)
@@ -114,22 +116,24 @@ class RecordRoutes:
         if self.rows is not None and issubclass(model, TenantScoped):
             self._by_id = select(*self.rows.table_columns).where(model.id == bindparam("rid"),
                                                                  model.tenant_id == bindparam("tenant"))
-        bp.add_url_rule(self.base, f"{name}_create", idempotent(self.db, self.idempotency)(self.create), methods=["POST"])
         bp.add_url_rule(self.base, f"{name}_list", self.list, methods=["GET"])
         item = f"{self.base}/<record_id>"
         bp.add_url_rule(item, f"{name}_get", self.read, methods=["GET"])
-        bp.add_url_rule(item, f"{name}_update", self.update, methods=["PATCH"])
-        bp.add_url_rule(item, f"{name}_delete", self.delete, methods=["DELETE"])
         singular = self.service().aggregate
         item_doc = f"{self.base}/{{record_id}}"
         id_param = [{"name": "record_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}]
-        doc.operation(self.base, "post", summary=f"Create a {singular}", tag=self.tag, scope=write,
-                      request=type(self.create_schema), response=out, status=201, extra_responses={409: "Conflict", 422: "Invalid fields"},
-                      parameters=[{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}])
         doc.operation(self.base, "get", summary=f"List {name}", tag=self.tag, scope=read, response=out,
                       list_of=True, parameters=list_params(filterable=self.fields is not None, searchable=self.search is not None))
         doc.operation(item_doc, "get", summary=f"Get a {singular}", tag=self.tag, scope=read, response=out,
                       parameters=id_param, extra_responses={404: "Not found"})
+        if self.read_only:
+            return
+        bp.add_url_rule(self.base, f"{name}_create", idempotent(self.db, self.idempotency)(self.create), methods=["POST"])
+        bp.add_url_rule(item, f"{name}_update", self.update, methods=["PATCH"])
+        bp.add_url_rule(item, f"{name}_delete", self.delete, methods=["DELETE"])
+        doc.operation(self.base, "post", summary=f"Create a {singular}", tag=self.tag, scope=write,
+                      request=type(self.create_schema), response=out, status=201, extra_responses={409: "Conflict", 422: "Invalid fields"},
+                      parameters=[{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}])
         doc.operation(item_doc, "patch", summary=f"Update a {singular}", tag=self.tag, scope=write,
                       request=type(self.update_schema), response=out,
                       extra_responses={404: "Not found", 409: "Conflict (e.g. a merged-away id: see `merged_into`)",

@@ -41,7 +41,8 @@ def test_ticket_core_is_tenant_isolated(pg_platform: Platform) -> None:
     assert p.request("PATCH", "/v1/properties/tickets/product", {"label": "B"}, token=tb).status == 404
     assert p.request("DELETE", "/v1/properties/tickets/product", token=tb).status == 404
     assert _ok(p.request("GET", "/v1/settings/tickets", token=tb)) == {"statuses": [], "auto_close_days": 7,
-                                                                      "portal_company_tickets": False}
+                                                                      "portal_company_tickets": False,
+                                                                      "next_number": 1001}
     assert p.request("POST", "/v1/tickets", {"subject": "x", "custom_status": "vendor"}, token=tb).status == 422
     mine = _ok(p.request("POST", "/v1/tickets", {"subject": "Mine"}, token=tb), 201)
     assert mine["number"] == 1001

@@ -13,7 +13,7 @@ from crm_core.context import tenant_context
 from crm_events.tables import event_tables
 from crm_testing.apps import ServiceHarness
 from tickets.models import timers
-from tickets.service import conversations, sla
+from tickets.service import conversations, sla_config
 from tickets.service.desk import Desk, build_desk
 
 SPLIT = {d: [{"start": "09:00", "end": "12:00"}, {"start": "13:00", "end": "17:00"}] for d in ("mon", "tue", "wed", "thu", "fri")}
@@ -124,7 +124,7 @@ def check_isolation(svc: ServiceHarness, clock: Clock) -> None:
     assert get(svc, f"/v1/business-hours/{cal['id']}")["name"] == "Berlin office"
     # One scheduler round over both tenants' due timers: each ticket breaches under its own tenant's policy
     runtime = svc.app.extensions["crm_runtime"]
-    scheduler, _ = sla.schedulers(runtime.settings, svc.db, desk_of(svc), clock)
+    scheduler, _ = sla_config.schedulers(runtime.settings, svc.db, desk_of(svc), clock)
     clock.set("2027-03-01 09:00")
     scheduler.drain()
     by_ticket = {e["ticket_id"]: e["policy_id"] for e in events(svc, "crm.ticket.sla_breached")}

@@ -17,7 +17,7 @@ from crm_core.context import tenant_context
 from crm_core.ids import secret_hash
 from crm_testing.apps import ServiceHarness
 from tickets.models.csat import CsatSurvey
-from tickets.service import sla
+from tickets.service import sla, sla_config
 
 
 def resolve(svc: ServiceHarness, tenant: str, email: str, **body: object) -> tuple[dict, str]:
@@ -70,7 +70,7 @@ def test_agent_and_sla_are_taken_at_resolve(tickets_service: ServiceHarness, mon
     ticket = staff_ticket(svc, "a", "ann@example.com", assignee_id=str(agent))
     clock.set("2027-03-01 08:05")  # the first response was due at 08:01: breached when the timer fires
     runtime = svc.app.extensions["crm_runtime"]
-    scheduler, _feeds = sla.schedulers(runtime.settings, svc.db, desk_of(svc), clock)
+    scheduler, _feeds = sla_config.schedulers(runtime.settings, svc.db, desk_of(svc), clock)
     assert scheduler.drain() >= 1
     staff_patch(svc, "a", ticket, status="resolved")
     token = last_link(svc, "ann@example.com", "csat")

@@ -35,7 +35,7 @@ from sqlalchemy import select
 from crm_core.context import tenant_context
 from crm_testing.apps import ServiceHarness
 from tickets.models.sla import TicketSla
-from tickets.service import sla
+from tickets.service import sla, sla_config
 
 
 @pytest.fixture
@@ -257,8 +257,8 @@ def test_timers_fire_once_across_restarts(tickets_service: ServiceHarness, clock
     warned = Hooked()
     desk.hooks.sla_warning.append(warned)
     runtime = svc.app.extensions["crm_runtime"]
-    scheduler, _feeds = sla.schedulers(runtime.settings, svc.db, desk, clock)
-    assert len(sla.background(runtime.settings, svc.db)) == 2  # what the worker runs: SLA timers, holiday feeds
+    scheduler, _feeds = sla_config.schedulers(runtime.settings, svc.db, desk, clock)
+    assert len(sla_config.background(runtime.settings, svc.db)) == 3  # what the worker runs: SLA timers, holiday feeds, recomputes
     breaches_before = REGISTRY.get_sample_value("crm_tickets_breached_total") or 0.0
     clock.set("2027-03-01 08:47")
     assert scheduler.drain() == 0
@@ -272,7 +272,7 @@ def test_timers_fire_once_across_restarts(tickets_service: ServiceHarness, clock
     patch(svc, f"/v1/tickets/{ticket['id']}", {"priority": "high"})
     assert pending_timers(svc, ticket["id"]) == [("sla_breach", z("2027-03-01 09:00"))]
     clock.set("2027-03-01 09:00")
-    restarted, _ = sla.schedulers(runtime.settings, svc.db, desk, clock)  # a new process
+    restarted, _ = sla_config.schedulers(runtime.settings, svc.db, desk, clock)  # a new process
     assert restarted.drain() == 1
     (breach,) = events(svc, "crm.ticket.sla_breached")
     assert (breach["target"], breach["breached_at"], breach["assignee_id"]) == ("first_response", iso("2027-03-01 09:00"), str(assignee))
@@ -288,7 +288,7 @@ def test_timers_fire_once_across_restarts(tickets_service: ServiceHarness, clock
         sla.TIMERS.schedule(session, sla.BREACH, uuid.UUID(ticket["id"]), z("2027-03-01 09:00"), {"target": "first_response", "cycle": 0})
         sla.TIMERS.schedule(session, sla.WARNING, uuid.UUID(ticket["id"]), z("2027-03-01 08:48"), {"target": "first_response", "cycle": 0})
     clock.set("2027-03-01 12:00")
-    third, _ = sla.schedulers(runtime.settings, svc.db, desk, clock)
+    third, _ = sla_config.schedulers(runtime.settings, svc.db, desk, clock)
     third.drain()
     assert len(events(svc, "crm.ticket.sla_breached")) == 1 and len(events(svc, "crm.ticket.sla_warning")) == 1
     assert warned.calls == [(ticket["id"], "first_response")]
@@ -303,7 +303,7 @@ def test_met_or_paused_targets_do_not_fire(tickets_service: ServiceHarness, cloc
     message(svc, answered, "reply", "agent")
     patch(svc, f"/v1/tickets/{waiting['id']}", {"status": "pending"})
     runtime = svc.app.extensions["crm_runtime"]
-    scheduler, _ = sla.schedulers(runtime.settings, svc.db, desk_of(svc), clock)
+    scheduler, _ = sla_config.schedulers(runtime.settings, svc.db, desk_of(svc), clock)
     with tenant_context(svc.tenant("a")), svc.db.transaction() as session:  # stale timers, as if a replan was lost
         for t in (answered, waiting):
             sla.TIMERS.schedule(session, sla.BREACH, uuid.UUID(t["id"]), z("2027-03-01 09:00"), {"target": "first_response", "cycle": 0})
@@ -334,7 +334,7 @@ def test_holiday_feed_refresh(tickets_service: ServiceHarness, clock: Clock) -> 
     ticket = post(svc, "/v1/tickets", {"subject": "Feed"})
     assert ticket["sla_due_at"] == iso("2027-03-08 09:00")
     runtime = svc.app.extensions["crm_runtime"]
-    _, feeds = sla.schedulers(runtime.settings, svc.db, desk_of(svc), clock)
+    _, feeds = sla_config.schedulers(runtime.settings, svc.db, desk_of(svc), clock)
     refresher = feeds.handlers[sla.FEED]
     refresher.fetch = fake_fetch  # type: ignore[attr-defined]
     assert feeds.drain() == 1 and calls == [("https://holidays.example/de.ics", 10.0)]

@@ -18,7 +18,7 @@ from crm_runtime.service import migrations_dir
 from crm_testing.apps import ServiceHarness, pg_harness
 from tickets.app import create_app
 from tickets.models import Ticket, metadata
-from tickets.service import sla
+from tickets.service import sla, sla_config
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def test_breaches_fire_once_per_tenant_on_postgres(pg_tickets: ServiceHarness, c
     runtime = svc.app.extensions["crm_runtime"]
     desk = desk_of(svc)
     clock.set("2027-03-01 09:00")
-    pair = [sla.schedulers(runtime.settings, svc.db, desk, clock)[0] for _ in range(2)]
+    pair = [sla_config.schedulers(runtime.settings, svc.db, desk, clock)[0] for _ in range(2)]
     for s in pair:
         s.batch = 4  # small batches: the two interleave
     threads = [threading.Thread(target=s.drain) for s in pair]
@@ -66,7 +66,7 @@ def test_a_locked_ticket_is_retried_not_waited_on(pg_tickets: ServiceHarness, cl
     policy(svc, None, "a", first_response_minutes=10, warning_threshold=99)
     ticket = post(svc, "/v1/tickets", {"subject": "Held"}, "a")
     runtime = svc.app.extensions["crm_runtime"]
-    scheduler = sla.schedulers(runtime.settings, svc.db, desk_of(svc), clock)[0]
+    scheduler = sla_config.schedulers(runtime.settings, svc.db, desk_of(svc), clock)[0]
     clock.set("2027-03-01 08:09:55")
     scheduler.drain()  # the warning (at 9.9 minutes)
     held, release = threading.Event(), threading.Event()

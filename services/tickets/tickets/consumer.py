@@ -5,9 +5,9 @@ from __future__ import annotations
 from crm_core.settings import Settings
 from crm_db.database import Database
 from crm_runtime.cli import BackgroundLoop, ConsumerSpec
-from tickets.service import conversations, csat, kb, portal, routing, sla, tickets
+from tickets.service import conversations, csat, kb, portal, routing, sla_config, tickets
 
-AREAS = (tickets, routing, sla, kb, conversations, portal, csat)
+AREAS = (tickets, routing, sla_config, kb, conversations, portal, csat)
 
 
 def consumers(settings: Settings, db: Database) -> list[ConsumerSpec]:

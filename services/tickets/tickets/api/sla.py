@@ -1,4 +1,5 @@
-"""Routes of the sla area: /v1/business-hours, /v1/sla-policies, GET /v1/tickets/{id}/sla."""
+"""Routes of the sla area: /v1/business-hours, /v1/sla-policies, GET /v1/tickets/{id}/sla, and
+/v1/sla-recomputes (the progress of big recomputes those changes queue)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from crm_http.auth import require_scope
 from crm_http.parsing import parse_uuid
 from crm_http.resource import RecordRoutes, json_response
 from crm_runtime.service import ServiceRuntime
-from tickets.models.sla import BusinessHours, SlaPolicy
+from tickets.models.sla import BusinessHours, SlaPolicy, SlaRecompute
 from tickets.schemas.sla import (
     BusinessHoursCreateSchema,
     BusinessHoursInSchema,
@@ -16,17 +17,23 @@ from tickets.schemas.sla import (
     SlaPolicyCreateSchema,
     SlaPolicyInSchema,
     SlaPolicySchema,
+    SlaRecomputeInSchema,
+    SlaRecomputeSchema,
     TicketSlaSchema,
 )
-from tickets.service import sla
+from tickets.service import sla, sla_config
 from tickets.service.desk import Desk
+from tickets.service.sla_jobs import RecomputeRecords, Recomputes
 
 
 def register(bp: Blueprint, runtime: ServiceRuntime, desk: Desk) -> None:
     """Adds the area's routes."""
     calendars_out, policies_out = BusinessHoursSchema(), SlaPolicySchema()
-    calendars = sla.BusinessHoursService(runtime.outbox, calendars_out.dump)
-    policies = sla.SlaPolicyService(runtime.outbox, policies_out.dump)
+    recomputes = Recomputes.from_settings(runtime.settings)
+    calendars = sla_config.BusinessHoursService(runtime.outbox, calendars_out.dump, recomputes)
+    policies = sla_config.SlaPolicyService(runtime.outbox, policies_out.dump, recomputes)
+    jobs_out = SlaRecomputeSchema()
+    jobs = RecomputeRecords(runtime.outbox, jobs_out.dump)
     # Tenant configuration: writes need an owner/admin (or the admin scope), reads tickets:read.
     RecordRoutes(
         collection="business-hours", area="tickets", tag="SLA", admin_writes=True,
@@ -41,6 +48,14 @@ def register(bp: Blueprint, runtime: ServiceRuntime, desk: Desk) -> None:
         create_schema=SlaPolicyCreateSchema(), update_schema=SlaPolicyInSchema(), output_schema=policies_out,
         idempotency=lambda: runtime.idempotency, default_sort="position",
         sortable={"position": SlaPolicy.position, "name": SlaPolicy.name},
+    ).register(bp, runtime.doc)
+    # A calendar or policy change touching more open tickets than CRM_SLA_RECOMPUTE_INLINE_MAX
+    # queues one of these; newest first.
+    RecordRoutes(
+        collection="sla-recomputes", area="tickets", tag="SLA", read_only=True,
+        db=lambda: runtime.db, service=lambda: jobs,
+        create_schema=SlaRecomputeInSchema(), update_schema=SlaRecomputeInSchema(), output_schema=jobs_out,
+        idempotency=lambda: runtime.idempotency, sortable={"created_at": SlaRecompute.created_at},
     ).register(bp, runtime.doc)
 
     def ticket_sla(ticket_id: str) -> Response:

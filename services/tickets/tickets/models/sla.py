@@ -76,3 +76,23 @@ class TicketSla(TenantScoped, Base):
     fired: Mapped[dict[str, str]] = mapped_column(JsonType, nullable=False, default=dict)
     # Whether the ticket is done with SLA work (closed): recomputes skip it.
     closed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class SlaRecompute(TenantScoped, Base):
+    """A recompute of many open tickets' SLA clocks after a calendar or policy change, done by the
+    worker in chunks (timer kind sla_recompute) so the change's request stays short; its counts
+    are the progress GET /v1/sla-recomputes/{id} shows."""
+
+    __tablename__ = "sla_recomputes"
+    __table_args__ = (Index("sla_recomputes_tenant_created_idx", "tenant_id", "created_at", "id"),)
+
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="queued")  # queued|running|completed
+    reason: Mapped[str] = mapped_column(String(300), nullable=False)
+    # {"policy_ids": [...] (null inside: tickets without a policy) or null for every open ticket, "rematch": bool}
+    scope: Mapped[dict[str, Any]] = mapped_column(JsonType, nullable=False, default=dict)
+    tickets_total: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    tickets_done: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # The last ticket done (chunks go in ticket id order): where the next chunk starts.
+    after_ticket_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

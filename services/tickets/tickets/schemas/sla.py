@@ -156,3 +156,16 @@ class TicketSlaSchema(Schema):
     history = fields.List(fields.Nested(SlaTargetSchema), metadata={"description": "Earlier next_response rounds."})
     segments = fields.List(fields.Nested(SlaSegmentSchema))
     segments_truncated = fields.Boolean()
+
+
+class SlaRecomputeSchema(RecordSchema):
+    status = fields.String(dump_only=True, metadata={"enum": ["queued", "running", "completed"]})
+    reason = fields.String(dump_only=True, metadata={"description": "The change that asked for it"})
+    tickets_total = fields.Integer(dump_only=True, metadata={"description": "Open tickets to recompute"})
+    tickets_done = fields.Integer(dump_only=True)
+    started_at = UtcDateTime(dump_only=True, allow_none=True)
+    finished_at = UtcDateTime(dump_only=True, allow_none=True)
+
+
+class SlaRecomputeInSchema(Schema):
+    """Nothing to send: the worker writes these records."""

@@ -26,24 +26,18 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, bindparam, case, delete, event, literal, select, text, update
+from sqlalchemy import JSON, bindparam, case, delete, event, func, literal, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from crm_core import context
-from crm_core.errors import Conflict, ProblemError, validation_error
+from crm_core.errors import ProblemError
 from crm_core.metrics import metrics
-from crm_core.settings import Settings
 from crm_db.base import as_utc, utc_iso, utcnow
 from crm_db.bulk import bulk_insert
-from crm_db.database import Database
-from crm_db.timers import Timer, Timers, TimerScheduler
-from crm_events.outbox import Outbox
-from crm_events.records import RecordService
+from crm_db.timers import Timer, Timers
 from crm_hours import ALWAYS_OPEN, Calendar, CalendarError, NoBusinessHours, run_clock, segments
-from crm_hours import feed as holiday_feed
 from crm_query import compile_filter
-from crm_runtime.cli import BackgroundLoop, ConsumerSpec
 from tickets.models import DONE_STATUSES, PAUSED_STATUSES, Ticket, timers
 from tickets.models.sla import TARGETS, BusinessHours, SlaPolicy, TicketSla
 from tickets.service import conditions, notify, routing
@@ -474,26 +468,51 @@ def on_message(session: Session, ticket: Ticket, message: Any) -> None:
     refresh(session, ticket, row, rematch=False, at=at)
 
 
+def _scope(stmt: Any, policy_ids: Iterable[uuid.UUID | None] | None) -> Any:
+    """Open tickets' SLA rows under `policy_ids` (None inside: tickets without a policy; None: all),
+    or None when the scope names nothing."""
+    sla_t = TicketSla.__table__
+    stmt = stmt.where(sla_t.c.tenant_id == context.require_tenant(), sla_t.c.closed.is_(False))
+    if policy_ids is None:
+        return stmt
+    wanted = set(policy_ids)
+    real = [p for p in wanted if p is not None]
+    cond = sla_t.c.policy_id.in_(real) if real else None
+    if None in wanted:
+        cond = sla_t.c.policy_id.is_(None) if cond is None else (cond | sla_t.c.policy_id.is_(None))
+    return None if cond is None else stmt.where(cond)
+
+
+def count_open(session: Session, policy_ids: Iterable[uuid.UUID | None] | None = None) -> int:
+    """How many open tickets a recompute of `policy_ids` would go through."""
+    stmt = _scope(select(func.count()).select_from(TicketSla.__table__), policy_ids)
+    return 0 if stmt is None else int(session.execute(stmt).scalar_one())
+
+
 def recompute(session: Session, *, policy_ids: Iterable[uuid.UUID | None] | None = None, rematch: bool = False,
               at: dt.datetime | None = None) -> int:
     """Recompute every open (not closed) ticket's SLA state from its anchors, in batches: those
     under `policy_ids` (None: all), re-matching policies first if asked. Returns tickets done."""
+    return recompute_chunk(session, policy_ids=policy_ids, rematch=rematch, at=at)[0]
+
+
+def recompute_chunk(session: Session, *, policy_ids: Iterable[uuid.UUID | None] | None = None, rematch: bool = False,
+                    at: dt.datetime | None = None, after: uuid.UUID | None = None,
+                    limit: int | None = None) -> tuple[int, uuid.UUID | None]:
+    """`recompute` of the open tickets after ticket id `after`, at most `limit` of them (in ticket
+    id order): returns how many were done and the last one's id (sla_jobs goes on from there)."""
     at = at or now()
     forget(session)
     cache = _cache(session)
     tenant = context.require_tenant()
     sla_t, ticket_t, timer_t = TicketSla.__table__, Ticket.__table__, timers
-    stmt = select(sla_t.c.id, sla_t.c.ticket_id).where(sla_t.c.tenant_id == tenant, sla_t.c.closed.is_(False))
-    wanted = None if policy_ids is None else set(policy_ids)
-    if wanted is not None:
-        real = [p for p in wanted if p is not None]
-        cond = sla_t.c.policy_id.in_(real) if real else None
-        if None in wanted:
-            cond = sla_t.c.policy_id.is_(None) if cond is None else (cond | sla_t.c.policy_id.is_(None))
-        if cond is None:
-            return 0
-        stmt = stmt.where(cond)
-    ids = [(r.id, r.ticket_id) for r in session.execute(stmt.order_by(sla_t.c.ticket_id))]
+    stmt = _scope(select(sla_t.c.id, sla_t.c.ticket_id), policy_ids)
+    if stmt is None:
+        return 0, None
+    if after is not None:
+        stmt = stmt.where(sla_t.c.ticket_id > after)
+    stmt = stmt.order_by(sla_t.c.ticket_id)
+    ids = [(r.id, r.ticket_id) for r in session.execute(stmt if limit is None else stmt.limit(limit))]
     done = 0
     postgres = session.get_bind().dialect.name == "postgresql"
     for i in range(0, len(ids), BATCH):
@@ -546,7 +565,7 @@ def recompute(session: Session, *, policy_ids: Iterable[uuid.UUID | None] | None
             _orm_updates(session, sla_updates, ticket_updates, timer_rows)
         done += len(rows)
     session.expire_all()  # ORM objects of this session no longer show the columns written above
-    return done
+    return done, (ids[-1][1] if ids else None)
 
 
 def _orm_updates(session: Session, sla_updates: list[dict[str, Any]], ticket_updates: list[dict[str, Any]],
@@ -580,18 +599,6 @@ def _pg_update(session: Session, table: str, key: str, columns: dict[str, str], 
                      f"WHERE t.tenant_id = :tenant AND t.id = v.{key}").bindparams(bindparam("rows", type_=JSON))
     session.execute(statement, {"rows": [{k: plain(v) for k, v in row.items()} for row in rows],
                                 "tenant": context.require_tenant()})
-
-
-def recompute_for_calendar(session: Session, calendar_id: uuid.UUID, was_default: bool = False) -> int:
-    """The open tickets whose policy counts in this calendar (or in the default one, if it is or was it)."""
-    forget(session)
-    cache = _cache(session)
-    default = was_default or cache.default.id == calendar_id
-    policy_ids: set[uuid.UUID | None] = {p.id for p in cache.policies if p.business_hours_id == calendar_id
-                                         or (p.business_hours_id is None and default)
-                                         or (p.business_hours_id is not None and p.business_hours_id not in cache.calendars
-                                             and default)}
-    return recompute(session, policy_ids=policy_ids) if policy_ids else 0
 
 
 # --- the state as the API shows it -------------------------------------------------------------
@@ -645,111 +652,6 @@ def clock_segments(anchors: Anchors, calendar: Calendar, at: dt.datetime) -> tup
     truncated = len(out) > MAX_SEGMENTS
     out = out[-MAX_SEGMENTS:]
     return [{**s, "start": utc_iso(s["start"]), "end": utc_iso(s["end"])} for s in out], truncated
-
-
-# --- calendars and policies as records ---------------------------------------------------------
-
-def _holidays_json(values: dict[str, Any]) -> None:
-    if "holidays" in values and values["holidays"] is not None:
-        seen: dict[str, str] = {}
-        for h in values["holidays"]:
-            seen.setdefault(h["date"].isoformat() if isinstance(h["date"], dt.date) else str(h["date"]), h.get("name") or "")
-        values["holidays"] = [{"date": d, "name": n} for d, n in sorted(seen.items())]
-
-
-class BusinessHoursService(RecordService[BusinessHours]):
-    model = BusinessHours
-    aggregate = "business_hours"
-
-    def _prepare(self, session: Session, values: dict[str, Any], record: BusinessHours | None) -> None:
-        _holidays_json(values)
-        if values.get("holiday_feed_url") == "":
-            values["holiday_feed_url"] = None
-        if values.get("is_default"):
-            others = select(BusinessHours).where(BusinessHours.is_default.is_(True))
-            for other in session.scalars(others):
-                if record is None or other.id != record.id:
-                    other.is_default = False
-
-    def before_create(self, session: Session, values: dict[str, Any]) -> None:
-        values.setdefault("holidays", [])
-        self._prepare(session, values, None)
-
-    def create(self, session: Session, values: dict[str, Any]) -> BusinessHours:
-        record = super().create(session, values)
-        _plan_feed(session, record)
-        if record.is_default:
-            recompute_for_calendar(session, record.id, was_default=True)
-        return record
-
-    def before_update(self, session: Session, record: BusinessHours, values: dict[str, Any]) -> None:
-        self._prepare(session, values, record)
-        session.info["tickets.sla_was_default"] = record.is_default
-        if "holiday_feed_url" in values and values["holiday_feed_url"] != record.holiday_feed_url:
-            values.update(feed_holidays=[], feed_refreshed_at=None, feed_error=None)
-
-    def after_update(self, session: Session, record: BusinessHours, changes: dict[str, list[Any]]) -> None:
-        if "holiday_feed_url" in changes:
-            _plan_feed(session, record)
-        if changes.keys() & {"time_zone", "frames", "holidays", "feed_holidays", "is_default"}:
-            recompute_for_calendar(session, record.id, was_default=bool(session.info.pop("tickets.sla_was_default", False)))
-
-    def before_delete(self, session: Session, record: BusinessHours) -> None:
-        users = session.scalars(select(SlaPolicy.name).where(SlaPolicy.business_hours_id == record.id)).all()
-        if users:
-            raise Conflict(f"The calendar is used by SLA policies: {', '.join(users)}.",
-                           errors={"business_hours_id": [f"In use by {len(users)} policies."]})
-        TIMERS.cancel(session, FEED, record.id)
-
-    def delete(self, session: Session, record_id: uuid.UUID, expected_version: int | None = None) -> None:
-        was_default = bool(session.scalars(select(BusinessHours.is_default).where(BusinessHours.id == record_id)).first())
-        super().delete(session, record_id, expected_version)
-        if was_default:
-            recompute_for_calendar(session, record_id, was_default=True)
-
-
-def _check_condition(session: Session, condition: str | None) -> None:
-    try:
-        conditions.check_condition(session, condition)
-    except ProblemError as exc:
-        messages = [m for ms in (exc.errors or {}).values() for m in ms] or [exc.detail or "Invalid condition."]
-        raise validation_error({"condition": messages}, detail=f"Invalid condition: {exc.detail or messages[0]}") from exc
-
-
-class SlaPolicyService(RecordService[SlaPolicy]):
-    model = SlaPolicy
-    aggregate = "sla_policy"
-
-    def _check(self, session: Session, values: dict[str, Any], record: SlaPolicy | None) -> None:
-        if "condition" in values:
-            values["condition"] = (values["condition"] or "").strip() or None
-            _check_condition(session, values["condition"])
-        calendar_id = values.get("business_hours_id")
-        if calendar_id is not None and session.scalars(select(BusinessHours.id).where(BusinessHours.id == calendar_id)).first() is None:
-            raise validation_error({"business_hours_id": [f"No business hours with id {calendar_id}."]})
-        if record is not None and not any(values.get(f"{t}_minutes", getattr(record, f"{t}_minutes")) for t in TARGETS):
-            raise validation_error({"first_response_minutes": ["A policy needs at least one target."]})
-
-    def before_create(self, session: Session, values: dict[str, Any]) -> None:
-        self._check(session, values, None)
-
-    def create(self, session: Session, values: dict[str, Any]) -> SlaPolicy:
-        record = super().create(session, values)
-        recompute(session, rematch=True)
-        return record
-
-    def before_update(self, session: Session, record: SlaPolicy, values: dict[str, Any]) -> None:
-        self._check(session, values, record)
-
-    def after_update(self, session: Session, record: SlaPolicy, changes: dict[str, list[Any]]) -> None:
-        if changes.keys() & {"condition", "position"}:
-            recompute(session, rematch=True)
-        elif changes.keys() - {"name"}:
-            recompute(session, policy_ids=[record.id])
-
-    def delete(self, session: Session, record_id: uuid.UUID, expected_version: int | None = None) -> None:
-        super().delete(session, record_id, expected_version)
-        recompute(session, rematch=True)
 
 
 # --- timers: warnings, breaches, holiday feeds -------------------------------------------------
@@ -844,63 +746,6 @@ def _count_breach_after_commit(session: Session) -> None:
     event.listen(session, "after_soft_rollback", drop, once=True)
 
 
-def _plan_feed(session: Session, record: BusinessHours) -> None:
-    TIMERS.cancel(session, FEED, record.id)
-    if record.holiday_feed_url:
-        TIMERS.schedule(session, FEED, record.id, now(), {})
-
-
-@dataclass
-class FeedRefresher:
-    """Fetches a calendar's iCalendar holiday feed (bounded by `timeout`), stores what it found and
-    recomputes the tickets counting in it, then plans the next refresh. Runs on its own scheduler
-    so a slow feed never delays SLA timers; the request path never fetches."""
-
-    timeout: float = 10.0
-    every: dt.timedelta = dt.timedelta(hours=24)
-    allow_private: bool = False
-    fetch: Callable[..., bytes] = holiday_feed.fetch
-
-    def __call__(self, session: Session, timer: Timer) -> None:
-        record = session.scalars(select(BusinessHours).where(BusinessHours.id == timer.subject_id)).first()
-        if record is None or not record.holiday_feed_url:
-            return
-        at = now()
-        try:
-            data = self.fetch(record.holiday_feed_url, timeout=self.timeout, allow_private=self.allow_private)
-            found = [{"date": h.date.isoformat(), "name": h.name}
-                     for h in holiday_feed.parse_holidays(data, record.time_zone, today=at.date())]
-        except holiday_feed.FeedError as exc:
-            record.feed_error = str(exc)[:1000]
-            found = None
-        if found is not None:
-            changed = found != (record.feed_holidays or [])
-            record.feed_holidays, record.feed_refreshed_at, record.feed_error = found, at, None
-            session.flush()
-            if changed:
-                recompute_for_calendar(session, record.id)
-        TIMERS.schedule(session, FEED, record.id, at + self.every, {})
-
-
-def schedulers(settings: Settings, db: Database, desk: Desk | None = None,
-               clock: Callable[[], dt.datetime] | None = None) -> tuple[TimerScheduler, TimerScheduler]:
-    """The SLA timer scheduler and the holiday-feed scheduler of the worker."""
-    from tickets.models import metadata
-    from tickets.service.desk import build_desk
-
-    desk = desk or build_desk(settings, Outbox(settings.service, metadata()))
-    clock = clock or (lambda: now())
-    handler = SlaTimerHandler(desk, clock)
-    poll = min(float(settings.get("CRM_SLA_TIMER_POLL_SECONDS", "") or 5), 15.0)  # events within a minute
-    sla = TimerScheduler(db, timers, {}, {WARNING: handler.warning, BREACH: handler.breach}, now=clock,
-                         batch=int(settings.get("CRM_TIMER_BATCH", "") or 500), idle_sleep=poll)
-    refresher = FeedRefresher(timeout=float(settings.get("CRM_SLA_HOLIDAY_FEED_TIMEOUT", "") or 10),
-                              every=dt.timedelta(hours=float(settings.get("CRM_SLA_HOLIDAY_FEED_HOURS", "") or 24)),
-                              allow_private=(settings.get("CRM_SLA_HOLIDAY_FEED_ALLOW_PRIVATE", "") or "").lower() in ("1", "true"))
-    feeds = TimerScheduler(db, timers, {FEED: refresher}, now=clock, batch=5, idle_sleep=30.0)
-    return sla, feeds
-
-
 # --- composition ----------------------------------------------------------------------------------
 
 def install(desk: Desk) -> None:
@@ -908,14 +753,3 @@ def install(desk: Desk) -> None:
     desk.hooks.created.append(on_created)
     desk.hooks.changed.append(on_changed)
     desk.hooks.message_added.append(on_message)
-
-
-def consumers(settings: Settings, db: Database) -> list[ConsumerSpec]:
-    """The area's event consumers (run by the worker)."""
-    return []
-
-
-def background(settings: Settings, db: Database) -> list[BackgroundLoop]:
-    """The SLA timer scheduler and the holiday-feed refresher (run by the worker)."""
-    sla, feeds = schedulers(settings, db)
-    return [sla.run, feeds.run]

@@ -1,0 +1,73 @@
+"""Big SLA recomputes as worker jobs: a calendar change touching more open tickets than
+CRM_SLA_RECOMPUTE_INLINE_MAX answers at once and queues a job; the worker does it in chunks, and
+GET /v1/sla-recomputes shows its progress. Small changes still recompute in the request."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sla_helpers import SPLIT, Clock, berlin, get, iso, patch, policy, post, z
+
+import tickets
+from crm_runtime.service import migrations_dir
+from crm_testing.apps import ServiceHarness, make_harness
+from tickets.app import create_app
+from tickets.models import metadata
+from tickets.service import sla, sla_config
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    c = Clock(z("2027-03-01 08:00"))  # Mon 09:00 CET
+    monkeypatch.setattr(sla, "now", c)
+    return c
+
+
+@pytest.fixture
+def svc(tmp_path: Path) -> ServiceHarness:
+    return make_harness("tickets", create_app, metadata(), migrations_dir(tickets.__file__), tmp_path,
+                        CRM_SLA_RECOMPUTE_INLINE_MAX="3", CRM_SLA_RECOMPUTE_CHUNK="2")
+
+
+def test_a_big_change_is_a_job_with_progress(svc: ServiceHarness, clock: Clock) -> None:
+    cal = berlin(svc)
+    policy(svc, cal, first_response_minutes=120)
+    made = [post(svc, "/v1/tickets", {"subject": f"T{n}"}) for n in range(7)]
+    assert {t["sla_due_at"] for t in made} == {iso("2027-03-01 10:00")}  # 09:00 CET + 2 business hours
+    assert get(svc, "/v1/sla-recomputes")["data"] == []  # creating tickets recomputes nothing
+
+    later = {d: [{"start": "10:00", "end": "12:00"}, {"start": "13:00", "end": "17:00"}] for d in SPLIT}
+    patch(svc, f"/v1/business-hours/{cal['id']}", {"frames": later})
+    [job] = get(svc, "/v1/sla-recomputes")["data"]
+    assert (job["status"], job["tickets_total"], job["tickets_done"]) == ("queued", 7, 0)
+    assert "Berlin office" in job["reason"]
+    assert get(svc, f"/v1/tickets/{made[0]['id']}")["sla_due_at"] == iso("2027-03-01 10:00")  # not yet
+
+    runtime = svc.app.extensions["crm_runtime"]
+    worker = sla_config.recompute_scheduler(runtime.settings, svc.db, clock)
+    assert worker.run_once() == 1  # one chunk of two tickets
+    job = get(svc, f"/v1/sla-recomputes/{job['id']}")
+    assert (job["status"], job["tickets_done"]) == ("running", 2) and job["started_at"]
+    assert worker.drain() == 3 and worker.run_once() == 0
+    job = get(svc, f"/v1/sla-recomputes/{job['id']}")
+    assert (job["status"], job["tickets_total"], job["tickets_done"]) == ("completed", 7, 7) and job["finished_at"]
+    # 10:00 CET + 2 business hours = 12:00 CET
+    assert {get(svc, f"/v1/tickets/{t['id']}")["sla_due_at"] for t in made} == {iso("2027-03-01 11:00")}
+
+    # A change touching at most three open tickets is done in its own request
+    vip = policy(svc, None, name="VIP", condition="tags in ('vip')", position=-1, first_response_minutes=30)
+    assert len(get(svc, "/v1/sla-recomputes")["data"]) == 2  # the new policy re-matched all seven: a job
+    worker.drain()
+    tagged = post(svc, "/v1/tickets", {"subject": "VIP", "tags": ["vip"]})
+    assert tagged["sla_due_at"] == iso("2027-03-01 08:30")
+    patch(svc, f"/v1/sla-policies/{vip['id']}", {"first_response_minutes": 60})
+    assert get(svc, f"/v1/tickets/{tagged['id']}")["sla_due_at"] == iso("2027-03-01 09:00")
+    assert len(get(svc, "/v1/sla-recomputes")["data"]) == 2  # no job for one ticket
+
+    # Another tenant sees none of these jobs
+    assert get(svc, "/v1/sla-recomputes", tenant="b")["data"] == []
+    assert svc.client.get(f"/v1/sla-recomputes/{job['id']}", headers=svc.headers("b")).status_code == 404
+    # Nothing to write: the worker writes them
+    assert svc.client.post("/v1/sla-recomputes", json={}, headers=svc.headers("a")).status_code == 405
+    assert svc.client.delete(f"/v1/sla-recomputes/{job['id']}", headers=svc.headers("a")).status_code == 405
