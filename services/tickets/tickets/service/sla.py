@@ -483,6 +483,17 @@ def _scope(stmt: Any, policy_ids: Iterable[uuid.UUID | None] | None) -> Any:
     return None if cond is None else stmt.where(cond)
 
 
+def policies_counting_in(session: Session, calendar_id: uuid.UUID, was_default: bool = False) -> set[uuid.UUID | None]:
+    """The policies whose clocks count in this calendar: its own, and those of the default
+    calendar (no calendar, or one gone) if it is or was the default."""
+    forget(session)
+    cache = _cache(session)
+    default = was_default or cache.default.id == calendar_id
+    return {p.id for p in cache.policies if p.business_hours_id == calendar_id
+            or (p.business_hours_id is None and default)
+            or (p.business_hours_id is not None and p.business_hours_id not in cache.calendars and default)}
+
+
 def count_open(session: Session, policy_ids: Iterable[uuid.UUID | None] | None = None) -> int:
     """How many open tickets a recompute of `policy_ids` would go through."""
     stmt = _scope(select(func.count()).select_from(TicketSla.__table__), policy_ids)

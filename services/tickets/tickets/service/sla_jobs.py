@@ -59,13 +59,7 @@ class Recomputes:
     def for_calendar(self, session: Session, calendar_id: uuid.UUID, reason: str,
                      was_default: bool = False) -> SlaRecompute | None:
         """The open tickets whose policy counts in this calendar (or in the default one, if it is or was it)."""
-        sla.forget(session)
-        cache = sla._cache(session)
-        default = was_default or cache.default.id == calendar_id
-        policy_ids: set[uuid.UUID | None] = {p.id for p in cache.policies if p.business_hours_id == calendar_id
-                                             or (p.business_hours_id is None and default)
-                                             or (p.business_hours_id is not None
-                                                 and p.business_hours_id not in cache.calendars and default)}
+        policy_ids = sla.policies_counting_in(session, calendar_id, was_default)
         return self.request(session, reason, policy_ids=policy_ids) if policy_ids else None
 
     def run_chunk(self, session: Session, timer: Timer) -> None:
