@@ -29,7 +29,7 @@ SERVICES: tuple[ServiceInfo, ...] = (
                                          "/v1/exchange-rates", "/v1/settings/pipeline", "/v1/sales-targets",
                                          "/v1/notifications", "/v1/calendar", "/v1/follow-ups", "/v1/properties/deals"),
                 open_prefixes=("/calendar/",)),
-    ServiceInfo("tickets", 8083, 9103, ("/v1/tickets", "/v1/sla-policies", "/v1/business-hours", "/v1/teams",
+    ServiceInfo("tickets", 8083, 9103, ("/v1/tickets", "/v1/sla-policies", "/v1/sla-recomputes", "/v1/business-hours", "/v1/teams",
                                         "/v1/routing-rules", "/v1/kb", "/v1/portal", "/v1/csat",
                                         "/v1/properties/tickets", "/v1/settings/tickets"),
                 # The help centre, the customer portal and CSAT survey links: no staff credential.

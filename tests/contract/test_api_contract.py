@@ -11,6 +11,7 @@ Nothing is excluded: no operation can revoke the fuzzer's own access token (chec
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -109,6 +110,27 @@ def test_services_never_define_one_component_name_two_ways(fuzz_platform: Platfo
         for component, schema in fragment.get("components", {}).get("schemas", {}).items():
             first = seen.setdefault(component, (name, schema))
             assert first[1] == schema, f"{component} differs between {first[0]} and {name}"
+
+
+def test_every_documented_path_is_routed_to_the_service_that_serves_it(fuzz_platform: Platform) -> None:
+    """A service route the catalog does not list is documented but answers 404 through the gateway."""
+    from crm_runtime.catalog import DOMAIN_SERVICES
+    from gateway.proxy import Route, Router
+
+    router = Router([Route(p, info.name, f"http://127.0.0.1:{info.web_port}", info.name, open=o)
+                     for info in DOMAIN_SERVICES
+                     for p, o in [*((p, False) for p in info.prefixes), *((p, True) for p in info.open_prefixes)]])
+    misrouted = []
+    for name, handle in fuzz_platform.services.items():
+        if name == "gateway":
+            continue
+        fragment = fuzz_platform.http.request("GET", handle.url + "/openapi.json").json()
+        for path in fragment.get("paths", {}):
+            concrete = re.sub(r"\{[^}]+\}", "x", path)
+            route = router.match(concrete)
+            if route is None or route.service != name:
+                misrouted.append(f"{path} ({name}) -> {route.service if route else 'nothing'}")
+    assert misrouted == []
 
 
 def test_money_is_a_decimal_string(document: dict[str, Any]) -> None:

@@ -71,3 +71,14 @@ def test_a_big_change_is_a_job_with_progress(svc: ServiceHarness, clock: Clock) 
     # Nothing to write: the worker writes them
     assert svc.client.post("/v1/sla-recomputes", json={}, headers=svc.headers("a")).status_code == 405
     assert svc.client.delete(f"/v1/sla-recomputes/{job['id']}", headers=svc.headers("a")).status_code == 405
+
+
+def test_the_worker_schedulers_keep_the_sla_clock_by_default(svc: ServiceHarness, clock: Clock) -> None:
+    """The worker builds its schedulers without a clock: they follow sla.now (once, a local name
+    shadowed the module and the clock called itself until RecursionError)."""
+    runtime = svc.app.extensions["crm_runtime"]
+    clocks, feeds = sla_config.schedulers(runtime.settings, svc.db)
+    recomputes = sla_config.recompute_scheduler(runtime.settings, svc.db)
+    for scheduler in (clocks, feeds, recomputes):
+        assert scheduler.now() == clock()
+        assert scheduler.run_once() == 0

@@ -199,14 +199,14 @@ def schedulers(settings: Settings, db: Database, desk: Desk | None = None,
     clock = clock or (lambda: sla.now())
     handler = SlaTimerHandler(desk, clock)
     poll = min(float(settings.get("CRM_SLA_TIMER_POLL_SECONDS", "") or 5), 15.0)  # events within a minute
-    sla = TimerScheduler(db, timers, {}, {WARNING: handler.warning, BREACH: handler.breach}, now=clock,
-                         batch=int(settings.get("CRM_TIMER_BATCH", "") or 500), idle_sleep=poll)
+    clocks = TimerScheduler(db, timers, {}, {WARNING: handler.warning, BREACH: handler.breach}, now=clock,
+                            batch=int(settings.get("CRM_TIMER_BATCH", "") or 500), idle_sleep=poll)
     refresher = FeedRefresher(timeout=float(settings.get("CRM_SLA_HOLIDAY_FEED_TIMEOUT", "") or 10),
                               every=dt.timedelta(hours=float(settings.get("CRM_SLA_HOLIDAY_FEED_HOURS", "") or 24)),
                               allow_private=(settings.get("CRM_SLA_HOLIDAY_FEED_ALLOW_PRIVATE", "") or "").lower() in ("1", "true"),
                               recomputes=Recomputes.from_settings(settings))
     feeds = TimerScheduler(db, timers, {FEED: refresher}, now=clock, batch=5, idle_sleep=30.0)
-    return sla, feeds
+    return clocks, feeds
 
 
 def recompute_scheduler(settings: Settings, db: Database, clock: Callable[[], dt.datetime] | None = None) -> TimerScheduler:
