@@ -23,8 +23,11 @@ up: install
 
 # PostgreSQL, Kafka and Redis: named by CRM_TEST_* variables, else testcontainers when a Docker
 # engine answers, else provisioned locally by infra/servers.py (Debian packages, Maven Central jars).
+# Two workers, one per core of CI's machine: the platform under test runs inside the test process,
+# so one process keeps one core busy. A module's tests stay on one worker and share its platform.
+PYTEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: install
 	$(PY) bench/run.py

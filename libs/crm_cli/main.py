@@ -3,6 +3,7 @@
     crm import contacts people.csv --mapping "E-Mail=email" --on-duplicate update
     crm import errors <import id> -o errors.csv
     crm export contacts --filter "lifecycle_stage = 'lead'" --properties email,first_name -o leads.csv
+    crm sla recomputes --wait
 """
 
 from __future__ import annotations
@@ -41,18 +42,18 @@ def _api_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _wait(client: Client, path: str, label: str) -> dict[str, Any]:
-    """Poll a job until it is done, with a progress bar of rows once the total is known."""
+def _wait(client: Client, path: str, label: str, total: str = "rows_total", done: str = "rows_processed") -> dict[str, Any]:
+    """Poll a job until it is done, with a progress bar of its `done` count once its `total` is known."""
     job = client.get(path)
     shown = 0
     with contextlib.ExitStack() as stack:
         bar = None
         while True:
-            if bar is None and job.get("rows_total"):
-                bar = stack.enter_context(_bar(job["rows_total"], label))
-            if bar is not None and job["rows_processed"] > shown:
-                bar.update(job["rows_processed"] - shown)
-                shown = job["rows_processed"]
+            if bar is None and job.get(total):
+                bar = stack.enter_context(_bar(job[total], label))
+            if bar is not None and job[done] > shown:
+                bar.update(job[done] - shown)
+                shown = job[done]
             if job["status"] not in ("queued", "running"):
                 return job
             time.sleep(POLL_SECONDS)
@@ -71,10 +72,11 @@ def _mapping(pairs: tuple[str, ...]) -> dict[str, str | None]:
 
 @click.group()
 @click.option("--url", envvar="CRM_API_URL", default=DEFAULT_URL, show_default=True, help="The API gateway (CRM_API_URL).")
-@click.option("--api-key", envvar="CRM_API_KEY", help="An API key with contacts:read and contacts:write (CRM_API_KEY).")
+@click.option("--api-key", envvar="CRM_API_KEY",
+              help="An API key (CRM_API_KEY): contacts:read and contacts:write for imports and exports, tickets:read for sla.")
 @click.pass_context
 def cli(ctx: click.Context, url: str, api_key: str | None) -> None:
-    """Bulk import and export of CRM contacts and companies."""
+    """Bulk import and export of CRM contacts and companies; SLA recomputes."""
     ctx.obj = Client(url, api_key)
 
 
@@ -178,3 +180,36 @@ def export(client: Client, object_: str, filter_: str | None, properties: str | 
 
         client.download(job["file_url"], target, started)
     click.echo(f"Exported {job['rows_processed']} {object_} to {target}")
+
+
+@cli.group("sla")
+def sla_group() -> None:
+    """SLA recomputes: the worker's jobs after a calendar or policy change touching many open tickets."""
+
+
+def _recompute_line(job: dict[str, Any]) -> str:
+    line = f"{job['id']}  {job['status']:<9}  {job['tickets_done']}/{job['tickets_total']} tickets  {job['reason']}"
+    return line + (f"  ({job['error']})" if job.get("error") else "")
+
+
+@sla_group.command("recomputes")
+@click.argument("recompute_id", required=False)
+@click.option("--wait", is_flag=True, help="Follow the job (or every unfinished one) with a progress bar until done.")
+@click.pass_obj
+@_api_errors
+def sla_recomputes(client: Client, recompute_id: str | None, wait: bool) -> None:
+    """List the latest SLA recomputes, or show one; with --wait, follow them to the end."""
+    jobs = [client.get(f"/v1/sla-recomputes/{recompute_id}")] if recompute_id else client.get("/v1/sla-recomputes?limit=20")["data"]
+    followed: dict[str, dict[str, Any]] = {}
+    if wait:
+        for job in reversed(jobs):  # oldest first, as the worker takes them
+            if job["status"] in ("queued", "running"):
+                followed[job["id"]] = _wait(client, f"/v1/sla-recomputes/{job['id']}", "Recomputing SLA clocks",
+                                            total="tickets_total", done="tickets_done")
+        jobs = [followed.get(j["id"], j) for j in jobs]
+    if not jobs:
+        click.echo("No SLA recomputes yet.")
+    for job in jobs:
+        click.echo(_recompute_line(job))
+    if any(j["status"] == "failed" for j in followed.values()):
+        raise click.exceptions.Exit(1)

@@ -95,6 +95,9 @@ Handler = Callable[[Session, Timer], None]
 # Fires several due timers of one kind and one tenant at once (a few statements instead of a few
 # per timer); must do for each timer what a Handler would.
 BatchHandler = Callable[[Session, list[Timer]], None]
+# Called when a timer of its kind is given up (with the last error), under the timer's tenant, in
+# the batch's transaction: e.g. a job marks itself failed instead of waiting forever.
+GaveUpHandler = Callable[[Session, Timer, str], None]
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,7 @@ class TimerScheduler:
     table: Table
     handlers: Mapping[str, Handler]
     batch_handlers: Mapping[str, BatchHandler] = field(default_factory=dict)  # preferred where given
+    gave_up: Mapping[str, GaveUpHandler] = field(default_factory=dict)
     now: Callable[[], dt.datetime] = utcnow
     batch: int = 500
     idle_sleep: float = 1.0  # between polls when nothing was due: the lateness bound's main term
@@ -277,9 +281,25 @@ class TimerScheduler:
             give_up = attempts >= self.max_attempts
             if give_up:
                 log.error("timer %s (%s) gave up after %d attempts: %s", row.id, row.kind, attempts, error)
+                self._gave_up(session, row, error)
             session.execute(update(self.table).where(t.id == row.id).values(
                 attempts=attempts, last_error=error, fired_at=now if give_up else None,
                 due_at=row.due_at if give_up else now + self.retry_delay * attempts))
+
+    def _gave_up(self, session: Session, row: Any, error: str) -> None:
+        handler = self.gave_up.get(row.kind)
+        if handler is None:
+            return
+        try:
+            with context.tenant_context(row.tenant_id), session.begin_nested():
+                _set_db_tenant(session, row.tenant_id)
+                handler(session, _timer(row), error)
+                session.flush()
+                flush_deferred(session)
+        except Exception:  # the give-up itself is recorded either way
+            log.exception("timer %s (%s): its give-up handler failed", row.id, row.kind)
+        finally:
+            _set_db_tenant(session, None)
 
     def purge(self, older_than: dt.timedelta = dt.timedelta(days=30)) -> int:
         """Delete fired timers older than this (they only record that something happened)."""

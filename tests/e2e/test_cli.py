@@ -1,5 +1,6 @@
-"""The `crm` CLI end to end: gateway + contacts (with its job worker) on real ports, an API key,
-a CSV over 1 MiB streamed through the gateway, progress to completion, errors and exports."""
+"""The `crm` CLI end to end: gateway + contacts and tickets (with their workers) on real ports, an
+API key, a CSV over 1 MiB streamed through the gateway, progress to completion, errors and exports;
+an SLA recompute job followed to its end."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ UPLOAD_LIMIT = 4 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    started = start_platform(tmp_path_factory.mktemp("cli"), only={"gateway", "contacts"},
+    started = start_platform(tmp_path_factory.mktemp("cli"), only={"gateway", "contacts", "tickets"},
+                             service_extra={"tickets": {"CRM_SLA_RECOMPUTE_INLINE_MAX": "3", "CRM_SLA_RECOMPUTE_CHUNK": "2"}},
                              CRM_IMPORT_MAX_BYTES=str(UPLOAD_LIMIT))
     started.start_workers()
     yield started
@@ -158,3 +160,31 @@ def test_other_routes_keep_the_1_mib_limit_and_downloads_stream(platform: Platfo
     file.release_conn()
     assert file.status == 200 and file.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert int(file.headers["Content-Length"]) == len(body) and body.count(b"\r\n") == job["rows_total"] + 1
+
+
+def test_sla_recomputes_are_listed_and_followed_to_the_end(platform: Platform) -> None:
+    owner = platform.signup("SLA Co")["access_token"]
+
+    def post(path: str, body: dict[str, object], method: str = "POST") -> dict[str, object]:
+        resp = platform.request(method, path, body, token=owner)
+        assert resp.status in (200, 201), resp.data
+        return resp.json()
+
+    key = post("/v1/api-keys", {"name": "sla", "scopes": ["tickets:read"]})["key"]
+    code, out = crm(platform, str(key), "sla", "recomputes")
+    assert (code, out.strip()) == (0, "No SLA recomputes yet.")
+    week = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    calendar = post("/v1/business-hours", {"name": "Office", "time_zone": "Europe/Berlin",
+                                           "frames": {d: [{"start": "08:00", "end": "18:00"}] for d in week}})
+    post("/v1/sla-policies", {"name": "Standard", "business_hours_id": calendar["id"], "first_response_minutes": 60})
+    for n in range(7):
+        post("/v1/tickets", {"subject": f"Printer {n}"})
+    post(f"/v1/business-hours/{calendar['id']}", {"frames": {d: [{"start": "09:00", "end": "17:00"}] for d in week}}, "PATCH")
+
+    code, out = crm(platform, str(key), "sla", "recomputes", "--wait")
+    assert code == 0, out
+    [line] = [ln for ln in out.splitlines() if "tickets" in ln and "Recomputing" not in ln]
+    assert "completed" in line and "7/7 tickets" in line and "Office" in line
+    job_id = line.split()[0]
+    code, out = crm(platform, str(key), "sla", "recomputes", job_id)
+    assert code == 0 and "completed" in out

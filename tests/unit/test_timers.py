@@ -81,15 +81,22 @@ def test_failing_handler_costs_only_itself(tmp_path: Path) -> None:
             raise ValueError("boom")
         fired.append(timer.payload["n"])
 
+    gave_up: list[tuple[int, str, uuid.UUID | None]] = []
+
+    def give_up(_session: Session, timer: Timer, error: str) -> None:
+        gave_up.append((timer.payload["n"], error, current_tenant()))
+
     clock = Clock(T0)
-    scheduler = TimerScheduler(db, table, {"ping": handler}, now=clock, max_attempts=2,
+    scheduler = TimerScheduler(db, table, {"ping": handler}, gave_up={"ping": give_up}, now=clock, max_attempts=2,
                                retry_delay=dt.timedelta(seconds=30))
     scheduler.run_once()
     assert sorted(set(fired)) == [0, 2]
     fired.clear()
     assert scheduler.run_once() == 0  # the failed one waits for its retry
+    assert gave_up == []
     clock.at = T0 + dt.timedelta(seconds=30)
     assert scheduler.run_once() == 1 and fired == []
+    assert gave_up == [(1, "ValueError: boom", tenant)]  # once, under the timer's tenant
     with db.engine.connect() as conn:
         row = conn.execute(select(table).where(table.c.payload["n"].as_integer() == 1)).one()
     assert row.attempts == 2 and row.fired_at is not None and "boom" in row.last_error

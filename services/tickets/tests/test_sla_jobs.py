@@ -4,6 +4,7 @@ GET /v1/sla-recomputes shows its progress. Small changes still recompute in the 
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,28 @@ def test_the_worker_schedulers_keep_the_sla_clock_by_default(svc: ServiceHarness
     for scheduler in (clocks, feeds, recomputes):
         assert scheduler.now() == clock()
         assert scheduler.run_once() == 0
+
+
+def test_a_job_whose_chunk_fails_every_retry_is_failed_with_the_error(svc: ServiceHarness, clock: Clock,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    cal = berlin(svc)
+    policy(svc, cal, first_response_minutes=120)
+    for n in range(5):
+        post(svc, "/v1/tickets", {"subject": f"T{n}"})
+    patch(svc, f"/v1/business-hours/{cal['id']}", {"frames": {d: [{"start": "10:00", "end": "17:00"}] for d in SPLIT}})
+    [job] = get(svc, "/v1/sla-recomputes")["data"]
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(sla, "recompute_chunk", broken)
+    runtime = svc.app.extensions["crm_runtime"]
+    worker = sla_config.recompute_scheduler(runtime.settings, svc.db, clock)
+    worker.max_attempts, worker.retry_delay = 3, dt.timedelta(0)
+    for _ in range(3):
+        assert worker.run_once() == 1
+        assert get(svc, f"/v1/sla-recomputes/{job['id']}")["status"] in ("queued", "failed")
+    job = get(svc, f"/v1/sla-recomputes/{job['id']}")
+    assert (job["status"], job["tickets_done"]) == ("failed", 0)
+    assert job["error"] == "RuntimeError: disk full" and job["finished_at"]
+    assert worker.run_once() == 0  # given up: nothing left to retry

@@ -30,6 +30,7 @@ def upgrade() -> None:
                     sa.Column('after_ticket_id', sa.Uuid(), nullable=True),
                     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
                     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+                    sa.Column('error', sa.Text(), nullable=True),
                     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
                     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
                     sa.Column('version', sa.Integer(), nullable=False),

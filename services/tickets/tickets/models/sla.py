@@ -86,7 +86,7 @@ class SlaRecompute(TenantScoped, Base):
     __tablename__ = "sla_recomputes"
     __table_args__ = (Index("sla_recomputes_tenant_created_idx", "tenant_id", "created_at", "id"),)
 
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default="queued")  # queued|running|completed
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="queued")  # queued|running|completed|failed
     reason: Mapped[str] = mapped_column(String(300), nullable=False)
     # {"policy_ids": [...] (null inside: tickets without a policy) or null for every open ticket, "rematch": bool}
     scope: Mapped[dict[str, Any]] = mapped_column(JsonType, nullable=False, default=dict)
@@ -96,3 +96,5 @@ class SlaRecompute(TenantScoped, Base):
     after_ticket_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Why the worker gave the job up (a chunk failed every retry); its tickets keep their last clocks.
+    error: Mapped[str | None] = mapped_column(Text)

@@ -159,12 +159,14 @@ class TicketSlaSchema(Schema):
 
 
 class SlaRecomputeSchema(RecordSchema):
-    status = fields.String(dump_only=True, metadata={"enum": ["queued", "running", "completed"]})
+    status = fields.String(dump_only=True, metadata={"enum": ["queued", "running", "completed", "failed"]})
     reason = fields.String(dump_only=True, metadata={"description": "The change that asked for it"})
     tickets_total = fields.Integer(dump_only=True, metadata={"description": "Open tickets to recompute"})
     tickets_done = fields.Integer(dump_only=True)
     started_at = UtcDateTime(dump_only=True, allow_none=True)
     finished_at = UtcDateTime(dump_only=True, allow_none=True)
+    error = fields.String(dump_only=True, allow_none=True,
+                          metadata={"description": "Why a failed job stopped (a chunk failed every retry)"})
 
 
 class SlaRecomputeInSchema(Schema):

@@ -213,8 +213,8 @@ def recompute_scheduler(settings: Settings, db: Database, clock: Callable[[], dt
     """Big recomputes (sla_jobs), one chunk per round and back to back while a job has chunks left;
     on their own scheduler so that a recompute of 100,000 tickets never delays a breach."""
     recomputes = Recomputes.from_settings(settings)
-    return TimerScheduler(db, timers, {RECOMPUTE: recomputes.run_chunk}, now=clock or (lambda: sla.now()), batch=1,
-                          idle_sleep=1.0)
+    return TimerScheduler(db, timers, {RECOMPUTE: recomputes.run_chunk}, gave_up={RECOMPUTE: recomputes.give_up},
+                          now=clock or (lambda: sla.now()), batch=1, idle_sleep=1.0)
 
 
 # --- composition ----------------------------------------------------------------------------------

@@ -65,7 +65,7 @@ class Recomputes:
     def run_chunk(self, session: Session, timer: Timer) -> None:
         """The timer handler: one chunk of a job, then the next chunk's timer (or the job done)."""
         job = session.scalars(select(SlaRecompute).where(SlaRecompute.id == timer.subject_id).with_for_update()).first()
-        if job is None or job.status == "completed":
+        if job is None or job.status in ("completed", "failed"):
             return
         at = sla.now()
         if job.status == "queued":
@@ -82,6 +82,12 @@ class Recomputes:
         else:
             job.after_ticket_id = last
             sla.TIMERS.schedule(session, RECOMPUTE, job.id, at, {})
+
+    def give_up(self, session: Session, timer: Timer, error: str) -> None:
+        """A chunk failed every retry: the job says so (and why) instead of running forever."""
+        job = session.scalars(select(SlaRecompute).where(SlaRecompute.id == timer.subject_id).with_for_update()).first()
+        if job is not None and job.status in ("queued", "running"):
+            job.status, job.finished_at, job.error = "failed", sla.now(), error[:1000]
 
 
 class RecomputeRecords(RecordService[SlaRecompute]):
