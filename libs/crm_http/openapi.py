@@ -137,12 +137,17 @@ def merge(title: str, fragments: list[dict[str, Any]], extra_paths: dict[str, An
         "paths": {},
         "components": {"schemas": {}, "securitySchemes": {}},
     }
+    conflicts: set[str] = set()
     for fragment in fragments:
         for path, ops in fragment.get("paths", {}).items():
             doc["paths"].setdefault(path, {}).update(ops)
         components = fragment.get("components", {})
-        doc["components"]["schemas"].update(components.get("schemas", {}))
+        for name, schema in components.get("schemas", {}).items():
+            if doc["components"]["schemas"].setdefault(name, schema) != schema:
+                conflicts.add(name)  # the first keeps its name; the other would be documented wrongly
         doc["components"]["securitySchemes"].update(components.get("securitySchemes", {}))
     for path, ops in (extra_paths or {}).items():
         doc["paths"].setdefault(path, {}).update(ops)
+    if conflicts:  # a test asserts there are none; the docs stay up meanwhile
+        doc["info"]["x-component-conflicts"] = sorted(conflicts)
     return doc

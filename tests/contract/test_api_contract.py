@@ -99,6 +99,12 @@ def test_operation_ids_are_unique(document: dict[str, Any]) -> None:
     assert None not in ids and len(ids) == len(set(ids))
 
 
+def test_no_two_fragments_define_one_component_name_two_ways(document: dict[str, Any]) -> None:
+    """Also the gateway's own fragment (its Login once lost to the portal's, without a password)."""
+    assert "x-component-conflicts" not in document["info"]
+    assert {"email", "password", "tenant_id"} <= set(document["components"]["schemas"]["Login"]["properties"])
+
+
 def test_services_never_define_one_component_name_two_ways(fuzz_platform: Platform) -> None:
     """The gateway merges components by name: two services with different schemas under one
     name would leave one of them documented wrongly."""

@@ -90,6 +90,33 @@ def test_refresh_rotates_and_reuse_ends_the_session(embedded_platform: Platform)
     assert embedded_platform.request("POST", "/v1/auth/refresh", {"refresh_token": rotated}).status == 401
 
 
+def test_the_refresh_token_can_live_in_an_http_only_cookie(embedded_platform: Platform) -> None:
+    """The web console's way: scripts never see the refresh token."""
+    account = embedded_platform.signup()
+    login = {"email": account["email"], "password": account["password"], "refresh_in_cookie": True}
+    resp = embedded_platform.request("POST", "/v1/auth/token", login)
+    assert resp.status == 200 and resp.json()["refresh_token"] is None and resp.json()["access_token"]
+    cookie = resp.headers["Set-Cookie"]
+    assert cookie.startswith("crm_refresh=") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert "Path=/v1/auth" in cookie and "Max-Age=" in cookie
+    first = cookie.split(";")[0]
+    rotated = embedded_platform.request("POST", "/v1/auth/refresh", {"refresh_in_cookie": True}, headers={"Cookie": first})
+    assert rotated.status == 200 and rotated.json()["refresh_token"] is None
+    second = rotated.headers["Set-Cookie"].split(";")[0]
+    assert second != first
+    # the used cookie is a reuse: it ends the session, as a used body token does
+    assert embedded_platform.request("POST", "/v1/auth/refresh", {}, headers={"Cookie": first}).status == 401
+    assert embedded_platform.request("POST", "/v1/auth/refresh", {}, headers={"Cookie": second}).status == 401
+    # no cookie and no body token: a 422 naming the field
+    resp = embedded_platform.request("POST", "/v1/auth/refresh", {})
+    assert resp.status == 422 and "refresh_token" in resp.json()["errors"]
+
+    again = embedded_platform.request("POST", "/v1/auth/token", login).headers["Set-Cookie"].split(";")[0]
+    out = embedded_platform.request("POST", "/v1/auth/logout", {}, headers={"Cookie": again})
+    assert out.status == 204 and "crm_refresh=;" in out.headers["Set-Cookie"]
+    assert embedded_platform.request("POST", "/v1/auth/refresh", {}, headers={"Cookie": again}).status == 401
+
+
 def test_api_keys_scopes_and_revocation(embedded_platform: Platform) -> None:
     owner = embedded_platform.signup()["access_token"]
     created = embedded_platform.request("POST", "/v1/api-keys", {"name": "ci", "scopes": ["contacts:read"]}, token=owner)

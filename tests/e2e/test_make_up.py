@@ -4,6 +4,7 @@ web server (CRM_WEB_SERVER=gunicorn, the default, or granian)."""
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.utils
 import os
@@ -47,6 +48,19 @@ def _free_base_port() -> int:
 def _is_free(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _describe(pids: list[int]) -> str:
+    """pid, state and command line of each process (what a hung shutdown is waiting for)."""
+    lines = []
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        lines.append(f"  {pid} state={stat[0]} ppid={stat[1]} {args[:200]}")
+    return "\n".join(lines) or "  (none)"
 
 
 def _processes_using(marker: str) -> list[int]:
@@ -107,8 +121,12 @@ def test_first_make_up_in_a_fresh_clone(tmp_path: Path, server: str) -> None:
         try:
             proc.wait(timeout=40)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            raise
+            left = _describe(_processes_using(str(clone)))
+            for pid in [proc.pid, *_processes_using(str(clone))]:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            raise AssertionError("make up did not stop within 40 s of Ctrl-C; still running:\n" + left
+                                 + "\nlast output:\n" + "".join(output[-40:])) from None
         reader.join(timeout=5)
     # Ctrl-C reaches the whole group, as in a terminal: make itself dies of SIGINT once up.py is done
     assert proc.returncode in (0, -signal.SIGINT), "".join(output[-30:])

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, g, request
 
 from crm_core import context
-from crm_core.errors import BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized
+from crm_core.errors import BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized, validation_error
 from crm_core.internal_token import HEADER as INTERNAL_HEADER
 from crm_core.internal_token import TokenCache
 from crm_db.database import Database
@@ -28,6 +28,9 @@ from gateway.verification import ACCEPT_PATH, VERIFY_PATH, UnverifiedAccount, is
 
 ANONYMOUS_PATHS = frozenset({"/v1/signup", "/v1/auth/token", "/v1/auth/refresh", "/v1/auth/logout",
                              "/v1/auth/invitations/accept", VERIFY_PATH})
+# The web console's refresh token: HttpOnly (no script reads it), SameSite=Strict (no other site
+# sends it), sent only to the auth endpoints.
+REFRESH_COOKIE, REFRESH_COOKIE_PATH = "crm_refresh", "/v1/auth"
 FORWARDED_METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 IDEMPOTENCY_HEADER = [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 200}}]
 VERIFIED_PAGE = ("<!doctype html><html><head><meta charset=\"utf-8\"><title>Email verified</title></head>"
@@ -99,6 +102,19 @@ def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, rou
     # Sealed: these answers carry secrets (an API key, an invitation, tokens).
     once = idempotent(lambda: db, lambda: table, sealed=True)
 
+    def tokens_answer(tokens: Any, in_cookie: bool) -> Response:
+        """Tokens in the body, or the refresh token in an HttpOnly cookie that scripts never see."""
+        body = tokens_out.dump(tokens)
+        if not in_cookie:
+            return json_response(body)
+        refresh, body["refresh_token"] = body["refresh_token"], None
+        resp = json_response(body)
+        resp.headers["Cache-Control"] = "no-store"
+        resp.set_cookie(REFRESH_COOKIE, refresh, max_age=int(accounts.refresh_max_age.total_seconds()),
+                        path=REFRESH_COOKIE_PATH, httponly=True, samesite="Strict",
+                        secure=request.is_secure or request.headers.get("X-Forwarded-Proto") == "https")
+        return resp
+
     @bp.post("/v1/signup")
     @idempotent(lambda: db, lambda: table, anonymous=True, sealed=True)
     def signup() -> Response:
@@ -129,27 +145,36 @@ def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, rou
             guard.bad_credential()
             raise
         guard.login_succeeded(data["email"])
-        return json_response(tokens_out.dump(tokens))
+        return tokens_answer(tokens, data["refresh_in_cookie"])
 
     @bp.post("/v1/auth/logout")
     def logout() -> Response:
         data = load(s.RefreshSchema())
-        with db.transaction() as session:
-            accounts.logout(session, data["refresh_token"])
-        return Response(status=204)  # also for an unknown token: logging out twice is fine
+        token = data["refresh_token"] or request.cookies.get(REFRESH_COOKIE)
+        if token:
+            with db.transaction() as session:
+                accounts.logout(session, token)
+        resp = Response(status=204)  # also for an unknown token: logging out twice is fine
+        if REFRESH_COOKIE in request.cookies:
+            resp.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH, httponly=True, samesite="Strict")
+        return resp
 
     @bp.post("/v1/auth/refresh")
     def refresh() -> Response:
         data = load(s.RefreshSchema())
+        token = data["refresh_token"] or request.cookies.get(REFRESH_COOKIE)
+        if not token:
+            raise validation_error({"refresh_token": ["Missing data for required field."]},
+                                   "Send refresh_token, or the crm_refresh cookie of a sign-in with refresh_in_cookie.")
         try:
             with db.transaction() as session:
-                result = accounts.refresh(session, data["refresh_token"])
+                result = accounts.refresh(session, token)
         except UnverifiedAccount as exc:
             mail_new_link(exc)
             raise
         if result is None:  # the revocation is committed above; only now refuse
             raise Unauthorized("The refresh token was already used; sign in again.")
-        return json_response(tokens_out.dump(result))
+        return tokens_answer(result, data["refresh_in_cookie"])
 
     def verify_email(token: str, *, confirm: bool = True) -> dict[str, Any]:
         with db.transaction() as session:

@@ -40,11 +40,16 @@ class SignupSchema(Schema):
         return _lower_email(data)
 
 
+REFRESH_IN_COOKIE = ("Answer the new refresh token in an HttpOnly, SameSite=Strict cookie (crm_refresh, path /v1/auth) "
+                     "instead of the body, where a browser's scripts can never read it (the web console does this).")
+
+
 class LoginSchema(Schema):
     email = fields.Email(required=True)
     password = fields.String(required=True, load_only=True, validate=validate.Length(max=128))
     tenant_id = fields.UUID(load_default=None, metadata={
         "description": "Which tenant's account, when one email has accounts in several tenants."})
+    refresh_in_cookie = fields.Boolean(load_default=False, metadata={"description": REFRESH_IN_COOKIE})
 
     @post_load
     def normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -52,7 +57,9 @@ class LoginSchema(Schema):
 
 
 class RefreshSchema(Schema):
-    refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    refresh_token = fields.String(load_default=None, validate=validate.Length(min=1, max=200), metadata={
+        "description": "Required unless the refresh token is in the crm_refresh cookie (refresh_in_cookie)."})
+    refresh_in_cookie = fields.Boolean(load_default=False, metadata={"description": REFRESH_IN_COOKIE})
 
 
 class AcceptInvitationSchema(Schema):
@@ -147,7 +154,7 @@ class UpdateMeSchema(Schema):
 
 class TokensSchema(Schema):
     access_token = fields.String()
-    refresh_token = fields.String()
+    refresh_token = fields.String(allow_none=True, metadata={"description": "null when it went into the cookie"})
     token_type = fields.String()
     expires_in = fields.Integer()
 

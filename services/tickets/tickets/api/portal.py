@@ -44,7 +44,7 @@ from tickets.models import STATUSES, Ticket
 from tickets.models.conversations import TicketMessage
 from tickets.models.portal import PortalAttachment, PortalSession
 from tickets.schemas.portal import (
-    LoginSchema,
+    PortalLoginSchema,
     PortalMessageSchema,
     PortalReplySchema,
     PortalSessionSchema,
@@ -152,7 +152,7 @@ def register(bp: Blueprint, runtime: ServiceRuntime, desk: Desk) -> None:
 
     def login(mailbox: str) -> Response:
         tenant = tenant_of(mailbox)
-        data = load(LoginSchema(), form_or_json())
+        data = load(PortalLoginSchema(), form_or_json())
         with context.tenant_context(tenant), db.transaction() as session:
             svc.request_login(session, desk, config, tenant, mailbox, data["email"])
         if wants_html():
@@ -409,7 +409,7 @@ def _document(runtime: ServiceRuntime) -> None:
     session_note = ("open path; the portal session is the credential (cookie `crm_portal`, "
                     "`Authorization: Bearer cps_...` or `X-Portal-Session`)")
     doc.operation(f"{DOC_PREFIX}/login", "post", summary="Ask for a sign-in link by email: always 202, whether or "
-                  "not the address is known (limited per address)", tag=TAG, request=LoginSchema, status=202,
+                  "not the address is known (limited per address)", tag=TAG, request=PortalLoginSchema, status=202,
                   parameters=[mailbox], extra_responses={404: "No such portal", 422: "Not an email address"})
     doc.operation(f"{DOC_PREFIX}/session/{{token}}", "get", summary="The emailed sign-in link: says whether it "
                   "still works (a browser gets a page whose button signs in); never signs in itself", tag=TAG,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 
-class LoginSchema(Schema):
+class PortalLoginSchema(Schema):
     email = fields.String(required=True, validate=validate.Length(min=3, max=320))
 
 
