@@ -26,6 +26,7 @@ from crm_core.settings import Settings  # noqa: E402
 from crm_db.migrate import upgrade  # noqa: E402
 from crm_db.roles import warn_if_owner_is_app  # noqa: E402
 from crm_runtime.catalog import SERVICES  # noqa: E402
+from crm_runtime.console_build import ConsoleBuildError, ensure_built  # noqa: E402
 
 
 def ensure_secrets(var: Path) -> dict[str, str]:
@@ -99,6 +100,10 @@ def main() -> int:
             print(f"migrating {info.name} ...", flush=True)
             warn_if_owner_is_app(info.name, settings.database_url, settings.database_owner_url)
             upgrade(process.migrations, settings.database_owner_url)
+        try:
+            ensure_built()
+        except ConsoleBuildError as exc:  # the API still comes up; the console's page says what to do
+            print(f"the web console could not be built; the API works without it:\n{exc}", file=sys.stderr, flush=True)
         for i, info in enumerate(SERVICES):
             env = {**os.environ, **base, "PYTHONPATH": pythonpath, "CRM_VAR_DIR": str(var),
                    "CRM_METRICS_PORT": str(port + 1000 + i), "GUNICORN_WORKERS": os.environ.get("GUNICORN_WORKERS", "1"),
@@ -137,7 +142,7 @@ def main() -> int:
         else:
             print("the gateway did not become ready within 60 s", file=sys.stderr)
             return 1
-        print(f"\nCRM platform is up: {gateway}\n  API docs: {gateway}/docs   OpenAPI: {gateway}/v1/openapi.json\n"
+        print(f"\nCRM platform is up: {gateway}\n  web console: {gateway}/\n  API docs: {gateway}/docs   OpenAPI: {gateway}/v1/openapi.json\n"
               f"  gateway metrics: http://127.0.0.1:{port + 2000}/metrics (internal listener)\n"
               f"{mail_summary(var)}"
               "  Ctrl-C stops everything.\n", flush=True)

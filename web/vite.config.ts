@@ -6,7 +6,7 @@ import { defineConfig } from "vite";
 // the API to a running `make up`.
 export default defineConfig({
   plugins: [react()],
-  build: { outDir: "dist", assetsDir: "assets", sourcemap: false, chunkSizeWarningLimit: 250 },
+  build: { outDir: "dist", assetsDir: "assets", sourcemap: false, chunkSizeWarningLimit: 600 },
   server: { proxy: { "/v1": "http://127.0.0.1:8080" } },
   test: { environment: "jsdom", include: ["src/**/*.test.{ts,tsx}"] },
 });

@@ -83,6 +83,8 @@ def _fresh_clone(tmp_path: Path) -> Path:
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(ROOT), str(clone)], check=True, timeout=120)
     (clone / ".venv").symlink_to(ROOT / ".venv")
+    if (ROOT / "web" / "node_modules").is_dir():  # the same lockfile's packages; the build is the clone's own
+        (clone / "web" / "node_modules").symlink_to(ROOT / "web" / "node_modules")
     assert not (clone / "var").exists()
     return clone
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from argon2 import PasswordHasher
 from flask import Blueprint, Flask
 
 from crm_core.internal_token import InternalTokenSigner, TokenCache
-from crm_core.settings import Settings
+from crm_core.settings import REPO_ROOT, Settings
 from crm_db.database import Database
 from crm_db.roles import check_app_role
 from crm_events.log import check_event_log
@@ -18,6 +19,7 @@ from crm_http.openapi import ApiDoc
 from crm_runtime.catalog import DOMAIN_SERVICES, SCOPE_AREAS
 from gateway import api
 from gateway.auth import Guard, RateLimits, make_authenticate, parse_trusted_proxies, rate_limit_headers
+from gateway.console import Console
 from gateway.credentials import UserStatus, VerifiedApiKeys
 from gateway.docs import OpenApiCache
 from gateway.hygiene import install_internal_only, reject_non_canonical
@@ -120,7 +122,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.after_request(rate_limit_headers)
     app.extensions["crm_guard"] = guard
     install_internal_only(app, internal_port)
-    app.wsgi_app = reject_non_canonical(app.wsgi_app)  # type: ignore[method-assign]
+    console_dir = Path(settings.get("CRM_CONSOLE_DIR", "") or REPO_ROOT / "web" / "dist")
+    app.wsgi_app = reject_non_canonical(Console(app.wsgi_app, console_dir))  # type: ignore[method-assign]
     doc = ApiDoc("CRM gateway")
     api.document(doc)
     bp = Blueprint("gateway", __name__)

@@ -1,0 +1,72 @@
+import { lazy, Suspense, useEffect, useState } from "react";
+import { Navigate, NavLink, Route, Routes, useLocation } from "react-router-dom";
+import { onChange, refresh, signOut, token } from "./api/session";
+import { SignIn } from "./screens/SignIn";
+import { SignUp } from "./screens/SignUp";
+
+// Each area is its own chunk: the first screen loads only what it shows.
+const Contacts = lazy(() => import("./screens/Contacts"));
+const ContactPage = lazy(() => import("./screens/ContactPage"));
+const Board = lazy(() => import("./screens/Board"));
+const Tickets = lazy(() => import("./screens/Tickets"));
+const TicketPage = lazy(() => import("./screens/TicketPage"));
+
+type SessionState = "restoring" | "in" | "out";
+
+function useSession(): SessionState {
+  const [state, setState] = useState<SessionState>(token() ? "in" : "restoring");
+  useEffect(() => {
+    const off = onChange((signedIn) => setState(signedIn ? "in" : "out"));
+    if (!token()) void refresh().then((ok) => setState(ok ? "in" : "out"));
+    return () => {
+      off();
+    };
+  }, []);
+  return state;
+}
+
+export function App() {
+  const session = useSession();
+  const location = useLocation();
+  if (session === "restoring") return <p className="loading" role="status">Loading…</p>;
+  if (session === "out") {
+    return (
+      <Routes>
+        <Route path="/signup" element={<SignUp />} />
+        <Route path="/signin" element={<SignIn />} />
+        <Route path="*" element={<Navigate to="/signin" replace state={{ from: location.pathname }} />} />
+      </Routes>
+    );
+  }
+  return (
+    <div className="shell">
+      <a className="skip" href="#main">Skip to content</a>
+      <header className="topbar">
+        <span className="brand">CRM</span>
+        <nav aria-label="Main">
+          <NavLink to="/contacts">Contacts</NavLink>
+          <NavLink to="/pipeline">Pipeline</NavLink>
+          <NavLink to="/tickets">Tickets</NavLink>
+        </nav>
+        <button type="button" className="link" onClick={() => void signOut()}>
+          Sign out
+        </button>
+      </header>
+      <main id="main" tabIndex={-1}>
+        <Suspense fallback={<p role="status">Loading…</p>}>
+          <Routes>
+            <Route path="/" element={<Navigate to="/contacts" replace />} />
+            <Route path="/signin" element={<Navigate to="/contacts" replace />} />
+            <Route path="/signup" element={<Navigate to="/contacts" replace />} />
+            <Route path="/contacts" element={<Contacts />} />
+            <Route path="/contacts/:id" element={<ContactPage />} />
+            <Route path="/pipeline" element={<Board />} />
+            <Route path="/tickets" element={<Tickets />} />
+            <Route path="/tickets/:id" element={<TicketPage />} />
+            <Route path="*" element={<p>There is nothing at this address.</p>} />
+          </Routes>
+        </Suspense>
+      </main>
+    </div>
+  );
+}
