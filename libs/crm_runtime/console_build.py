@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -42,9 +43,12 @@ def ensure_built(web: Path = WEB, log: bool = True) -> bool:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not is_stale(web):
             return True
-        installed = web / "node_modules" / ".package-lock.json"
-        if not installed.exists() or installed.stat().st_mtime < (web / "package-lock.json").stat().st_mtime:
+        # node_modules is what `npm ci` made of this very lockfile (its hash, not a time, decides)
+        stamp = web / "node_modules" / ".crm-lock-sha1"
+        lock_hash = hashlib.sha1((web / "package-lock.json").read_bytes()).hexdigest()
+        if not stamp.exists() or stamp.read_text().strip() != lock_hash:
             _run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], web, log, "installing the console's packages")
+            stamp.write_text(lock_hash)
         _run([npm, "run", "--silent", "build"], web, log, "building the web console")
         (web / "dist" / "index.html").touch()  # newer than every source now
     return True
