@@ -4571,7 +4571,20 @@ export interface components {
             readonly version?: number;
         };
         Login: {
+            /** Format: email */
             email: string;
+            password: string;
+            /**
+             * @description Answer the new refresh token in an HttpOnly, SameSite=Strict cookie (crm_refresh, path /v1/auth) instead of the body, where a browser's scripts can never read it (the web console does this).
+             * @default false
+             */
+            refresh_in_cookie: boolean;
+            /**
+             * Format: uuid
+             * @description Which tenant's account, when one email has accounts in several tenants.
+             * @default null
+             */
+            tenant_id: string | null;
         };
         MailboxPatch: {
             mailbox: string;
@@ -4812,6 +4825,9 @@ export interface components {
             size?: number;
             url?: string | null;
         };
+        PortalLogin: {
+            email: string;
+        };
         PortalMessage: {
             attachments?: components["schemas"]["PortalAttachment"][];
             /** @description Only on customers' messages */
@@ -4975,7 +4991,16 @@ export interface components {
             results?: components["schemas"]["RecordBatchItemResult"][];
         };
         Refresh: {
-            refresh_token: string;
+            /**
+             * @description Answer the new refresh token in an HttpOnly, SameSite=Strict cookie (crm_refresh, path /v1/auth) instead of the body, where a browser's scripts can never read it (the web console does this).
+             * @default false
+             */
+            refresh_in_cookie: boolean;
+            /**
+             * @description Required unless the refresh token is in the crm_refresh cookie (refresh_in_cookie).
+             * @default null
+             */
+            refresh_token: string | null;
         };
         Reminder: {
             channels?: ("in_app" | "email")[];
@@ -5115,7 +5140,8 @@ export interface components {
         SignupResult: {
             access_token?: string;
             expires_in?: number;
-            refresh_token?: string;
+            /** @description null when it went into the cookie */
+            refresh_token?: string | null;
             tenant?: components["schemas"]["Tenant"];
             token_type?: string;
             user?: components["schemas"]["User"];
@@ -5756,7 +5782,8 @@ export interface components {
         Tokens: {
             access_token?: string;
             expires_in?: number;
-            refresh_token?: string;
+            /** @description null when it went into the cookie */
+            refresh_token?: string | null;
             token_type?: string;
         };
         UnmergeRequest: {
@@ -6287,7 +6314,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["Login"];
+                "application/json": components["schemas"]["PortalLogin"];
             };
         };
         responses: {

@@ -3,6 +3,8 @@ import { type FormEvent, useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { api, type Contact, describe, etag } from "../api/client";
 
+class Conflict extends Error {}
+
 const EDITABLE = [
   { key: "first_name", label: "First name" },
   { key: "last_name", label: "Last name" },
@@ -54,7 +56,7 @@ function InPlace({ contact, field, label }: { contact: Contact; field: EditableK
         params: { path: { record_id: contact.id ?? "" }, header: { "If-Match": etag(contact.version) } },
         body: { [field]: value || null },
       });
-      if (response.status === 412) throw new Error("Someone else changed this contact first. The page now shows their version; make your change again.");
+      if (response.status === 412) throw new Conflict("Someone else changed this contact first. The page now shows their version; make your change again.");
       if (error) throw new Error(describe(error));
       return data;
     },
@@ -65,6 +67,7 @@ function InPlace({ contact, field, label }: { contact: Contact; field: EditableK
     },
     onError: (e) => {
       setMessage(e.message);
+      if (e instanceof Conflict) setEditing(false); // show their value, not the stale draft
       void client.invalidateQueries({ queryKey: ["contact", contact.id] });
     },
   });

@@ -1,8 +1,14 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { Link, useParams } from "react-router-dom";
-import { api, describe, etag } from "../api/client";
+import { api, describe, etag, type Message } from "../api/client";
 import { SlaBadge } from "./Tickets";
+
+/** Who wrote a message, in words: a name, else an address, else what they are. */
+export function authorOf(m: Message): string {
+  const a = m.author;
+  return a?.name || a?.email || (a?.type === "customer" ? "the customer" : a?.type === "system" ? "the system" : "an agent");
+}
 
 const STATUSES = ["new", "open", "pending", "on_hold", "resolved", "closed"] as const;
 type Status = (typeof STATUSES)[number];
@@ -80,7 +86,7 @@ export default function TicketPage() {
         {(messages.data ?? []).map((m) => (
           <li key={m.id} className={m.kind === "note" ? "note" : m.kind}>
             <p className="muted">
-              {m.kind === "note" ? "Internal note" : m.kind === "reply" ? "Reply" : "Customer"} · {m.author?.name ?? m.author?.email ?? ""} ·{" "}
+              {[m.kind === "note" ? "Internal note" : m.kind === "reply" ? "Reply" : "Customer", authorOf(m)].join(" by ")} ·{" "}
               <time dateTime={m.created_at}>{new Date(m.created_at ?? "").toLocaleString()}</time>
             </p>
             <p className="message-text">{m.text}</p>
