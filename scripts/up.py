@@ -142,7 +142,8 @@ def main() -> int:
         else:
             print("the gateway did not become ready within 60 s", file=sys.stderr)
             return 1
-        print(f"\nCRM platform is up: {gateway}\n  web console: {gateway}/\n  API docs: {gateway}/docs   OpenAPI: {gateway}/v1/openapi.json\n"
+        print(f"\nCRM platform is up: {gateway}\n  web console: {gateway}/\n"
+              f"  API docs: {gateway}/docs   OpenAPI: {gateway}/v1/openapi.json\n"
               f"  gateway metrics: http://127.0.0.1:{port + 2000}/metrics (internal listener)\n"
               f"{mail_summary(var)}"
               "  Ctrl-C stops everything.\n", flush=True)
