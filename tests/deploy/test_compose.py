@@ -510,8 +510,15 @@ def test_dockerfile_runs_as_non_root():
 
 def test_dockerfile_layout_and_environment():
     instructions = dockerfile_instructions()
-    assert instructions[0] == ("FROM", "python:3.11-slim")
-    copies = [rest.split() for kw, rest in instructions if kw == "COPY"]
+    # The console's build stage first, then the runtime image it hands its static files to
+    stages = [rest for kw, rest in instructions if kw == "FROM"]
+    assert stages == ["node:20-slim AS console", "python:3.11-slim"]
+    runtime = instructions[[kw for kw, _ in instructions].index("FROM", 1):]
+    console = instructions[:len(instructions) - len(runtime)]
+    assert ("RUN", "npm ci --no-audit --no-fund") in console and ("RUN", "npm run build") in console
+    assert ("COPY", "--from=console /web/dist/ /app/web/dist/") in runtime
+    instructions = runtime
+    copies = [rest.split() for kw, rest in instructions if kw == "COPY" and not rest.startswith("--from")]
     sources = {part[0].rstrip("/") for part in copies}
     assert {"requirements.lock", "libs", "services", "deploy"} <= sources
     assert not [kw for kw, _ in instructions if kw == "ADD"]
@@ -520,6 +527,7 @@ def test_dockerfile_layout_and_environment():
     assert pythonpath[0] == "/app/libs"
     assert set(pythonpath[1:]) == {f"/app/services/{s}" for s in SERVICES}
     assert "PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus" in env_text
+    assert "CRM_CONSOLE_DIR=/app/web/dist" in env_text
     healthcheck = [rest for kw, rest in instructions if kw == "HEALTHCHECK"]
     assert healthcheck and "urllib.request" in healthcheck[0]
     assert (DEPLOY / "gunicorn.conf.py").is_file()
