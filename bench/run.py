@@ -15,7 +15,7 @@ The last two lines are `write_path_vs_bare_ratio=<r>` (for CRM_WEB_SERVER's serv
 gunicorn, if benched, else the first of BENCH_SERVER; the line before names it) and
 `list_p99_ms=<ms>` (the worst p99 of the list shapes through the gateway); `n/a` for a phase not run.
 
-Environment: BENCH_ONLY=write,read,import,list,mail_send,mail_inbound,board_forecast,reminders,tickets_list,kb_search,sla_recompute
+Environment: BENCH_ONLY=write,read,import,list,mail_send,mail_inbound,board_forecast,reminders,tickets_list,kb_search,sla_recompute,console
 (default all);
 BENCH_SERVER=gunicorn,granian (default both; the list phase uses the first); BENCH_SECONDS (default 15) per measured load,
 after a warm-up of
@@ -52,7 +52,7 @@ POST_LUA = ROOT / "bench" / "post_contact.lua"
 GET_LUA = ROOT / "bench" / "get_list.lua"  # any GET with one header; reports requests too
 SERVERS = ("gunicorn", "granian")
 BENCHES = ("write", "read", "import", "list", "mail_send", "mail_inbound", "board_forecast", "reminders", "tickets_list",
-           "sla_recompute", "kb_search")
+           "sla_recompute", "kb_search", "console")
 GOAL_WRITE_RATIO = 0.20
 _BENCH_LINE = re.compile(r"BENCH rps=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+) errors=(\d+) non2xx=(\d+)"
                          r"(?: peak_rps=(\d+))? requests=(\d+)")
@@ -364,7 +364,8 @@ def main() -> None:
               f"({'the default, CRM_WEB_SERVER' if chosen == default_server() else 'the first benched'}); "
               f"best: {best} {ratios[best]:.3f}", flush=True)
     # bench/mail_send.py, bench/mail_inbound.py, bench/board_forecast.py, bench/reminders.py: their own processes
-    for name in ("mail_send", "mail_inbound", "board_forecast", "reminders", "tickets_list", "sla_recompute", "kb_search"):
+    for name in ("mail_send", "mail_inbound", "board_forecast", "reminders", "tickets_list", "sla_recompute", "kb_search",
+                 "console"):
         if name in only:
             subprocess.run([sys.executable, str(ROOT / "bench" / f"{name}.py")], cwd=ROOT, check=True)
     print(f"write_path_vs_bare_ratio={ratios[chosen]:.3f}" if chosen else "write_path_vs_bare_ratio=n/a", flush=True)

@@ -1,0 +1,145 @@
+"""Web console benchmark: what a user waits for, in headless Debian chromium on the embedded default.
+
+Prints the first screen's JavaScript and CSS as shipped (gzip; goal <= 250 KB) and every route's
+own chunks; then, with a tenant of 10,000 contacts and 2,000 deals (BENCH_CONSOLE_CONTACTS,
+BENCH_CONSOLE_DEALS), over BENCH_CONSOLE_ROUNDS loads each: the time from navigation to an
+interactive contacts table (its first row is a link one can click) and to a settled pipeline board
+(every stage column drawn, the deals counted), goal <= 1 s each; and the time from dropping a card
+on another stage to the board showing it settled there (the PATCH answered, the card in the new
+column), goal <= 200 ms. The platform runs in this process (gateway and services as threads), so
+CPU ms per request of the server is printed for the page loads as this process's CPU time over the
+API requests the page made. Alone: `.venv/bin/python bench/console.py`. Bounded in count and time;
+127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "libs"), *(str(p) for p in sorted((ROOT / "services").iterdir()) if p.is_dir())]
+
+from crm_runtime.console_build import ensure_built  # noqa: E402
+
+DIST = ROOT / "web" / "dist"
+CONTACTS = int(os.environ.get("BENCH_CONSOLE_CONTACTS", "10000"))
+DEALS = int(os.environ.get("BENCH_CONSOLE_DEALS", "2000"))
+ROUNDS = int(os.environ.get("BENCH_CONSOLE_ROUNDS", "7"))
+GOAL_FIRST_SCREEN_KB, GOAL_LOAD_MS, GOAL_DROP_MS = 250, 1000, 200
+
+
+def _gz(path: Path) -> int:
+    return len(gzip.compress(path.read_bytes(), compresslevel=9))
+
+
+def sizes() -> None:
+    index = (DIST / "index.html").read_text()
+    first = re.findall(r'(?:src|href)="/(assets/[^"]+\.(?:js|css))"', index)
+    total = sum(_gz(DIST / f) for f in first)
+    print(f"console_first_screen files={len(first)} gzip_kb={total / 1024:.1f} (goal <= {GOAL_FIRST_SCREEN_KB})", flush=True)
+    for chunk in sorted((DIST / "assets").iterdir()):
+        if f"assets/{chunk.name}" not in first:
+            print(f"  route chunk {chunk.name}: gzip_kb={_gz(chunk) / 1024:.1f}", flush=True)
+
+
+def seed(platform: Any) -> dict[str, Any]:
+    owner = platform.signup("Bench Console Co")
+    token = owner["access_token"]
+
+    def post(path: str, body: Any) -> None:
+        resp = platform.request("POST", path, body, token=token)
+        assert resp.status < 300, (path, resp.status, resp.data[:300])
+
+    started = time.monotonic()
+    batches = [[{"first_name": f"First{n}", "last_name": f"Last{n}", "email": f"person{n}@example.com",
+                 "lifecycle_stage": "lead" if n % 3 else "customer"} for n in range(i, min(i + 100, CONTACTS))]
+               for i in range(0, CONTACTS, 100)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda items: post("/v1/contacts/batch", {"mode": "create", "items": items}), batches))
+        list(pool.map(lambda n: post("/v1/deals", {"name": f"Deal {n}", "amount": {"amount": str(500 + n), "currency": "EUR"}}),
+                      range(DEALS)))
+    print(f"console_seed contacts={CONTACTS} deals={DEALS} seconds={time.monotonic() - started:.1f}", flush=True)
+    return owner
+
+
+def _pct(values: list[float]) -> str:
+    ordered = sorted(values)
+    return f"p50_ms={statistics.median(ordered):.0f} max_ms={ordered[-1]:.0f}"
+
+
+def measure(platform: Any, owner: dict[str, Any]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        api_requests = [0]
+        page.on("request", lambda r: api_requests.__setitem__(0, api_requests[0] + ("/v1/" in r.url)))
+        page.goto(platform.gateway_url + "/signin")
+        page.get_by_label("Email").fill(owner["email"])
+        page.get_by_label("Password").fill(owner["password"])
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("heading", name="Contacts").wait_for()
+
+        for screen, path, ready in (
+            ("contacts_table", "/contacts", lambda: page.locator("tbody tr a").first.wait_for()),
+            ("pipeline_board", "/pipeline",
+             lambda: page.wait_for_function(
+                 "(n) => [...document.querySelectorAll('[data-testid=count]')].reduce((s, e) => s + Number(e.textContent), 0) >= n",
+                 arg=DEALS, timeout=30_000)),
+        ):
+            took, cpu, requests = [], 0.0, 0
+            for _ in range(ROUNDS):
+                before_requests, cpu0 = api_requests[0], time.process_time()
+                t0 = time.perf_counter()
+                page.goto(platform.gateway_url + path)  # a full load: the session is restored from the cookie
+                ready()
+                took.append((time.perf_counter() - t0) * 1000)
+                cpu += time.process_time() - cpu0
+                requests += api_requests[0] - before_requests
+            print(f"console_{screen} rounds={ROUNDS} {_pct(took)} (goal <= {GOAL_LOAD_MS}) api_requests_per_load="
+                  f"{requests / ROUNDS:.1f} server_and_driver_cpu_ms_per_request={cpu * 1000 / max(1, requests):.1f}", flush=True)
+
+        # Drop to settled: the card's stage menu (the same optimistic move as a drag), timed to the PATCH's answer
+        # with the card in its new column.
+        columns = page.locator("section.column")
+        names = [columns.nth(i).get_attribute("data-stage") for i in range(columns.count())]
+        took = []
+        for n in range(ROUNDS):
+            deal = f"Deal {n}"
+            target = names[1 + n % 3]
+            select = page.get_by_label(f"Move {deal} to stage")
+            t0 = time.perf_counter()
+            with page.expect_response(lambda r: "/v1/deals/" in r.url and r.request.method == "PATCH"):
+                select.select_option(label=target)
+            page.locator(f"section.column[data-stage='{target}'] li[data-deal='{deal}']").wait_for()
+            took.append((time.perf_counter() - t0) * 1000)
+        print(f"console_drop_to_settled rounds={ROUNDS} {_pct(took)} (goal <= {GOAL_DROP_MS})", flush=True)
+        browser.close()
+
+
+def main() -> None:
+    ensure_built()
+    sizes()
+    from crm_testing.platform import start_platform
+
+    with tempfile.TemporaryDirectory(prefix="bench-console-") as var:
+        platform = start_platform(Path(var), CRM_RATE_LIMIT_TENANT_RATE="100000", CRM_RATE_LIMIT_TENANT_BURST="100000")
+        try:
+            platform.start_workers()
+            measure(platform, seed(platform))
+        finally:
+            platform.close()
+
+
+if __name__ == "__main__":
+    main()
