@@ -196,3 +196,47 @@ def test_another_tenant_editing_urls_sees_nothing(platform: Platform, account: d
     assert page.get_by_text("Printer on fire").count() == 0
     screen.goto("/contacts?q=ada")
     page.get_by_text("No contacts match.").wait_for()
+
+
+def test_my_day_completes_and_snoozes_in_one_click(platform: Platform, account: dict[str, Any], open_screen: Any) -> None:
+    import datetime as dt
+
+    token = account["access_token"]
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    yesterday = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+    ada = _api(platform, token, "GET", "/v1/contacts?q=lovelace")["data"][0]
+    call = _api(platform, token, "POST", "/v1/tasks", {"title": "Call Ada back", "type": "call", "due_date": today,
+                                                       "contact_id": ada["id"]})
+    _api(platform, token, "POST", "/v1/tasks", {"title": "Send the quote", "due_date": yesterday, "contact_id": ada["id"]})
+    for viewport, name in ((PHONE, "phone"), (DESKTOP, "desktop")):
+        screen = open_screen(viewport)
+        page = _sign_in(screen, account)
+        page.get_by_role("link", name=re.compile("^My day")).click()
+        page.get_by_role("heading", name=re.compile("^Overdue")).wait_for()
+        page.locator("li[data-task='Send the quote']").wait_for()
+        screen.audit("my-day")
+    page.get_by_role("button", name="Complete Call Ada back").click()
+    page.get_by_role("status").filter(has_text="Done: Call Ada back").wait_for()
+    page.locator("li[data-task='Call Ada back']").wait_for(state="detached")
+    assert _api(platform, token, "GET", f"/v1/tasks/{call['id']}")["done"] is True
+    page.get_by_role("button", name="Snooze 1 day: Send the quote").click()
+    page.get_by_role("status").filter(has_text="Snoozed until tomorrow").wait_for()
+    page.get_by_role("button", name="Create feed address").click()
+    assert "/calendar/" in page.get_by_label("Feed address").input_value()
+
+
+def test_a_won_deal_counts_in_the_forecast(platform: Platform, account: dict[str, Any], open_screen: Any) -> None:
+    token = account["access_token"]
+    deal = _api(platform, token, "POST", "/v1/deals", {"name": "Forecast deal", "amount": {"amount": "5000", "currency": "EUR"}})
+    before = _api(platform, token, "GET", "/v1/forecast")["periods"][0]["won"]
+    _api(platform, token, "PATCH", f"/v1/deals/{deal['id']}", {"status": "won"}, **{"If-Match": str(deal["version"])})
+    after = _api(platform, token, "GET", "/v1/forecast")["periods"][0]
+    assert float(after["won"]) == float(before) + 5000
+    screen = open_screen()
+    page = _sign_in(screen, account)
+    page.get_by_role("link", name="Forecast").click()
+    cell = page.locator(f"tr[data-period='{after['period']}'] [data-testid=won]")
+    cell.wait_for()
+    assert cell.inner_text() == after["won"]
+    page.get_by_role("figure").wait_for()
+    screen.audit("forecast")

@@ -1,5 +1,7 @@
 import { lazy, Suspense, useEffect, useState } from "react";
 import { Navigate, NavLink, Route, Routes, useLocation } from "react-router-dom";
+import { useQuery } from "@tanstack/react-query";
+import { api } from "./api/client";
 import { onChange, refresh, signOut, token } from "./api/session";
 import { SignIn } from "./screens/SignIn";
 import { SignUp } from "./screens/SignUp";
@@ -8,8 +10,21 @@ import { SignUp } from "./screens/SignUp";
 const Contacts = lazy(() => import("./screens/Contacts"));
 const ContactPage = lazy(() => import("./screens/ContactPage"));
 const Board = lazy(() => import("./screens/Board"));
+const MyDay = lazy(() => import("./screens/MyDay"));
+const Forecast = lazy(() => import("./screens/Forecast"));
 const Tickets = lazy(() => import("./screens/Tickets"));
 const TicketPage = lazy(() => import("./screens/TicketPage"));
+
+/** The unread notifications count on the My day link (polled each minute). */
+function UnreadBadge() {
+  const unread = useQuery({
+    queryKey: ["notifications", "unread-count"],
+    refetchInterval: 60_000,
+    queryFn: async () => (await api.GET("/v1/notifications", { params: { query: { unread: true, limit: 50 } } })).data?.data?.length ?? 0,
+  });
+  const n = unread.data ?? 0;
+  return n > 0 ? <span className="badge count" aria-label={`${n} unread notifications`}>{n >= 50 ? "50+" : n}</span> : null;
+}
 
 type SessionState = "restoring" | "in" | "out";
 
@@ -44,8 +59,12 @@ export function App() {
       <header className="topbar">
         <span className="brand">CRM</span>
         <nav aria-label="Main">
+          <NavLink to="/my-day">
+            My day <UnreadBadge />
+          </NavLink>
           <NavLink to="/contacts">Contacts</NavLink>
           <NavLink to="/pipeline">Pipeline</NavLink>
+          <NavLink to="/forecast">Forecast</NavLink>
           <NavLink to="/tickets">Tickets</NavLink>
         </nav>
         <button type="button" className="link" onClick={() => void signOut()}>
@@ -61,6 +80,8 @@ export function App() {
             <Route path="/contacts" element={<Contacts />} />
             <Route path="/contacts/:id" element={<ContactPage />} />
             <Route path="/pipeline" element={<Board />} />
+            <Route path="/forecast" element={<Forecast />} />
+            <Route path="/my-day" element={<MyDay />} />
             <Route path="/tickets" element={<Tickets />} />
             <Route path="/tickets/:id" element={<TicketPage />} />
             <Route path="*" element={<p>There is nothing at this address.</p>} />
