@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -208,7 +209,7 @@ def test_my_day_completes_and_snoozes_in_one_click(platform: Platform, account: 
     call = _api(platform, token, "POST", "/v1/tasks", {"title": "Call Ada back", "type": "call", "due_date": today,
                                                        "contact_id": ada["id"]})
     _api(platform, token, "POST", "/v1/tasks", {"title": "Send the quote", "due_date": yesterday, "contact_id": ada["id"]})
-    for viewport, name in ((PHONE, "phone"), (DESKTOP, "desktop")):
+    for viewport in (PHONE, DESKTOP):
         screen = open_screen(viewport)
         page = _sign_in(screen, account)
         page.get_by_role("link", name=re.compile("^My day")).click()
@@ -240,3 +241,35 @@ def test_a_won_deal_counts_in_the_forecast(platform: Platform, account: dict[str
     assert cell.inner_text() == after["won"]
     page.get_by_role("figure").wait_for()
     screen.audit("forecast")
+
+
+def test_import_a_csv_with_suggested_columns_a_dry_run_and_progress(platform: Platform, account: dict[str, Any],
+                                                                    open_screen: Any, tmp_path: Any) -> None:
+    rows = ["E-Mail;First Name;Surname;Favourite colour"] + [f"imp{n}@example.com;Imp{n};Orter;blue" for n in range(40)]
+    rows.append("not-an-email;Bad;Row;red")
+    csv_file = tmp_path / "people.csv"
+    csv_file.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    screen = open_screen()
+    page = _sign_in(screen, account)
+    page.get_by_role("link", name="Import CSV").click()
+    page.get_by_label(re.compile("^CSV file")).set_input_files(str(csv_file))
+    # suggested from the headers; an unknown one is left out
+    assert page.get_by_label("E-Mail", exact=True).input_value() == "email"
+    assert page.get_by_label("First Name").input_value() == "first_name"
+    assert page.get_by_label("Surname").input_value() == "last_name"
+    assert page.get_by_label("Favourite colour").input_value() == ""
+    screen.audit("import")
+    page.get_by_role("button", name="Dry run").click()
+    page.get_by_role("heading", name="Dry run completed").wait_for()
+    page.get_by_text("40 created, 0 updated, 0 skipped, 1 failed").wait_for()
+    assert _api(platform, account["access_token"], "GET", "/v1/contacts?q=Orter")["data"] == []  # a dry run writes nothing
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.get_by_role("heading", name="Import completed").wait_for()
+    page.get_by_text("40 created").wait_for()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the failed rows").click()
+    assert "not-an-email" in Path(download.value.path()).read_text()
+    page.get_by_role("link", name="Contacts").first.click()
+    page.get_by_label("Search").fill("Imp7")
+    page.get_by_role("button", name="Apply").click()
+    page.get_by_role("link", name="Imp7 Orter").wait_for()

@@ -11,6 +11,7 @@ const Contacts = lazy(() => import("./screens/Contacts"));
 const ContactPage = lazy(() => import("./screens/ContactPage"));
 const Board = lazy(() => import("./screens/Board"));
 const MyDay = lazy(() => import("./screens/MyDay"));
+const Import = lazy(() => import("./screens/Import"));
 const Forecast = lazy(() => import("./screens/Forecast"));
 const Tickets = lazy(() => import("./screens/Tickets"));
 const TicketPage = lazy(() => import("./screens/TicketPage"));
@@ -78,6 +79,7 @@ export function App() {
             <Route path="/signin" element={<Navigate to="/contacts" replace />} />
             <Route path="/signup" element={<Navigate to="/contacts" replace />} />
             <Route path="/contacts" element={<Contacts />} />
+            <Route path="/contacts/import" element={<Import />} />
             <Route path="/contacts/:id" element={<ContactPage />} />
             <Route path="/pipeline" element={<Board />} />
             <Route path="/forecast" element={<Forecast />} />

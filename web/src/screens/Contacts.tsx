@@ -61,6 +61,7 @@ export default function Contacts() {
     <section aria-labelledby="contacts-title">
       <div className="toolbar">
         <h1 id="contacts-title">Contacts</h1>
+        <Link to="/contacts/import">Import CSV</Link>
         <button type="button" onClick={() => setCreating((v) => !v)} aria-expanded={creating}>
           New contact
         </button>
