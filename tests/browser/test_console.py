@@ -273,3 +273,19 @@ def test_import_a_csv_with_suggested_columns_a_dry_run_and_progress(platform: Pl
     page.get_by_label("Search").fill("Imp7")
     page.get_by_role("button", name="Apply").click()
     page.get_by_role("link", name="Imp7 Orter").wait_for()
+
+
+def test_an_invitee_accepts_in_the_console(platform: Platform, account: dict[str, Any], open_screen: Any) -> None:
+    email = f"invitee-{uuid.uuid4().hex[:8]}@example.com"
+    made = _api(platform, account["access_token"], "POST", "/v1/users", {"email": email, "role": "member"})
+    screen = open_screen(PHONE)
+    page = screen.goto(f"/accept-invitation?token={made['invitation_token']}")
+    page.get_by_role("heading", name="Join your team").wait_for()
+    screen.audit("accept-invitation")
+    page.get_by_label(re.compile("^Choose a password")).fill("short")
+    page.get_by_role("button", name="Accept the invitation").click()
+    page.get_by_text("Use 10 to 128 characters.").wait_for()
+    page.get_by_label(re.compile("^Choose a password")).fill("a long enough password")
+    page.get_by_role("button", name="Accept the invitation").click()
+    page.get_by_role("heading", name="Contacts").wait_for()
+    page.get_by_role("link", name="Ada Lovelace").wait_for()  # the team's contacts

@@ -4,6 +4,7 @@ import { useQuery } from "@tanstack/react-query";
 import { api } from "./api/client";
 import { onChange, refresh, signOut, token } from "./api/session";
 import { SignIn } from "./screens/SignIn";
+import { AcceptInvitation } from "./screens/AcceptInvitation";
 import { SignUp } from "./screens/SignUp";
 
 // Each area is its own chunk: the first screen loads only what it shows.
@@ -50,6 +51,7 @@ export function App() {
       <Routes>
         <Route path="/signup" element={<SignUp />} />
         <Route path="/signin" element={<SignIn />} />
+        <Route path="/accept-invitation" element={<AcceptInvitation />} />
         <Route path="*" element={<Navigate to="/signin" replace state={{ from: location.pathname }} />} />
       </Routes>
     );
@@ -78,6 +80,7 @@ export function App() {
             <Route path="/" element={<Navigate to="/contacts" replace />} />
             <Route path="/signin" element={<Navigate to="/contacts" replace />} />
             <Route path="/signup" element={<Navigate to="/contacts" replace />} />
+            <Route path="/accept-invitation" element={<AcceptInvitation />} />
             <Route path="/contacts" element={<Contacts />} />
             <Route path="/contacts/import" element={<Import />} />
             <Route path="/contacts/:id" element={<ContactPage />} />

@@ -222,7 +222,8 @@ def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, rou
     def accept_invitation() -> Response:
         data = load(s.AcceptInvitationSchema())
         with db.transaction() as session:
-            return json_response(tokens_out.dump(accounts.accept_invitation(session, data["invitation_token"], data["password"])))
+            tokens = accounts.accept_invitation(session, data["invitation_token"], data["password"])
+        return tokens_answer(tokens, data["refresh_in_cookie"])
 
     @bp.get("/v1/me")
     def me() -> Response:

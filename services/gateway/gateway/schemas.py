@@ -65,6 +65,7 @@ class RefreshSchema(Schema):
 class AcceptInvitationSchema(Schema):
     invitation_token = fields.String(required=True, validate=validate.Length(min=1, max=200))
     password = fields.String(required=True, load_only=True, validate=PASSWORD)
+    refresh_in_cookie = fields.Boolean(load_default=False, metadata={"description": REFRESH_IN_COOKIE})
 
 
 class VerifyEmailSchema(Schema):

@@ -31,6 +31,7 @@ DEFAULT_VERIFICATION_TTL = dt.timedelta(hours=48)  # CRM_EMAIL_VERIFICATION_HOUR
 DEFAULT_UNVERIFIED_GRACE = dt.timedelta(days=7)  # CRM_UNVERIFIED_ACCOUNT_DAYS
 VERIFY_PATH = "/v1/auth/verify-email"
 ACCEPT_PATH = "/v1/auth/invitations/accept"
+INVITATION_PAGE = "/accept-invitation"  # the web console's screen: choose a password, then POST ACCEPT_PATH
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
@@ -82,7 +83,7 @@ class EmailLinks:
 
     def send_invitation(self, session: Session, user: User, tenant: Tenant, token: str, expires: dt.datetime) -> None:
         name = _one_line(tenant.name) or "a CRM workspace"
-        link = self._link(ACCEPT_PATH, token)
+        link = self._link(INVITATION_PAGE, token)
         self._send(session, user, f"You're invited to {name}", [
             f"You have been invited to {name}. Choose your password to accept (by {expires:%Y-%m-%d %H:%M} UTC):",
             f"POST {self.public_url.rstrip('/')}{ACCEPT_PATH} with {{\"invitation_token\": \"{token}\", "

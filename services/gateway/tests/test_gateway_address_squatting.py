@@ -68,7 +68,7 @@ def test_a_squatter_never_blocks_or_reaches_the_address_owner(make_any_gateway: 
     assert invited.status_code == 201
     [invitation] = [m for m in sent_mail(app, VICTIM) if "/v1/auth/invitations/accept" in m["data"]["text"]]
     accepted = gw.post("/v1/auth/invitations/accept", json={
-        "invitation_token": link_token(invitation, "/v1/auth/invitations/accept"), "password": "victim's third pw"})
+        "invitation_token": link_token(invitation, "/accept-invitation"), "password": "victim's third pw"})
     assert accepted.status_code == 200
     there = _me(gw, accepted.get_json()["access_token"])
     assert there["tenant"]["id"] == admin["tenant"]["id"] and there["user"]["email_verified"] is True

@@ -144,8 +144,8 @@ def test_invitations_are_emailed_and_accepting_verifies(make_any_gateway: Callab
     assert mail["data"]["to"] == [{"address": "new@example.com", "name": "Nina"}]
     assert mail["data"]["purpose"] == "transactional" and mail["data"]["subject"] == "You're invited to Acme"
     assert mail["data"]["refers_to"] == {"type": "user", "id": invited.get_json()["id"]}
-    token = link_token(mail, "/v1/auth/invitations/accept")
-    assert token == invited.get_json()["invitation_token"] and f"{PUBLIC}/v1/auth/invitations/accept?token=" in mail["data"]["text"]
+    token = link_token(mail, "/accept-invitation")
+    assert token == invited.get_json()["invitation_token"] and f"{PUBLIC}/accept-invitation?token=" in mail["data"]["text"]
     accepted = gw.post("/v1/auth/invitations/accept", json={"invitation_token": token, "password": "a long password"})
     assert accepted.status_code == 200
     me = gw.get("/v1/me", headers=bearer(accepted.get_json()["access_token"])).get_json()

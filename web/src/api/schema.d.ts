@@ -3236,6 +3236,11 @@ export interface components {
         AcceptInvitation: {
             invitation_token: string;
             password: string;
+            /**
+             * @description Answer the new refresh token in an HttpOnly, SameSite=Strict cookie (crm_refresh, path /v1/auth) instead of the body, where a browser's scripts can never read it (the web console does this).
+             * @default false
+             */
+            refresh_in_cookie: boolean;
         };
         Accuracy: {
             from?: string;
