@@ -289,3 +289,28 @@ def test_an_invitee_accepts_in_the_console(platform: Platform, account: dict[str
     page.get_by_role("button", name="Accept the invitation").click()
     page.get_by_role("heading", name="Contacts").wait_for()
     page.get_by_role("link", name="Ada Lovelace").wait_for()  # the team's contacts
+
+
+def test_settings_invites_a_user_and_shows_a_new_key_once(platform: Platform, account: dict[str, Any], open_screen: Any) -> None:
+    screen = open_screen()
+    page = _sign_in(screen, account)
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_role("heading", name="Users and roles").wait_for()
+    email = f"colleague-{uuid.uuid4().hex[:6]}@example.com"
+    page.get_by_label("Email to invite").fill(email)
+    page.get_by_label("Role", exact=True).select_option("viewer")
+    page.get_by_role("button", name="Send invitation").click()
+    page.get_by_role("status").filter(has_text=f"Invitation sent to {email}").wait_for()
+    page.locator(f"tr[data-user='{email}']").wait_for()
+    page.get_by_label("Key name").fill("Zapier")
+    page.get_by_label("contacts:read").check()
+    page.get_by_role("button", name="Create key").click()
+    key = page.get_by_role("textbox", name="New key").input_value()
+    assert key.startswith("crm_")
+    assert platform.request("GET", "/v1/contacts", token=key).status == 200
+    screen.audit("settings")
+    page.get_by_role("button", name="I have copied it").click()
+    assert page.get_by_role("textbox", name="New key").count() == 0  # shown once
+    page.get_by_role("button", name="Revoke Zapier").click()
+    page.locator("li[data-key='Zapier']").wait_for(state="detached")
+    assert platform.request("GET", "/v1/contacts", token=key).status == 401

@@ -12,6 +12,7 @@ const Contacts = lazy(() => import("./screens/Contacts"));
 const ContactPage = lazy(() => import("./screens/ContactPage"));
 const Board = lazy(() => import("./screens/Board"));
 const MyDay = lazy(() => import("./screens/MyDay"));
+const Settings = lazy(() => import("./screens/Settings"));
 const Import = lazy(() => import("./screens/Import"));
 const Forecast = lazy(() => import("./screens/Forecast"));
 const Tickets = lazy(() => import("./screens/Tickets"));
@@ -69,6 +70,7 @@ export function App() {
           <NavLink to="/pipeline">Pipeline</NavLink>
           <NavLink to="/forecast">Forecast</NavLink>
           <NavLink to="/tickets">Tickets</NavLink>
+          <NavLink to="/settings">Settings</NavLink>
         </nav>
         <button type="button" className="link" onClick={() => void signOut()}>
           Sign out
@@ -89,6 +91,7 @@ export function App() {
             <Route path="/my-day" element={<MyDay />} />
             <Route path="/tickets" element={<Tickets />} />
             <Route path="/tickets/:id" element={<TicketPage />} />
+            <Route path="/settings" element={<Settings />} />
             <Route path="*" element={<p>There is nothing at this address.</p>} />
           </Routes>
         </Suspense>
