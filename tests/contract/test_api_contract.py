@@ -270,10 +270,18 @@ def fuzz(platform: Platform) -> None:
     assert not failures, "\n\n".join(f"{key}\n{detail}" for key, detail in failures.items())
 
 
+# The longest tests of the suite (about 2 minutes alone); beside the other xdist worker on 2 cores
+# they have taken over 7. The global 300 s would interrupt a request mid-example, which Hypothesis
+# then reports as an inconsistent failure.
+FUZZ_TIMEOUT = pytest.mark.timeout(1200)
+
+
+@FUZZ_TIMEOUT
 def test_whole_api_fuzzed(fuzz_platform: Platform) -> None:
     fuzz(fuzz_platform)
 
 
+@FUZZ_TIMEOUT
 @pytest.mark.integration
 def test_whole_api_fuzzed_on_postgresql(fuzz_pg_platform: Platform) -> None:
     fuzz(fuzz_pg_platform)

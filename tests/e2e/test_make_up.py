@@ -50,6 +50,13 @@ def _is_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
+def _ppid(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _describe(pids: list[int]) -> str:
     """pid, state and command line of each process (what a hung shutdown is waiting for)."""
     lines = []
@@ -59,7 +66,10 @@ def _describe(pids: list[int]) -> str:
             args = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        lines.append(f"  {pid} state={stat[0]} ppid={stat[1]} {args[:200]}")
+        status = Path(f"/proc/{pid}/status").read_text() if Path(f"/proc/{pid}/status").exists() else ""
+        signals = " ".join(line.replace("\t", "") for line in status.splitlines() if line.startswith(("SigBlk", "SigIgn", "SigPnd")))
+        wchan = Path(f"/proc/{pid}/wchan").read_text() if Path(f"/proc/{pid}/wchan").exists() else ""
+        lines.append(f"  {pid} state={stat[0]} ppid={stat[1]} wchan={wchan} {signals} {args[:160]}")
     return "\n".join(lines) or "  (none)"
 
 
@@ -104,9 +114,21 @@ def test_first_make_up_in_a_fresh_clone(tmp_path: Path, server: str) -> None:
                  "CRM_INBOUND_DOMAIN", "CRM_INBOUND_SMTP_HOST", "CRM_MAIL_MAILDIR"):
         env.pop(name, None)
     proc = subprocess.Popen(["make", "up"], cwd=clone, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+                            start_new_session=True)
     output: list[str] = []
-    reader = threading.Thread(target=lambda: output.extend(iter(proc.stdout.readline, "")), daemon=True)
+    reader_failed: list[BaseException] = []
+
+    def read() -> None:
+        # Bytes decoded leniently: a reader that died on one odd byte would leave the pipe full,
+        # and every process writing to it (up.py's "stopping ..." too) blocked for good.
+        try:
+            for raw in iter(proc.stdout.readline, b""):
+                output.append(raw.decode("utf-8", "replace"))
+        except BaseException as exc:
+            reader_failed.append(exc)
+            raise
+
+    reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
         deadline = time.monotonic() + 120
@@ -123,7 +145,9 @@ def test_first_make_up_in_a_fresh_clone(tmp_path: Path, server: str) -> None:
         try:
             proc.wait(timeout=40)
         except subprocess.TimeoutExpired:
-            left = _describe(_processes_using(str(clone)))
+            up_py = [int(p) for p in os.listdir("/proc") if p.isdigit() and _ppid(int(p)) == proc.pid]
+            left = _describe([proc.pid, *up_py, *_processes_using(str(clone))])
+            left += f"\nreader alive: {reader.is_alive()}, failed: {reader_failed!r}"
             for pid in [proc.pid, *_processes_using(str(clone))]:
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)

@@ -102,6 +102,13 @@ def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, rou
     # Sealed: these answers carry secrets (an API key, an invitation, tokens).
     once = idempotent(lambda: db, lambda: table, sealed=True)
 
+    def refresh_token_of(data: dict[str, Any]) -> str:
+        token = data["refresh_token"] or request.cookies.get(REFRESH_COOKIE)
+        if not token:
+            raise validation_error({"refresh_token": ["Missing data for required field."]},
+                                   "Send refresh_token, or the crm_refresh cookie of a sign-in with refresh_in_cookie.")
+        return str(token)
+
     def tokens_answer(tokens: Any, in_cookie: bool) -> Response:
         """Tokens in the body, or the refresh token in an HttpOnly cookie that scripts never see."""
         body = tokens_out.dump(tokens)
@@ -150,10 +157,9 @@ def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, rou
     @bp.post("/v1/auth/logout")
     def logout() -> Response:
         data = load(s.RefreshSchema())
-        token = data["refresh_token"] or request.cookies.get(REFRESH_COOKIE)
-        if token:
-            with db.transaction() as session:
-                accounts.logout(session, token)
+        token = refresh_token_of(data)
+        with db.transaction() as session:
+            accounts.logout(session, token)
         resp = Response(status=204)  # also for an unknown token: logging out twice is fine
         if REFRESH_COOKIE in request.cookies:
             resp.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH, httponly=True, samesite="Strict")
@@ -162,10 +168,7 @@ def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, rou
     @bp.post("/v1/auth/refresh")
     def refresh() -> Response:
         data = load(s.RefreshSchema())
-        token = data["refresh_token"] or request.cookies.get(REFRESH_COOKIE)
-        if not token:
-            raise validation_error({"refresh_token": ["Missing data for required field."]},
-                                   "Send refresh_token, or the crm_refresh cookie of a sign-in with refresh_in_cookie.")
+        token = refresh_token_of(data)
         try:
             with db.transaction() as session:
                 result = accounts.refresh(session, token)
