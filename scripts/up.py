@@ -29,6 +29,17 @@ from crm_runtime.catalog import SERVICES  # noqa: E402
 from crm_runtime.console_build import ConsoleBuildError, ensure_built  # noqa: E402
 
 
+def _die_with_parent() -> None:
+    """In each child before exec (Linux): SIGTERM when up.py dies, even of SIGKILL, so a killed
+    `make up` never leaves servers running on its ports. Elsewhere Ctrl-C's stop_all is the only way."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def ensure_secrets(var: Path) -> dict[str, str]:
     """Keys for the embedded default, made once and kept under var/keys (never committed)."""
     keys = var / "keys"
@@ -129,7 +140,8 @@ def main() -> int:
                 if command in process.servers:  # e.g. mail's inbound SMTP server: /metrics of its own
                     child_env = {**child_env, "CRM_METRICS_PORT": str(port + 1050 + i)}
                 children.append((f"{info.name} {command}",
-                                 subprocess.Popen(args, env=child_env, cwd=ROOT, start_new_session=True)))
+                                 subprocess.Popen(args, env=child_env, cwd=ROOT, start_new_session=True,
+                                                  preexec_fn=_die_with_parent)))
         gateway = urls["gateway"]
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
