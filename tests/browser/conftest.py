@@ -87,11 +87,11 @@ class Screen:
             """async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}))
                  .violations.filter(v => ['serious', 'critical'].includes(v.impact))
                  .map(v => `${v.id}: ${v.help} at ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)""")
+        size = self.page.viewport_size
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)  # first, so that a failing screen can be looked at
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}-{size['width']}x{size['height']}.png"), full_page=True)
         assert violations == [], f"{name}: {violations}"
         assert self.script_errors == [], f"{name}: {self.script_errors}"
-        size = self.page.viewport_size
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SCREENSHOTS / f"{name}-{size['width']}x{size['height']}.png"), full_page=True)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import email
 import email.utils
+import hashlib
 import os
 import random
 import re
@@ -50,6 +51,14 @@ def _is_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
+def _as_in_a_terminal() -> None:
+    """Ctrl-C and Ctrl-\\ as a terminal's foreground job gets them. A test run started in the
+    background by a shell script (`make test &`) inherits SIGINT and SIGQUIT ignored, and an
+    ignored SIGINT stays ignored across exec: make and up.py would never see the Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def _ppid(pid: int) -> int | None:
     try:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
@@ -90,6 +99,10 @@ def _processes_using(marker: str) -> list[int]:
 def _fresh_clone(tmp_path: Path) -> Path:
     """What a newcomer has: a clone of the committed tree with an empty var/ (the venv is shared,
     since it is built from the same lockfile)."""
+    # The clone's `make up` must find the shared venv installed for this lockfile: else its install
+    # step would point the venv's import paths (crm_dev.pth) at the clone, for every later test too.
+    lock = hashlib.sha1((ROOT / "requirements.lock").read_bytes()).hexdigest()[:12]
+    assert (ROOT / ".venv" / f".installed-{lock}").exists(), "run `make install` first: .venv is older than requirements.lock"
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(ROOT), str(clone)], check=True, timeout=120)
     (clone / ".venv").symlink_to(ROOT / ".venv")
@@ -114,7 +127,7 @@ def test_first_make_up_in_a_fresh_clone(tmp_path: Path, server: str) -> None:
                  "CRM_INBOUND_DOMAIN", "CRM_INBOUND_SMTP_HOST", "CRM_MAIL_MAILDIR"):
         env.pop(name, None)
     proc = subprocess.Popen(["make", "up"], cwd=clone, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_as_in_a_terminal)
     output: list[str] = []
     reader_failed: list[BaseException] = []
 
