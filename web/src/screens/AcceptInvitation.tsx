@@ -1,22 +1,20 @@
-import { type FormEvent, useState } from "react";
+import type { FormEvent } from "react";
 import { useNavigate, useSearchParams } from "react-router-dom";
+import { accept, problem, type Tokens } from "../api/session";
 import { Field } from "../components/Field";
-import { accept, problem, SignInError, type Tokens } from "../api/session";
+import { useAuthAction } from "../components/useAuthAction";
 
 /** The invitation email's link lands here: choose a password, and the invitee is signed in. */
 export function AcceptInvitation() {
   const [params] = useSearchParams();
   const navigate = useNavigate();
-  const [error, setError] = useState<SignInError | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { error, busy, run } = useAuthAction();
   const invitation = params.get("token") ?? "";
 
   async function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
     const password = String(new FormData(event.currentTarget).get("password") ?? "");
-    setBusy(true);
-    setError(null);
-    try {
+    await run(async () => {
       const resp = await fetch("/v1/auth/invitations/accept", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
@@ -25,11 +23,7 @@ export function AcceptInvitation() {
       if (!resp.ok) throw await problem(resp);
       accept((await resp.json()) as Tokens);
       navigate("/contacts", { replace: true });
-    } catch (e) {
-      setError(e instanceof SignInError ? e : new SignInError("The platform did not answer.", 0));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (

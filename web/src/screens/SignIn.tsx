@@ -1,24 +1,16 @@
-import { type FormEvent, useState } from "react";
+import type { FormEvent } from "react";
 import { Link } from "react-router-dom";
+import { signIn } from "../api/session";
 import { Field } from "../components/Field";
-import { SignInError, signIn } from "../api/session";
+import { useAuthAction } from "../components/useAuthAction";
 
 export function SignIn() {
-  const [error, setError] = useState<SignInError | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { error, busy, run } = useAuthAction();
 
   async function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
-    setBusy(true);
-    setError(null);
-    try {
-      await signIn(String(form.get("email")), String(form.get("password")));
-    } catch (e) {
-      setError(e instanceof SignInError ? e : new SignInError("The platform did not answer.", 0));
-    } finally {
-      setBusy(false);
-    }
+    await run(() => signIn(String(form.get("email")), String(form.get("password"))));
   }
 
   return (

@@ -1,20 +1,18 @@
-import { type FormEvent, useState } from "react";
+import type { FormEvent } from "react";
 import { Link } from "react-router-dom";
+import { problem, signIn } from "../api/session";
 import { Field } from "../components/Field";
-import { problem, SignInError, signIn } from "../api/session";
+import { useAuthAction } from "../components/useAuthAction";
 
 export function SignUp() {
-  const [error, setError] = useState<SignInError | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { error, busy, run } = useAuthAction();
 
   async function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
     const email = String(form.get("email"));
     const password = String(form.get("password"));
-    setBusy(true);
-    setError(null);
-    try {
+    await run(async () => {
       const resp = await fetch("/v1/signup", {
         method: "POST",
         headers: { "Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID() },
@@ -31,11 +29,7 @@ export function SignUp() {
         credentials: "omit",
         body: JSON.stringify({ refresh_token: created.refresh_token }),
       });
-    } catch (e) {
-      setError(e instanceof SignInError ? e : new SignInError("The platform did not answer.", 0));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (
