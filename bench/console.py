@@ -56,7 +56,11 @@ def seed(platform: Any) -> dict[str, Any]:
     token = owner["access_token"]
 
     def post(path: str, body: Any) -> None:
-        resp = platform.request("POST", path, body, token=token)
+        for attempt in range(5):  # SQLite under four writers may answer 503 (busy); a client retries
+            resp = platform.request("POST", path, body, token=token)
+            if resp.status != 503:
+                break
+            time.sleep(1 + attempt)
         assert resp.status < 300, (path, resp.status, resp.data[:300])
 
     started = time.monotonic()
