@@ -1,7 +1,6 @@
 import { lazy, Suspense, useEffect, useState } from "react";
 import { Navigate, NavLink, Route, Routes, useLocation } from "react-router-dom";
-import { useQuery } from "@tanstack/react-query";
-import { api } from "./api/client";
+import { useUnread } from "./api/notifications";
 import { onChange, refresh, signOut, token } from "./api/session";
 import { SignIn } from "./screens/SignIn";
 import { AcceptInvitation } from "./screens/AcceptInvitation";
@@ -20,12 +19,7 @@ const TicketPage = lazy(() => import("./screens/TicketPage"));
 
 /** The unread notifications count on the My day link (polled each minute). */
 function UnreadBadge() {
-  const unread = useQuery({
-    queryKey: ["notifications", "unread-count"],
-    refetchInterval: 60_000,
-    queryFn: async () => (await api.GET("/v1/notifications", { params: { query: { unread: true, limit: 50 } } })).data?.data?.length ?? 0,
-  });
-  const n = unread.data ?? 0;
+  const n = useUnread().data?.length ?? 0;
   return n > 0 ? <span className="badge count" aria-label={`${n} unread notifications`}>{n >= 50 ? "50+" : n}</span> : null;
 }
 

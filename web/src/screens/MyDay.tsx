@@ -1,6 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, describe, etag, type Schemas } from "../api/client";
+import { useUnread } from "../api/notifications";
 
 type Task = Schemas["Task"];
 
@@ -88,18 +89,6 @@ export default function MyDay() {
       <CalendarFeed />
     </section>
   );
-}
-
-export function useUnread() {
-  return useQuery({
-    queryKey: ["notifications", "unread"],
-    refetchInterval: 60_000,
-    queryFn: async () => {
-      const { data, error } = await api.GET("/v1/notifications", { params: { query: { unread: true, limit: 50 } } });
-      if (error) throw new Error(describe(error));
-      return data.data ?? [];
-    },
-  });
 }
 
 function Notifications() {
