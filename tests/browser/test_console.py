@@ -302,13 +302,15 @@ def test_settings_invites_a_user_and_shows_a_new_key_once(platform: Platform, ac
     page.get_by_role("button", name="Send invitation").click()
     page.get_by_role("status").filter(has_text=f"Invitation sent to {email}").wait_for()
     page.locator(f"tr[data-user='{email}']").wait_for()
+    screen.audit("settings-users")
+    page.get_by_role("navigation", name="Settings").get_by_role("link", name="API keys").click()
     page.get_by_label("Key name").fill("Zapier")
     page.get_by_label("contacts:read").check()
     page.get_by_role("button", name="Create key").click()
     key = page.get_by_role("textbox", name="New key").input_value()
     assert key.startswith("crm_")
     assert platform.request("GET", "/v1/contacts", token=key).status == 200
-    screen.audit("settings")
+    screen.audit("settings-api-keys")
     page.get_by_role("button", name="I have copied it").click()
     assert page.get_by_role("textbox", name="New key").count() == 0  # shown once
     page.get_by_role("button", name="Revoke Zapier").click()

@@ -11,7 +11,7 @@ const Contacts = lazy(() => import("./screens/Contacts"));
 const ContactPage = lazy(() => import("./screens/ContactPage"));
 const Board = lazy(() => import("./screens/Board"));
 const MyDay = lazy(() => import("./screens/MyDay"));
-const Settings = lazy(() => import("./screens/Settings"));
+const Settings = lazy(() => import("./screens/settings"));
 const Import = lazy(() => import("./screens/Import"));
 const Forecast = lazy(() => import("./screens/Forecast"));
 const Tickets = lazy(() => import("./screens/Tickets"));
@@ -85,7 +85,7 @@ export function App() {
             <Route path="/my-day" element={<MyDay />} />
             <Route path="/tickets" element={<Tickets />} />
             <Route path="/tickets/:id" element={<TicketPage />} />
-            <Route path="/settings" element={<Settings />} />
+            <Route path="/settings/*" element={<Settings />} />
             <Route path="*" element={<p>There is nothing at this address.</p>} />
           </Routes>
         </Suspense>
