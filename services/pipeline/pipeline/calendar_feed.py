@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 from marshmallow import Schema, fields
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -139,7 +139,11 @@ def render(session: Session, row: CalendarFeed, now: dt.datetime) -> bytes:
     # DTSTAMP = the newest change shown: an unchanged feed is the same bytes (and ETag).
     stamp = max([as_utc(row.updated_at), *(as_utc(t.updated_at) for t in tasks), *(as_utc(m.updated_at) for m in meetings)])
     if row.last_fetched_at is None or as_utc(row.last_fetched_at) < now - FETCH_NOTE_EVERY:
-        row.last_fetched_at = now
+        # Bookkeeping, not a change of the feed: keep updated_at and version (which the stamp
+        # reads), else the fetch after a noted one had a new DTSTAMP and ETag with nothing changed.
+        session.execute(update(CalendarFeed).where(CalendarFeed.tenant_id == row.tenant_id, CalendarFeed.id == row.id)
+                        .values(last_fetched_at=now, updated_at=CalendarFeed.updated_at)
+                        .execution_options(synchronize_session=False))
     return feed(tasks, meetings, stamp.replace(microsecond=0))
 
 

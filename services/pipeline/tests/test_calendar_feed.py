@@ -5,6 +5,7 @@ recently done tasks, meetings from the replica; caching with ETag."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 
 import icalendar
@@ -132,3 +133,15 @@ def test_a_deactivated_users_feed_stops(pipeline_service: ServiceHarness) -> Non
     assert c.get(FEED, headers=me).get_json()["active"] is False  # revoked, not only hidden
     user_event(svc, "a", me_id, event_type="crm.user.updated", active=True)
     fetch(c, svc, url, 404)  # reactivating brings back no old URL
+
+
+def test_noting_a_fetch_does_not_change_the_feed(pipeline_service: ServiceHarness) -> None:
+    """The first fetch notes last_fetched_at; that bookkeeping must not move DTSTAMP or the ETag
+    (it used to bump updated_at, so a fetch after the noted one looked like a change)."""
+    svc, c = pipeline_service, pipeline_service.client
+    url = c.post(FEED, headers=as_user(svc, "a", "noted")).get_json()["url"]
+    task(svc, "a", user(svc, "a", "noted"), "Call Ada", due_at=NOW + dt.timedelta(days=1))
+    time.sleep(1.05)  # DTSTAMP has whole seconds: the first fetch is a second after the feed's creation
+    first = fetch(c, svc, url)
+    again = fetch(c, svc, url)
+    assert b"DTSTAMP" in first.data and again.headers["ETag"] == first.headers["ETag"] and again.data == first.data
