@@ -200,6 +200,8 @@ def test_numbering_moves_forward_only(tickets_service: ServiceHarness) -> None:
     assert svc.client.get("/v1/tickets/by-number/7001", headers=svc.headers("b")).status_code == 404
     changes = [e.data.get("changes") for e in outbox_events(svc) if e.type == "crm.ticket_settings.updated"]
     assert {"next_number": [1001, 5000]} in changes and {"next_number": [5001, 7000]} in changes
+    bodies = [e.data for e in outbox_events(svc) if e.type == "crm.ticket_settings.updated"]
+    assert bodies[-1]["next_number"] == 7000  # the body is the settings as GET showed them then
 
 
 def test_custom_status_sets_its_base(tickets_service: ServiceHarness) -> None:

@@ -131,7 +131,8 @@ def update_settings(session: Session, outbox: Outbox, values: dict[str, Any]) ->
     if numbering is not None and numbering[0] != numbering[1]:
         changes["next_number"] = list(numbering)
     if changes:
-        outbox.emit(session, "crm.ticket_settings.updated", tenant, new, changes=changes)
+        # The body is what GET /v1/settings/tickets answers, next_number included.
+        outbox.emit(session, "crm.ticket_settings.updated", tenant, settings_body(session, after), changes=changes)
     return after
 
 
