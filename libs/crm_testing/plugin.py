@@ -20,15 +20,21 @@ from crm_testing.provision import KAFKA, POSTGRES, REDIS, Provided, Spec, Unavai
 _SOURCES = pytest.StashKey[dict[str, str]]()
 
 
-def _in_ci() -> bool:
+def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() == "true"
 
 
+def missing(reason: str, ci_reason: str | None = None) -> NoReturn:
+    """A test's real part is missing: skip it, except under CI=true, where a silent skip would be a
+    false green, so it fails (with `ci_reason` when given)."""
+    if in_ci():
+        pytest.fail(ci_reason or reason, pytrace=False)
+    pytest.skip(reason)
+
+
 def _unavailable(spec: Spec, reason: str) -> NoReturn:
-    if _in_ci():
-        message = f"{spec.name} is required when CI=true but could not be provisioned (or set {spec.env_var}):\n{reason}"
-        pytest.fail(message, pytrace=False)
-    pytest.skip(f"{spec.name} unavailable (set {spec.env_var}, start Docker, or install it locally): {reason}")
+    missing(f"{spec.name} unavailable (set {spec.env_var}, start Docker, or install it locally): {reason}",
+            f"{spec.name} is required when CI=true but could not be provisioned (or set {spec.env_var}):\n{reason}")
 
 
 def _provide_or_bail(spec: Spec) -> Provided:

@@ -4,7 +4,6 @@ with the console built from web/ as `make up` builds it."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from crm_core.settings import REPO_ROOT
 from crm_runtime.console_build import ensure_built
 from crm_testing.platform import Platform, start_platform
+from crm_testing.plugin import missing
 from crm_testing.provision import servers_module
 
 CHROMIUM = "/usr/bin/chromium"
@@ -24,12 +24,6 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     """Debian's chromium, installed with apt-get when missing (as PostgreSQL is)."""
@@ -37,14 +31,14 @@ def chromium_path() -> str:
         try:
             servers_module()._apt_install("chromium")
         except Exception as exc:
-            _unavailable(f"chromium is needed for the browser tests: {exc}")
+            missing(f"chromium is needed for the browser tests: {exc}")
     return CHROMIUM
 
 
 @pytest.fixture(scope="session")
 def console_built() -> None:
     if shutil.which("npm") is None:
-        _unavailable("npm is needed to build the web console")
+        missing("npm is needed to build the web console")
     ensure_built(log=False)
 
 

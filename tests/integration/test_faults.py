@@ -29,6 +29,7 @@ from crm_events.log import OutgoingRecord, open_publisher
 from crm_testing.apps import make_harness
 from crm_testing.db import create_service_database
 from crm_testing.platform import Platform, start_platform, wait_for
+from crm_testing.plugin import in_ci
 from crm_testing.private_servers import PrivateKafka, PrivatePostgres
 
 pytestmark = pytest.mark.integration
@@ -39,7 +40,7 @@ def _private(start: Any) -> Any:
     try:
         return start()
     except Exception as exc:
-        if os.environ.get("CI", "").strip().lower() == "true":
+        if in_ci():
             raise
         pytest.skip(f"cannot start a private server here: {type(exc).__name__}: {exc}")
 
