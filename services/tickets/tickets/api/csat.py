@@ -20,7 +20,8 @@ from crm_http.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate, parse_sort
 from crm_http.parsing import query_int
 from crm_http.resource import json_response
 from crm_runtime.service import ServiceRuntime
-from tickets.api.portal import form_or_json, page, wants_html
+from tickets.api.portal import form_or_json
+from tickets.api.portal_pages import page, wants_html
 from tickets.models import Ticket
 from tickets.models.csat import CsatResponse
 from tickets.schemas.csat import CsatAnswerSchema, CsatResponseSchema, CsatSummarySchema

@@ -40,49 +40,23 @@ from crm_http.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate, parse_sort
 from crm_http.parsing import json_body, load, parse_uuid, query_int
 from crm_http.resource import json_response
 from crm_runtime.service import ServiceRuntime
+from tickets.api.portal_docs import document
+from tickets.api.portal_pages import file_response, page, ticket_html, tickets_html, wants_html
 from tickets.models import STATUSES, Ticket
 from tickets.models.conversations import TicketMessage
 from tickets.models.portal import PortalAttachment, PortalSession
 from tickets.schemas.portal import (
     PortalLoginSchema,
-    PortalMessageSchema,
     PortalReplySchema,
-    PortalSessionSchema,
     PortalTicketCreateSchema,
-    PortalTicketSchema,
     SessionExchangeSchema,
 )
 from tickets.service import portal as svc
 from tickets.service.desk import Desk
 from tickets.service.portal_mailboxes import tenant_for_mailbox
 
-TAG = "Customer portal"
-COLLEAGUE = " · a colleague's"
 PREFIX = "/portal/<mailbox>"
-DOC_PREFIX = "/portal/{mailbox}"
 LOGIN_ANSWER = {"status": "accepted", "detail": "If this address is known to us, a sign-in link is on its way."}
-# A page that carries a secret in its URL: never cached, never sent on as a Referer, never framed.
-PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
-                "X-Robots-Tag": "noindex",
-                "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-                                           "frame-ancestors 'none'; base-uri 'none'"}
-STYLE = ("body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}"
-         "label{display:block;margin-top:1rem;font-weight:600}input,textarea,select{font:inherit;width:100%;"
-         "padding:.4rem;box-sizing:border-box}button{font:inherit;margin-top:1rem;padding:.5rem 1.2rem}"
-         "article{border-top:1px solid #ccc;padding:.5rem 0}.meta{color:#555;font-size:.9rem}"
-         "pre{white-space:pre-wrap;font:inherit}")
-
-
-def wants_html() -> bool:
-    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-    return best == "text/html" and request.accept_mimetypes["text/html"] > request.accept_mimetypes["application/json"]
-
-
-def page(title: str, body: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    doc = (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
-           f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>{html.escape(title)}</title>'
-           f"<style>{STYLE}</style></head><body><main><h1>{html.escape(title)}</h1>{body}</main></body></html>")
-    return Response(doc, status=status, mimetype="text/html", headers={**PAGE_HEADERS, **(headers or {})})
 
 
 def credential() -> str | None:
@@ -356,96 +330,4 @@ def register(bp: Blueprint, runtime: ServiceRuntime, desk: Desk) -> None:
         bp.add_url_rule(PREFIX + path, endpoint, view, methods=methods)
     bp.add_url_rule("/v1/portal/attachments/<attachment_id>", "portal_attachment_staff", staff_download,
                     methods=["GET"])
-    _document(runtime)
-
-
-def file_response(found: PortalAttachment) -> Response:
-    # Always a download, never rendered in the portal's origin (an uploaded HTML file is not a page).
-    name = found.filename.replace('"', "")
-    return Response(found.content, mimetype=found.content_type, headers={
-        "Content-Disposition": f'attachment; filename="{name}"', "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "private, no-store", "Content-Security-Policy": "default-src 'none'; sandbox"})
-
-
-def tickets_html(mailbox: str, email: str, data: list[dict[str, Any]], next_cursor: str | None) -> str:
-    mb = html.escape(mailbox)
-    items = "".join(
-        f'<li><a href="/portal/{mb}/tickets/{t["number"]}">#{t["number"]} {html.escape(t["subject"])}</a> '
-        f'<span class="meta">{html.escape(t["status"])}{"" if t["mine"] else COLLEAGUE}</span></li>'
-        for t in data) or "<li>No requests yet.</li>"
-    more = f'<p><a href="/portal/{mb}/tickets?cursor={html.escape(next_cursor)}">Older requests</a></p>' if next_cursor else ""
-    return (f'<p class="meta">Signed in as {html.escape(email)}.</p>'
-            f'<form method="post" action="/portal/{mb}/session/logout"><button type="submit">Sign out</button></form>'
-            f"<h2>Requests</h2><ul>{items}</ul>{more}"
-            f'<h2>New request</h2><form method="post" action="/portal/{mb}/tickets" enctype="multipart/form-data">'
-            '<label for="subject">Subject</label><input id="subject" name="subject" required maxlength="300">'
-            '<label for="text">How can we help?</label><textarea id="text" name="text" rows="6" required></textarea>'
-            '<label for="attachments">Files (optional)</label><input id="attachments" name="attachments" type="file" multiple>'
-            '<button type="submit">Send</button></form>')
-
-
-def ticket_html(mailbox: str, body: dict[str, Any]) -> str:
-    mb = html.escape(mailbox)
-    messages = []
-    for m in body["messages"]:
-        who = "You" if m["author_type"] == "customer" else html.escape(m["author_name"] or "Support")
-        files = "".join(f'<li><a href="{html.escape(a["url"])}">{html.escape(a["filename"])}</a></li>'
-                        for a in m["attachments"] if a["url"])
-        messages.append(f'<article><p class="meta">{who} · <time datetime="{m["created_at"]}">{m["created_at"]}</time>'
-                        f'</p><pre>{html.escape(m["text"])}</pre>{f"<ul>{files}</ul>" if files else ""}</article>')
-    return (f'<p class="meta">Status: {html.escape(body["status"])} · <a href="/portal/{mb}/tickets">All requests</a></p>'
-            f'<section aria-label="Conversation">{"".join(messages)}</section>'
-            f'<h2>Reply</h2><form method="post" action="/portal/{mb}/tickets/{body["number"]}/messages" '
-            'enctype="multipart/form-data"><label for="text">Your message</label>'
-            '<textarea id="text" name="text" rows="5" required></textarea>'
-            '<label for="attachments">Files (optional)</label><input id="attachments" name="attachments" type="file" multiple>'
-            '<button type="submit">Send</button></form>')
-
-
-def _document(runtime: ServiceRuntime) -> None:
-    doc = runtime.doc
-    mailbox = {"name": "mailbox", "in": "path", "required": True, "schema": {"type": "string"}}
-    number = {"name": "number", "in": "path", "required": True, "schema": {"type": "integer"}}
-    session_note = ("open path; the portal session is the credential (cookie `crm_portal`, "
-                    "`Authorization: Bearer cps_...` or `X-Portal-Session`)")
-    doc.operation(f"{DOC_PREFIX}/login", "post", summary="Ask for a sign-in link by email: always 202, whether or "
-                  "not the address is known (limited per address)", tag=TAG, request=PortalLoginSchema, status=202,
-                  parameters=[mailbox], extra_responses={404: "No such portal", 422: "Not an email address"})
-    doc.operation(f"{DOC_PREFIX}/session/{{token}}", "get", summary="The emailed sign-in link: says whether it "
-                  "still works (a browser gets a page whose button signs in); never signs in itself", tag=TAG,
-                  parameters=[mailbox, {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}],
-                  extra_responses={404: "No such link", 410: "Used or expired"})
-    doc.operation(f"{DOC_PREFIX}/session", "post", summary="Sign in with the link's token (once): the session, also "
-                  "set as an HttpOnly SameSite=Strict cookie scoped to the portal", tag=TAG,
-                  request=SessionExchangeSchema, response=PortalSessionSchema, status=201, parameters=[mailbox],
-                  extra_responses={404: "No such link", 410: "Used or expired"})
-    doc.operation(f"{DOC_PREFIX}/session", "get", summary=f"Who is signed in ({session_note})", tag=TAG,
-                  response=PortalSessionSchema, parameters=[mailbox])
-    doc.operation(f"{DOC_PREFIX}/session", "delete", summary="Sign out: the session stops working", tag=TAG,
-                  status=204, parameters=[mailbox])
-    doc.operation(f"{DOC_PREFIX}/tickets", "get", summary=f"The customer's tickets, and their company's where the "
-                  f"tenant allows it ({session_note})", tag=TAG, response=PortalTicketSchema, list_of=True,
-                  parameters=[mailbox, {"name": "status", "in": "query", "schema": {"type": "string"}},
-                              {"name": "limit", "in": "query", "schema": {"type": "integer"}},
-                              {"name": "cursor", "in": "query", "schema": {"type": "string"}}])
-    doc.operation(f"{DOC_PREFIX}/tickets", "post", summary="Open a ticket (channel portal); attachments as base64 "
-                  "JSON or multipart `attachments` files", tag=TAG, request=PortalTicketCreateSchema,
-                  response=PortalTicketSchema, status=201, parameters=[mailbox],
-                  extra_responses={413: "Attachments too large", 422: "Invalid fields"})
-    doc.operation(f"{DOC_PREFIX}/tickets/{{number}}", "get", summary="One of the customer's tickets with its public "
-                  "conversation (replies and customer messages; never internal notes)", tag=TAG,
-                  response=PortalTicketSchema, parameters=[mailbox, number], extra_responses={404: "No such ticket"})
-    doc.operation(f"{DOC_PREFIX}/tickets/{{number}}/messages", "post", summary="Reply as the customer: reopens a "
-                  "resolved ticket; on a closed one opens a new ticket linked to it", tag=TAG,
-                  request=PortalReplySchema, response=PortalMessageSchema, status=201, parameters=[mailbox, number],
-                  extra_responses={404: "No such ticket", 413: "Attachments too large"})
-    doc.operation(f"{DOC_PREFIX}/tickets/{{number}}/attachments/{{id}}", "get", summary="A file attached in the "
-                  "portal", tag=TAG, parameters=[mailbox, number,
-                                                 {"name": "id", "in": "path", "required": True,
-                                                  "schema": {"type": "string"}}],
-                  response_content={"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}})
-    doc.operation("/v1/portal/attachments/{id}", "get", summary="A file a customer attached in the portal", tag=TAG,
-                  scope="tickets:read",
-                  parameters=[{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                  response_content={"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}})
-
+    document(runtime)
