@@ -81,7 +81,7 @@ export function AddressesSection() {
         <div className="inline">
           {rotate.error && <p role="alert" className="error">{rotate.error.message}</p>}
           {hook?.configured ? (
-            <ConfirmButton label="Rotate secret" name="Rotate the inbound secret"
+            <ConfirmButton label="Rotate secret" name="Rotate secret of the inbound webhook"
               question="Rotate? The old webhook address stops working at once." onConfirm={() => rotate.mutate()} />
           ) : (
             <button type="button" onClick={() => rotate.mutate()} disabled={rotate.isPending}>Make an inbound webhook secret</button>

@@ -70,9 +70,9 @@ export function SendersSection() {
             <span className="grow"><strong>{s.address}</strong> {s.name && <span className="muted">{s.name}</span>}
               {s.is_default && <span className="badge">default</span>}</span>
             <span className={s.verified ? "badge" : "badge warning"} data-testid="sender-status">{senderStatus(s)}</span>
-            {!s.verified && <button type="button" className="secondary" aria-label={`Resend the verification link to ${s.address}`}
+            {!s.verified && <button type="button" className="secondary" aria-label={`Resend link to ${s.address}`}
               onClick={() => act.mutate({ sender: s, action: "resend" })}>Resend link</button>}
-            {s.verified && !s.is_default && <button type="button" className="secondary" aria-label={`Make ${s.address} the default`}
+            {s.verified && !s.is_default && <button type="button" className="secondary" aria-label={`Make default: ${s.address}`}
               onClick={() => act.mutate({ sender: s, action: "default" })}>Make default</button>}
             <ConfirmButton label="Remove" name={`Remove ${s.address}`} question={`Remove ${s.address}?`}
               onConfirm={() => act.mutate({ sender: s, action: "delete" })} />

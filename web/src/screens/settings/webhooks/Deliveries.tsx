@@ -30,6 +30,7 @@ export function Deliveries() {
       if (error) fail(error);
       return data.data ?? [];
     },
+    staleTime: 0, // the worker changes it: always fresh when the page opens
     refetchInterval: (query) => (stillDelivering(query.state.data ?? []) ? 1500 : false),
   });
   const retry = useMutation({

@@ -42,7 +42,10 @@ export function WebhookList() {
       enable: `The webhook to ${hook.url ?? ""} is enabled.`, disable: `The webhook to ${hook.url ?? ""} is disabled.`,
     }[action]),
     onError: () => setNotice(null),
-    onSettled: () => void client.invalidateQueries({ queryKey: ["webhooks"] }),
+    onSettled: (_done, _error, { hook }) => {
+      void client.invalidateQueries({ queryKey: ["webhooks"] });
+      void client.invalidateQueries({ queryKey: ["webhook-deliveries", hook.id] });
+    },
   });
   return (
     <>
@@ -57,7 +60,7 @@ export function WebhookList() {
               <span className={h.active ? "badge" : "badge warning"}>{h.active ? "enabled" : "disabled"}</span>
               <br /><span className="muted">{(h.event_types ?? []).join(", ")}{h.description ? ` · ${h.description}` : ""}</span></span>
             <Link to={h.id ?? ""} aria-label={`Deliveries of ${h.url ?? ""}`}>Deliveries</Link>
-            <button type="button" className="secondary" aria-label={`Send a test to ${h.url ?? ""}`} disabled={!h.active}
+            <button type="button" className="secondary" aria-label={`Send test to ${h.url ?? ""}`} disabled={!h.active}
               onClick={() => act.mutate({ hook: h, action: "test" })}>Send test</button>
             <button type="button" className="secondary" aria-label={`${h.active ? "Disable" : "Enable"} ${h.url ?? ""}`}
               onClick={() => act.mutate({ hook: h, action: h.active ? "disable" : "enable" })}>{h.active ? "Disable" : "Enable"}</button>
