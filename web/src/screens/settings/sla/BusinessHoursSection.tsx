@@ -49,7 +49,7 @@ export function BusinessHoursSection({ onJob }: { onJob: (job: string | null) =>
                 <span className="grow">
                   <strong>{c.name}</strong> {c.is_default && <span className="badge">default</span>} <span className="muted">{c.time_zone}</span>
                   <br /><span className="muted">{summary(c.frames)}</span>
-                  {(c.holidays?.length ?? 0) > 0 && <><br /><span className="muted">{c.holidays?.length} holidays</span></>}
+                  {(c.holidays?.length ?? 0) > 0 && <><br /><span className="muted">{c.holidays?.length === 1 ? "1 holiday" : `${c.holidays?.length ?? 0} holidays`}</span></>}
                   {feedLine(c) && <><br /><span className={c.feed_error ? "error" : "muted"}>{feedLine(c)}</span></>}
                 </span>
                 <button type="button" className="secondary" aria-label={`Edit ${c.name}`} onClick={() => setEditing(c.id ?? null)}>Edit</button>
