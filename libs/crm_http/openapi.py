@@ -122,6 +122,11 @@ class ApiDoc:
             op["responses"][str(code)] = {"description": text, **problem}
         self._paths.setdefault(path, {})[method.lower()] = op
 
+    def response_header(self, path: str, method: str, status: int, name: str, description: str) -> None:
+        """Documents a header an operation already registered may answer with."""
+        response = self._paths[path][method.lower()]["responses"][str(status)]
+        response.setdefault("headers", {})[name] = {"description": description, "schema": {"type": "string"}}
+
     def spec(self) -> dict[str, Any]:
         for path, ops in self._paths.items():
             self.apispec.path(path=path, operations=ops)

@@ -69,6 +69,12 @@ def record_response(body: dict[str, Any], status: int = 200, location: str | Non
     return json_response(body, status, headers)
 
 
+def _with_headers(resp: Response, headers: dict[str, str]) -> Response:
+    for key, value in headers.items():
+        resp.headers[key] = value
+    return resp
+
+
 _READ_ROWS = "crm_read_rows"  # session.info: the rows of a read's prefetched select by id
 
 
@@ -97,6 +103,9 @@ class RecordRoutes:
     admin_writes: bool = False
     # Only GET (list and read): records the service writes itself (jobs, say).
     read_only: bool = False
+    # Extra headers of a write's answer (create, update, delete), from its transaction's session
+    # at the end of the use case: e.g. where to follow a job the write queued.
+    write_headers: Callable[[Session], dict[str, str]] | None = None
     # Lists and reads serialise Core rows with the output schema compiled once (crm_http.rows);
     # None when the schema needs ORM objects (a relationship, say): those stay on schema.dump.
     rows: RowSerializer | None = field(default=None, init=False)
@@ -174,7 +183,8 @@ class RecordRoutes:
         # What the create reads goes out with BEGIN; the row and its event with COMMIT.
         with self.db().transaction(prefetch=service.prefetch(values)) as session:
             body = service.create_body(session, values, self.rows)
-        return record_response(body, 201, location=f"{self.base}/{body['id']}")
+            extra = self._write_headers(session)
+        return _with_headers(record_response(body, 201, location=f"{self.base}/{body['id']}"), extra)
 
     def read(self, record_id: str) -> Response:
         require_scope(f"{self.area}:read")
@@ -208,7 +218,8 @@ class RecordRoutes:
         service = self.service()
         with self.db().transaction(prefetch=service.prefetch(values)) as session:
             body = self._body(session, service.update(session, rid, values, expected))
-        return record_response(body)
+            extra = self._write_headers(session)
+        return _with_headers(record_response(body), extra)
 
     def delete(self, record_id: str) -> Response:
         self._require_write()
@@ -216,7 +227,11 @@ class RecordRoutes:
         expected = if_match_version()
         with self.db().transaction() as session:
             self.service().delete(session, rid, expected)
-        return Response(status=204)
+            extra = self._write_headers(session)
+        return _with_headers(Response(status=204), extra)
+
+    def _write_headers(self, session: Session) -> dict[str, str]:
+        return self.write_headers(session) if self.write_headers is not None else {}
 
     def list(self) -> Response:
         require_scope(f"{self.area}:read")

@@ -23,6 +23,7 @@ from crm_core.errors import BadRequest
 from crm_db.base import utcnow
 from crm_http.auth import require_admin_access, require_scope
 from crm_http.idempotency import idempotent
+from crm_http.openapi import ApiDoc
 from crm_http.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate, parse_sort
 from crm_http.parsing import load, parse_uuid, query_int
 from crm_http.resource import LIST_PARAMS, RecordRoutes, json_response, record_response
@@ -43,6 +44,13 @@ class WebhookRoutes(RecordRoutes):
             record = self.service().create(session, values)
             body = WebhookCreatedSchema().dump(record)
         return record_response(body, 201, location=f"{self.base}/{body['id']}")
+
+    def register(self, bp: Blueprint, doc: ApiDoc) -> None:
+        super().register(bp, doc)
+        doc.operation(self.base, "post", summary="Create a webhook (the answer alone shows its signing secret)",
+                      tag=self.tag, scope=WRITE, request=WebhookCreateSchema, response=WebhookCreatedSchema, status=201,
+                      extra_responses={409: "Conflict", 422: "Invalid fields"},
+                      parameters=[{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}])
 
 
 class DeliveryRoutes:

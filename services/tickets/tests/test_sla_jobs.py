@@ -108,3 +108,30 @@ def test_a_job_whose_chunk_fails_every_retry_is_failed_with_the_error(svc: Servi
     assert (job["status"], job["tickets_done"]) == ("failed", 0)
     assert job["error"] == "RuntimeError: disk full" and job["finished_at"]
     assert worker.run_once() == 0  # given up: nothing left to retry
+
+
+def test_the_answer_of_a_change_that_queued_a_job_names_it(svc: ServiceHarness, clock: Clock) -> None:
+    """Sla-Recompute-Id on the write's answer (create, update, delete) when it queued a job; none
+    when the request recomputed the clocks itself."""
+    cal = berlin(svc)
+    small = svc.client.post("/v1/sla-policies", json={"name": "Small", "business_hours_id": cal["id"],
+                                                      "first_response_minutes": 60}, headers=svc.headers("a"))
+    assert small.status_code == 201 and "Sla-Recompute-Id" not in small.headers  # no open tickets yet
+    for n in range(5):
+        post(svc, "/v1/tickets", {"subject": f"T{n}"})
+    changed = svc.client.patch(f"/v1/business-hours/{cal['id']}", headers=svc.headers("a"),
+                               json={"frames": {d: [{"start": "10:00", "end": "17:00"}] for d in SPLIT}})
+    assert changed.status_code == 200
+    [job] = get(svc, "/v1/sla-recomputes")["data"]
+    assert changed.headers["Sla-Recompute-Id"] == job["id"]
+    made = svc.client.post("/v1/sla-policies", json={"name": "Second", "first_response_minutes": 30},
+                           headers=svc.headers("a"))
+    assert made.status_code == 201
+    assert made.headers["Sla-Recompute-Id"] == get(svc, "/v1/sla-recomputes")["data"][0]["id"] != job["id"]
+    gone = svc.client.delete(f"/v1/sla-policies/{made.get_json()['id']}", headers=svc.headers("a"))
+    assert gone.status_code == 204 and gone.headers["Sla-Recompute-Id"] not in (job["id"], made.headers["Sla-Recompute-Id"])
+    renamed = svc.client.patch(f"/v1/sla-policies/{small.get_json()['id']}", json={"name": "Renamed"},
+                               headers=svc.headers("a"))
+    assert renamed.status_code == 200 and "Sla-Recompute-Id" not in renamed.headers  # a name moves no clock
+    # Another tenant's job ids are not theirs to read
+    assert svc.client.get(f"/v1/sla-recomputes/{job['id']}", headers=svc.headers("b")).status_code == 404

@@ -3111,7 +3111,7 @@ export interface paths {
         get: operations["get_webhooks"];
         put?: never;
         /**
-         * Create a webhook
+         * Create a webhook (the answer alone shows its signing secret)
          * @description Requires the `automation:write` scope.
          */
         post: operations["post_webhooks"];
@@ -4146,10 +4146,27 @@ export interface components {
             /** Format: uuid */
             webhook_id?: string;
         };
+        DkimKey: {
+            algorithm?: string;
+            created_at?: string;
+            /** @description The record to publish in the domain's DNS. */
+            dns_record?: components["schemas"]["DnsRecord"];
+            domain?: string;
+            /** Format: uuid */
+            id?: string;
+            selector?: string;
+        };
         DkimKeyCreate: {
             domain: string;
             /** @default crm */
             selector: string;
+        };
+        DnsRecord: {
+            /** @description <selector>._domainkey.<domain> */
+            name?: string;
+            /** @description TXT */
+            type?: string;
+            value?: string;
         };
         EmailVerification: {
             email?: string;
@@ -5122,6 +5139,21 @@ export interface components {
             secret?: string;
             url?: string;
         };
+        Sender: {
+            address?: string;
+            created_at?: string;
+            /** Format: uuid */
+            id?: string;
+            is_default?: boolean;
+            name?: string | null;
+            updated_at?: string;
+            /** @description When the pending link expires. */
+            verification_expires_at?: string | null;
+            /** @description Whether the address confirmed the mailed link. */
+            verified?: boolean;
+            verified_at?: string | null;
+            version?: number;
+        };
         SenderCreate: {
             /** Format: email */
             address: string;
@@ -5400,6 +5432,20 @@ export interface components {
             open_tickets: number;
             /** @description Value of open deals, one entry per currency. */
             pipeline_value: components["schemas"]["Money"][];
+        };
+        Suppression: {
+            address?: string;
+            created_at?: string;
+            detail?: string | null;
+            /** Format: uuid */
+            id?: string;
+            /** @enum {string} */
+            reason?: "hard_bounce" | "complaint" | "unsubscribe" | "manual";
+            /**
+             * Format: uuid
+             * @description The message that bounced, if any.
+             */
+            source_message_id?: string | null;
         };
         SuppressionCreate: {
             /** Format: email */
@@ -5850,6 +5896,20 @@ export interface components {
             description?: string | null;
             event_types: string[];
             url: string;
+        };
+        WebhookCreated: {
+            active?: boolean;
+            /** Format: date-time */
+            readonly created_at?: string;
+            description?: string | null;
+            event_types?: string[];
+            /** Format: uuid */
+            readonly id?: string;
+            secret?: string;
+            /** Format: date-time */
+            readonly updated_at?: string;
+            url?: string;
+            readonly version?: number;
         };
         WebhookIn: {
             active?: boolean;
@@ -7537,6 +7597,8 @@ export interface operations {
             /** @description OK */
             201: {
                 headers: {
+                    /** @description Present when the change queued a recompute of many open tickets' SLA clocks: the job's id, whose progress GET /v1/sla-recomputes/{id} shows. Absent: the clocks were recomputed in the request (or none needed it). */
+                    "Sla-Recompute-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7662,6 +7724,8 @@ export interface operations {
             /** @description OK */
             204: {
                 headers: {
+                    /** @description Present when the change queued a recompute of many open tickets' SLA clocks: the job's id, whose progress GET /v1/sla-recomputes/{id} shows. Absent: the clocks were recomputed in the request (or none needed it). */
+                    "Sla-Recompute-Id"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -7742,6 +7806,8 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description Present when the change queued a recompute of many open tickets' SLA clocks: the job's id, whose progress GET /v1/sla-recomputes/{id} shows. Absent: the clocks were recomputed in the request (or none needed it). */
+                    "Sla-Recompute-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13634,7 +13700,12 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data?: components["schemas"]["DkimKey"][];
+                        next_cursor?: string | null;
+                    };
+                };
             };
             /** @description Bad request */
             400: {
@@ -13683,7 +13754,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["DkimKey"];
+                };
             };
             /** @description Bad request */
             400: {
@@ -13721,6 +13794,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Invalid fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     get_mail_dkim_keys_record_id: {
@@ -13739,7 +13821,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["DkimKey"];
+                };
             };
             /** @description Bad request */
             400: {
@@ -13761,6 +13845,15 @@ export interface operations {
             };
             /** @description Missing scope */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -13808,6 +13901,15 @@ export interface operations {
             };
             /** @description Missing scope */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -14229,7 +14331,12 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data?: components["schemas"]["Sender"][];
+                        next_cursor?: string | null;
+                    };
+                };
             };
             /** @description Bad request */
             400: {
@@ -14278,7 +14385,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Sender"];
+                };
             };
             /** @description Bad request */
             400: {
@@ -14343,7 +14452,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Sender"];
+                };
             };
             /** @description Bad request */
             400: {
@@ -14395,7 +14506,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description OK */
-            200: {
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -14459,7 +14570,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Sender"];
+                };
             };
             /** @description Bad request */
             400: {
@@ -14497,6 +14610,24 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Not verified yet */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     post_mail_senders_record_id_resend: {
@@ -14515,7 +14646,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Sender"];
+                };
             };
             /** @description Bad request */
             400: {
@@ -14583,7 +14716,12 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data?: components["schemas"]["Suppression"][];
+                        next_cursor?: string | null;
+                    };
+                };
             };
             /** @description Bad request */
             400: {
@@ -14632,7 +14770,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Suppression"];
+                };
             };
             /** @description Bad request */
             400: {
@@ -18702,6 +18842,8 @@ export interface operations {
             /** @description OK */
             201: {
                 headers: {
+                    /** @description Present when the change queued a recompute of many open tickets' SLA clocks: the job's id, whose progress GET /v1/sla-recomputes/{id} shows. Absent: the clocks were recomputed in the request (or none needed it). */
+                    "Sla-Recompute-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -18827,6 +18969,8 @@ export interface operations {
             /** @description OK */
             204: {
                 headers: {
+                    /** @description Present when the change queued a recompute of many open tickets' SLA clocks: the job's id, whose progress GET /v1/sla-recomputes/{id} shows. Absent: the clocks were recomputed in the request (or none needed it). */
+                    "Sla-Recompute-Id"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -18907,6 +19051,8 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description Present when the change queued a recompute of many open tickets' SLA clocks: the job's id, whose progress GET /v1/sla-recomputes/{id} shows. Absent: the clocks were recomputed in the request (or none needed it). */
+                    "Sla-Recompute-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -21487,7 +21633,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Webhook"];
+                    "application/json": components["schemas"]["WebhookCreated"];
                 };
             };
             /** @description Bad request */

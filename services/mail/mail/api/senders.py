@@ -21,7 +21,9 @@ from mail.config import MailSettings
 from mail.models import DkimKey, Sender
 from mail.schemas.senders import (
     DkimKeyCreateSchema,
+    DkimKeySchema,
     SenderCreateSchema,
+    SenderSchema,
     SenderUpdateSchema,
     dkim_body,
     sender_body,
@@ -161,15 +163,20 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
     bp.add_url_rule(f"{KEYS}/<record_id>", "mail_dkim_delete", delete_key, methods=["DELETE"])
     doc = runtime.doc
     doc.operation(BASE, "post", summary="Add a sender address (mails it a verification link)", tag=TAG, scope=WRITE,
-                  request=SenderCreateSchema, status=201, extra_responses={409: "Already a sender", 422: "Invalid fields"})
-    doc.operation(BASE, "get", summary="List sender addresses", tag=TAG, scope=READ, parameters=PAGING)
-    for method, summary in (("get", "Get a sender"), ("patch", "Rename a sender or make it the default"),
-                            ("delete", "Remove a sender")):
-        doc.operation(f"{BASE}/{{record_id}}", method, summary=summary, tag=TAG, scope=READ if method == "get" else WRITE,
-                      parameters=ID_PARAM, request=SenderUpdateSchema if method == "patch" else None,
-                      extra_responses={404: "Not found"})
+                  request=SenderCreateSchema, response=SenderSchema, status=201,
+                  extra_responses={409: "Already a sender", 422: "Invalid fields"})
+    doc.operation(BASE, "get", summary="List sender addresses", tag=TAG, scope=READ, parameters=PAGING,
+                  response=SenderSchema, list_of=True)
+    doc.operation(f"{BASE}/{{record_id}}", "get", summary="Get a sender", tag=TAG, scope=READ, parameters=ID_PARAM,
+                  response=SenderSchema, extra_responses={404: "Not found"})
+    doc.operation(f"{BASE}/{{record_id}}", "patch", summary="Rename a sender or make it the default", tag=TAG,
+                  scope=WRITE, parameters=ID_PARAM, request=SenderUpdateSchema, response=SenderSchema,
+                  extra_responses={404: "Not found", 409: "Not verified yet", 422: "Invalid fields"})
+    doc.operation(f"{BASE}/{{record_id}}", "delete", summary="Remove a sender", tag=TAG, scope=WRITE,
+                  parameters=ID_PARAM, status=204, extra_responses={404: "Not found"})
     doc.operation(f"{BASE}/{{record_id}}/resend", "post", summary="Mail a new verification link", tag=TAG, scope=WRITE,
-                  parameters=ID_PARAM, status=202, extra_responses={404: "Not found", 409: "Already verified"})
+                  parameters=ID_PARAM, response=SenderSchema, status=202,
+                  extra_responses={404: "Not found", 409: "Already verified"})
     token_param = [{"name": "token", "in": "query", "required": True, "schema": {"type": "string"}}]
     doc.operation(VERIFY_PATH, "get", summary="Open a sender verification link (no credential): shows the address "
                   "and a confirm button; verifies nothing", tag=TAG, parameters=token_param,
@@ -177,8 +184,11 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
     doc.operation(VERIFY_PATH, "post", summary="Confirm a sender address with the link's token (no credential)",
                   tag=TAG, parameters=token_param, extra_responses={404: "Unknown, used or expired link"})
     doc.operation(KEYS, "post", summary="Generate a DKIM key for a sender domain (owners and admins)", tag=TAG,
-                  scope=WRITE, request=DkimKeyCreateSchema, status=201, extra_responses={409: "The domain has a key"})
-    doc.operation(KEYS, "get", summary="List DKIM keys and their DNS records", tag=TAG, scope=READ, parameters=PAGING)
-    doc.operation(f"{KEYS}/{{record_id}}", "get", summary="Get a DKIM key", tag=TAG, scope=READ, parameters=ID_PARAM)
+                  scope=WRITE, request=DkimKeyCreateSchema, response=DkimKeySchema, status=201,
+                  extra_responses={409: "The domain has a key", 422: "Invalid fields"})
+    doc.operation(KEYS, "get", summary="List DKIM keys and their DNS records", tag=TAG, scope=READ, parameters=PAGING,
+                  response=DkimKeySchema, list_of=True)
+    doc.operation(f"{KEYS}/{{record_id}}", "get", summary="Get a DKIM key", tag=TAG, scope=READ, parameters=ID_PARAM,
+                  response=DkimKeySchema, extra_responses={404: "Not found"})
     doc.operation(f"{KEYS}/{{record_id}}", "delete", summary="Delete a DKIM key", tag=TAG, scope=WRITE,
-                  parameters=ID_PARAM, status=204)
+                  parameters=ID_PARAM, status=204, extra_responses={404: "Not found"})

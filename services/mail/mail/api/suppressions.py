@@ -13,7 +13,7 @@ from crm_http.resource import json_response
 from crm_runtime.service import ServiceRuntime
 from mail.api.messages import ID_PARAM, PAGING, READ, TAG, WRITE, choice, listing
 from mail.models import SUPPRESSION_REASONS, Suppression
-from mail.schemas.senders import SuppressionCreateSchema, suppression_body
+from mail.schemas.senders import SuppressionCreateSchema, SuppressionSchema, suppression_body
 from mail.service.suppressions import add_suppression, normalise
 
 BASE = "/v1/mail/suppressions"
@@ -55,8 +55,8 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
     doc = runtime.doc
     doc.operation(BASE, "get", summary="List suppressed addresses", tag=TAG, scope=READ, parameters=[
         *PAGING, {"name": "reason", "in": "query", "schema": {"type": "string", "enum": list(SUPPRESSION_REASONS)}},
-        {"name": "address", "in": "query", "schema": {"type": "string"}}])
+        {"name": "address", "in": "query", "schema": {"type": "string"}}], response=SuppressionSchema, list_of=True)
     doc.operation(BASE, "post", summary="Suppress an address (manual or unsubscribe)", tag=TAG, scope=WRITE,
-                  request=SuppressionCreateSchema, status=201, extra_responses={422: "Invalid fields"})
+                  request=SuppressionCreateSchema, response=SuppressionSchema, status=201, extra_responses={422: "Invalid fields"})
     doc.operation(f"{BASE}/{{record_id}}", "delete", summary="Lift a suppression (owners and admins)", tag=TAG,
                   scope=WRITE, parameters=ID_PARAM, status=204, extra_responses={404: "Not found"})

@@ -8,7 +8,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from crm_db.base import utc_iso
-from mail.models import DkimKey, Sender, Suppression
+from mail.models import SUPPRESSION_REASONS, DkimKey, Sender, Suppression
 
 # A display name goes into the From header of every message sent as the sender: one line.
 ONE_LINE = validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="Must be one line without control characters.")
@@ -34,6 +34,45 @@ class SuppressionCreateSchema(Schema):
     address = fields.Email(required=True, validate=validate.Length(max=320))
     reason = fields.String(load_default="manual", validate=validate.OneOf(["manual", "unsubscribe"]))
     detail = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+
+
+# --- what they answer (documentation of the *_body functions below, for the OpenAPI document) ---
+
+class SenderSchema(Schema):
+    id = fields.UUID()
+    address = fields.String()
+    name = fields.String(allow_none=True)
+    is_default = fields.Boolean()
+    verified = fields.Boolean(metadata={"description": "Whether the address confirmed the mailed link."})
+    verified_at = fields.String(allow_none=True)
+    verification_expires_at = fields.String(allow_none=True, metadata={"description": "When the pending link expires."})
+    created_at = fields.String()
+    updated_at = fields.String()
+    version = fields.Integer()
+
+
+class DnsRecordSchema(Schema):
+    type = fields.String(metadata={"description": "TXT"})
+    name = fields.String(metadata={"description": "<selector>._domainkey.<domain>"})
+    value = fields.String()
+
+
+class DkimKeySchema(Schema):
+    id = fields.UUID()
+    domain = fields.String()
+    selector = fields.String()
+    algorithm = fields.String()
+    dns_record = fields.Nested(DnsRecordSchema, metadata={"description": "The record to publish in the domain's DNS."})
+    created_at = fields.String()
+
+
+class SuppressionSchema(Schema):
+    id = fields.UUID()
+    address = fields.String()
+    reason = fields.String(metadata={"enum": list(SUPPRESSION_REASONS)})
+    detail = fields.String(allow_none=True)
+    source_message_id = fields.UUID(allow_none=True, metadata={"description": "The message that bounced, if any."})
+    created_at = fields.String()
 
 
 def sender_body(s: Sender) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from tickets.schemas.sla import (
 )
 from tickets.service import sla, sla_config
 from tickets.service.desk import Desk
-from tickets.service.sla_jobs import RecomputeRecords, Recomputes
+from tickets.service.sla_jobs import HEADER, RecomputeRecords, Recomputes, queued_headers
 
 
 def register(bp: Blueprint, runtime: ServiceRuntime, desk: Desk) -> None:
@@ -40,15 +40,22 @@ def register(bp: Blueprint, runtime: ServiceRuntime, desk: Desk) -> None:
         db=lambda: runtime.db, service=lambda: calendars,
         create_schema=BusinessHoursCreateSchema(), update_schema=BusinessHoursInSchema(), output_schema=calendars_out,
         idempotency=lambda: runtime.idempotency, default_sort="name",
-        sortable={"name": BusinessHours.name},
+        sortable={"name": BusinessHours.name}, write_headers=queued_headers,
     ).register(bp, runtime.doc)
     RecordRoutes(
         collection="sla-policies", area="tickets", tag="SLA", admin_writes=True,
         db=lambda: runtime.db, service=lambda: policies,
         create_schema=SlaPolicyCreateSchema(), update_schema=SlaPolicyInSchema(), output_schema=policies_out,
         idempotency=lambda: runtime.idempotency, default_sort="position",
-        sortable={"position": SlaPolicy.position, "name": SlaPolicy.name},
+        sortable={"position": SlaPolicy.position, "name": SlaPolicy.name}, write_headers=queued_headers,
     ).register(bp, runtime.doc)
+    for collection in ("business-hours", "sla-policies"):
+        for path, method, status in ((f"/v1/{collection}", "post", 201), (f"/v1/{collection}/{{record_id}}", "patch", 200),
+                                     (f"/v1/{collection}/{{record_id}}", "delete", 204)):
+            runtime.doc.response_header(path, method, status, HEADER, "Present when the change queued a recompute of "
+                                        "many open tickets' SLA clocks: the job's id, whose progress "
+                                        "GET /v1/sla-recomputes/{id} shows. Absent: the clocks were recomputed "
+                                        "in the request (or none needed it).")
     # A calendar or policy change touching more open tickets than CRM_SLA_RECOMPUTE_INLINE_MAX
     # queues one of these; newest first.
     RecordRoutes(

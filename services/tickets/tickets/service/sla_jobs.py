@@ -24,6 +24,14 @@ from tickets.models.sla import SlaRecompute
 from tickets.service import sla
 
 RECOMPUTE = "sla_recompute"
+QUEUED = "tickets.sla_recomputes_queued"  # session.info: ids of the jobs this transaction queued
+HEADER = "Sla-Recompute-Id"  # on a write's answer: the job it queued, to follow at /v1/sla-recomputes/{id}
+
+
+def queued_headers(session: Session) -> dict[str, str]:
+    """The answer's header naming the (last) recompute job the write queued, if it queued one."""
+    ids = session.info.get(QUEUED) or []
+    return {HEADER: str(ids[-1])} if ids else {}
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,7 @@ class Recomputes:
         session.add(job)
         session.flush()
         sla.TIMERS.schedule(session, RECOMPUTE, job.id, sla.now(), {})
+        session.info.setdefault(QUEUED, []).append(job.id)
         return job
 
     def for_calendar(self, session: Session, calendar_id: uuid.UUID, reason: str,

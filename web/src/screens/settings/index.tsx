@@ -12,6 +12,9 @@ interface Section {
 const SECTIONS: Section[] = [
   { path: "users", label: "Users and roles", screen: lazy(() => import("./Users")) },
   { path: "api-keys", label: "API keys", screen: lazy(() => import("./ApiKeys")) },
+  { path: "sla", label: "SLA and business hours", screen: lazy(() => import("./SlaSettings")) },
+  { path: "mail", label: "Mail senders and addresses", screen: lazy(() => import("./MailSettings")) },
+  { path: "webhooks", label: "Webhooks", screen: lazy(() => import("./WebhookSettings")) },
 ];
 
 export default function Settings() {
