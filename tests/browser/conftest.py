@@ -10,18 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from console_screen import AXE, CHROMIUM, DESKTOP, Screen
 
-from crm_core.settings import REPO_ROOT
 from crm_runtime.console_build import ensure_built
 from crm_testing.platform import Platform, start_platform
 from crm_testing.plugin import missing
 from crm_testing.provision import servers_module
-
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = REPO_ROOT / "var" / "screenshots"
-AXE = REPO_ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="session")
@@ -59,33 +53,6 @@ def browser(chromium_path: str) -> Iterator[Any]:
         launched = p.chromium.launch(executable_path=chromium_path, args=["--no-sandbox", "--disable-gpu"])
         yield launched
         launched.close()
-
-
-class Screen:
-    """A browser tab on the console, with the checks every screen gets: no serious or critical
-    axe-core violation (WCAG 2.1 A and AA), no failed script, and a screenshot."""
-
-    def __init__(self, context: Any, base_url: str) -> None:
-        self.context, self.base_url = context, base_url
-        self.page = context.new_page()
-        self.script_errors: list[str] = []
-        self.page.on("pageerror", lambda exc: self.script_errors.append(str(exc)))
-
-    def goto(self, path: str) -> Any:
-        self.page.goto(self.base_url + path)
-        return self.page
-
-    def audit(self, name: str) -> None:
-        self.page.wait_for_load_state("networkidle")
-        violations = self.page.evaluate(
-            """async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}))
-                 .violations.filter(v => ['serious', 'critical'].includes(v.impact))
-                 .map(v => `${v.id}: ${v.help} at ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)""")
-        size = self.page.viewport_size
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)  # first, so that a failing screen can be looked at
-        self.page.screenshot(path=str(SCREENSHOTS / f"{name}-{size['width']}x{size['height']}.png"), full_page=True)
-        assert violations == [], f"{name}: {violations}"
-        assert self.script_errors == [], f"{name}: {self.script_errors}"
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DESKTOP, PHONE, Screen
+from console_screen import DESKTOP, PHONE, Screen
 
 from crm_testing.platform import Platform
 

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from conftest import PHONE, Screen
+from console_screen import PHONE, Screen
 
 from crm_testing.platform import Platform, start_platform
 
