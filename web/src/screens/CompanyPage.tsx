@@ -2,7 +2,7 @@ import { useQuery } from "@tanstack/react-query";
 import { useParams } from "react-router-dom";
 import { Duplicates } from "../records/page/Duplicates";
 import { RecordFields } from "../records/page/RecordFields";
-import { RecordPage, RecordSection, RecordUnavailable, retryUnlessMissing } from "../records/page/RecordPage";
+import { RecordMissing, RecordPage, RecordSection, RecordUnavailable, retryUnlessMissing } from "../records/page/RecordPage";
 import { Timeline } from "../records/page/Timeline";
 import { customFieldSpecs, useProperties } from "../records/page/useProperties";
 import { CompanyContacts } from "./company/CompanyContacts";
@@ -17,7 +17,7 @@ export default function CompanyPage() {
   const key = companyKey(id);
   const company = useQuery({ queryKey: key, queryFn: () => getCompany(id), retry: retryUnlessMissing });
   const properties = useProperties("companies");
-  if (!company.data) return <RecordUnavailable pending={company.isPending} error={company.error} back={BACK} />;
+  if (!company.data || company.error instanceof RecordMissing) return <RecordUnavailable pending={company.isPending} error={company.error} back={BACK} />;
   const c = company.data;
   const custom = customFieldSpecs<Company, CompanyIn>(properties.data ?? [], (props) => ({ properties: props }));
   return (

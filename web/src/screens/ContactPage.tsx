@@ -3,7 +3,7 @@ import { Link, useParams } from "react-router-dom";
 import type { Contact } from "../api/client";
 import { Duplicates } from "../records/page/Duplicates";
 import { RecordFields } from "../records/page/RecordFields";
-import { RecordPage, RecordSection, RecordUnavailable, retryUnlessMissing } from "../records/page/RecordPage";
+import { RecordMissing, RecordPage, RecordSection, RecordUnavailable, retryUnlessMissing } from "../records/page/RecordPage";
 import { Timeline } from "../records/page/Timeline";
 import { customFieldSpecs, useProperties } from "../records/page/useProperties";
 import { ContactGdpr } from "./contact/ContactGdpr";
@@ -18,7 +18,7 @@ export default function ContactPage() {
   const key = contactKey(id);
   const contact = useQuery({ queryKey: key, queryFn: () => getContact(id), retry: retryUnlessMissing });
   const properties = useProperties("contacts");
-  if (!contact.data) return <RecordUnavailable pending={contact.isPending} error={contact.error} back={BACK} />;
+  if (!contact.data || contact.error instanceof RecordMissing) return <RecordUnavailable pending={contact.isPending} error={contact.error} back={BACK} />;
   const c = contact.data;
   const custom = customFieldSpecs<Contact, ContactIn>(properties.data ?? [], (props) => ({ properties: props }));
   return (

@@ -58,7 +58,7 @@ export function RecordField<R, B>({ spec, record, save }: Props<R, B>) {
           <form onSubmit={(e) => void submit(e)} onKeyDown={escape} className="inline" noValidate>
             <FieldInput kind={spec.kind} value={value} options={spec.options ?? []} labelId={labelId} />
             <button type="submit" disabled={pending}>Save</button>
-            <button type="button" className="link" onClick={() => setEditing(false)}>Cancel</button>
+            <button type="button" className="link" onClick={() => { setEditing(false); setMessage(null); }}>Cancel</button>
           </form>
         ) : (
           <button type="button" className="value" onClick={() => { setEditing(true); setMessage((m) => (m && m.startsWith("Someone else") ? m : null)); }}
