@@ -43,10 +43,13 @@ def _sign_in(screen: Screen, email: str, viewport: dict[str, int] = DESKTOP) -> 
 
 
 def _audit_both(screen: Screen, name: str) -> None:
-    """The screen as it is, at desktop and at phone size (then back to desktop)."""
+    """The screen as it is, at desktop and at phone size (then back to desktop); nothing wider than
+    the phone's screen."""
     for size in (DESKTOP, PHONE):
         screen.page.set_viewport_size(size)
         screen.audit(name)
+        overflow = screen.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{name} at {size}: {overflow}px wider than the screen"
     screen.page.set_viewport_size(DESKTOP)
 
 

@@ -4654,6 +4654,8 @@ export interface components {
             undone_at?: string | null;
         };
         MergeRequest: {
+            /** @description Fields whose value comes from the secondary even where the primary has its own (the user's choice field by field; the rest keep the primary's value, filled from the secondary where empty): field names such as `email` or `phone` (companies: also `name`), or `properties.<key>` for a custom field. */
+            keep_from_secondary?: string[];
             /**
              * Format: uuid
              * @description The record that survives.

@@ -21,7 +21,8 @@ function rawValue(kind: InputKind, form: FormData): string | string[] | boolean 
 export function RecordField<R, B>({ spec, record, save }: Props<R, B>) {
   const [editing, setEditing] = useState(false);
   const [pending, setPending] = useState(false);
-  const [message, setMessage] = useState<string | null>(null);
+  // A conflict's message stays while the field is edited again (it says what the other person saved).
+  const [message, setMessage] = useState<{ text: string; conflict: boolean } | null>(null);
   const labelId = `f-${spec.key}`;
   const value = spec.read(record);
   const shown = display(value, spec.kind);
@@ -30,7 +31,7 @@ export function RecordField<R, B>({ spec, record, save }: Props<R, B>) {
     event.preventDefault();
     const parsed = parseInput(spec.kind, rawValue(spec.kind, new FormData(event.currentTarget)));
     if ("error" in parsed) {
-      setMessage(parsed.error);
+      setMessage({ text: parsed.error, conflict: false });
       return;
     }
     setPending(true);
@@ -39,7 +40,7 @@ export function RecordField<R, B>({ spec, record, save }: Props<R, B>) {
       setEditing(false);
       setMessage(null);
     } catch (err) {
-      setMessage(err instanceof Error ? err.message : String(err));
+      setMessage({ text: err instanceof Error ? err.message : String(err), conflict: err instanceof Conflict });
       if (err instanceof Conflict) setEditing(false); // show their value, not the stale draft
     } finally {
       setPending(false);
@@ -61,12 +62,12 @@ export function RecordField<R, B>({ spec, record, save }: Props<R, B>) {
             <button type="button" className="link" onClick={() => { setEditing(false); setMessage(null); }}>Cancel</button>
           </form>
         ) : (
-          <button type="button" className="value" onClick={() => { setEditing(true); setMessage((m) => (m && m.startsWith("Someone else") ? m : null)); }}
+          <button type="button" className="value" onClick={() => { setEditing(true); setMessage((m) => (m?.conflict ? m : null)); }}
             aria-label={`Edit ${spec.label}: ${shown === "—" ? "empty" : shown}`}>
             {shown}
           </button>
         )}
-        {message && <p role="alert" className="error">{message}</p>}
+        {message && <p role="alert" className="error">{message.text}</p>}
       </dd>
     </>
   );
