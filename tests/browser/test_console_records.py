@@ -1,6 +1,6 @@
 """The record pages of contacts and companies as their users use them, in Debian's chromium: fields
 and custom fields edited in place (a 412 says whose value won), meetings and emails on the timeline,
-two duplicates merged (and the merge undone), GDPR export and erasure by an admin but not a member,
+two duplicates merged with a value chosen per field (and the merge undone), GDPR export and erasure by an admin but not a member,
 a company with its contacts, and a user of another tenant who edits URLs sees nothing. Every
 screen is checked with axe-core and photographed at 1280×800 and 390×844 into var/screenshots/."""
 
@@ -205,17 +205,25 @@ def test_merge_two_duplicates_then_undo_it(platform: Platform, tenant: dict[str,
     compared = page.get_by_role("table")
     assert "ada.l@acme-engines.example" in compared.inner_text() and "+442079460001" in compared.inner_text()
     page.get_by_role("radio", name=re.compile("^This one")).check()
+    # where both have a value, the user picks which one stays: here the other's email
+    assert page.get_by_role("radio", name="Keep Email: ada@acme-engines.example").is_checked()
+    page.get_by_role("radio", name="Keep Email: ada.l@acme-engines.example").check()
+    assert page.get_by_role("radio", name=re.compile("^Keep Phone")).count() == 0  # one side empty: filled, no choice
     _audit_both(screen, "record-merge")
     page.get_by_role("button", name="Merge the two contacts").click()
     page.get_by_role("status").filter(has_text="Merged.").wait_for()
     page.get_by_role("button", name=re.compile(r"^Edit Phone: \+44")).wait_for()  # the empty phone was filled from the other
     left = _api(platform, token, "GET", "/v1/contacts?q=lovelace")["data"]
     assert [c["id"] for c in left] == [ada["id"]]
-    assert left[0]["merged_ids"] == [dup["id"]] and "ada.l@acme-engines.example" in left[0]["emails"]
+    assert left[0]["merged_ids"] == [dup["id"]]
+    assert (left[0]["email"], left[0]["emails"]) == ("ada.l@acme-engines.example", ["ada@acme-engines.example"])
+    page.get_by_role("button", name="Edit Email: ada.l@acme-engines.example").wait_for()
     # the old id answers for the survivor; the page offers the undo
     page.get_by_role("button", name=f"Undo merge of record {dup['id']}").click()
     page.get_by_role("status").filter(has_text="The merge was undone").wait_for()
     assert {c["id"] for c in _api(platform, token, "GET", "/v1/contacts?q=lovelace")["data"]} == {ada["id"], dup["id"]}
+    page.get_by_role("button", name="Edit Email: ada@acme-engines.example").wait_for()
+    assert _api(platform, token, "GET", f"/v1/contacts/{dup['id']}")["email"] == "ada.l@acme-engines.example"
     _audit_both(screen, "record-unmerged")
 
 

@@ -32,7 +32,7 @@ export function Duplicates<R extends Versioned & { merged_ids?: string[] }>({ ad
   const refresh = () => Promise.all([client.invalidateQueries({ queryKey: ["duplicates"] }), client.invalidateQueries({ queryKey }),
     client.invalidateQueries({ queryKey: ["activities"] })]);
   const merge = useMutation({
-    mutationFn: ({ primary, secondary }: { primary: string; secondary: string }) => adapter.merge(primary, secondary),
+    mutationFn: ({ primary, secondary, keep }: { primary: string; secondary: string; keep: string[] }) => adapter.merge(primary, secondary, keep),
     onSuccess: async (survivor) => {
       setOpen(null);
       setRestored(null);
@@ -77,7 +77,7 @@ export function Duplicates<R extends Versioned & { merged_ids?: string[] }>({ ad
               <p className="muted">{reasons.map((r) => REASONS[r] ?? r.replaceAll("_", " ")).join("; ")}</p>
               {open === other.id && (
                 <MergePanel adapter={adapter} record={record} other={other} compare={compare} pending={merge.isPending}
-                  onCancel={() => setOpen(null)} onMerge={(primary, secondary) => merge.mutate({ primary, secondary })} />
+                  onCancel={() => setOpen(null)} onMerge={(primary, secondary, keep) => merge.mutate({ primary, secondary, keep })} />
               )}
             </li>
           );

@@ -14,6 +14,8 @@ export interface FieldSpec<R, B> {
   options?: readonly string[] | null | undefined;
   read: (record: R) => unknown;
   body: (value: unknown) => B;
+  /** The name a merge's `keep_from_secondary` knows the field by (none: the field is not chosen in a merge). */
+  mergeKey?: string;
 }
 
 /** A PATCH guarded by If-Match, as the page sees it: saved, beaten by someone else's change
@@ -37,7 +39,8 @@ export interface MergeAdapter<R> {
   nameOf: (record: R) => string;
   linkOf: (id: string) => string;
   duplicates: (id: string) => Promise<Suggestion<R>[]>;
-  merge: (primaryId: string, secondaryId: string) => Promise<R>;
+  /** Merges the secondary into the primary; `keepFromSecondary` names the fields whose value comes from the secondary. */
+  merge: (primaryId: string, secondaryId: string, keepFromSecondary: string[]) => Promise<R>;
   /** Undoes a merge into `id`; answers the restored record. */
   unmerge: (id: string, mergedId: string) => Promise<R>;
 }

@@ -31,5 +31,6 @@ export function customFieldSpecs<R extends { properties?: unknown }, B>(
     options: d.options,
     read: (record: R) => propertiesOf(record)[d.key ?? ""],
     body: (value: unknown) => body({ [d.key ?? ""]: value }),
+    mergeKey: `properties.${d.key ?? ""}`,
   }));
 }

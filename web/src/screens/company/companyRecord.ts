@@ -35,7 +35,7 @@ export const companyAdapter: RecordAdapter<Company, CompanyIn> = {
 type Key = "name" | "domain" | "industry" | "size";
 
 function standard(key: Key, label: string, kind: FieldSpec<Company, CompanyIn>["kind"]): FieldSpec<Company, CompanyIn> {
-  return { key, label, kind, read: (c) => c[key], body: (value) => ({ [key]: value }) as CompanyIn };
+  return { key, label, kind, mergeKey: key, read: (c) => c[key], body: (value) => ({ [key]: value }) as CompanyIn };
 }
 
 export const COMPANY_FIELDS: FieldSpec<Company, CompanyIn>[] = [
@@ -54,8 +54,8 @@ export const companyMerge: MergeAdapter<Company> = {
     if (error) throw new Error(describe(error));
     return (data.data ?? []).flatMap((d) => (d.company ? [{ record: d.company, score: d.score ?? 0, reasons: d.reasons ?? [] }] : []));
   },
-  async merge(primary_id, secondary_id) {
-    const { data, error } = await api.POST("/v1/companies/merge", { body: { primary_id, secondary_id } });
+  async merge(primary_id, secondary_id, keep_from_secondary) {
+    const { data, error } = await api.POST("/v1/companies/merge", { body: { primary_id, secondary_id, keep_from_secondary } });
     if (error) throw new Error(describe(error));
     return data;
   },

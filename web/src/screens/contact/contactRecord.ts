@@ -53,7 +53,7 @@ const STATUSES: NonNullable<Contact["lead_status"]>[] = [
 type Key = "first_name" | "last_name" | "email" | "phone" | "lifecycle_stage" | "lead_status";
 
 function standard(key: Key, label: string, kind: FieldSpec<Contact, ContactIn>["kind"], options?: readonly string[]): FieldSpec<Contact, ContactIn> {
-  return { key, label, kind, options, read: (c) => c[key], body: (value) => ({ [key]: value }) as ContactIn };
+  return { key, label, kind, options, mergeKey: key, read: (c) => c[key], body: (value) => ({ [key]: value }) as ContactIn };
 }
 
 export const CONTACT_FIELDS: FieldSpec<Contact, ContactIn>[] = [
@@ -74,8 +74,8 @@ export const contactMerge: MergeAdapter<Contact> = {
     if (error) throw new Error(describe(error));
     return (data.data ?? []).flatMap((d) => (d.contact ? [{ record: d.contact, score: d.score ?? 0, reasons: d.reasons ?? [] }] : []));
   },
-  async merge(primary_id, secondary_id) {
-    const { data, error } = await api.POST("/v1/contacts/merge", { body: { primary_id, secondary_id } });
+  async merge(primary_id, secondary_id, keep_from_secondary) {
+    const { data, error } = await api.POST("/v1/contacts/merge", { body: { primary_id, secondary_id, keep_from_secondary } });
     if (error) throw new Error(describe(error));
     return data;
   },
