@@ -335,3 +335,25 @@ def test_another_tenant_sees_nothing_of_these_records(platform: Platform, tenant
     screen.audit("record-company-foreign")
     for path in (f"/v1/contacts/{ada['id']}/duplicates", f"/v1/contacts/{ada['id']}/export", f"/v1/companies/{acme['id']}/activities"):
         assert _call(platform, other["access_token"], "GET", path).status == 404, path
+
+
+def test_merge_two_duplicate_companies_choosing_the_name(platform: Platform, tenant: dict[str, Any], open_screen: Any) -> None:
+    token = tenant["access_token"]
+    works = _api(platform, token, "POST", "/v1/companies", {"name": "Babbage Works", "domain": "babbage.example"})
+    dup = _api(platform, token, "POST", "/v1/companies", {"name": "Babbage Works Ltd", "industry": "Engines"})
+    worker = _api(platform, token, "POST", "/v1/contacts", {"first_name": "Ada", "last_name": "Byron", "company_id": dup["id"]})
+    screen = open_screen()
+    page = _sign_in(screen, tenant["email"])
+    screen.goto(f"/companies/{works['id']}")
+    page.get_by_role("heading", name="Babbage Works").wait_for()
+    page.get_by_role("button", name="Compare and merge with Babbage Works Ltd").click()
+    page.get_by_role("radio", name="Keep Name: Babbage Works Ltd").check()
+    _audit_both(screen, "record-company-merge")
+    page.get_by_role("button", name="Merge the two companies").click()
+    page.get_by_role("status").filter(has_text="Merged.").wait_for()
+    page.get_by_role("heading", name="Babbage Works Ltd").wait_for()
+    page.locator("section[aria-labelledby='company-contacts-title']").get_by_role("link", name="Ada Byron").wait_for()
+    left = _api(platform, token, "GET", "/v1/companies?q=babbage")["data"]
+    assert [(c["id"], c["name"], c["domain"], c["industry"]) for c in left] == [
+        (works["id"], "Babbage Works Ltd", "babbage.example", "Engines")]
+    assert _api(platform, token, "GET", f"/v1/contacts/{worker['id']}")["company_id"] == works["id"]

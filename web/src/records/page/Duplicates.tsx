@@ -29,8 +29,9 @@ export function Duplicates<R extends Versioned & { merged_ids?: string[] }>({ ad
   const [restored, setRestored] = useState<R | null>(null);
   const dupKey = ["duplicates", adapter.noun, id];
   const duplicates = useQuery({ queryKey: dupKey, queryFn: () => adapter.duplicates(id) });
-  const refresh = () => Promise.all([client.invalidateQueries({ queryKey: ["duplicates"] }), client.invalidateQueries({ queryKey }),
-    client.invalidateQueries({ queryKey: ["activities"] })]);
+  // A merge changes the record, its duplicates, its timeline and the lists it is in (a company's contacts).
+  const refresh = () => Promise.all([["duplicates"], queryKey, ["activities"], ["contacts"], ["companies"]]
+    .map((k) => client.invalidateQueries({ queryKey: k })));
   const merge = useMutation({
     mutationFn: ({ primary, secondary, keep }: { primary: string; secondary: string; keep: string[] }) => adapter.merge(primary, secondary, keep),
     onSuccess: async (survivor) => {

@@ -93,7 +93,7 @@ function ValueCell({ row, side, picks, keep, pick }: CellProps) {
     <td data-label={label} className={kept ? "kept" : undefined}>
       <label className="check">
         <input type="radio" name={`pick-${row.key}`} value={side} checked={kept} onChange={() => pick(side)} />
-        <span className="sr-only">Keep {row.label}: </span>{value}
+        <span className="sr-only">Keep {row.label}:</span> {value}
       </label>
     </td>
   );

@@ -1,6 +1,6 @@
 import type { ReactNode } from "react";
-import { fireEvent, render, screen, waitFor } from "@testing-library/react";
-import { describe, expect, it, vi } from "vitest";
+import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { RecordField } from "./RecordField";
 import type { FieldSpec } from "./types";
 import { Conflict } from "./useRecordSave";
@@ -14,6 +14,8 @@ const seats: FieldSpec<Rec, Body> = { key: "seats", label: "Seats", kind: "numbe
 function inDl(node: ReactNode) {
   return render(<dl>{node}</dl>);
 }
+
+afterEach(cleanup);
 
 describe("RecordField", () => {
   it("edits a select field in place and saves the chosen option", async () => {

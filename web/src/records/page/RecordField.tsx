@@ -1,4 +1,4 @@
-import { type FormEvent, type KeyboardEvent, useState } from "react";
+import { type FormEvent, type KeyboardEvent, useEffect, useRef, useState } from "react";
 import { display, type InputKind, inputText, parseInput } from "./fieldValue";
 import type { FieldSpec } from "./types";
 import { Conflict } from "./useRecordSave";
@@ -24,6 +24,12 @@ export function RecordField<R, B>({ spec, record, save }: Props<R, B>) {
   // A conflict's message stays while the field is edited again (it says what the other person saved).
   const [message, setMessage] = useState<{ text: string; conflict: boolean } | null>(null);
   const labelId = `f-${spec.key}`;
+  const valueButton = useRef<HTMLButtonElement>(null);
+  const wasEditing = useRef(false);
+  useEffect(() => {
+    if (!editing && wasEditing.current) valueButton.current?.focus(); // back where the keyboard was
+    wasEditing.current = editing;
+  }, [editing]);
   const value = spec.read(record);
   const shown = display(value, spec.kind);
 
@@ -62,7 +68,7 @@ export function RecordField<R, B>({ spec, record, save }: Props<R, B>) {
             <button type="button" className="link" onClick={() => { setEditing(false); setMessage(null); }}>Cancel</button>
           </form>
         ) : (
-          <button type="button" className="value" onClick={() => { setEditing(true); setMessage((m) => (m?.conflict ? m : null)); }}
+          <button ref={valueButton} type="button" className="value" onClick={() => { setEditing(true); setMessage((m) => (m?.conflict ? m : null)); }}
             aria-label={`Edit ${spec.label}: ${shown === "—" ? "empty" : shown}`}>
             {shown}
           </button>
