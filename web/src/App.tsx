@@ -9,6 +9,7 @@ import { SignUp } from "./screens/SignUp";
 // Each area is its own chunk: the first screen loads only what it shows.
 const Contacts = lazy(() => import("./screens/Contacts"));
 const ContactPage = lazy(() => import("./screens/ContactPage"));
+const CompanyPage = lazy(() => import("./screens/CompanyPage"));
 const Board = lazy(() => import("./screens/Board"));
 const MyDay = lazy(() => import("./screens/MyDay"));
 const Settings = lazy(() => import("./screens/settings"));
@@ -80,6 +81,7 @@ export function App() {
             <Route path="/contacts" element={<Contacts />} />
             <Route path="/contacts/import" element={<Import />} />
             <Route path="/contacts/:id" element={<ContactPage />} />
+            <Route path="/companies/:id" element={<CompanyPage />} />
             <Route path="/pipeline" element={<Board />} />
             <Route path="/forecast" element={<Forecast />} />
             <Route path="/my-day" element={<MyDay />} />

@@ -1,4 +1,4 @@
-"""Tenant administration in contacts: erase, custom field definitions, scoring rules and settings
+"""Tenant administration in contacts: GDPR export and erase, custom field definitions, scoring rules and settings
 take an owner or admin user, or an API key granted the `admin` scope."""
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ def _admin_calls(svc: ServiceHarness) -> list[tuple[str, str, dict | None]]:
         ("PATCH", f"/v1/scoring-rules/{rule['id']}", {"points": 7}),
         ("DELETE", f"/v1/scoring-rules/{rule['id']}", None),
         ("PATCH", "/v1/settings/contacts", {"default_region": "DE"}),
+        ("GET", f"/v1/contacts/{contact['id']}/export", None),
         ("POST", f"/v1/contacts/{contact['id']}/erase", None),
     ]
 

@@ -358,3 +358,56 @@ def test_merge_and_unmerge_on_postgres(pg_admin_url: str, tmp_path: Path) -> Non
     assert resp.get_json()["restored"]["email"] == "al@x.com" and resp.get_json()["primary"]["emails"] == []
     assert activity_links(svc, [moved])[moved][0] == secondary["id"]
     company_merge_and_unmerge(svc)  # contacts linked through company_ids: JSONB containment here
+
+
+def _merge_choosing(svc: ServiceHarness, primary: dict, secondary: dict, keep: list[str], tenant: str = "a",
+                    collection: str = "contacts") -> Any:
+    return svc.client.post(f"/v1/{collection}/merge", headers=svc.headers(tenant), json={
+        "primary_id": primary["id"], "secondary_id": secondary["id"], "keep_from_secondary": keep})
+
+
+def test_the_user_chooses_which_value_wins_field_by_field(contacts_service: ServiceHarness) -> None:
+    svc = contacts_service
+    assert svc.client.post("/v1/properties/contacts", json={"key": "plan", "label": "Plan", "type": "text"},
+                           headers=svc.headers("a")).status_code == 201
+    primary = post(svc, "/v1/contacts", first_name="Ada", last_name="Lovelace", email="ada@x.com", phone="+442071234567",
+                   properties={"plan": "free"})
+    secondary = post(svc, "/v1/contacts", first_name="Augusta", last_name="King", email="augusta@x.com",
+                     lifecycle_stage="customer", properties={"plan": "pro"})
+    resp = _merge_choosing(svc, primary, secondary, ["first_name", "email", "phone", "properties.plan"])
+    assert resp.status_code == 200, resp.get_json()
+    body = resp.get_json()
+    # chosen: the secondary's, even its empty phone; not chosen: the primary's, filled where empty
+    assert (body["first_name"], body["last_name"], body["phone"], body["lifecycle_stage"]) == ("Augusta", "Lovelace", None,
+                                                                                               "customer")
+    assert body["email"] == "augusta@x.com" and body["emails"] == ["ada@x.com"]  # no address is lost
+    assert body["properties"] == {"plan": "pro"}
+    assert get(svc, "/v1/contacts?q=ada")["data"][0]["id"] == primary["id"]  # found by the kept address
+    # the undo brings both back as they were
+    back = unmerge(svc, primary, secondary["id"])
+    assert back.status_code == 200, back.get_json()
+    now, restored = back.get_json()["primary"], back.get_json()["restored"]
+    assert (now["first_name"], now["email"], now["phone"], now["emails"], now["properties"]) == (
+        "Ada", "ada@x.com", "+442071234567", [], {"plan": "free"})
+    assert (restored["first_name"], restored["email"]) == ("Augusta", "augusta@x.com")
+
+
+def test_a_choice_names_fields_a_merge_can_take(contacts_service: ServiceHarness) -> None:
+    svc = contacts_service
+    one, two = post(svc, "/v1/contacts", first_name="One"), post(svc, "/v1/contacts", first_name="Two")
+    for keep in (["id"], ["version"], ["merged_ids"], ["properties."], ["nope"]):
+        resp = _merge_choosing(svc, one, two, keep)
+        assert resp.status_code == 422 and "keep_from_secondary" in resp.get_json()["errors"], keep
+    assert _merge_choosing(svc, one, two, "first_name").status_code == 422  # type: ignore[arg-type]
+    assert len(get(svc, "/v1/contacts")["data"]) == 2  # nothing merged
+    # a company's name is never empty, so never filled, but may be chosen
+    acme = post(svc, "/v1/companies", name="Acme", domain="acme.example")
+    acme_ltd = post(svc, "/v1/companies", name="Acme Ltd", industry="Engines")
+    resp = _merge_choosing(svc, acme, acme_ltd, ["name"], collection="companies")
+    assert resp.status_code == 200, resp.get_json()
+    assert (resp.get_json()["name"], resp.get_json()["domain"], resp.get_json()["industry"]) == ("Acme Ltd", "acme.example",
+                                                                                                "Engines")
+    # another tenant's records cannot be merged with a choice either
+    stranger = post(svc, "/v1/contacts", tenant="b", first_name="Stranger")
+    assert _merge_choosing(svc, one, stranger, ["first_name"]).status_code == 404
+    assert _merge_choosing(svc, stranger, two, ["first_name"], tenant="a").status_code == 404

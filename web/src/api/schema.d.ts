@@ -840,7 +840,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Erase a contact (GDPR erasure): its data, timeline, merge snapshots and failed import rows go, an anonymous tombstone stays (the id and its merged ids answer 410), crm.contact.erased is emitted with ids only. Erasing an erased id answers the first erasure again
+         * Erase a contact (GDPR erasure; owners and admins): its data, timeline, merge snapshots and failed import rows go, an anonymous tombstone stays (the id and its merged ids answer 410), crm.contact.erased is emitted with ids only. Erasing an erased id answers the first erasure again
          * @description Requires the `contacts:write` scope.
          */
         post: operations["post_contacts_record_id_erase"];
@@ -858,7 +858,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Export everything held about a contact (GDPR access), as a JSON attachment; a merged id exports the contact it was merged into
+         * Export everything held about a contact (GDPR access; owners and admins), as a JSON attachment; a merged id exports the contact it was merged into
          * @description Requires the `contacts:read` scope.
          */
         get: operations["get_contacts_record_id_export"];
@@ -4671,6 +4671,8 @@ export interface components {
             undone_at?: string | null;
         };
         MergeRequest: {
+            /** @description Fields whose value comes from the secondary even where the primary has its own (the user's choice field by field; the rest keep the primary's value, filled from the secondary where empty): field names such as `email` or `phone` (companies: also `name`), or `properties.<key>` for a custom field. */
+            keep_from_secondary?: string[];
             /**
              * Format: uuid
              * @description The record that survives.

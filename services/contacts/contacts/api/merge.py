@@ -1,7 +1,7 @@
 """Duplicates, merge and unmerge for contacts and companies:
 
 GET  /v1/{contacts|companies}/{id}/duplicates   ranked suggestions
-POST /v1/{contacts|companies}/merge             {"primary_id", "secondary_id"} -> the surviving record
+POST /v1/{contacts|companies}/merge             {"primary_id", "secondary_id", "keep_from_secondary"?} -> the surviving record
 POST /v1/{contacts|companies}/{id}/unmerge      {"merged_id"} within 30 days -> both records
 """
 
@@ -70,7 +70,7 @@ class _Routes:
         require_scope("contacts:write")
         values = load(self.merge_schema)
         with self.runtime.db.transaction() as session:
-            survivor = self.merger.merge(session, values["primary_id"], values["secondary_id"])
+            survivor = self.merger.merge(session, values["primary_id"], values["secondary_id"], values["keep_from_secondary"])
             body = self.service.body(session, survivor)
         return record_response(body)
 

@@ -2,6 +2,9 @@
 
 GET  /v1/contacts/{id}/export   everything the service holds about the person, as a JSON download
 POST /v1/contacts/{id}/erase    erase it, leaving an anonymous tombstone (the id then answers 410)
+
+Both take an owner or admin user (or an API key with the `admin` scope): a member may read contacts,
+not pull or destroy everything held about a person.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
 
     def export(record_id: str) -> Response:
         require_scope("contacts:read")
+        require_admin_access()  # everything held about a person: a data-protection request, not a browse
         rid = parse_uuid(record_id, "contact")
         with runtime.db.transaction() as session:
             document = privacy.export(session, rid)
@@ -53,12 +57,12 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
     bp.add_url_rule("/v1/contacts/<record_id>/erase", "contact_erase", once(erase), methods=["POST"])
     runtime.doc.operation(
         "/v1/contacts/{record_id}/export", "get", tag=TAG, scope="contacts:read",
-        summary="Export everything held about a contact (GDPR access), as a JSON attachment; a merged id "
-                "exports the contact it was merged into",
+        summary="Export everything held about a contact (GDPR access; owners and admins), as a JSON attachment; "
+                "a merged id exports the contact it was merged into",
         response=ContactExportSchema, parameters=[ID_PARAM], extra_responses={404: "Not found", 410: "Erased contact"})
     runtime.doc.operation(
         "/v1/contacts/{record_id}/erase", "post", tag=TAG, scope="contacts:write",
-        summary="Erase a contact (GDPR erasure): its data, timeline, merge snapshots and failed import rows go, "
+        summary="Erase a contact (GDPR erasure; owners and admins): its data, timeline, merge snapshots and failed import rows go, "
                 "an anonymous tombstone stays (the id and its merged ids answer 410), crm.contact.erased is emitted "
                 "with ids only. Erasing an erased id answers the first erasure again",
         response=ErasureSchema, parameters=[ID_PARAM, KEY_PARAM, IF_MATCH],

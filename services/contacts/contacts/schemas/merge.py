@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from contacts.schemas.companies import CompanySchema
 from contacts.schemas.contacts import ContactSchema
@@ -13,6 +13,12 @@ from contacts.schemas.contacts import ContactSchema
 class MergeRequestSchema(Schema):
     primary_id = fields.UUID(required=True, metadata={"description": "The record that survives."})
     secondary_id = fields.UUID(required=True, metadata={"description": "The duplicate merged into it and removed."})
+    keep_from_secondary = fields.List(
+        fields.String(validate=validate.Length(min=1, max=100)), load_default=list, validate=validate.Length(max=200),
+        metadata={"description": "Fields whose value comes from the secondary even where the primary has its own "
+                                 "(the user's choice field by field; the rest keep the primary's value, filled from "
+                                 "the secondary where empty): field names such as `email` or `phone` (companies: "
+                                 "also `name`), or `properties.<key>` for a custom field."})
 
     @validates_schema
     def distinct(self, data: dict[str, Any], **_: Any) -> None:

@@ -1,11 +1,12 @@
 """Merging a duplicate (the secondary) into the record that survives (the primary), and undoing it.
 
-The primary keeps its values and takes the secondary's where its own are empty; lists are
-unioned; what hangs off the secondary (activities, and for companies the linked contacts) moves
-over. The secondary row is deleted, so its unique email/domain becomes free, and a `Merge` row
-keeps what it takes to undo the merge for 30 days: the secondary's full row, the primary's values
-before and after of every field the merge changed, and what moved. Old ids keep resolving through
-the `Merge` rows (PartyService.get).
+The primary keeps its values and takes the secondary's where its own are empty, except for the
+fields the request names in `keep_from_secondary`, which take the secondary's value whatever the
+primary has (the user chose it field by field); lists are unioned; what hangs off the secondary
+(activities, and for companies the linked contacts) moves over. The secondary row is deleted, so
+its unique email/domain becomes free, and a `Merge` row keeps what it takes to undo the merge for
+30 days: the secondary's full row, the primary's values before and after of every field the merge
+changed, and what moved. Old ids keep resolving through the `Merge` rows (PartyService.get).
 """
 
 from __future__ import annotations
@@ -110,9 +111,27 @@ def move_activities(session: Session, outbox: Outbox, field: str, source: uuid.U
     return [str(a.id) for a in moving]
 
 
+PROPERTY_PREFIX = "properties."
+
+
 class Merger(Generic[R]):
     fill_fields: tuple[str, ...] = ()  # the primary takes the secondary's value where its own is empty
     union_fields: tuple[str, ...] = ()  # lists: the primary's items, then the secondary's new ones
+    chosen_only_fields: tuple[str, ...] = ()  # never filled (never empty), but the user may take the secondary's
+
+    def choosable(self) -> tuple[str, ...]:
+        """What `keep_from_secondary` may name, besides `properties.<key>`."""
+        return self.fill_fields + self.chosen_only_fields
+
+    def check_choice(self, keep_from_secondary: Iterable[str]) -> frozenset[str]:
+        allowed = self.choosable()
+        unknown = [f for f in keep_from_secondary
+                   if f not in allowed and not (f.startswith(PROPERTY_PREFIX) and len(f) > len(PROPERTY_PREFIX))]
+        if unknown:
+            raise validation_error({"keep_from_secondary": [
+                f"Not a field a merge can take from the secondary: {', '.join(unknown)} (use {', '.join(allowed)} "
+                f"or {PROPERTY_PREFIX}<key>)."]})
+        return frozenset(keep_from_secondary)
 
     def __init__(self, service: PartyService[R]) -> None:
         self.service = service
@@ -130,11 +149,15 @@ class Merger(Generic[R]):
     def settled(self, session: Session, *records: R) -> None:
         """Runs last in a merge or unmerge, on the records that remain."""
 
-    def combine(self, primary: R, secondary: R) -> dict[str, Any]:
+    def combine(self, primary: R, secondary: R, chosen: frozenset[str] = frozenset()) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        for field in self.fill_fields:
-            if _empty(getattr(primary, field)) and not _empty(getattr(secondary, field)):
-                values[field] = getattr(secondary, field)
+        for field in self.choosable():
+            mine, theirs = getattr(primary, field), getattr(secondary, field)
+            if field in chosen:
+                if mine != theirs:
+                    values[field] = theirs
+            elif field in self.fill_fields and _empty(mine) and not _empty(theirs):
+                values[field] = theirs
         for field in self.union_fields:
             merged = _union(getattr(primary, field), getattr(secondary, field))
             if merged != list(getattr(primary, field) or []):
@@ -143,6 +166,14 @@ class Merger(Generic[R]):
         for key, value in (secondary.properties or {}).items():
             if _empty(properties.get(key)) and not _empty(value):
                 properties[key] = value
+        for name in chosen:
+            if name.startswith(PROPERTY_PREFIX):
+                key = name.removeprefix(PROPERTY_PREFIX)
+                theirs = (secondary.properties or {}).get(key)
+                if _empty(theirs):
+                    properties.pop(key, None)
+                else:
+                    properties[key] = theirs
         if properties != (primary.properties or {}):
             values["properties"] = properties
         mine, theirs = primary.last_contacted_at, secondary.last_contacted_at
@@ -164,9 +195,11 @@ class Merger(Generic[R]):
                 raise Conflict(f"The {self.aggregate} {record_id} changed while merging; try again.")
         return primary, secondary
 
-    def merge(self, session: Session, primary_id: uuid.UUID, secondary_id: uuid.UUID) -> R:
+    def merge(self, session: Session, primary_id: uuid.UUID, secondary_id: uuid.UUID,
+              keep_from_secondary: Iterable[str] = ()) -> R:
+        chosen = self.check_choice(keep_from_secondary)
         primary, secondary = self._pair(session, primary_id, secondary_id)
-        values = self.combine(primary, secondary)
+        values = self.combine(primary, secondary, chosen)
         before = {field: _json(getattr(primary, field)) for field in values}
         added_ids = _union([secondary.id], secondary.merged_ids)
         snapshot: dict[str, Any] = {"secondary": {c.key: _json(getattr(secondary, c.key)) for c in inspect(self.model).column_attrs},
@@ -235,11 +268,13 @@ class ContactMerger(Merger[Contact]):
                    "lifecycle_stage", "lead_status", "source", "address")
     union_fields = ("tags", "company_ids")
 
-    def combine(self, primary: Contact, secondary: Contact) -> dict[str, Any]:
-        values = super().combine(primary, secondary)
+    def combine(self, primary: Contact, secondary: Contact, chosen: frozenset[str] = frozenset()) -> dict[str, Any]:
+        values = super().combine(primary, secondary, chosen)
         email = values.get("email", primary.email)
-        # The secondary's address stays reachable: as an additional email when the primary has its own.
-        emails = [e for e in _union(primary.emails, [secondary.email] if secondary.email else [], secondary.emails)
+        # Neither address is lost: the one that is not the primary email becomes an additional one
+        # (the primary's own, when the user chose the secondary's).
+        emails = [e for e in _union(primary.emails, [primary.email] if primary.email else [],
+                                    [secondary.email] if secondary.email else [], secondary.emails)
                   if e != email]
         if emails != list(primary.emails or []):
             values["emails"] = emails
@@ -268,6 +303,7 @@ class ContactMerger(Merger[Contact]):
 class CompanyMerger(Merger[Company]):
     fill_fields = ("domain", "industry", "size", "owner_id")
     union_fields = ("tags",)
+    chosen_only_fields = ("name",)
 
     def __init__(self, service: CompanyService, contacts: ContactService) -> None:
         super().__init__(service)
