@@ -41,6 +41,11 @@ def _settings_page(screen: Screen, account: dict[str, Any], link: str) -> Any:
     return page
 
 
+def _fits(page: Any) -> None:
+    """Nothing wider than the phone: no sideways scrolling."""
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
 def _invalid(locator: Any) -> str:
     """The error text tied to an invalid control (aria-describedby), after waiting for it."""
     locator.and_(locator.page.locator("[aria-invalid=true]")).wait_for()
@@ -105,6 +110,7 @@ def test_custom_fields_per_object(platform: Platform, account: dict[str, Any], o
     phone_page = _settings_page(phone, account, "Custom fields")
     phone_page.get_by_role("button", name="Deals", exact=True).click()
     phone_page.locator("li[data-field='contract_months']").wait_for()
+    _fits(phone_page)
     phone.audit("settings-custom-fields")
 
 
@@ -170,6 +176,7 @@ def test_pipelines_and_stages(platform: Platform, account: dict[str, Any], open_
     phone = open_screen(PHONE)
     phone_page = _settings_page(phone, account, "Pipelines and stages")
     phone_page.get_by_role("group", name="Stage 1").wait_for()
+    _fits(phone_page)
     phone.audit("settings-pipelines")
 
 
@@ -212,6 +219,7 @@ def test_lost_reasons(platform: Platform, account: dict[str, Any], open_screen: 
     phone = open_screen(PHONE)
     phone_page = _settings_page(phone, account, "Lost reasons")
     phone_page.locator("li[data-reason='Far too slow']").wait_for()
+    _fits(phone_page)
     phone.audit("settings-lost-reasons")
 
 
@@ -281,4 +289,21 @@ def test_teams_and_routing(platform: Platform, account: dict[str, Any], open_scr
     phone = open_screen(PHONE)
     phone_page = _settings_page(phone, account, "Teams and routing")
     phone_page.locator("li[data-rule='Refunds']").wait_for()
+    _fits(phone_page)
     phone.audit("settings-teams")
+
+
+def test_a_member_is_not_offered_these_settings(platform: Platform, account: dict[str, Any], open_screen: Any) -> None:
+    email = f"member-{uuid.uuid4().hex[:6]}@example.com"
+    made = _api(platform, account["access_token"], "POST", "/v1/users", {"email": email, "role": "member"})
+    password = "a long enough password"
+    accepted = platform.request("POST", "/v1/auth/invitations/accept",
+                                {"invitation_token": made["invitation_token"], "password": password})
+    assert accepted.status == 200, accepted.data[:300]
+    screen = open_screen(PHONE)
+    page = _sign_in(screen, {"email": email, "password": password})
+    for path in ("/settings/custom-fields", "/settings/pipelines", "/settings/lost-reasons", "/settings/teams"):
+        screen.goto(path)
+        page.get_by_text("Only owners and admins change the settings.").wait_for()
+    assert platform.request("PATCH", "/v1/settings/pipeline", {"lost_reason_required": False},
+                            token=accepted.json()["access_token"]).status == 403  # the API refuses it too

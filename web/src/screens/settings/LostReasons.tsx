@@ -25,6 +25,7 @@ export default function LostReasons() {
   });
   const [notice, setNotice] = useState<string | null>(null);
   const [renaming, setRenaming] = useState<number | null>(null);
+  const [saving, setSaving] = useState<boolean | null>(null);
   const save = useMutation({
     mutationFn: async ({ body }: { body: Schemas["PipelineSettingsIn"]; source: Source; done: string }) => {
       const { data, error } = await api.PATCH("/v1/settings/pipeline", {
@@ -38,6 +39,7 @@ export default function LostReasons() {
       setRenaming(null);
       setNotice(done);
     },
+    onSettled: () => setSaving(null),
     onError: (e) => {
       setNotice(null);
       if (e instanceof Error && /changed since/.test(e.message)) void client.invalidateQueries({ queryKey: KEY });
@@ -45,7 +47,6 @@ export default function LostReasons() {
   });
   const reasons = settings.data?.lost_reasons ?? [];
   // The box shows the value being saved meanwhile (a refusal puts it back).
-  const saving = save.isPending && save.variables.source === "required" ? save.variables.body.lost_reason_required : undefined;
   const required = saving ?? settings.data?.lost_reason_required ?? true;
   const source = save.variables?.source;
   const failed = save.error ? source : undefined;
@@ -72,10 +73,13 @@ export default function LostReasons() {
       <h2 id="reasons-title">Lost reasons</h2>
       <p role="status">{notice}</p>
       <label className="check">
-        <input type="checkbox" checked={required} disabled={save.isPending} onChange={(e) => save.mutate({
+        <input type="checkbox" checked={required} disabled={save.isPending} onChange={(e) => {
+          setSaving(e.target.checked);
+          save.mutate({
           body: { lost_reason_required: e.target.checked }, source: "required",
-          done: e.target.checked ? "A lost deal now needs a lost reason." : "A deal can now be lost without a reason.",
-        })} />
+            done: e.target.checked ? "A lost deal now needs a lost reason." : "A deal can now be lost without a reason.",
+          });
+        }} />
         A lost deal needs a lost reason
       </label>
       {save.error && (

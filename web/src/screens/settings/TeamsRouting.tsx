@@ -12,6 +12,8 @@ export default function TeamsRouting() {
   const [editing, setEditing] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
+  // The availability being saved, shown at once (a refusal puts it back).
+  const [saving, setSaving] = useState<Record<string, boolean>>({});
   const refresh = () => client.invalidateQueries({ queryKey: ["teams"] });
   const remove = useMutation({
     mutationFn: deleteTeam,
@@ -26,7 +28,10 @@ export default function TeamsRouting() {
       setNotice(`${userLabel(people, userId)} is now ${available ? "available" : "away"} in all their teams.`);
     },
     onError: (e) => setProblem(e.message),
-    onSettled: refresh,
+    onSettled: async () => {
+      await refresh();
+      setSaving({});
+    },
   });
   const people = users.data ?? [];
   const done = (verb: string) => (team: Team) => {
@@ -63,9 +68,11 @@ export default function TeamsRouting() {
                   <span className="grow">{userLabel(people, m.user_id)} <span className="muted">
                     {m.open_count ?? 0} open{m.capacity == null ? "" : ` of at most ${m.capacity}`}</span></span>
                   <label className="check">
-                    <input type="checkbox" disabled={availability.isPending}
-                      checked={availability.isPending && availability.variables.userId === m.user_id ? availability.variables.available : m.available ?? true}
-                      onChange={(e) => availability.mutate({ userId: m.user_id ?? "", available: e.target.checked })} />
+                    <input type="checkbox" disabled={availability.isPending} checked={saving[m.user_id ?? ""] ?? m.available ?? true}
+                      onChange={(e) => {
+                        setSaving({ [m.user_id ?? ""]: e.target.checked });
+                        availability.mutate({ userId: m.user_id ?? "", available: e.target.checked });
+                      }} />
                     Available <span className="sr-only">: {userLabel(people, m.user_id)} (in all their teams)</span>
                   </label>
                 </li>
