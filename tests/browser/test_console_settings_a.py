@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 import pytest
-from conftest import DESKTOP, PHONE, Screen
+from conftest import PHONE, Screen
 
 from crm_testing.platform import Platform
 
