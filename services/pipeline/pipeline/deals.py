@@ -6,7 +6,8 @@ won/lost stage. On top of its placement a deal carries:
 - probability and forecast_category: the stage's unless set on the deal (`*_is_manual`, kept on
   stage moves; null goes back to the stage's); won and lost deals are always "closed".
 - won_at / lost_at / closed_at, set when the status changes and cleared when it is reopened;
-  lost_reason (one of the tenant's /v1/settings/pipeline lost_reasons) is required to lose a deal.
+  lost_reason (one of the tenant's /v1/settings/pipeline lost_reasons) is required to lose a deal
+  unless the settings say lost_reason_required: false.
 - amount_in_base at the tenant's exchange rates (pipeline.exchange_rates), written with the amount.
 - contacts with roles (the first is contact_id), custom fields (pipeline.deal_properties) and a
   card position within its stage (`position`, or `before_id` / `after_id` a card of the stage).
@@ -174,7 +175,8 @@ class DealService(RecordService[Deal]):
                  current: Callable[[str, Any], Any]) -> None:
         """won/lost/closed timestamps and the lost reason."""
         was = record.status if record is not None else None
-        reasons = current_settings(session).lost_reasons
+        settings = current_settings(session)
+        reasons = settings.lost_reasons
         if values.get("lost_reason") is not None:
             if status != "lost":
                 raise validation_error({"lost_reason": ["Only a lost deal has a lost reason."]})
@@ -184,8 +186,10 @@ class DealService(RecordService[Deal]):
             values["lost_reason"] = found
         if values.get("lost_note") and status != "lost":
             raise validation_error({"lost_note": ["Only a lost deal has a lost note."]})
-        # Required to lose a deal, and a lost deal keeps one (deals lost before reasons existed may have none).
-        if status == "lost" and (was != "lost" or "lost_reason" in values) and current("lost_reason", None) is None:
+        # Required to lose a deal (unless the tenant says otherwise), and a lost deal keeps one (deals
+        # lost before reasons existed may have none).
+        if (settings.lost_reason_required and status == "lost" and (was != "lost" or "lost_reason" in values)
+                and current("lost_reason", None) is None):
             raise validation_error({"lost_reason": [f"Required to lose a deal; one of: {', '.join(reasons)}."]})
         if status == was:
             return

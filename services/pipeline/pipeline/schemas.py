@@ -323,6 +323,8 @@ class ExchangeRateSchema(RecordSchema):
 class PipelineSettingsInSchema(TrimmedSchema):
     base_currency = fields.String(validate=CURRENCY)
     lost_reasons = fields.List(fields.String(validate=validate.Length(min=1, max=200)), validate=validate.Length(min=1, max=100))
+    lost_reason_required = fields.Boolean(metadata={
+        "description": "Whether losing a deal needs a lost reason (default true); a given one is always checked."})
     follow_up_days = fields.Integer(strict=True, validate=validate.Range(min=1, max=3650))
 
     @validates_schema
@@ -335,6 +337,7 @@ class PipelineSettingsInSchema(TrimmedSchema):
 class PipelineSettingsSchema(Schema):
     base_currency = fields.String()
     lost_reasons = fields.List(fields.String())
+    lost_reason_required = fields.Boolean()
     follow_up_days = fields.Integer()
     version = fields.Integer()
     updated_at = UtcDateTime(allow_none=True)

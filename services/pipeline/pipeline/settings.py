@@ -1,4 +1,5 @@
-"""/v1/settings/pipeline: the tenant's base currency, lost reasons and follow-up days.
+"""/v1/settings/pipeline: the tenant's base currency, lost reasons (and whether losing a deal needs
+one) and follow-up days.
 
 One row per tenant, written on the first PATCH; until then every tenant has the defaults
 (version 0). The ETag is the version, as for records.
@@ -32,6 +33,7 @@ class Defaults:
 
     base_currency: str = DEFAULT_BASE_CURRENCY
     lost_reasons: list[str] = field(default_factory=lambda: list(DEFAULT_LOST_REASONS))
+    lost_reason_required: bool = True
     follow_up_days: int = DEFAULT_FOLLOW_UP_DAYS
     version: int = 0
     updated_at: Any = None
@@ -65,6 +67,7 @@ class PipelineSettingsService:
         before = self.serialize(current)
         if found is None:
             found = PipelineSettings(base_currency=current.base_currency, lost_reasons=list(current.lost_reasons),
+                                     lost_reason_required=current.lost_reason_required,
                                      follow_up_days=current.follow_up_days)
             session.add(found)
         for key, value in values.items():

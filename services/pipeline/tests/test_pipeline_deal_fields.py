@@ -106,6 +106,30 @@ def test_close_times_and_lost_reasons(pipeline_service: ServiceHarness) -> None:
                         ({"lost_reasons": ["A", "a"]}, "lost_reasons"), ({"follow_up_days": 0}, "follow_up_days")]:
         assert invalid_fields(svc, "PATCH", "/v1/settings/pipeline", body) == {field}
     assert [e["type"] for e in outbox_events(svc, "crm.pipeline_settings.")] == ["crm.pipeline_settings.updated"]
+    assert invalid_fields(svc, "PATCH", "/v1/settings/pipeline", {"lost_reason_required": "maybe"}) == {"lost_reason_required"}
+
+
+def test_a_tenant_may_lose_deals_without_a_reason(pipeline_service: ServiceHarness) -> None:
+    svc = pipeline_service
+    p = make_pipeline(svc)
+    c, h = svc.client, svc.headers("a")
+    assert c.get("/v1/settings/pipeline", headers=h).get_json()["lost_reason_required"] is True
+    deal = make_deal(svc, pipeline_id=p["id"])
+    assert invalid_fields(svc, "PATCH", f"/v1/deals/{deal['id']}", {"status": "lost"}) == {"lost_reason"}
+    relaxed = patch(svc, "/v1/settings/pipeline", lost_reason_required=False)
+    assert relaxed["lost_reason_required"] is False and relaxed["version"] == 1
+    lost = patch(svc, f"/v1/deals/{deal['id']}", status="lost")
+    assert lost["status"] == "lost" and lost["lost_reason"] is None
+    # a reason that is given is still one of the tenant's
+    other = make_deal(svc, name="Other", pipeline_id=p["id"])
+    assert invalid_fields(svc, "PATCH", f"/v1/deals/{other['id']}", {"status": "lost", "lost_reason": "Aliens"}) == {"lost_reason"}
+    # another tenant keeps the default and cannot see or change this one's
+    hb = svc.headers("b")
+    assert c.get("/v1/settings/pipeline", headers=hb).get_json()["lost_reason_required"] is True
+    assert c.patch("/v1/settings/pipeline", json={"lost_reason_required": True}, headers=hb).status_code == 200
+    assert c.get("/v1/settings/pipeline", headers=h).get_json()["lost_reason_required"] is False
+    events = outbox_events(svc, "crm.pipeline_settings.")
+    assert events[0]["data"]["lost_reason_required"] is False
 
 
 def test_amount_in_base_and_exchange_rates(both_databases: ServiceHarness) -> None:

@@ -4832,6 +4832,7 @@ export interface components {
         PipelineSettings: {
             base_currency?: string;
             follow_up_days?: number;
+            lost_reason_required?: boolean;
             lost_reasons?: string[];
             /** Format: date-time */
             updated_at?: string | null;
@@ -4840,6 +4841,8 @@ export interface components {
         PipelineSettingsIn: {
             base_currency?: string;
             follow_up_days?: number;
+            /** @description Whether losing a deal needs a lost reason (default true); a given one is always checked. */
+            lost_reason_required?: boolean;
             lost_reasons?: string[];
         };
         PortalAttachment: {

@@ -124,6 +124,8 @@ class PipelineSettings(TenantScoped, Base):
 
     base_currency: Mapped[str] = mapped_column(String(3), default=DEFAULT_BASE_CURRENCY)
     lost_reasons: Mapped[list[str]] = mapped_column(JsonType, default=lambda: list(DEFAULT_LOST_REASONS))
+    # Whether losing a deal needs one of lost_reasons (a given one must still be one of them).
+    lost_reason_required: Mapped[bool] = mapped_column(Boolean, default=True)
     # Contacts nobody talked to for longer than this show up in /v1/follow-ups.
     follow_up_days: Mapped[int] = mapped_column(Integer, default=DEFAULT_FOLLOW_UP_DAYS)
 

@@ -12,6 +12,10 @@ interface Section {
 const SECTIONS: Section[] = [
   { path: "users", label: "Users and roles", screen: lazy(() => import("./Users")) },
   { path: "api-keys", label: "API keys", screen: lazy(() => import("./ApiKeys")) },
+  { path: "custom-fields", label: "Custom fields", screen: lazy(() => import("./CustomFields")) },
+  { path: "pipelines", label: "Pipelines and stages", screen: lazy(() => import("./Pipelines")) },
+  { path: "lost-reasons", label: "Lost reasons", screen: lazy(() => import("./LostReasons")) },
+  { path: "teams", label: "Teams and routing", screen: lazy(() => import("./TeamsRouting")) },
   { path: "sla", label: "SLA and business hours", screen: lazy(() => import("./SlaSettings")) },
   { path: "mail", label: "Mail senders and addresses", screen: lazy(() => import("./MailSettings")) },
   { path: "webhooks", label: "Webhooks", screen: lazy(() => import("./WebhookSettings")) },

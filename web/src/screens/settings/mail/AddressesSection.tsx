@@ -3,7 +3,7 @@ import { type FormEvent, useState } from "react";
 import { api, type Schemas } from "../../../api/client";
 import { Field } from "../../../components/Field";
 import { ConfirmButton } from "../ConfirmButton";
-import { errorsOf, fail } from "../problem";
+import { errorsOf, raise } from "../problem";
 
 type Secret = Schemas["Secret"];
 
@@ -16,14 +16,14 @@ export function AddressesSection() {
     queryKey: ["mail-addresses"],
     queryFn: async () => {
       const { data, error } = await api.GET("/v1/mail/addresses");
-      if (error) fail(error);
+      if (error) raise(error);
       return data;
     },
   });
   const rename = useMutation({
     mutationFn: async (mailbox: string) => {
       const { data, error } = await api.PATCH("/v1/mail/addresses", { body: { mailbox } });
-      if (error) fail(error);
+      if (error) raise(error);
       return data;
     },
     onSuccess: (data) => { client.setQueryData(["mail-addresses"], data); setNotice(`The mailbox is now ${data.mailbox ?? ""}.`); },
@@ -31,7 +31,7 @@ export function AddressesSection() {
   const rotate = useMutation({
     mutationFn: async () => {
       const { data, error } = await api.POST("/v1/mail/addresses/inbound-secret");
-      if (error) fail(error);
+      if (error) raise(error);
       return data;
     },
     onSuccess: (data) => { setSecret(data); void client.invalidateQueries({ queryKey: ["mail-addresses"] }); },

@@ -3,7 +3,7 @@ import { type FormEvent } from "react";
 import { api } from "../../../api/client";
 import { Field } from "../../../components/Field";
 import { ConfirmButton } from "../ConfirmButton";
-import { errorsOf, fail } from "../problem";
+import { errorsOf, raise } from "../problem";
 
 /** DKIM signing keys per sender domain, each with the DNS TXT record to publish. */
 export function DkimSection() {
@@ -12,7 +12,7 @@ export function DkimSection() {
     queryKey: ["dkim-keys"],
     queryFn: async () => {
       const { data, error } = await api.GET("/v1/mail/dkim-keys", { params: { query: { limit: 200 } } });
-      if (error) fail(error);
+      if (error) raise(error);
       return data.data ?? [];
     },
   });
@@ -20,7 +20,7 @@ export function DkimSection() {
   const create = useMutation({
     mutationFn: async (body: { domain: string; selector: string }) => {
       const { data, error } = await api.POST("/v1/mail/dkim-keys", { body });
-      if (error) fail(error);
+      if (error) raise(error);
       return data;
     },
     onSuccess: refresh,
@@ -28,7 +28,7 @@ export function DkimSection() {
   const remove = useMutation({
     mutationFn: async (id: string) => {
       const { error } = await api.DELETE("/v1/mail/dkim-keys/{record_id}", { params: { path: { record_id: id } } });
-      if (error) fail(error);
+      if (error) raise(error);
     },
     onSettled: refresh,
   });

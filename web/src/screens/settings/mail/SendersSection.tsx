@@ -3,7 +3,7 @@ import { type FormEvent, useState } from "react";
 import { api, type Schemas } from "../../../api/client";
 import { Field } from "../../../components/Field";
 import { ConfirmButton } from "../ConfirmButton";
-import { errorsOf, fail } from "../problem";
+import { errorsOf, raise } from "../problem";
 
 type Sender = Schemas["Sender"];
 
@@ -21,7 +21,7 @@ export function SendersSection() {
     queryKey: ["mail-senders"],
     queryFn: async () => {
       const { data, error } = await api.GET("/v1/mail/senders", { params: { query: { limit: 200 } } });
-      if (error) fail(error);
+      if (error) raise(error);
       return data.data ?? [];
     },
   });
@@ -29,7 +29,7 @@ export function SendersSection() {
   const add = useMutation({
     mutationFn: async (body: { address: string; name: string | null }) => {
       const { data, error } = await api.POST("/v1/mail/senders", { body });
-      if (error) fail(error);
+      if (error) raise(error);
       return data;
     },
     onSuccess: (s) => { setNotice(`A verification link was mailed to ${s.address}.`); refresh(); },
@@ -40,7 +40,7 @@ export function SendersSection() {
       const { error } = action === "resend" ? await api.POST("/v1/mail/senders/{record_id}/resend", path)
         : action === "default" ? await api.PATCH("/v1/mail/senders/{record_id}", { ...path, body: { is_default: true } })
           : await api.DELETE("/v1/mail/senders/{record_id}", path);
-      if (error) fail(error);
+      if (error) raise(error);
       return { sender, action };
     },
     onSuccess: ({ sender, action }) => setNotice(action === "resend" ? `A new link was mailed to ${sender.address}.`

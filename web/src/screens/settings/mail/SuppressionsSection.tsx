@@ -3,7 +3,7 @@ import { type FormEvent } from "react";
 import { api } from "../../../api/client";
 import { Field } from "../../../components/Field";
 import { ConfirmButton } from "../ConfirmButton";
-import { errorsOf, fail } from "../problem";
+import { errorsOf, raise } from "../problem";
 
 type Reason = "manual" | "unsubscribe";
 
@@ -14,7 +14,7 @@ export function SuppressionsSection() {
     queryKey: ["suppressions"],
     queryFn: async () => {
       const { data, error } = await api.GET("/v1/mail/suppressions", { params: { query: { limit: 200 } } });
-      if (error) fail(error);
+      if (error) raise(error);
       return data.data ?? [];
     },
   });
@@ -22,7 +22,7 @@ export function SuppressionsSection() {
   const add = useMutation({
     mutationFn: async (body: { address: string; reason: Reason; detail: string | null }) => {
       const { data, error } = await api.POST("/v1/mail/suppressions", { body });
-      if (error) fail(error);
+      if (error) raise(error);
       return data;
     },
     onSuccess: refresh,
@@ -30,7 +30,7 @@ export function SuppressionsSection() {
   const lift = useMutation({
     mutationFn: async (id: string) => {
       const { error } = await api.DELETE("/v1/mail/suppressions/{record_id}", { params: { path: { record_id: id } } });
-      if (error) fail(error);
+      if (error) raise(error);
     },
     onSettled: refresh,
   });

@@ -2,7 +2,7 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { api, etag, type Schemas } from "../../../api/client";
 import { Field } from "../../../components/Field";
-import { errorsFor, errorsOf, fail } from "../problem";
+import { errorsFor, errorsOf, raise } from "../problem";
 import { fromFrames, type Holiday, officeWeek, toFrames, toHolidays, type Week } from "./frames";
 import { jobOf } from "./recomputes";
 import { HolidaysEditor, WeekEditor } from "./WeekEditor";
@@ -35,7 +35,7 @@ export function BusinessHoursForm({ calendar, onSaved, onCancel }: Props) {
         ? await api.PATCH("/v1/business-hours/{record_id}", { params: { path: { record_id: calendar.id },
             header: { "If-Match": etag(calendar.version) } }, body })
         : await api.POST("/v1/business-hours", { body });
-      if (answer.error) fail(answer.error);
+      if (answer.error) raise(answer.error);
       return jobOf(answer.response);
     },
     onSuccess: (job) => {

@@ -2,7 +2,7 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, type Schemas } from "../../../api/client";
 import { ConfirmButton } from "../ConfirmButton";
-import { fail } from "../problem";
+import { raise } from "../problem";
 import { BusinessHoursForm } from "./BusinessHoursForm";
 import { useCalendars } from "./calendars";
 import { summary } from "./frames";
@@ -27,7 +27,7 @@ export function BusinessHoursSection({ onJob }: { onJob: (job: string | null) =>
     mutationFn: async (c: Calendar) => {
       const { error, response } = await api.DELETE("/v1/business-hours/{record_id}", {
         params: { path: { record_id: c.id ?? "" } } });
-      if (error) fail(error);
+      if (error) raise(error);
       return jobOf(response);
     },
     onSuccess: (job) => onJob(job),

@@ -2,7 +2,7 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, type Schemas } from "../../../api/client";
 import { ConfirmButton } from "../ConfirmButton";
-import { fail } from "../problem";
+import { raise } from "../problem";
 import { useCalendars, usePolicies } from "./calendars";
 import { jobOf } from "./recomputes";
 import { SlaPolicyForm } from "./SlaPolicyForm";
@@ -29,7 +29,7 @@ export function SlaPoliciesSection({ onJob }: { onJob: (job: string | null) => v
     mutationFn: async (p: Policy) => {
       const { error, response } = await api.DELETE("/v1/sla-policies/{record_id}", {
         params: { path: { record_id: p.id ?? "" } } });
-      if (error) fail(error);
+      if (error) raise(error);
       return jobOf(response);
     },
     onSuccess: (job) => onJob(job),

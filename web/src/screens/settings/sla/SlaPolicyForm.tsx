@@ -2,7 +2,7 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useId, useState } from "react";
 import { api, etag, type Schemas } from "../../../api/client";
 import { Field } from "../../../components/Field";
-import { errorsOf, fail } from "../problem";
+import { errorsOf, raise } from "../problem";
 import { useCalendars } from "./calendars";
 import { jobOf } from "./recomputes";
 
@@ -45,7 +45,7 @@ export function SlaPolicyForm({ policy, nextPosition, onSaved, onCancel }: Props
         ? await api.PATCH("/v1/sla-policies/{record_id}", { params: { path: { record_id: policy.id },
             header: { "If-Match": etag(policy.version) } }, body })
         : await api.POST("/v1/sla-policies", { body });
-      if (answer.error) fail(answer.error);
+      if (answer.error) raise(answer.error);
       return jobOf(answer.response);
     },
     onSuccess: (job) => {

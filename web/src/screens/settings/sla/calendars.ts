@@ -1,6 +1,6 @@
 import { useQuery } from "@tanstack/react-query";
 import { api } from "../../../api/client";
-import { fail } from "../problem";
+import { raise } from "../problem";
 
 /** The tenant's business-hours calendars, by name. */
 export function useCalendars() {
@@ -8,7 +8,7 @@ export function useCalendars() {
     queryKey: ["business-hours"],
     queryFn: async () => {
       const { data, error } = await api.GET("/v1/business-hours", { params: { query: { limit: 200 } } });
-      if (error) fail(error);
+      if (error) raise(error);
       return data.data ?? [];
     },
   });
@@ -20,7 +20,7 @@ export function usePolicies() {
     queryKey: ["sla-policies"],
     queryFn: async () => {
       const { data, error } = await api.GET("/v1/sla-policies", { params: { query: { limit: 200 } } });
-      if (error) fail(error);
+      if (error) raise(error);
       return data.data ?? [];
     },
   });

@@ -1,6 +1,6 @@
 import { useQuery } from "@tanstack/react-query";
 import { api, type Schemas } from "../../../api/client";
-import { fail } from "../problem";
+import { raise } from "../problem";
 
 export type Recompute = Schemas["SlaRecompute"];
 
@@ -29,7 +29,7 @@ export function useRecompute(id: string) {
     queryKey: ["sla-recomputes", id],
     queryFn: async () => {
       const { data, error } = await api.GET("/v1/sla-recomputes/{record_id}", { params: { path: { record_id: id } } });
-      if (error) fail(error);
+      if (error) raise(error);
       return data;
     },
     refetchInterval: (query) => (finished(query.state.data) ? false : 1000),
@@ -42,7 +42,7 @@ export function useRecentRecomputes() {
     queryKey: ["sla-recomputes"],
     queryFn: async () => {
       const { data, error } = await api.GET("/v1/sla-recomputes", { params: { query: { limit: 10, sort: "-created_at" } } });
-      if (error) fail(error);
+      if (error) raise(error);
       return data.data ?? [];
     },
     refetchInterval: (query) => ((query.state.data ?? []).some((j) => !finished(j)) ? 2000 : false),

@@ -2,7 +2,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Fragment, useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { api } from "../../../api/client";
-import { fail } from "../problem";
+import { raise } from "../problem";
 import { DeliveryDetails } from "./DeliveryDetails";
 import { canRetry, stillDelivering } from "./events";
 
@@ -18,7 +18,7 @@ export function Deliveries() {
     queryKey: ["webhooks", id],
     queryFn: async () => {
       const { data, error } = await api.GET("/v1/webhooks/{record_id}", { params: { path: { record_id: id } } });
-      if (error) fail(error);
+      if (error) raise(error);
       return data;
     },
   });
@@ -27,7 +27,7 @@ export function Deliveries() {
     queryFn: async () => {
       const { data, error } = await api.GET("/v1/webhooks/{record_id}/deliveries", {
         params: { path: { record_id: id }, query: { limit: 50, ...(status ? { status } : {}) } } });
-      if (error) fail(error);
+      if (error) raise(error);
       return data.data ?? [];
     },
     staleTime: 0, // the worker changes it: always fresh when the page opens
@@ -37,7 +37,7 @@ export function Deliveries() {
     mutationFn: async (deliveryId: string) => {
       const { error } = await api.POST("/v1/webhooks/{record_id}/deliveries/{delivery_id}/retry", {
         params: { path: { record_id: id, delivery_id: deliveryId } } });
-      if (error) fail(error);
+      if (error) raise(error);
     },
     onSettled: () => void client.invalidateQueries({ queryKey: ["webhook-deliveries", id] }),
   });

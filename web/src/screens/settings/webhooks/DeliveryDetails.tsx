@@ -1,6 +1,6 @@
 import { useQuery } from "@tanstack/react-query";
 import { api } from "../../../api/client";
-import { fail } from "../problem";
+import { raise } from "../problem";
 
 function when(iso: string | null | undefined): string {
   return iso ? new Date(iso).toLocaleString() : "";
@@ -13,7 +13,7 @@ export function DeliveryDetails({ webhookId, deliveryId, url }: { webhookId: str
     queryFn: async () => {
       const { data, error } = await api.GET("/v1/webhooks/{record_id}/deliveries/{delivery_id}", {
         params: { path: { record_id: webhookId, delivery_id: deliveryId } } });
-      if (error) fail(error);
+      if (error) raise(error);
       return data;
     },
     refetchInterval: (query) => (query.state.data?.status === "pending" ? 2000 : false),

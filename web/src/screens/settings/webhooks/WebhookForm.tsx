@@ -2,7 +2,7 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { api } from "../../../api/client";
 import { Field } from "../../../components/Field";
-import { errorsFor, errorsOf, fail } from "../problem";
+import { errorsFor, errorsOf, raise } from "../problem";
 import { parseEventTypes } from "./events";
 
 /** A new subscription; the signing secret the answer carries is shown once. */
@@ -12,7 +12,7 @@ export function WebhookForm() {
   const create = useMutation({
     mutationFn: async (body: { url: string; event_types: string[]; description: string | null; active: boolean }) => {
       const { data, error } = await api.POST("/v1/webhooks", { body });
-      if (error) fail(error);
+      if (error) raise(error);
       return data;
     },
     onSuccess: (made) => {

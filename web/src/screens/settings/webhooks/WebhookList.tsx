@@ -3,7 +3,7 @@ import { useState } from "react";
 import { Link } from "react-router-dom";
 import { api, etag, type Schemas } from "../../../api/client";
 import { ConfirmButton } from "../ConfirmButton";
-import { fail } from "../problem";
+import { raise } from "../problem";
 import { WebhookForm } from "./WebhookForm";
 
 type Webhook = Schemas["Webhook"];
@@ -17,7 +17,7 @@ export function WebhookList() {
     queryKey: ["webhooks"],
     queryFn: async () => {
       const { data, error } = await api.GET("/v1/webhooks", { params: { query: { limit: 200 } } });
-      if (error) fail(error);
+      if (error) raise(error);
       return data.data ?? [];
     },
   });
@@ -26,14 +26,14 @@ export function WebhookList() {
       const id = hook.id ?? "";
       if (action === "test") {
         const { error } = await api.POST("/v1/webhooks/{record_id}/test", { params: { path: { record_id: id } } });
-        if (error) fail(error);
+        if (error) raise(error);
       } else if (action === "delete") {
         const { error } = await api.DELETE("/v1/webhooks/{record_id}", { params: { path: { record_id: id } } });
-        if (error) fail(error);
+        if (error) raise(error);
       } else {
         const { error } = await api.PATCH("/v1/webhooks/{record_id}", {
           params: { path: { record_id: id }, header: { "If-Match": etag(hook.version) } }, body: { url: hook.url ?? "", event_types: hook.event_types ?? [], active: action === "enable" } });
-        if (error) fail(error);
+        if (error) raise(error);
       }
       return { hook, action };
     },
