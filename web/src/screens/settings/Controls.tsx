@@ -1,6 +1,6 @@
 // Labelled controls for the settings forms that Field (inputs only) does not cover: a select and a
 // textarea with their errors announced and tied to them, and an inline confirmation for deletes.
-import { type ReactNode, type SelectHTMLAttributes, type TextareaHTMLAttributes, useId, useState } from "react";
+import { type ReactNode, type SelectHTMLAttributes, type TextareaHTMLAttributes, useId } from "react";
 
 function FieldError({ id, errors }: { id: string; errors: string[] | undefined }) {
   return errors?.length ? <p id={id} className="error">{errors.join(" ")}</p> : null;
@@ -41,32 +41,5 @@ export function TextAreaField({ label, hint, errors, ...area }: AreaProps) {
       <textarea id={id} aria-invalid={invalid} aria-describedby={described || undefined} {...area} />
       <FieldError id={`${id}-error`} errors={errors} />
     </div>
-  );
-}
-
-interface ConfirmProps {
-  /** The button's visible text, e.g. "Delete". */
-  label: string;
-  /** What is deleted, for the accessible name and the question ("Delete Budget"). */
-  what: string;
-  question: string;
-  onConfirm: () => void;
-  busy?: boolean;
-}
-
-/** A destructive action that asks first, in the page (keyboard and screen-reader friendly). */
-export function ConfirmButton({ label, what, question, onConfirm, busy }: ConfirmProps) {
-  const [asking, setAsking] = useState(false);
-  if (!asking) {
-    return <button type="button" className="secondary" aria-label={`${label} ${what}`} onClick={() => setAsking(true)}>{label}</button>;
-  }
-  return (
-    <span role="group" aria-label={`Confirm: ${label} ${what}`} className="confirm">
-      <span>{question}</span>
-      <button type="button" className="danger" disabled={busy} autoFocus onClick={() => { setAsking(false); onConfirm(); }}>
-        Yes, {label.toLowerCase()}
-      </button>
-      <button type="button" className="secondary" onClick={() => setAsking(false)}>Cancel</button>
-    </span>
   );
 }

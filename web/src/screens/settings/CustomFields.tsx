@@ -3,7 +3,7 @@ import { useState } from "react";
 import { useSearchParams } from "react-router-dom";
 import { CustomFieldEditor } from "./CustomFieldEditor";
 import { CustomFieldNew } from "./CustomFieldNew";
-import { ConfirmButton } from "./Controls";
+import { ConfirmButton } from "../../components/ConfirmButton";
 import { archiveProperty, listProperties, OBJECTS, type Property, type PropertyObject, TYPES, updateProperty } from "./propertiesApi";
 
 function typeLabel(type: string | undefined): string {

@@ -2,7 +2,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { api, etag, type Schemas } from "../../api/client";
 import { Field } from "../../components/Field";
-import { ConfirmButton } from "./Controls";
+import { ConfirmButton } from "../../components/ConfirmButton";
 import { errorsOf, raise, summary } from "./problem";
 
 type Settings = Schemas["PipelineSettings"];

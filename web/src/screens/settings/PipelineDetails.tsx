@@ -2,7 +2,7 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent } from "react";
 import type { Pipeline } from "../../api/client";
 import { Field } from "../../components/Field";
-import { ConfirmButton } from "./Controls";
+import { ConfirmButton } from "../../components/ConfirmButton";
 import { errorsOf, summary } from "./problem";
 import { deletePipeline, type PipelineIn, updatePipeline } from "./pipelinesApi";
 import { StageEditor } from "./StageEditor";

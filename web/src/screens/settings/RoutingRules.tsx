@@ -1,6 +1,6 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
-import { ConfirmButton } from "./Controls";
+import { ConfirmButton } from "../../components/ConfirmButton";
 import { move } from "./stages";
 import { RuleForm } from "./RuleForm";
 import { deleteRule, renumber, type Rule, type Team, updateRule, useRules } from "./teamsApi";

@@ -1,6 +1,7 @@
 import type { Stage } from "../../api/client";
 import { Field } from "../../components/Field";
-import { ConfirmButton, SelectField } from "./Controls";
+import { ConfirmButton } from "../../components/ConfirmButton";
+import { SelectField } from "./Controls";
 import type { FieldErrors } from "./problem";
 import { CATEGORIES, KINDS, type StageDraft, type StageKind, type ForecastCategory } from "./stages";
 

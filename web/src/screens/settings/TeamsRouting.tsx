@@ -1,6 +1,6 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
-import { ConfirmButton } from "./Controls";
+import { ConfirmButton } from "../../components/ConfirmButton";
 import { RoutingRules } from "./RoutingRules";
 import { deleteTeam, MODES, setAvailability, type Team, useTeams, userLabel, useUsers } from "./teamsApi";
 import { TeamForm } from "./TeamForm";

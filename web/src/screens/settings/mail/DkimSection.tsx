@@ -2,7 +2,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent } from "react";
 import { api } from "../../../api/client";
 import { Field } from "../../../components/Field";
-import { ConfirmButton } from "../ConfirmButton";
+import { ConfirmButton } from "../../../components/ConfirmButton";
 import { errorsOf, raise } from "../problem";
 
 /** DKIM signing keys per sender domain, each with the DNS TXT record to publish. */

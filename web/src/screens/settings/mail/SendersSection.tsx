@@ -2,7 +2,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { api, type Schemas } from "../../../api/client";
 import { Field } from "../../../components/Field";
-import { ConfirmButton } from "../ConfirmButton";
+import { ConfirmButton } from "../../../components/ConfirmButton";
 import { errorsOf, raise } from "../problem";
 
 type Sender = Schemas["Sender"];

@@ -1,7 +1,7 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, type Schemas } from "../../../api/client";
-import { ConfirmButton } from "../ConfirmButton";
+import { ConfirmButton } from "../../../components/ConfirmButton";
 import { raise } from "../problem";
 import { BusinessHoursForm } from "./BusinessHoursForm";
 import { useCalendars } from "./calendars";

@@ -2,7 +2,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link } from "react-router-dom";
 import { api, etag, type Schemas } from "../../../api/client";
-import { ConfirmButton } from "../ConfirmButton";
+import { ConfirmButton } from "../../../components/ConfirmButton";
 import { raise } from "../problem";
 import { WebhookForm } from "./WebhookForm";
 
