@@ -12,7 +12,7 @@ type Priority = (typeof PRIORITIES)[number];
 /** Status, assignee, team, priority and tags: each change is saved at once (If-Match). */
 export function TicketProperties({ ticket }: { ticket: Ticket }) {
   const id = ticket.id ?? "";
-  const update = useTicketUpdate(id, ticket.version);
+  const update = useTicketUpdate(id);
   const people = useDirectory();
   const teams = useTeams();
   const [tag, setTag] = useState("");
