@@ -115,6 +115,12 @@ def test_phone_ticket_page(platform: Platform, desk: dict[str, Any], open_screen
     page.get_by_role("listbox", name="People to mention").get_by_role("option", name=re.compile("Grace Hopper")).click()  # a tap picks too
     assert "@[Grace Hopper](" in page.get_by_label("Note for the team").input_value()
     screen.audit("ticket-page")
+    # On a phone the knowledge base is reached from Tickets (the main nav keeps to two rows)
+    assert page.get_by_role("navigation", name="Main").get_by_role("link", name="Knowledge base").is_hidden()
+    page.get_by_role("link", name="← Tickets").click()
+    page.get_by_role("link", name="Knowledge base articles").click()
+    page.get_by_role("heading", name="Knowledge base").wait_for()
+    screen.audit("kb-list")
 
 
 def _portal_home(platform: Platform, mailbox: str) -> str:

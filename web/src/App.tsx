@@ -69,7 +69,7 @@ export function App() {
           <NavLink to="/pipeline">Pipeline</NavLink>
           <NavLink to="/forecast">Forecast</NavLink>
           <NavLink to="/tickets">Tickets</NavLink>
-          <NavLink to="/kb">Knowledge base</NavLink>
+          <NavLink to="/kb" className="nav-wide">Knowledge base</NavLink>
           <NavLink to="/settings">Settings</NavLink>
         </nav>
         <button type="button" className="link" onClick={() => void signOut()}>

@@ -41,7 +41,10 @@ export default function Tickets() {
   });
   return (
     <section aria-labelledby="tickets-title">
-      <h1 id="tickets-title">Tickets</h1>
+      <div className="toolbar">
+        <h1 id="tickets-title">Tickets</h1>
+        <Link to="/kb">Knowledge base articles</Link>
+      </div>
       <nav aria-label="Ticket views" className="tabs">
         {(Object.keys(VIEWS) as View[]).map((v) => (
           <button key={v} type="button" aria-pressed={v === view} onClick={() => setParams({ view: v })}>
