@@ -5,6 +5,8 @@ import { onChange, refresh, signOut, token } from "./api/session";
 import { SignIn } from "./screens/SignIn";
 import { AcceptInvitation } from "./screens/AcceptInvitation";
 import { SignUp } from "./screens/SignUp";
+import { VerifyEmail } from "./screens/VerifyEmail";
+import { VerifyBanner } from "./components/VerifyBanner";
 
 // Each area is its own chunk: the first screen loads only what it shows.
 const Contacts = lazy(() => import("./screens/Contacts"));
@@ -17,6 +19,8 @@ const Import = lazy(() => import("./screens/Import"));
 const Forecast = lazy(() => import("./screens/Forecast"));
 const Tickets = lazy(() => import("./screens/Tickets"));
 const TicketPage = lazy(() => import("./screens/TicketPage"));
+const KbList = lazy(() => import("./screens/kb/KbList"));
+const KbEditor = lazy(() => import("./screens/kb/KbEditor"));
 
 /** The unread notifications count on the My day link (polled each minute). */
 function UnreadBadge() {
@@ -48,6 +52,7 @@ export function App() {
         <Route path="/signup" element={<SignUp />} />
         <Route path="/signin" element={<SignIn />} />
         <Route path="/accept-invitation" element={<AcceptInvitation />} />
+        <Route path="/verify-email" element={<VerifyEmail signedIn={false} />} />
         <Route path="*" element={<Navigate to="/signin" replace state={{ from: location.pathname }} />} />
       </Routes>
     );
@@ -65,12 +70,14 @@ export function App() {
           <NavLink to="/pipeline">Pipeline</NavLink>
           <NavLink to="/forecast">Forecast</NavLink>
           <NavLink to="/tickets">Tickets</NavLink>
+          <NavLink to="/kb" className="nav-wide">Knowledge base</NavLink>
           <NavLink to="/settings">Settings</NavLink>
         </nav>
         <button type="button" className="link" onClick={() => void signOut()}>
           Sign out
         </button>
       </header>
+      <VerifyBanner />
       <main id="main" tabIndex={-1}>
         <Suspense fallback={<p role="status">Loading…</p>}>
           <Routes>
@@ -87,6 +94,10 @@ export function App() {
             <Route path="/my-day" element={<MyDay />} />
             <Route path="/tickets" element={<Tickets />} />
             <Route path="/tickets/:id" element={<TicketPage />} />
+            <Route path="/kb" element={<KbList />} />
+            <Route path="/kb/new" element={<KbEditor />} />
+            <Route path="/kb/:id" element={<KbEditor />} />
+            <Route path="/verify-email" element={<VerifyEmail signedIn />} />
             <Route path="/settings/*" element={<Settings />} />
             <Route path="*" element={<p>There is nothing at this address.</p>} />
           </Routes>

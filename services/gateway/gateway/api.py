@@ -83,6 +83,9 @@ def document(doc: ApiDoc) -> None:
                   extra_responses={409: "This tenant already has a user with this email"})
     doc.operation("/v1/users", "get", summary="List the tenant's users (owners and admins)", tag=t,
                   response=s.UserSchema, list_of=True)
+    doc.operation("/v1/users/directory", "get", summary="The tenant's active users: id, name, email (any signed-in "
+                  "user; whom to assign or @mention; an API key needs the admin scope)", tag=t,
+                  response=s.DirectoryUserSchema, list_of=True)
     doc.operation("/v1/users/{user_id}", "patch", summary="Change a user's role, name or time zone, or deactivate (owners and admins)",
                   tag=t, request=s.UpdateUserSchema, response=s.UserSchema, parameters=USER_ID,
                   extra_responses={409: "The last active owner can't be demoted or deactivated"})
@@ -97,7 +100,7 @@ def document(doc: ApiDoc) -> None:
 def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, router: Router,
              internal_tokens: TokenCache, docs: OpenApiCache, guard: Guard, users: UserStatus) -> None:
     tokens_out, user_out, key_out = s.TokensSchema(), s.UserSchema(), s.ApiKeySchema()
-    verification_out = s.EmailVerificationSchema()
+    verification_out, directory_out = s.EmailVerificationSchema(), s.DirectoryUserSchema()
     table = idempotency_table(metadata())
     # Sealed: these answers carry secrets (an API key, an invitation, tokens).
     once = idempotent(lambda: db, lambda: table, sealed=True)
@@ -254,6 +257,12 @@ def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, rou
     def list_users() -> Response:
         with db.transaction() as session:
             return json_response({"data": [user_out.dump(u) for u in accounts.list_users(session)], "next_cursor": None})
+
+    @bp.get("/v1/users/directory")
+    def user_directory() -> Response:
+        with db.transaction() as session:
+            listed = [directory_out.dump(u) for u in accounts.directory(session)]
+        return json_response({"data": listed, "next_cursor": None})
 
     @bp.patch("/v1/users/<user_id>")
     def update_user(user_id: str) -> Response:

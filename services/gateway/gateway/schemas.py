@@ -115,6 +115,14 @@ class UserSchema(Schema):
         return _lower_email(data)
 
 
+class DirectoryUserSchema(Schema):
+    """GET /v1/users/directory: who a user can assign or @mention (active users only)."""
+
+    id = fields.UUID(dump_only=True)
+    name = fields.String(allow_none=True, dump_only=True)
+    email = fields.String(dump_only=True)
+
+
 class NewUserSchema(UserSchema):
     """POST /v1/users: without a password the answer carries a one-time invitation token."""
 

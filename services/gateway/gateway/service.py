@@ -9,7 +9,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from crm_core import context
@@ -198,6 +198,18 @@ class Accounts:
         require_admin(session)
         tenant = context.require_tenant()
         return list(session.scalars(select(User).where(User.tenant_id == tenant).order_by(User.id)))
+
+    def directory(self, session: Session) -> list[User]:
+        """The tenant's active users, for any signed-in user (whom to assign or mention); an API
+        key needs the admin scope, as for the full list."""
+        principal = context.current_principal()
+        if principal is None or principal.user_id is None:
+            require_admin_access()
+        elif (me := session.get(User, principal.user_id)) is None or me.deactivated_at is not None:
+            raise Forbidden("Only active users see the directory.")
+        tenant = context.require_tenant()
+        return list(session.scalars(select(User).where(User.tenant_id == tenant, User.deactivated_at.is_(None))
+                                    .order_by(func.lower(func.coalesce(User.name, User.email)), User.id)))
 
     def update_user(self, session: Session, user_id: uuid.UUID, data: dict[str, Any]) -> User:
         """Role change and (de)activation. Only owners touch owners; the tenant keeps one active owner."""

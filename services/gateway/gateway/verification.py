@@ -32,6 +32,9 @@ DEFAULT_UNVERIFIED_GRACE = dt.timedelta(days=7)  # CRM_UNVERIFIED_ACCOUNT_DAYS
 VERIFY_PATH = "/v1/auth/verify-email"
 ACCEPT_PATH = "/v1/auth/invitations/accept"
 INVITATION_PAGE = "/accept-invitation"  # the web console's screen: choose a password, then POST ACCEPT_PATH
+# The web console's screen: shows the address, and its button POSTs VERIFY_PATH. Links sent before
+# it existed point at VERIFY_PATH itself, whose GET page keeps working.
+VERIFICATION_PAGE = "/verify-email"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
@@ -79,7 +82,7 @@ class EmailLinks:
         name = _one_line(company) or "your account"
         self._send(session, user, f"Verify your email for {name}",
                    [f"Confirm that {user.email} is your address for {name}: open this link within {hours} hours."],
-                   self._link(VERIFY_PATH, token), tenant_name=_one_line(company))
+                   self._link(VERIFICATION_PAGE, token), tenant_name=_one_line(company))
 
     def send_invitation(self, session: Session, user: User, tenant: Tenant, token: str, expires: dt.datetime) -> None:
         name = _one_line(tenant.name) or "a CRM workspace"

@@ -53,7 +53,7 @@ def sent_mail(app: Flask, to: str | None = None) -> list[dict[str, Any]]:
     return [e for e in outbox_events(app, SEND_REQUESTED) if to is None or to in [r["address"] for r in e["data"]["to"]]]
 
 
-def link_token(event: dict[str, Any], path: str = "/v1/auth/verify-email") -> str:
+def link_token(event: dict[str, Any], path: str = "/verify-email") -> str:
     """The token of the link to `path` in an email's text body, the way a reader would find it."""
     match = re.search(re.escape(path) + r"\?token=([A-Za-z0-9_%-]+)", event["data"]["text"])
     assert match, event["data"]["text"]
@@ -62,6 +62,6 @@ def link_token(event: dict[str, Any], path: str = "/v1/auth/verify-email") -> st
 
 def verification_token(app: Flask, email: str) -> str:
     """The link of the latest verification email to `email`."""
-    mails = [m for m in sent_mail(app, email) if "/v1/auth/verify-email?token=" in m["data"]["text"]]
+    mails = [m for m in sent_mail(app, email) if "/verify-email?token=" in m["data"]["text"]]
     assert mails, f"no verification email to {email}"
     return link_token(mails[-1])

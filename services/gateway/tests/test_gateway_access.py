@@ -163,3 +163,22 @@ def test_other_gateway_processes_see_a_deactivation_within_the_ttl(make_gateway:
     assert here.get("/v1/me", headers=bearer(token)).status_code == 401  # at once where it was made
     time.sleep(0.4)
     assert there.get("/v1/me", headers=bearer(token)).status_code == 401  # within the TTL elsewhere
+
+
+def test_every_active_user_sees_the_directory_of_their_own_tenant_only(gw: FlaskClient) -> None:
+    owner, other = signup(gw), signup(gw)
+    member = _add(gw, owner["access_token"], f"member-{owner['email']}", "member")
+    gone = _add(gw, owner["access_token"], f"gone-{owner['email']}", "viewer")
+    assert gw.patch(f"/v1/users/{gone['id']}", json={"active": False}, headers=bearer(owner["access_token"])).status_code == 200
+    token = _login(gw, member["email"])["access_token"]  # a member: /v1/users is refused, the directory is not
+    assert gw.get("/v1/users", headers=bearer(token)).status_code == 403
+    listed = gw.get("/v1/users/directory", headers=bearer(token)).get_json()["data"]
+    assert {u["id"] for u in listed} == {owner["user"]["id"], member["id"]}  # active users only
+    assert set(listed[0]) == {"id", "name", "email"}
+    theirs = gw.get("/v1/users/directory", headers=bearer(other["access_token"])).get_json()["data"]
+    assert [u["id"] for u in theirs] == [other["user"]["id"]]  # never another tenant's users
+    reader = gw.post("/v1/api-keys", json={"name": "r", "scopes": ["tickets:read"]}, headers=bearer(owner["access_token"])).get_json()
+    assert gw.get("/v1/users/directory", headers=bearer(reader["key"])).status_code == 403
+    admin_key = gw.post("/v1/api-keys", json={"name": "a", "scopes": ["admin"]}, headers=bearer(owner["access_token"])).get_json()
+    assert len(gw.get("/v1/users/directory", headers=bearer(admin_key["key"])).get_json()["data"]) == 2
+    assert gw.get("/v1/users/directory").status_code == 401

@@ -28,7 +28,7 @@ def _signup(gw: FlaskClient, company: str, password: str, email: str = VICTIM) -
 def _victims_link(app: Flask, user_id: str) -> str:
     """What the victim finds in their inbox: the email about their own account."""
     [mail] = [m for m in sent_mail(app, VICTIM) if m["data"]["refers_to"] == {"type": "user", "id": user_id}
-              and "/v1/auth/verify-email?token=" in m["data"]["text"]]
+              and "/verify-email?token=" in m["data"]["text"]]
     return link_token(mail)
 
 

@@ -3080,6 +3080,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/users/directory": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's active users: id, name, email (any signed-in user; whom to assign or @mention; an API key needs the admin scope) */
+        get: operations["get_users_directory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/users/{user_id}": {
         parameters: {
             query?: never;
@@ -4145,6 +4162,12 @@ export interface components {
             updated_at?: string;
             /** Format: uuid */
             webhook_id?: string;
+        };
+        DirectoryUser: {
+            readonly email?: string;
+            /** Format: uuid */
+            readonly id?: string;
+            readonly name?: string | null;
         };
         DkimKey: {
             algorithm?: string;
@@ -21491,6 +21514,56 @@ export interface operations {
             };
             /** @description This tenant already has a user with this email */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_users_directory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data?: components["schemas"]["DirectoryUser"][];
+                        next_cursor?: string | null;
+                    };
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing scope */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -2,6 +2,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, describe, etag, type Schemas } from "../api/client";
 import { useUnread } from "../api/notifications";
+import { FollowUps } from "./myday/FollowUps";
 
 type Task = Schemas["Task"];
 
@@ -85,6 +86,7 @@ export default function MyDay() {
           {group("Next 7 days", agenda.data.next_7_days)}
         </>
       )}
+      <FollowUps />
       <Notifications />
       <CalendarFeed />
     </section>

@@ -1,8 +1,13 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { Link, useParams } from "react-router-dom";
-import { api, describe, etag, type Message } from "../api/client";
-import { SlaBadge } from "./Tickets";
+import { api, describe, type Message } from "../api/client";
+import { useDirectory } from "../api/directory";
+import { SlaBadge } from "../components/SlaBadge";
+import { MentionTextarea } from "./tickets/MentionTextarea";
+import { mentionParts } from "./tickets/mentions";
+import { TicketProperties } from "./tickets/TicketProperties";
+import { TicketSlaTargets } from "./tickets/TicketSlaTargets";
 
 /** Who wrote a message, in words: a name, else an address, else what they are. */
 export function authorOf(m: Message): string {
@@ -10,12 +15,21 @@ export function authorOf(m: Message): string {
   return a?.name || a?.email || (a?.type === "customer" ? "the customer" : a?.type === "system" ? "the system" : "an agent");
 }
 
-const STATUSES = ["new", "open", "pending", "on_hold", "resolved", "closed"] as const;
-type Status = (typeof STATUSES)[number];
+/** A message's text with its @mentions shown as names. */
+function MessageText({ text }: { text: string }) {
+  return (
+    <p className="message-text">
+      {mentionParts(text).map((p, i) =>
+        p.kind === "text" ? <span key={i}>{p.text}</span> : <strong key={i} className="mention">@{p.name}</strong>,
+      )}
+    </p>
+  );
+}
 
 export default function TicketPage() {
   const { id = "" } = useParams();
   const client = useQueryClient();
+  const people = useDirectory();
   const ticket = useQuery({
     queryKey: ["ticket", id],
     queryFn: async () => {
@@ -35,26 +49,18 @@ export default function TicketPage() {
     },
   });
   const [kind, setKind] = useState<"reply" | "note">("reply");
+  const [text, setText] = useState("");
   const send = useMutation({
-    mutationFn: async (body: { kind: "reply" | "note"; text: string; status?: Status }) => {
+    mutationFn: async (body: { kind: "reply" | "note"; text: string }) => {
       const { error } = await api.POST("/v1/tickets/{ticket_id}/messages", { params: { path: { ticket_id: id } }, body });
       if (error) throw new Error(describe(error));
     },
     onSuccess: () => {
+      setText("");
       void client.invalidateQueries({ queryKey: ["messages", id] });
       void client.invalidateQueries({ queryKey: ["ticket", id] });
+      void client.invalidateQueries({ queryKey: ["ticket-sla", id] });
     },
-  });
-  const setStatus = useMutation({
-    mutationFn: async (status: Status) => {
-      const { error, response } = await api.PATCH("/v1/tickets/{record_id}", {
-        params: { path: { record_id: id }, header: { "If-Match": etag(ticket.data?.version) } },
-        body: { status },
-      });
-      if (response.status === 412) throw new Error("Someone else changed this ticket first; it now shows their version.");
-      if (error) throw new Error(describe(error));
-    },
-    onSettled: () => void client.invalidateQueries({ queryKey: ["ticket", id] }),
   });
 
   if (ticket.isPending) return <p role="status">Loading…</p>;
@@ -63,9 +69,7 @@ export default function TicketPage() {
 
   function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
-    const form = event.currentTarget;
-    const text = String(new FormData(form).get("text") ?? "").trim();
-    if (text) send.mutate({ kind, text }, { onSuccess: () => form.reset() });
+    if (text.trim()) send.mutate({ kind, text: text.trim() });
   }
 
   return (
@@ -73,37 +77,40 @@ export default function TicketPage() {
       <p><Link to="/tickets">← Tickets</Link></p>
       <h1 id="ticket-title"><span className="muted">#{t.number}</span> {t.subject}</h1>
       <p>
-        <SlaBadge ticket={t} /> <span className="muted">{t.requester_email} · {t.priority} · {t.channel}</span>
+        <SlaBadge dueAt={t.sla_due_at} breached={t.sla_breached} />{" "}
+        <span className="muted">{t.requester_email} · {t.priority} · {t.channel}</span>
       </p>
-      <label htmlFor="ticket-status">Status</label>
-      <select id="ticket-status" value={t.status ?? "open"} onChange={(e) => setStatus.mutate(e.target.value as Status)}>
-        {STATUSES.map((s) => (
-          <option key={s} value={s}>{s.replace("_", " ")}</option>
-        ))}
-      </select>
-      {setStatus.error && <p role="alert" className="error">{setStatus.error.message}</p>}
-      <ol className="conversation" aria-label="Conversation">
-        {(messages.data ?? []).map((m) => (
-          <li key={m.id} className={m.kind === "note" ? "note" : m.kind}>
-            <p className="muted">
-              {[m.kind === "note" ? "Internal note" : m.kind === "reply" ? "Reply" : "Customer", authorOf(m)].join(" by ")} ·{" "}
-              <time dateTime={m.created_at}>{new Date(m.created_at ?? "").toLocaleString()}</time>
-            </p>
-            <p className="message-text">{m.text}</p>
-          </li>
-        ))}
-      </ol>
-      <form onSubmit={submit} className="card" aria-label="Answer">
-        <fieldset>
-          <legend>Write</legend>
-          <label><input type="radio" name="kind" checked={kind === "reply"} onChange={() => setKind("reply")} /> Public reply (emailed)</label>
-          <label><input type="radio" name="kind" checked={kind === "note"} onChange={() => setKind("note")} /> Internal note (@mention with @[Name](user-id))</label>
-        </fieldset>
-        <label htmlFor="message-text">{kind === "reply" ? "Reply to the requester" : "Note for the team"}</label>
-        <textarea id="message-text" name="text" rows={4} />
-        {send.error && <p role="alert" className="error">{send.error.message}</p>}
-        <button type="submit" disabled={send.isPending}>{kind === "reply" ? "Send reply" : "Add note"}</button>
-      </form>
+      <div className="ticket-layout">
+        <div className="ticket-main">
+          <ol className="conversation" aria-label="Conversation">
+            {(messages.data ?? []).map((m) => (
+              <li key={m.id} className={m.kind === "note" ? "note" : m.kind}>
+                <p className="muted">
+                  {[m.kind === "note" ? "Internal note" : m.kind === "reply" ? "Reply" : "Customer", authorOf(m)].join(" by ")} ·{" "}
+                  <time dateTime={m.created_at}>{new Date(m.created_at ?? "").toLocaleString()}</time>
+                </p>
+                <MessageText text={m.text ?? ""} />
+              </li>
+            ))}
+          </ol>
+          <form onSubmit={submit} className="card" aria-label="Answer">
+            <fieldset>
+              <legend>Write</legend>
+              <label><input type="radio" name="kind" checked={kind === "reply"} onChange={() => setKind("reply")} /> Public reply (emailed)</label>
+              <label><input type="radio" name="kind" checked={kind === "note"} onChange={() => setKind("note")} /> Internal note (type @ to mention a colleague)</label>
+            </fieldset>
+            <label htmlFor="message-text">{kind === "reply" ? "Reply to the requester" : "Note for the team"}</label>
+            <MentionTextarea id="message-text" value={text} onChange={setText} people={people.data ?? []} mentions={kind === "note"} />
+            {kind === "reply" && <p className="muted">A reply is emailed as written; @mentions notify from internal notes.</p>}
+            {send.error && <p role="alert" className="error">{send.error.message}</p>}
+            <button type="submit" disabled={send.isPending}>{kind === "reply" ? "Send reply" : "Add note"}</button>
+          </form>
+        </div>
+        <aside className="ticket-side" aria-label="Ticket details">
+          <TicketProperties ticket={t} />
+          <TicketSlaTargets ticketId={id} />
+        </aside>
+      </div>
     </article>
   );
 }

@@ -1,8 +1,8 @@
 import { useQuery } from "@tanstack/react-query";
-import { useEffect, useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
-import { api, describe, type Ticket } from "../api/client";
+import { api, describe } from "../api/client";
 import { useMe } from "../api/me";
+import { SlaBadge } from "../components/SlaBadge";
 
 const VIEWS = {
   mine: "Mine",
@@ -23,21 +23,6 @@ function filterOf(view: View, userId: string | null | undefined): string {
   return OPEN;
 }
 
-/** Counts down to the ticket's next SLA due time; re-renders each minute. */
-export function SlaBadge({ ticket }: { ticket: Ticket }) {
-  const [now, setNow] = useState(Date.now());
-  useEffect(() => {
-    const t = setInterval(() => setNow(Date.now()), 60_000);
-    return () => clearInterval(t);
-  }, []);
-  if (ticket.sla_breached) return <span className="badge danger">SLA breached</span>;
-  if (!ticket.sla_due_at) return <span className="badge">No SLA</span>;
-  const minutes = Math.round((new Date(ticket.sla_due_at).getTime() - now) / 60_000);
-  if (minutes < 0) return <span className="badge danger">Overdue {-minutes} min</span>;
-  const text = minutes >= 120 ? `${Math.floor(minutes / 60)} h ${minutes % 60} min` : `${minutes} min`;
-  return <span className={`badge ${minutes < 60 ? "warning" : ""}`}>Due in {text}</span>;
-}
-
 export default function Tickets() {
   const [params, setParams] = useSearchParams();
   const view = (params.get("view") as View | null) ?? "all";
@@ -56,7 +41,10 @@ export default function Tickets() {
   });
   return (
     <section aria-labelledby="tickets-title">
-      <h1 id="tickets-title">Tickets</h1>
+      <div className="toolbar">
+        <h1 id="tickets-title">Tickets</h1>
+        <Link to="/kb">Knowledge base articles</Link>
+      </div>
       <nav aria-label="Ticket views" className="tabs">
         {(Object.keys(VIEWS) as View[]).map((v) => (
           <button key={v} type="button" aria-pressed={v === view} onClick={() => setParams({ view: v })}>
@@ -73,7 +61,7 @@ export default function Tickets() {
               <span className="muted">#{t.number}</span> {t.subject}
             </Link>
             <span className="muted">{t.requester_email ?? ""} · {t.status} · {t.priority}</span>
-            <SlaBadge ticket={t} />
+            <SlaBadge dueAt={t.sla_due_at} breached={t.sla_breached} />
           </li>
         ))}
       </ul>
