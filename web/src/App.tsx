@@ -8,6 +8,7 @@ import { SignUp } from "./screens/SignUp";
 
 // Each area is its own chunk: the first screen loads only what it shows.
 const Contacts = lazy(() => import("./screens/Contacts"));
+const Companies = lazy(() => import("./screens/Companies"));
 const ContactPage = lazy(() => import("./screens/ContactPage"));
 const Board = lazy(() => import("./screens/Board"));
 const MyDay = lazy(() => import("./screens/MyDay"));
@@ -61,6 +62,7 @@ export function App() {
             My day <UnreadBadge />
           </NavLink>
           <NavLink to="/contacts">Contacts</NavLink>
+          <NavLink to="/companies">Companies</NavLink>
           <NavLink to="/pipeline">Pipeline</NavLink>
           <NavLink to="/forecast">Forecast</NavLink>
           <NavLink to="/tickets">Tickets</NavLink>
@@ -80,6 +82,7 @@ export function App() {
             <Route path="/contacts" element={<Contacts />} />
             <Route path="/contacts/import" element={<Import />} />
             <Route path="/contacts/:id" element={<ContactPage />} />
+            <Route path="/companies" element={<Companies />} />
             <Route path="/pipeline" element={<Board />} />
             <Route path="/forecast" element={<Forecast />} />
             <Route path="/my-day" element={<MyDay />} />
