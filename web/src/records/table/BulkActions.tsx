@@ -16,8 +16,9 @@ interface Props<R extends RecordRow> {
 type Action = { kind: "tag"; tag: string } | { kind: "owner"; ownerId: string | null } | { kind: "delete" };
 
 /** One sentence for the outcome of a batch: how many went through, and why the others did not. */
-export function summarise(results: BatchItemResult[], done: string, what: string): string {
+export function summarise(results: BatchItemResult[], done: string, singular: string, plural: string): string {
   const ok = results.filter((r) => (r.status ?? 500) < 300).length;
+  const what = ok === 1 ? singular : plural;
   const failed = results.filter((r) => (r.status ?? 500) >= 300);
   if (failed.length === 0) return `${done} ${ok} ${what}.`;
   const stale = failed.filter((r) => r.status === 412).length;
@@ -56,7 +57,7 @@ export function BulkActions<R extends RecordRow>({ source, rows, users, onDone, 
       }
       const done = action.kind === "tag" ? `Tagged "${action.tag}":` : action.kind === "owner" ? "Assigned:" : "Deleted";
       const skipped = rows.length - items.length;
-      return summarise(results, done, source.plural) + (skipped ? ` ${skipped} already had the tag.` : "");
+      return summarise(results, done, source.singular, source.plural) + (skipped ? ` ${skipped} already had the tag.` : "");
     },
     onSuccess: (text) => {
       setOutcome(text);

@@ -28,6 +28,7 @@ export function ColumnPicker<R extends RecordRow>({ available, chosen, onChange,
             <input type="checkbox" checked={chosen.includes(c.key)} disabled={chosen.length === 1 && chosen.includes(c.key)}
               onChange={(e) => toggle(c.key, e.currentTarget.checked)} />
             {c.label}
+            <span className="sr-only"> column</span>
           </label>
         ))}
         <button type="button" className="link" onClick={onReset}>Default columns</button>
