@@ -84,7 +84,8 @@ export function BulkActions<R extends RecordRow>({ source, rows, users, onDone, 
   const id = `bulk-${source.object}`;
   return (
     <section className="bulk" aria-labelledby={`${id}-title`}>
-      <h2 id={`${id}-title`} className="small">{n > 0 ? `${n} ${what} selected` : `Select ${source.plural} to act on them`}</h2>
+      {/* Not a heading: the screen's own heading is the only one naming the records. */}
+      <p id={`${id}-title`} className="bulk-title">{n > 0 ? `${n} ${what} selected` : `Select ${source.plural} to act on them`}</p>
       {n > 0 && (
         <div className="bulk-actions">
           <form className="inline" onSubmit={tag}>

@@ -1,3 +1,4 @@
+import { useEffect, useState } from "react";
 import type { Column, RecordRow } from "./types";
 
 interface Props<R extends RecordRow> {
@@ -8,15 +9,18 @@ interface Props<R extends RecordRow> {
 }
 
 /** Show or hide columns (built-in and custom fields), keyboard-only friendly: a list of checkboxes. */
-export function ColumnPicker<R extends RecordRow>({ available, chosen, onChange, onReset }: Props<R>) {
-  function toggle(key: string, on: boolean) {
-    if (on) {
-      // Keep the configured order: a column comes back where it belongs.
-      const order = available.map((c) => c.key);
-      onChange(order.filter((k) => k === key || chosen.includes(k)));
-    } else if (chosen.length > 1) {
-      onChange(chosen.filter((k) => k !== key));
-    }
+export function ColumnPicker<R extends RecordRow>({ available, chosen: fromUrl, onChange, onReset }: Props<R>) {
+  // The URL is the truth, but a navigation renders in a transition: the boxes follow the click at once.
+  const [chosen, setChosen] = useState(fromUrl);
+  const key = fromUrl.join(",");
+  useEffect(() => setChosen(key.split(",").filter(Boolean)), [key]);
+
+  function toggle(column: string, on: boolean) {
+    // Keep the configured order: a column comes back where it belongs.
+    const next = on ? available.map((c) => c.key).filter((k) => k === column || chosen.includes(k))
+      : chosen.length > 1 ? chosen.filter((k) => k !== column) : chosen;
+    setChosen(next);
+    onChange(next);
   }
   return (
     <details className="picker">

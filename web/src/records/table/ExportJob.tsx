@@ -47,13 +47,14 @@ export function ExportJob({ object, jobId, label, onClose }: { object: Objects; 
     a.href = url;
     a.download = `${object}-${jobId}.csv`;
     a.click();
-    URL.revokeObjectURL(url);
+    setTimeout(() => URL.revokeObjectURL(url), 60_000); // not at once: the download may still be reading it
   }
 
   const error = job.error;
   return (
     <section className="card" aria-labelledby={`export-${object}`}>
-      <h2 id={`export-${object}`} className="small">Export of {label}: {j?.status ?? "starting"}</h2>
+      <h2 id={`export-${object}`} className="small">Export: {j?.status ?? "starting"}</h2>
+      <p>Of {label}</p>
       {j && <progress max={total || 1} value={done ? total || 1 : (j.rows_processed ?? 0)} aria-label="Rows exported" />}
       <p role="status">{j ? `${j.rows_processed ?? 0} of ${j.rows_total ?? "?"} rows` : "Starting…"}</p>
       {j?.error && <p role="alert" className="error">{j.error}</p>}
