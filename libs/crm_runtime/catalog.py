@@ -22,7 +22,7 @@ class ServiceInfo:
 SERVICES: tuple[ServiceInfo, ...] = (
     ServiceInfo("gateway", 8080, 9100, ()),
     ServiceInfo("contacts", 8081, 9101, ("/v1/contacts", "/v1/companies", "/v1/properties", "/v1/imports", "/v1/exports",
-                                        "/v1/scoring-rules", "/v1/settings/contacts", "/v1/logged-emails",
+                                        "/v1/scoring-rules", "/v1/settings/contacts", "/v1/logged-emails", "/v1/saved-views",
                                         # A deal's timeline: activities live in contacts (see README, "Activities").
                                         "/v1/deals/*/activities")),
     ServiceInfo("pipeline", 8082, 9102, ("/v1/pipelines", "/v1/deals", "/v1/tasks", "/v1/forecast", "/v1/products",

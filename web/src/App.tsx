@@ -10,6 +10,7 @@ import { VerifyBanner } from "./components/VerifyBanner";
 
 // Each area is its own chunk: the first screen loads only what it shows.
 const Contacts = lazy(() => import("./screens/Contacts"));
+const Companies = lazy(() => import("./screens/Companies"));
 const ContactPage = lazy(() => import("./screens/ContactPage"));
 const CompanyPage = lazy(() => import("./screens/CompanyPage"));
 const Board = lazy(() => import("./screens/Board"));
@@ -67,6 +68,7 @@ export function App() {
             My day <UnreadBadge />
           </NavLink>
           <NavLink to="/contacts">Contacts</NavLink>
+          <NavLink to="/companies">Companies</NavLink>
           <NavLink to="/pipeline">Pipeline</NavLink>
           <NavLink to="/forecast">Forecast</NavLink>
           <NavLink to="/tickets">Tickets</NavLink>
@@ -88,6 +90,7 @@ export function App() {
             <Route path="/contacts" element={<Contacts />} />
             <Route path="/contacts/import" element={<Import />} />
             <Route path="/contacts/:id" element={<ContactPage />} />
+            <Route path="/companies" element={<Companies />} />
             <Route path="/companies/:id" element={<CompanyPage />} />
             <Route path="/pipeline" element={<Board />} />
             <Route path="/forecast" element={<Forecast />} />

@@ -302,6 +302,24 @@ class JobError(TenantScoped, Base):
     row: Mapped[dict[str, Any]] = mapped_column(JsonType, nullable=False)
 
 
+class SavedView(TenantScoped, Base):
+    """A user's own named view of the contacts or companies table: search, filter, sort, columns.
+
+    Private to the user who saved it: every read and write is scoped to the caller's user id as
+    well as the tenant (service/saved_views.py)."""
+
+    __tablename__ = "saved_views"
+    __table_args__ = (Index("saved_views_user_idx", "tenant_id", "user_id", "object", "created_at", "id"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid(), nullable=False)
+    object: Mapped[str] = mapped_column(String(16), nullable=False)  # contacts | companies
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    q: Mapped[str | None] = mapped_column(String(500))
+    filter: Mapped[str | None] = mapped_column(Text)
+    sort: Mapped[str | None] = mapped_column(String(500))
+    columns: Mapped[list[str]] = mapped_column(JsonType, default=_empty_list, nullable=False)
+
+
 class ContactSettings(Base):
     """Per-tenant settings of this service (one row per tenant)."""
 

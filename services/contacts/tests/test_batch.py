@@ -105,7 +105,7 @@ def test_items_are_capped_at_100_and_the_mode_is_checked(contacts_service: Servi
     for items in ([], [{"first_name": f"P{i}"} for i in range(101)]):
         resp = batch(svc, "a", "contacts", "create", items)
         assert resp.status_code == 422 and "items" in resp.get_json()["errors"]
-    bad_mode = batch(svc, "a", "contacts", "delete", [{"first_name": "X"}])
+    bad_mode = batch(svc, "a", "contacts", "destroy", [{"first_name": "X"}])
     assert bad_mode.status_code == 422 and "mode" in bad_mode.get_json()["errors"]
     not_a_list = svc.client.post("/v1/contacts/batch", json={"mode": "create", "items": {"a": 1}}, headers=svc.headers("a"))
     assert not_a_list.status_code == 422 and "items" in not_a_list.get_json()["errors"]
@@ -146,3 +146,31 @@ def test_tenant_b_can_neither_update_nor_match_tenant_a(contacts_service: Servic
     got = svc.client.get(f"/v1/contacts/{a['id']}", headers=svc.headers("a")).get_json()
     assert got["first_name"] == "A" and got["version"] == 1
     assert svc.client.get(f"/v1/companies/{acme['id']}", headers=svc.headers("a")).get_json()["name"] == "Acme"
+
+
+def test_delete_reports_each_item_and_checks_versions(contacts_service: ServiceHarness) -> None:
+    svc = contacts_service
+    made = results(batch(svc, "a", "contacts", "create", [{"email": f"d{n}@example.com"} for n in range(4)]))
+    ids = [r["id"] for r in made]
+    out = results(batch(svc, "a", "contacts", "delete", [
+        {"id": ids[0]}, {"id": ids[1], "version": 1}, {"id": ids[2], "version": 9}, {"id": ids[0]},
+        {"id": "not-a-uuid"}, {}, {"id": ids[3], "first_name": "x"}]))
+    assert [r["status"] for r in out] == [204, 204, 412, 404, 404, 422, 422]
+    assert out[0]["id"] == ids[0] and out[0]["errors"] is None
+    assert out[6]["errors"] == {"first_name": ["A delete item carries only id and version."]}
+    left = [c["id"] for c in svc.client.get("/v1/contacts?sort=created_at", headers=svc.headers("a")).get_json()["data"]]
+    assert left == [ids[2], ids[3]]
+    assert sorted(e["subject"] for e in events(svc, "crm.contact.deleted")) == sorted(ids[:2])
+    acme = results(batch(svc, "a", "companies", "create", [{"name": "Acme"}]))[0]
+    assert results(batch(svc, "a", "companies", "delete", [{"id": acme["id"]}]))[0]["status"] == 204
+    assert svc.client.get(f"/v1/companies/{acme['id']}", headers=svc.headers("a")).status_code == 404
+
+
+def test_tenant_b_cannot_delete_tenant_a_records_in_a_batch(contacts_service: ServiceHarness) -> None:
+    svc = contacts_service
+    a = results(batch(svc, "a", "contacts", "create", [{"email": "keep@a.com"}]))[0]
+    acme = results(batch(svc, "a", "companies", "create", [{"name": "Acme"}]))[0]
+    assert [r["status"] for r in results(batch(svc, "b", "contacts", "delete", [{"id": a["id"]}]))] == [404]
+    assert [r["status"] for r in results(batch(svc, "b", "companies", "delete", [{"id": acme["id"]}]))] == [404]
+    assert svc.client.get(f"/v1/contacts/{a['id']}", headers=svc.headers("a")).status_code == 200
+    assert svc.client.get(f"/v1/companies/{acme['id']}", headers=svc.headers("a")).status_code == 200

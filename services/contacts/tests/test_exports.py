@@ -81,6 +81,18 @@ def test_requested_properties_and_filter(contacts_service: ServiceHarness) -> No
     assert nobody == [] and text == "id,email\r\n"
 
 
+def test_search_text_narrows_an_export_like_the_list(contacts_service: ServiceHarness) -> None:
+    svc = contacts_service
+    for first, stage in (("Ada", "lead"), ("Adam", "customer"), ("Grace", "lead")):
+        post(svc, "a", "/v1/contacts", {"first_name": first, "email": f"{first.lower()}@example.com", "lifecycle_stage": stage})
+    job, rows, _ = exported(svc, "a", q=" ada ", properties=["email"])
+    assert job["q"] == "ada" and sorted(r["email"] for r in rows) == ["ada@example.com", "adam@example.com"]
+    _, rows, _ = exported(svc, "a", q="ada", filter="lifecycle_stage = 'lead'", properties=["email"])
+    assert [r["email"] for r in rows] == ["ada@example.com"]
+    job, rows, _ = exported(svc, "a", q="   ", properties=["email"])
+    assert job["q"] is None and len(rows) == 3
+
+
 def test_bad_filters_and_fields_are_refused_before_queuing(contacts_service: ServiceHarness) -> None:
     svc = contacts_service
     h = svc.headers("a")

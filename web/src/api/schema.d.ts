@@ -516,7 +516,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Create, update or upsert up to 100 companies
+         * Create, update, upsert or delete up to 100 companies
          * @description Requires the `contacts:write` scope.
          */
         post: operations["post_companies_batch"];
@@ -700,7 +700,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Create, update or upsert up to 100 contacts
+         * Create, update, upsert or delete up to 100 contacts
          * @description Requires the `contacts:write` scope.
          */
         post: operations["post_contacts_batch"];
@@ -2375,6 +2375,58 @@ export interface paths {
          * @description Requires the `pipeline:write` scope.
          */
         patch: operations["patch_sales_targets_record_id"];
+        trace?: never;
+    };
+    "/v1/saved-views": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's saved views (another user's are never listed)
+         * @description Requires the `contacts:read` scope.
+         */
+        get: operations["get_saved_views"];
+        put?: never;
+        /**
+         * Save a view of the contacts or companies table for the caller
+         * @description Requires the `contacts:write` scope.
+         */
+        post: operations["post_saved_views"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/saved-views/{view_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get one of the caller's saved views
+         * @description Requires the `contacts:read` scope.
+         */
+        get: operations["get_saved_views_view_id"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete one of the caller's saved views
+         * @description Requires the `contacts:write` scope.
+         */
+        delete: operations["delete_saved_views_view_id"];
+        options?: never;
+        head?: never;
+        /**
+         * Change one of the caller's saved views
+         * @description Requires the `contacts:write` scope.
+         */
+        patch: operations["patch_saved_views_view_id"];
         trace?: never;
     };
     "/v1/scoring-rules": {
@@ -4234,6 +4286,8 @@ export interface components {
             object: "contacts" | "companies";
             /** @description Fields to export (default: all built-in and active custom fields) */
             properties?: string[] | null;
+            /** @description Free-text search, as `?q=` of the list (with the filter: both must match) */
+            q?: string | null;
         };
         ExportJob: {
             /** Format: date-time */
@@ -4248,6 +4302,7 @@ export interface components {
             kind?: string;
             object?: string;
             readonly properties?: unknown;
+            readonly q?: unknown;
             rows_processed?: number;
             rows_total?: number | null;
             /** Format: date-time */
@@ -5021,10 +5076,10 @@ export interface components {
             url?: string;
         };
         RecordBatch: {
-            /** @description create / upsert: the fields of a create; update: `id`, optional `version` (checked like If-Match) and the fields to change. Upsert matches contacts by email and companies by domain; an item without one creates. */
+            /** @description create / upsert: the fields of a create; update: `id`, optional `version` (checked like If-Match) and the fields to change; delete: `id` and optional `version`. Upsert matches contacts by email and companies by domain; an item without one creates. */
             items: unknown[];
             /** @enum {string} */
-            mode: "create" | "update" | "upsert";
+            mode: "create" | "update" | "upsert" | "delete";
         };
         RecordBatchItemResult: {
             errors?: {
@@ -5033,7 +5088,7 @@ export interface components {
             /** @description On 409: the record holding the email or domain */
             existing_id?: string;
             id?: string | null;
-            /** @description 201 created, 200 updated, or the error status a single call would get (404, 409, 410, 412, 422) */
+            /** @description 201 created, 200 updated, 204 deleted, or the error status a single call would get (404, 409, 410, 412, 422) */
             status?: number;
         };
         RecordBatchResult: {
@@ -5133,6 +5188,54 @@ export interface components {
             period?: "month" | "quarter";
             /** @description YYYY-MM for a month, YYYY-Qn for a quarter. */
             period_start?: string;
+        };
+        SavedView: {
+            /** @description The table's columns in order (field keys); empty: the default columns */
+            columns?: string[];
+            /** Format: date-time */
+            readonly created_at?: string;
+            /** @description Filter expression, as `?filter=` of the list */
+            filter?: string | null;
+            /** Format: uuid */
+            readonly id?: string;
+            name?: string;
+            readonly object?: string;
+            /** @description Free-text search, as `?q=` of the list */
+            q?: string | null;
+            /** @description Sort, as `?sort=` of the list, e.g. `-updated_at` */
+            sort?: string | null;
+            /** Format: date-time */
+            readonly updated_at?: string;
+            /**
+             * Format: uuid
+             * @description The user the view belongs to (only they see it)
+             */
+            readonly user_id?: string;
+            readonly version?: number;
+        };
+        SavedViewCreate: {
+            /** @description The table's columns in order (field keys); empty: the default columns */
+            columns?: string[];
+            /** @description Filter expression, as `?filter=` of the list */
+            filter?: string | null;
+            name: string;
+            /** @enum {string} */
+            object: "contacts" | "companies";
+            /** @description Free-text search, as `?q=` of the list */
+            q?: string | null;
+            /** @description Sort, as `?sort=` of the list, e.g. `-updated_at` */
+            sort?: string | null;
+        };
+        SavedViewIn: {
+            /** @description The table's columns in order (field keys); empty: the default columns */
+            columns?: string[];
+            /** @description Filter expression, as `?filter=` of the list */
+            filter?: string | null;
+            name?: string;
+            /** @description Free-text search, as `?q=` of the list */
+            q?: string | null;
+            /** @description Sort, as `?sort=` of the list, e.g. `-updated_at` */
+            sort?: string | null;
         };
         ScoringRule: {
             /** Format: date-time */
@@ -17912,6 +18015,359 @@ export interface operations {
                 };
             };
             /** @description Conflict (e.g. a merged-away id: see `merged_into`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stale If-Match */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_saved_views: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+                /** @description e.g. `-created_at,name` */
+                sort?: string;
+                /** @description Only the views of this table */
+                object?: "contacts" | "companies";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data?: components["schemas"]["SavedView"][];
+                        next_cursor?: string | null;
+                    };
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An API key (saved views belong to a user) or a missing scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown object */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    post_saved_views: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SavedViewCreate"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SavedView"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An API key (saved views belong to a user) or a missing scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller has a view of that table with this name */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid fields (a filter or sort the table does not take) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_saved_views_view_id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                view_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SavedView"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An API key (saved views belong to a user) or a missing scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or another user's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_saved_views_view_id: {
+        parameters: {
+            query?: never;
+            header?: {
+                "If-Match"?: string;
+            };
+            path: {
+                view_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An API key (saved views belong to a user) or a missing scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or another user's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stale If-Match */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    patch_saved_views_view_id: {
+        parameters: {
+            query?: never;
+            header?: {
+                "If-Match"?: string;
+            };
+            path: {
+                view_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SavedViewIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SavedView"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An API key (saved views belong to a user) or a missing scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or another user's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Name taken */
             409: {
                 headers: {
                     [name: string]: unknown;

@@ -14,6 +14,7 @@ from contacts.api import (
     merge,
     privacy,
     properties,
+    saved_views,
     scoring,
     settings,
 )
@@ -22,5 +23,5 @@ from crm_runtime.service import ServiceRuntime
 
 def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
     for module in (contacts, companies, activities, merge, properties, scoring, settings, batch, jobs, privacy,
-                   logged_emails):
+                   logged_emails, saved_views):
         module.register(bp, runtime)

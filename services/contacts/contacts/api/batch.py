@@ -1,4 +1,4 @@
-"""POST /v1/contacts/batch and /v1/companies/batch: up to 100 creates, updates or upserts."""
+"""POST /v1/contacts/batch and /v1/companies/batch: up to 100 creates, updates, upserts or deletes."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
         bp.add_url_rule(path, f"{collection}_batch", idempotent(lambda: runtime.db, lambda: runtime.idempotency)(view),
                         methods=["POST"])
         runtime.doc.operation(
-            path, "post", summary=f"Create, update or upsert up to 100 {collection}", tag=collection.capitalize(),
+            path, "post", summary=f"Create, update, upsert or delete up to 100 {collection}", tag=collection.capitalize(),
             scope="contacts:write", request=RecordBatchSchema, response=RecordBatchResultSchema,
             parameters=[{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}],
             extra_responses={422: "Bad mode, or not 1 to 100 items (per-item errors are in the results)"})

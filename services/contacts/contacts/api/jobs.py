@@ -116,7 +116,8 @@ def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
         with db.transaction() as session:
             columns = export_columns(session, values["object"], values.get("properties"))
             filter_clause(session, values["object"], values.get("filter"))  # 400 now, not a failed job later
-            params = {"filter": values.get("filter"), "properties": ["id", *(c.key for c in columns)]}
+            params = {"filter": values.get("filter"), "q": (values.get("q") or "").strip() or None,
+                      "properties": ["id", *(c.key for c in columns)]}
             body = dump_job(create_job(session, runtime.outbox, "export", values["object"], params))
         return json_response(body, 202, {"Location": f"/v1/exports/{body['id']}"})
 

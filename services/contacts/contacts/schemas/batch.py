@@ -13,13 +13,14 @@ class RecordBatchSchema(Schema):
         fields.Raw(), required=True,
         validate=validate.Length(min=1, max=MAX_ITEMS, error=f"Send between 1 and {MAX_ITEMS} items."),
         metadata={"description": "create / upsert: the fields of a create; update: `id`, optional `version` "
-                                 "(checked like If-Match) and the fields to change. Upsert matches contacts by "
-                                 "email and companies by domain; an item without one creates."},
+                                 "(checked like If-Match) and the fields to change; delete: `id` and optional "
+                                 "`version`. Upsert matches contacts by email and companies by domain; an item "
+                                 "without one creates."},
     )
 
 
 class RecordBatchItemResultSchema(Schema):
-    status = fields.Integer(metadata={"description": "201 created, 200 updated, or the error status a single "
+    status = fields.Integer(metadata={"description": "201 created, 200 updated, 204 deleted, or the error status a single "
                                                      "call would get (404, 409, 410, 412, 422)"})
     id = fields.String(allow_none=True)
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), allow_none=True)

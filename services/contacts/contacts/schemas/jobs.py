@@ -44,6 +44,8 @@ class ExportCreateSchema(Schema):
     object = OBJECT
     filter = fields.String(validate=validate.Length(max=4000), allow_none=True,
                            metadata={"description": "Filter expression, as in list filters"})
+    q = fields.String(validate=validate.Length(max=500), allow_none=True,
+                      metadata={"description": "Free-text search, as `?q=` of the list (with the filter: both must match)"})
     properties = fields.List(fields.String(validate=validate.Length(min=1, max=100)), validate=validate.Length(min=1, max=300),
                              allow_none=True, metadata={"description": "Fields to export (default: all built-in and active custom fields)"})
 
@@ -80,6 +82,7 @@ class ImportJobSchema(BackgroundJobSchema):
 
 class ExportJobSchema(BackgroundJobSchema):
     filter = _param("filter")
+    q = _param("q")
     properties = _param("properties")
     file_url = fields.Function(lambda job: f"/v1/exports/{job.id}/file" if job.status == "completed" else None)
 

@@ -1,4 +1,4 @@
-"""Batch create / update / upsert of contacts or companies: each item through the record service
+"""Batch create / update / upsert / delete of contacts or companies: each item through the record service
 (so validation, normalisation, custom fields and events are those of a single call), each in its
 own SAVEPOINT, so one bad item is reported and the others still commit."""
 
@@ -20,7 +20,7 @@ from crm_core.errors import NotFound, ProblemError, validation_error
 from crm_http.parsing import load
 
 MAX_ITEMS = 100
-MODES = ("create", "update", "upsert")
+MODES = ("create", "update", "upsert", "delete")
 
 
 def result(status: int, record_id: Any = None, errors: dict[str, list[str]] | None = None,
@@ -44,6 +44,13 @@ class BatchService:
         item = dict(item)
         target: uuid.UUID | None = None
         try:
+            if mode == "delete":
+                target, expected = self._target(item)
+                if item:
+                    return result(422, target, {k: ["A delete item carries only id and version."] for k in item})
+                with session.begin_nested():
+                    self.service.delete(session, target, expected)
+                return result(204, target)
             if mode == "update":
                 target, expected = self._target(item)
                 values = load(self.update_schema, item, partial=True)

@@ -14,13 +14,14 @@ import csv
 import io
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from contacts.models import Company, Contact
 from contacts.service.fields import company_fields, contact_fields
 from contacts.service.jobs import CHUNK_BYTES, RESTART, JobRun, delete_chunks, write_chunk
 from contacts.service.rows import OBJECTS, FieldSpec, cell, export_value, field_specs, neutralise, resolve_key
+from contacts.service.search import search_condition
 from crm_core import context
 from crm_core.errors import validation_error
 from crm_query import compile_filter
@@ -56,10 +57,15 @@ def export_columns(session: Session, object_: str, requested: list[str] | None) 
     return columns
 
 
-def filter_clause(session: Session, object_: str, text: str | None) -> Any:
-    """The export's WHERE clause (None without a filter); 400 naming the problem."""
+def filter_clause(session: Session, object_: str, text: str | None, q: str | None = None) -> Any:
+    """The export's WHERE clause (None without a filter or search); 400 naming the problem."""
     registry = contact_fields(session) if object_ == "contacts" else company_fields(session)
-    return compile_filter(text, registry, session.get_bind().dialect.name)
+    where = compile_filter(text, registry, session.get_bind().dialect.name)
+    if q:
+        column = Contact.search_text if object_ == "contacts" else Company.search_text
+        matched = search_condition(column, q)
+        where = matched if where is None else and_(where, matched)
+    return where
 
 
 class _Restart(Exception):
@@ -82,7 +88,7 @@ def _export(run: JobRun) -> None:
         object_, params = job.object, dict(job.params)
         model = _model(object_)
         columns = export_columns(session, object_, params.get("properties"))
-        where = filter_clause(session, object_, params.get("filter"))
+        where = filter_clause(session, object_, params.get("filter"), params.get("q"))
         # A takeover after a crash starts the file again: cheap, and never half of two files.
         delete_chunks(session, run.job_id, "output")
         count = select(func.count()).select_from(model).where(model.tenant_id == context.require_tenant())

@@ -18,7 +18,7 @@ MAX_WORDS = 8
 _PHONE_LIKE = re.compile(r"^\+?[0-9][0-9 ()./-]{2,}$")
 
 
-def _conditions(column: Any, q: str) -> Any:
+def search_condition(column: Any, q: str) -> Any:
     conditions = []
     text = q.strip().lower()
     if _PHONE_LIKE.match(text):
@@ -31,8 +31,8 @@ def _conditions(column: Any, q: str) -> Any:
 
 
 def search_contacts(stmt: Select[Any], q: str) -> Select[Any]:
-    return stmt.where(_conditions(Contact.search_text, q))
+    return stmt.where(search_condition(Contact.search_text, q))
 
 
 def search_companies(stmt: Select[Any], q: str) -> Select[Any]:
-    return stmt.where(_conditions(Company.search_text, q))
+    return stmt.where(search_condition(Company.search_text, q))
