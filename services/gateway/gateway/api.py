@@ -174,7 +174,7 @@ def register(bp: Blueprint, db: Database, accounts: Accounts, keys: ApiKeys, rou
         token = refresh_token_of(data)
         try:
             with db.transaction() as session:
-                result = accounts.refresh(session, token)
+                result = accounts.refresh(session, token, from_cookie=not data["refresh_token"])
         except UnverifiedAccount as exc:
             mail_new_link(exc)
             raise

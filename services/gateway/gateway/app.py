@@ -27,7 +27,7 @@ from gateway.keys import ApiKeys
 from gateway.models import metadata
 from gateway.proxy import INBOUND_MIME_PREFIX, Route, Router
 from gateway.ratelimit import FallbackBuckets, Limit, LocalBuckets, RedisBuckets
-from gateway.service import DEFAULT_REFRESH_MAX_AGE, Accounts
+from gateway.service import DEFAULT_COOKIE_REUSE_GRACE, DEFAULT_REFRESH_MAX_AGE, Accounts
 from gateway.tokens import AccessTokens
 from gateway.verification import EmailLinks
 
@@ -99,7 +99,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     links = EmailLinks(outbox, public_url=settings.get("CRM_PUBLIC_URL", "http://127.0.0.1:8080") or "",
                        verification_ttl=dt.timedelta(hours=_int(settings, "CRM_EMAIL_VERIFICATION_HOURS", 48) or 48),
                        unverified_grace=dt.timedelta(days=_int(settings, "CRM_UNVERIFIED_ACCOUNT_DAYS", 7)))
-    accounts = Accounts(outbox, access, PasswordHasher(), refresh_max_age=max_age, links=links)
+    grace = dt.timedelta(seconds=_int(settings, "CRM_REFRESH_COOKIE_REUSE_SECONDS",
+                                      int(DEFAULT_COOKIE_REUSE_GRACE.total_seconds())))
+    accounts = Accounts(outbox, access, PasswordHasher(), refresh_max_age=max_age, cookie_reuse_grace=grace, links=links)
 
     def database() -> None:
         db.ping()

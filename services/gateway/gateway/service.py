@@ -27,6 +27,7 @@ from gateway.verification import EmailLinks, UnverifiedAccount, is_verified
 from gateway.verification import aware as _aware
 
 REFRESH_TTL = dt.timedelta(days=30)
+DEFAULT_COOKIE_REUSE_GRACE = dt.timedelta(seconds=30)
 DEFAULT_REFRESH_MAX_AGE = dt.timedelta(days=30)  # CRM_REFRESH_TOKEN_MAX_AGE: one login's absolute lifetime
 MAX_ACCOUNTS_PER_LOGIN = 20  # accounts one email+password is checked against (one per tenant)
 INVITATION_TTL = dt.timedelta(days=7)
@@ -40,6 +41,9 @@ class Accounts:
     access: AccessTokens
     hasher: PasswordHasher
     refresh_max_age: dt.timedelta = DEFAULT_REFRESH_MAX_AGE
+    # CRM_REFRESH_COOKIE_REUSE_SECONDS: how long a rotated refresh token sent as the console's
+    # HttpOnly cookie still rotates again instead of counting as leaked (see refresh()).
+    cookie_reuse_grace: dt.timedelta = DEFAULT_COOKIE_REUSE_GRACE
     links: EmailLinks | None = None  # verification and invitation emails; default: links to 127.0.0.1
 
     def __post_init__(self) -> None:
@@ -127,20 +131,25 @@ class Accounts:
             session.execute(update(RefreshToken).where(RefreshToken.family_id == row.family_id,
                                                        RefreshToken.revoked_at.is_(None)).values(revoked_at=utcnow()))
 
-    def refresh(self, session: Session, refresh_token: str) -> dict[str, Any] | None:
+    def refresh(self, session: Session, refresh_token: str, from_cookie: bool = False) -> dict[str, Any] | None:
         """New tokens, or None when a rotated token was replayed: the caller must commit the
-        family's revocation and then answer 401."""
+        family's revocation and then answer 401.
+
+        A token from the console's cookie that was rotated moments ago (`cookie_reuse_grace`)
+        rotates again within its login: two tabs refreshing at once, or a reload that lost the
+        answer carrying the new cookie, are the normal case there, and no script can read that
+        cookie to leak it. A token sent in a body gets no grace."""
         row = session.scalars(
             select(RefreshToken).where(RefreshToken.token_hash == secret_hash(refresh_token)).with_for_update()
         ).first()
         now = utcnow()
         if row is None or row.revoked_at is not None or _aware(row.expires_at) <= now:
             raise Unauthorized("The refresh token is invalid or expired.")
-        if row.used_at is not None:
+        if row.used_at is not None and not (from_cookie and now - _aware(row.used_at) <= self.cookie_reuse_grace):
             # Reuse of a rotated token means it leaked: end the whole login, for the thief and the user.
             session.execute(update(RefreshToken).where(RefreshToken.family_id == row.family_id).values(revoked_at=now))
             return None
-        row.used_at = now
+        row.used_at = row.used_at or now
         user = session.get(User, row.user_id)
         if user is None or user.deactivated_at is not None:
             raise Unauthorized("The refresh token is invalid or expired.")

@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from gwtest import bearer, database, signup
 from sqlalchemy import select, update
 
+from crm_db.base import utcnow
 from gateway.models import RefreshToken
 
 
@@ -182,3 +183,31 @@ def test_every_active_user_sees_the_directory_of_their_own_tenant_only(gw: Flask
     admin_key = gw.post("/v1/api-keys", json={"name": "a", "scopes": ["admin"]}, headers=bearer(owner["access_token"])).get_json()
     assert len(gw.get("/v1/users/directory", headers=bearer(admin_key["key"])).get_json()["data"]) == 2
     assert gw.get("/v1/users/directory").status_code == 401
+
+
+def test_a_cookie_rotated_moments_ago_rotates_again_a_body_token_never(make_gateway: Callable[..., Flask]) -> None:
+    """Two console tabs refreshing at once (or a reload that lost the new cookie) must not end the
+    login; the same replay with the token in a body, or after the grace, is a leak and ends it."""
+    app = make_gateway(CRM_REFRESH_COOKIE_REUSE_SECONDS="30")
+    gw = app.test_client()
+    owner = signup(gw)
+    token = owner["refresh_token"]
+    gw.set_cookie("crm_refresh", token, path="/v1/auth")
+    first = gw.post("/v1/auth/refresh", json={"refresh_in_cookie": True})
+    gw.set_cookie("crm_refresh", token, path="/v1/auth")  # the other tab still holds the old cookie
+    second = gw.post("/v1/auth/refresh", json={"refresh_in_cookie": True})
+    assert first.status_code == 200 and second.status_code == 200
+    # In a body the same replay is a leak: the whole login ends
+    assert gw.post("/v1/auth/refresh", json={"refresh_token": token}).status_code == 401
+    gw.set_cookie("crm_refresh", first.headers["Set-Cookie"].split(";")[0].split("=", 1)[1], path="/v1/auth")
+    assert gw.post("/v1/auth/refresh", json={"refresh_in_cookie": True}).status_code == 401
+    gw.delete_cookie("crm_refresh", path="/v1/auth")
+    other = _login(gw, owner["email"], owner["password"])
+    rotated = gw.post("/v1/auth/refresh", json={"refresh_token": other["refresh_token"]}).get_json()["refresh_token"]
+    with database(app).transaction() as s:
+        s.execute(update(RefreshToken).where(RefreshToken.used_at.is_not(None))
+                  .values(used_at=utcnow() - dt.timedelta(seconds=31)))
+    gw.set_cookie("crm_refresh", other["refresh_token"], path="/v1/auth")
+    assert gw.post("/v1/auth/refresh", json={"refresh_in_cookie": True}).status_code == 401  # past the grace
+    gw.delete_cookie("crm_refresh", path="/v1/auth")
+    assert gw.post("/v1/auth/refresh", json={"refresh_token": rotated}).status_code == 401  # the login ended
