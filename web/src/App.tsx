@@ -10,6 +10,7 @@ import { SignUp } from "./screens/SignUp";
 const Contacts = lazy(() => import("./screens/Contacts"));
 const ContactPage = lazy(() => import("./screens/ContactPage"));
 const Board = lazy(() => import("./screens/Board"));
+const DealPage = lazy(() => import("./screens/deal/DealPage"));
 const MyDay = lazy(() => import("./screens/MyDay"));
 const Settings = lazy(() => import("./screens/settings"));
 const Import = lazy(() => import("./screens/Import"));
@@ -81,6 +82,7 @@ export function App() {
             <Route path="/contacts/import" element={<Import />} />
             <Route path="/contacts/:id" element={<ContactPage />} />
             <Route path="/pipeline" element={<Board />} />
+            <Route path="/deals/:id" element={<DealPage />} />
             <Route path="/forecast" element={<Forecast />} />
             <Route path="/my-day" element={<MyDay />} />
             <Route path="/tickets" element={<Tickets />} />
