@@ -19,7 +19,7 @@ export function BoardFilters({ view, owners, onApply }: Props) {
   }
   // keyed by the view: a reload or a cleared filter shows what the URL says
   return (
-    <form key={`${view.owner}|${view.q}|${view.filter}`} className="board-filters" role="search" aria-label="Filter the board"
+    <form key={`${view.owner}|${view.q}|${view.filter}`} className="board-filters" role="search" aria-label="Board filters"
       onSubmit={submit}>
       <div className="field">
         <label htmlFor={`${id}-owner`}>Owner</label>

@@ -21,7 +21,7 @@ export function useOwners(): Owner[] {
       return data.data ?? [];
     },
   });
-  const list = (users.data ?? []).filter((u) => u.active !== false);
+  const list = [...(users.data ?? [])];
   const self = me.data?.user;
   if (self?.id && !list.some((u) => u.id === self.id)) list.unshift(self);
   return list.map((u) => ({ id: u.id ?? "", label: u.name || u.email }));
