@@ -66,7 +66,7 @@ def account(platform: Platform) -> dict[str, Any]:
 
 
 def test_show_more_and_a_filter_that_survives_a_reload(platform: Platform, account: dict[str, Any], open_screen: Any) -> None:
-    screen = open_screen()
+    screen = open_screen(DESKTOP)
     page = _sign_in(screen, account)
     lead = _column(page, "Lead")
     lead.locator("li.deal").first.wait_for()
@@ -111,7 +111,7 @@ def test_show_more_and_a_filter_that_survives_a_reload(platform: Platform, accou
 def test_a_move_into_lost_asks_for_the_reason(platform: Platform, account: dict[str, Any], open_screen: Any) -> None:
     token = account["access_token"]
     reasons = _api(platform, token, "GET", "/v1/settings/pipeline")["lost_reasons"]
-    screen = open_screen()
+    screen = open_screen(DESKTOP)
     page = _sign_in(screen, account)
     card = page.locator("li[data-deal='Lose me']")
     card.drag_to(_column(page, "Lost"))
@@ -132,7 +132,7 @@ def test_a_move_into_lost_asks_for_the_reason(platform: Platform, account: dict[
 def test_the_deal_page_edits_in_place_and_logs_work(platform: Platform, account: dict[str, Any], open_screen: Any) -> None:
     token = account["access_token"]
     deal_id = account["detail"]["id"]
-    screen = open_screen()
+    screen = open_screen(DESKTOP)
     page = _sign_in(screen, account)
     page.get_by_role("link", name="Detail deal").click()
     page.wait_for_url(re.compile(f"/deals/{deal_id}"))

@@ -52,7 +52,7 @@ export const BoardColumn = memo(function BoardColumn({ stage, stages, loadingMor
       {stage.next_cursor && (
         <button type="button" className="more" disabled={loadingMore}
           onClick={() => onShowMore(stage.id ?? "", stage.next_cursor ?? "")}>
-          Show more<span className="sr-only"> deals in {stage.name}</span> ({loadingMore ? "loading…" : `${left} left`})
+          Show more <span className="sr-only">deals in {stage.name}</span> ({loadingMore ? "loading…" : `${left} left`})
         </button>
       )}
     </section>
