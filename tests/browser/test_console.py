@@ -130,11 +130,21 @@ def test_board_moves_a_deal_and_a_refused_move_rolls_back(platform: Platform, ac
     first = page.locator("section.column").first
     first.locator("li[data-deal='Big deal']").wait_for()
     screen.audit("board")
-    # Lost needs a lost reason: the API refuses, the card goes back and the board says why
+    # Lost needs a lost reason: the board asks for one; giving up puts the card back and says why
     page.locator("li[data-deal='Small deal']").drag_to(_column(page, "Lost"))
+    page.get_by_role("dialog", name="Why was Small deal lost?").get_by_role("button", name="Cancel").click()
     page.get_by_role("alert").filter(has_text="Small deal stays where it was").wait_for()
     assert "lost_reason" in page.get_by_role("alert").inner_text()
     first.locator("li[data-deal='Small deal']").wait_for()
+    # Someone else changed it meanwhile: the API refuses (412), the card goes back, the board says why
+    small = _api(platform, account["access_token"], "GET", "/v1/deals?q=Small")["data"][0]
+    _api(platform, account["access_token"], "PATCH", f"/v1/deals/{small['id']}", {"expected_close_date": "2030-01-31"},
+         **{"If-Match": str(small["version"])})
+    page.get_by_label("Move Small deal to stage").select_option(label="Negotiation")
+    page.get_by_role("alert").filter(has_text="could not move it to Negotiation").wait_for()
+    assert "changed since version" in page.get_by_role("alert").inner_text()
+    first.locator("li[data-deal='Small deal']").wait_for()
+    page.wait_for_load_state("networkidle")  # the column refetched: the card has the current version
     # Won is fine: the card settles there and the column counts it
     page.locator("li[data-deal='Big deal']").drag_to(_column(page, "Won"))
     _column(page, "Won").locator("li[data-deal='Big deal']").wait_for()

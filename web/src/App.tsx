@@ -14,6 +14,7 @@ const Companies = lazy(() => import("./screens/Companies"));
 const ContactPage = lazy(() => import("./screens/ContactPage"));
 const CompanyPage = lazy(() => import("./screens/CompanyPage"));
 const Board = lazy(() => import("./screens/Board"));
+const DealPage = lazy(() => import("./screens/deal/DealPage"));
 const MyDay = lazy(() => import("./screens/MyDay"));
 const Settings = lazy(() => import("./screens/settings"));
 const Import = lazy(() => import("./screens/Import"));
@@ -93,6 +94,7 @@ export function App() {
             <Route path="/companies" element={<Companies />} />
             <Route path="/companies/:id" element={<CompanyPage />} />
             <Route path="/pipeline" element={<Board />} />
+            <Route path="/deals/:id" element={<DealPage />} />
             <Route path="/forecast" element={<Forecast />} />
             <Route path="/my-day" element={<MyDay />} />
             <Route path="/tickets" element={<Tickets />} />

@@ -35,7 +35,7 @@ from pipeline.models.forecast import DealBoardTotals
 
 CARD_COLUMNS = (Deal.id, Deal.stage_id, Deal.number, Deal.name, Deal.amount, Deal.currency, Deal.amount_in_base,
                 Deal.owner_id, Deal.expected_close_date, Deal.probability, Deal.rots_at, Deal.next_activity_at,
-                Deal.position)
+                Deal.position, Deal.version)
 # Board order within a stage; both columns are NOT NULL, so a cursor is one row comparison.
 CARD_KEYS = [SortKey("position", Deal.position, False), SortKey("id", Deal.id, False)]
 CENT = decimal.Decimal("0.01")
@@ -54,7 +54,7 @@ def card(row: Any, now: dt.datetime) -> dict[str, Any]:
     """A deal card: what a board column shows, from a Core row of CARD_COLUMNS."""
     close = row.expected_close_date
     return {
-        "id": str(row.id), "number": row.number, "name": row.name,
+        "id": str(row.id), "stage_id": str(row.stage_id), "version": row.version, "number": row.number, "name": row.name,
         "amount": money_out(row.amount, row.currency), "amount_in_base": money_text(row.amount_in_base),
         "owner_id": None if row.owner_id is None else str(row.owner_id),
         "expected_close_date": None if close is None else close.isoformat(), "probability": row.probability,

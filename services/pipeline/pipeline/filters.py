@@ -12,6 +12,7 @@ from typing import Any
 from flask import request
 from sqlalchemy import Select, and_, false, func, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql import ColumnElement
 
 from crm_core.errors import BadRequest
 from crm_query import Field, FieldRegistry, FieldType, column_field, property_field
@@ -125,9 +126,13 @@ def deal_fields(session: Session) -> FieldRegistry:
     return found
 
 
-def search_deals(stmt: Select[Any], q: str) -> Select[Any]:
+def deal_search(q: str) -> ColumnElement[bool]:
     """`q=`: every word (up to 8) occurs in the deal's name, case-insensitively."""
-    return stmt.where(and_(*(Deal.name.icontains(w, autoescape=True) for w in q.split()[:8])))
+    return and_(*(Deal.name.icontains(w, autoescape=True) for w in q.split()[:8]))
+
+
+def search_deals(stmt: Select[Any], q: str) -> Select[Any]:
+    return stmt.where(deal_search(q))
 
 
 def product_fields(_session: Session) -> FieldRegistry:

@@ -72,6 +72,8 @@ class MoneyOutSchema(Schema):
 
 class CardSchema(Schema):
     id = fields.UUID()
+    stage_id = fields.UUID()
+    version = fields.Integer(metadata={"description": "The deal's version: send it as If-Match to move the card."})
     number = fields.Integer()
     name = fields.String()
     amount = fields.Nested(MoneyOutSchema, allow_none=True)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, request
+from sqlalchemy import and_
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
@@ -19,7 +20,7 @@ from crm_http.resource import FILTER_PARAM, LIST_PARAMS, RecordRoutes, json_resp
 from crm_query import compile_filter
 from crm_runtime.service import ServiceRuntime
 from pipeline import board, forecast, snapshots
-from pipeline.filters import as_uuid, deal_fields, documented, equality_filters, one_of
+from pipeline.filters import as_uuid, deal_fields, deal_search, documented, equality_filters, one_of
 from pipeline.forecast_schemas import (
     AccuracySchema,
     BoardSchema,
@@ -30,6 +31,7 @@ from pipeline.forecast_schemas import (
     SalesTargetSchema,
     StageCardsSchema,
 )
+from pipeline.models import Deal
 from pipeline.models.forecast import PERIODS, SalesTarget
 from pipeline.periods import parse_kind, parse_range
 from pipeline.sales_targets import SalesTargetService
@@ -54,6 +56,11 @@ PERIOD_PARAMS = [
     _query("to", "Last period, inclusive (default: 6 months or 4 quarters from `from`; at most 24 periods)."),
 ]
 
+BOARD_PARAMS = [
+    _query("owner_id", "Only deals of this owner (and-ed with filter).", format="uuid"),
+    _query("q", "Free-text search: every word occurs in the deal's name (and-ed with filter)."),
+]
+
 
 def register_sales_views(bp: Blueprint, runtime: ServiceRuntime, now: Callable[[], dt.datetime] = utcnow) -> None:
     def deal_filter(session: Session) -> ColumnElement[bool] | None:
@@ -64,12 +71,24 @@ def register_sales_views(bp: Blueprint, runtime: ServiceRuntime, now: Callable[[
             return None
         return compile_filter(text, deal_fields(session), runtime.db.engine.dialect.name)
 
+    def board_filter(session: Session) -> ColumnElement[bool] | None:
+        # The board's own shortcuts, as on GET /v1/deals: owner_id= and q= (words of the name),
+        # and-ed with filter=.
+        parts = [c for c in (deal_filter(session),) if c is not None]
+        owner = (request.args.get("owner_id") or "").strip()
+        if owner:
+            parts.append(Deal.owner_id == as_uuid("owner_id", owner))
+        q = (request.args.get("q") or "").strip()
+        if q:
+            parts.append(deal_search(q))
+        return and_(*parts) if parts else None
+
     def pipeline_board(pipeline_id: str) -> Response:
         require_scope(f"{AREA}:read")
         pid = parse_uuid(pipeline_id, "pipeline")
         limit = query_int("limit", BOARD_LIMIT, minimum=1, maximum=MAX_LIMIT)
         with runtime.db.transaction() as session:
-            where = deal_filter(session)
+            where = board_filter(session)
             body = board.board(session, pid, where, limit, now())
         return json_response(body)
 
@@ -78,7 +97,7 @@ def register_sales_views(bp: Blueprint, runtime: ServiceRuntime, now: Callable[[
         pid, sid = parse_uuid(pipeline_id, "pipeline"), parse_uuid(stage_id, "stage")
         limit = query_int("limit", BOARD_LIMIT, minimum=1, maximum=MAX_LIMIT)
         with runtime.db.transaction() as session:
-            where = deal_filter(session)
+            where = board_filter(session)
             body = board.stage_cards(session, pid, sid, where, limit, request.args.get("cursor"), now())
         return json_response(body)
 
@@ -147,11 +166,11 @@ def _document(runtime: ServiceRuntime) -> None:
     doc.operation("/v1/pipelines/{pipeline_id}/board", "get", tag="Pipelines", scope=read, response=BoardSchema,
                   summary="The pipeline's board: per stage its count, totals per currency and in the base currency, "
                           "and its first cards",
-                  parameters=[_path("pipeline_id"), FILTER_PARAM, limit],
+                  parameters=[_path("pipeline_id"), FILTER_PARAM, *BOARD_PARAMS, limit],
                   extra_responses={400: "Bad filter", 404: "Not found"})
     doc.operation("/v1/pipelines/{pipeline_id}/board/stages/{stage_id}/cards", "get", tag="Pipelines", scope=read,
                   response=StageCardsSchema, summary="More cards of one board stage (its next_cursor)",
-                  parameters=[_path("pipeline_id"), _path("stage_id"), FILTER_PARAM, limit,
+                  parameters=[_path("pipeline_id"), _path("stage_id"), FILTER_PARAM, *BOARD_PARAMS, limit,
                               {"name": "cursor", "in": "query", "schema": {"type": "string"}}],
                   extra_responses={400: "Bad filter or cursor", 404: "Not found"})
     doc.operation("/v1/forecast", "get", tag="Forecast", scope=read, response=ForecastSchema,

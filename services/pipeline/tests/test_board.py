@@ -7,6 +7,7 @@ direct SQL update (sales_helpers.set_deal), since the API cannot set them yet.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from pipeline_helpers import make_deal, make_pipeline, stage
 from sales_helpers import archive_stage, get, set_deal
@@ -71,7 +72,8 @@ def test_board_totals_cards_and_paging(any_pipeline: ServiceHarness) -> None:
     assert [c["name"] for c in lead["cards"]] == ["EUR 2", "No amount"]  # by position
     assert lead["next_cursor"]
     assert demo["cards"] == [{
-        "id": deals["demo"]["id"], "number": demo["cards"][0]["number"],
+        "id": deals["demo"]["id"], "stage_id": demo["id"], "version": deals["demo"]["version"],
+        "number": demo["cards"][0]["number"],
         "name": "Demo", "amount": {"amount": "1000.00", "currency": "EUR"}, "amount_in_base": "1100.00",
         "owner_id": None, "expected_close_date": "2027-01-15", "probability": 40, "rotten": False,
         "next_activity_at": None, "position": 1.0}]
@@ -95,6 +97,30 @@ def test_board_totals_cards_and_paging(any_pipeline: ServiceHarness) -> None:
     assert [(s["name"], s["count"]) for s in filtered["stages"]] == [("Lead", 1), ("Demo", 1), ("Won", 0), ("Lost", 0)]
     assert [c["name"] for c in filtered["stages"][0]["cards"]] == ["USD"]
     assert get(svc, path, filter="currency = 'EUR'")["data"][0]["name"] == "EUR 2"
+
+
+def test_board_owner_and_text_search(any_pipeline: ServiceHarness) -> None:
+    """owner_id= and q= narrow counts, totals and cards as filter= does, and-ed with it."""
+    svc = any_pipeline
+    p, deals = _seed(svc)
+    owner = "0190d5c0-0000-7000-8000-00000000a11c"
+    set_deal(svc, deals["eur"]["id"], owner_id=uuid.UUID(owner))
+    set_deal(svc, deals["demo"]["id"], owner_id=uuid.UUID(owner))
+    board_path = f"/v1/pipelines/{p['id']}/board"
+    mine = get(svc, board_path, owner_id=owner)
+    assert [(s["name"], s["count"], [c["name"] for c in s["cards"]]) for s in mine["stages"][:2]] == [
+        ("Lead", 1, ["EUR"]), ("Demo", 1, ["Demo"])]
+    assert mine["count"] == 2 and mine["stages"][0]["cards"][0]["owner_id"] == owner
+    words = get(svc, board_path, q="eur 2")
+    assert words["count"] == 1 and [c["name"] for c in words["stages"][0]["cards"]] == ["EUR 2"]
+    both = get(svc, board_path, q="eur", owner_id=owner, filter="amount >= 50")
+    assert both["count"] == 1 and [c["name"] for c in both["stages"][0]["cards"]] == ["EUR"]
+    lead = stage(p, "Lead")["id"]
+    cards = get(svc, f"{board_path}/stages/{lead}/cards", q="EUR")
+    assert [c["name"] for c in cards["data"]] == ["EUR 2", "EUR"]
+    assert get(svc, f"{board_path}/stages/{lead}/cards", owner_id=owner)["data"][0]["name"] == "EUR"
+    problem = get(svc, board_path, status=400, owner_id="not-a-uuid")
+    assert "owner_id" in problem["errors"]
 
 
 def test_board_bad_input(any_pipeline: ServiceHarness) -> None:
@@ -125,6 +151,10 @@ def test_board_isolation(pg_pipeline: ServiceHarness) -> None:
     get(svc, f"/v1/pipelines/{pb['id']}/board/stages/{lead}/cards", tenant="b", status=404)
     for flt in (None, f"pipeline_id = '{p['id']}'", f"stage_id = '{lead}'", f"id = '{deals['eur']['id']}'"):
         body = get(svc, f"/v1/pipelines/{pb['id']}/board", tenant="b", **({"filter": flt} if flt else {}))
+        names = [c["name"] for s in body["stages"] for c in s["cards"]]
+        assert set(names) <= {"B deal"} and body["count"] == len(names), flt
+    for search in ({"q": "EUR"}, {"q": "deal"}):  # A's names are not found through B's board
+        body = get(svc, f"/v1/pipelines/{pb['id']}/board", tenant="b", **search)
         names = [c["name"] for s in body["stages"] for c in s["cards"]]
         assert set(names) <= {"B deal"} and body["count"] == len(names), flt
     # and A's board is A's alone

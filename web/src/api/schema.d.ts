@@ -3741,6 +3741,10 @@ export interface components {
             probability?: number;
             /** @description rots_at has passed: no activity for the stage's rotten_days. */
             rotten?: boolean;
+            /** Format: uuid */
+            stage_id?: string;
+            /** @description The deal's version: send it as If-Match to move the card. */
+            version?: number;
         };
         Company: {
             /** Format: date-time */
@@ -15506,6 +15510,10 @@ export interface operations {
             query?: {
                 /** @description Filter expression: `field op value` joined with `and` / `or`, grouped with parentheses, negated with `not`. Operators: `=`, `!=`, `<`, `<=`, `>`, `>=`, `in (...)`, `not in (...)`, `contains`, `starts_with`, `is null`, `is not null`. Values: 'quoted strings' (`''` escapes a quote), numbers, true, false. Custom fields are addressed by their key. Example: `lifecycle_stage = 'lead' and (plan in ('pro', 'team') or lead_score >= 50)`. A missing value matches `!=`, `not in` and `not (...)` but no other comparison. Unknown fields and malformed expressions get 400 naming the problem. */
                 filter?: string;
+                /** @description Only deals of this owner (and-ed with filter). */
+                owner_id?: string;
+                /** @description Free-text search: every word occurs in the deal's name (and-ed with filter). */
+                q?: string;
                 /** @description Cards per stage. */
                 limit?: number;
             };
@@ -15569,6 +15577,10 @@ export interface operations {
             query?: {
                 /** @description Filter expression: `field op value` joined with `and` / `or`, grouped with parentheses, negated with `not`. Operators: `=`, `!=`, `<`, `<=`, `>`, `>=`, `in (...)`, `not in (...)`, `contains`, `starts_with`, `is null`, `is not null`. Values: 'quoted strings' (`''` escapes a quote), numbers, true, false. Custom fields are addressed by their key. Example: `lifecycle_stage = 'lead' and (plan in ('pro', 'team') or lead_score >= 50)`. A missing value matches `!=`, `not in` and `not (...)` but no other comparison. Unknown fields and malformed expressions get 400 naming the problem. */
                 filter?: string;
+                /** @description Only deals of this owner (and-ed with filter). */
+                owner_id?: string;
+                /** @description Free-text search: every word occurs in the deal's name (and-ed with filter). */
+                q?: string;
                 /** @description Cards per stage. */
                 limit?: number;
                 cursor?: string;

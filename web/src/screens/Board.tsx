@@ -1,20 +1,19 @@
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { type DragEvent, useState } from "react";
-import { api, type Deal, describe, etag, type Pipeline, type Stage } from "../api/client";
-
-function money(value: number, currency: string): string {
-  try {
-    return new Intl.NumberFormat(undefined, { style: "currency", currency, maximumFractionDigits: 0 }).format(value);
-  } catch {
-    return `${value.toFixed(0)} ${currency}`;
-  }
-}
-
-function amountOf(deal: Deal): number {
-  return Number(deal.amount?.amount ?? 0);
-}
+import { useQuery } from "@tanstack/react-query";
+import { useCallback, useMemo, useRef, useState } from "react";
+import { useSearchParams } from "react-router-dom";
+import { api, describe } from "../api/client";
+import { BoardColumn } from "./board/BoardColumn";
+import { BoardFilters } from "./board/BoardFilters";
+import { type Board as BoardData, type Card, findCard, type Placement } from "./board/boardCache";
+import { type BoardView, isFiltered, readView, writeView } from "./board/boardView";
+import { LostReasonDialog } from "./board/LostReasonDialog";
+import { type Move, MoveRefused, needsLostReason, useBoard, useLostReasons, useMoveDeal, useShowMore } from "./board/useBoard";
+import { useOwners } from "./board/useOwners";
 
 export default function Board() {
+  const [params, setParams] = useSearchParams();
+  const view = readView(params);
+  const owners = useOwners();
   const pipelines = useQuery({
     queryKey: ["pipelines"],
     queryFn: async () => {
@@ -23,129 +22,106 @@ export default function Board() {
       return data.data ?? [];
     },
   });
-  const [chosen, setChosen] = useState<string | null>(null);
   const list = pipelines.data ?? [];
-  const pipeline = list.find((p) => p.id === chosen) ?? list.find((p) => p.is_default) ?? list[0];
+  const pipeline = list.find((p) => p.id === view.pipeline) ?? list.find((p) => p.is_default) ?? list[0];
+  const apply = (next: BoardView) => setParams(writeView(next));
   if (pipelines.isPending) return <p role="status">Loading pipelines…</p>;
   if (pipelines.error) return <p role="alert" className="error">{pipelines.error.message}</p>;
-  if (!pipeline) return <p>No pipelines yet.</p>;
+  if (!pipeline?.id) return <p>No pipelines yet.</p>;
   return (
     <section aria-labelledby="board-title">
       <div className="toolbar">
         <h1 id="board-title">Pipeline</h1>
         <label htmlFor="pipeline-choice">Pipeline</label>
-        <select id="pipeline-choice" value={pipeline.id} onChange={(e) => setChosen(e.target.value)}>
+        <select id="pipeline-choice" value={pipeline.id} onChange={(e) => apply({ ...view, pipeline: e.target.value })}>
           {list.map((p) => (
             <option key={p.id} value={p.id}>{p.name}</option>
           ))}
         </select>
       </div>
-      <Columns pipeline={pipeline} />
+      <BoardFilters view={view} owners={owners} onApply={apply} />
+      <Columns key={`${pipeline.id}|${view.owner}|${view.q}|${view.filter}`} pipelineId={pipeline.id} view={view} />
     </section>
   );
 }
 
-function Columns({ pipeline }: { pipeline: Pipeline }) {
-  const client = useQueryClient();
-  const key = ["deals", pipeline.id];
+interface Pending {
+  move: Move;
+  message: string;
+}
+
+function Columns({ pipelineId, view }: { pipelineId: string; view: BoardView }) {
+  const board = useBoard(pipelineId, view);
+  const latest = useRef<BoardData | undefined>(undefined);
+  latest.current = board.data;
   const [notice, setNotice] = useState<string | null>(null);
-  const deals = useQuery({
-    queryKey: key,
-    queryFn: async () => {
-      const all: Deal[] = [];
-      let cursor: string | undefined;
-      do {
-        const { data, error } = await api.GET("/v1/deals", {
-          params: { query: { pipeline_id: pipeline.id ?? "", limit: 200, cursor, sort: "position" } },
-        });
-        if (error) throw new Error(describe(error));
-        all.push(...(data.data ?? []));
-        cursor = data.next_cursor ?? undefined;
-      } while (cursor && all.length < 2000);
-      return all;
-    },
-  });
+  const [pending, setPending] = useState<Pending | null>(null);
+  const [loadingMore, setLoadingMore] = useState<string | null>(null);
+  const reasons = useLostReasons();
+  const stageName = (id: string) => latest.current?.stages?.find((s) => s.id === id)?.name ?? "that stage";
 
-  // Optimistic: the card moves at once; a 412 (changed meanwhile) or 422 (e.g. a lost reason
-  // required) puts it back and says why.
-  const move = useMutation({
-    mutationFn: async ({ deal, stage }: { deal: Deal; stage: Stage }) => {
-      const { data, error } = await api.PATCH("/v1/deals/{record_id}", {
-        params: { path: { record_id: deal.id ?? "" }, header: { "If-Match": etag(deal.version) } },
-        body: { stage_id: stage.id ?? "" },
-      });
-      if (error) throw new Error(describe(error));
-      return data;
-    },
-    onMutate: async ({ deal, stage }) => {
-      setNotice(null);
-      await client.cancelQueries({ queryKey: key });
-      const before = client.getQueryData<Deal[]>(key);
-      client.setQueryData<Deal[]>(key, (old) => (old ?? []).map((d) => (d.id === deal.id ? { ...d, stage_id: stage.id ?? "" } : d)));
-      return { before };
-    },
-    onError: (e, { deal, stage }, context) => {
-      client.setQueryData(key, context?.before);
-      setNotice(`${deal.name} stays where it was: could not move it to ${stage.name}. ${e.message}`);
-    },
-    onSuccess: (saved) => {
-      client.setQueryData<Deal[]>(key, (old) => (old ?? []).map((d) => (d.id === saved.id ? saved : d)));
-      void client.invalidateQueries({ queryKey: ["forecast"] });
-    },
-  });
+  const refused = useCallback((error: unknown, move: Move) => {
+    if (needsLostReason(error, move)) {
+      const problem = error instanceof MoveRefused ? error.problem : {};
+      setPending({ move, message: (problem.errors?.lost_reason ?? []).join(" ") || "A lost deal needs a reason." });
+      return;
+    }
+    const why = error instanceof Error ? error.message : String(error);
+    setNotice(`${move.origin.card.name} stays where it was: could not move it to ${stageName(move.toStageId)}. ${why}`);
+  }, []);
+  const { move, restore } = useMoveDeal(pipelineId, view, refused);
+  const more = useShowMore(pipelineId, view);
 
-  const stages = (pipeline.stages ?? []).filter((s) => !s.archived);
-  const rows = deals.data ?? [];
-  const currency = rows.find((d) => d.amount)?.amount?.currency ?? "EUR";
+  const start = useCallback((cardId: string, toStageId: string, placement?: Placement) => {
+    const current = latest.current;
+    const found = current && findCard(current, cardId);
+    if (!current || !found || found.stage.id === toStageId) return;
+    const target = current.stages?.find((s) => s.id === toStageId);
+    const first = target?.cards?.[0]?.id;
+    // Into a column with more pages: at its top, where it can be seen; else at its end.
+    const where: Placement = placement ?? (target?.next_cursor && first ? { before: first } : { at: "end" });
+    setNotice(null);
+    move({ origin: { stageId: found.stage.id ?? "", index: found.index, card: found.card }, toStageId, placement: where });
+  }, [move]);
+  const onMenuMove = useCallback((card: Card, _from: string, to: string) => start(card.id ?? "", to), [start]);
+  const onDropCard = useCallback((cardId: string, to: string, before: string | null) => start(cardId, to, before ? { before } : undefined), [start]);
+  const onShowMore = useCallback((stageId: string, cursor: string) => {
+    setLoadingMore(stageId);
+    more.mutate({ stageId, cursor }, { onSettled: () => setLoadingMore(null), onError: (e) => setNotice(e.message) });
+  }, [more.mutate]);
 
-  function drop(event: DragEvent<HTMLElement>, stage: Stage) {
-    event.preventDefault();
-    const deal = rows.find((d) => d.id === event.dataTransfer.getData("text/deal-id"));
-    if (deal && deal.stage_id !== stage.id) move.mutate({ deal, stage });
-  }
+  const stages = board.data?.stages ?? [];
+  // the stage menu changes with the stages themselves, not with every move (memoised cards)
+  const signature = stages.filter((s) => !s.archived).map((s) => `${s.id}\t${s.name}`).join("\n");
+  const choices = useMemo(() => (signature ? signature.split("\n") : []).map((line) => {
+    const [id = "", name = ""] = line.split("\t");
+    return { id, name };
+  }), [signature]);
 
   return (
     <>
       {notice && <p role="alert" className="error">{notice}</p>}
-      {deals.error && <p role="alert" className="error">{deals.error.message}</p>}
-      <div className="board" aria-busy={deals.isPending}>
-        {stages.map((stage) => {
-          const inStage = rows.filter((d) => d.stage_id === stage.id);
-          const total = inStage.reduce((sum, d) => sum + amountOf(d), 0);
-          const weighted = inStage.reduce((sum, d) => sum + amountOf(d) * ((d.probability ?? stage.probability ?? 0) / 100), 0);
-          return (
-            <section key={stage.id} className="column" aria-label={`${stage.name}: ${inStage.length} deals`}
-              data-stage={stage.name} onDragOver={(e) => e.preventDefault()} onDrop={(e) => drop(e, stage)}>
-              <header>
-                <h2>{stage.name}</h2>
-                <p className="muted">
-                  <span data-testid="count">{inStage.length}</span> · {money(total, currency)} · weighted {money(weighted, currency)}
-                </p>
-              </header>
-              <ul>
-                {inStage.map((deal) => (
-                  <li key={deal.id} className="deal" draggable data-deal={deal.name}
-                    onDragStart={(e) => e.dataTransfer.setData("text/deal-id", deal.id ?? "")}>
-                    <strong>{deal.name}</strong>
-                    <span className="muted">{deal.amount ? money(amountOf(deal), deal.amount.currency ?? currency) : "no amount"}</span>
-                    {/* The keyboard's way to move a card (dragging needs a pointer). */}
-                    <label className="sr-only" htmlFor={`move-${deal.id}`}>Move {deal.name} to stage</label>
-                    <select id={`move-${deal.id}`} value={deal.stage_id ?? ""}
-                      onChange={(e) => {
-                        const target = stages.find((s) => s.id === e.target.value);
-                        if (target) move.mutate({ deal, stage: target });
-                      }}>
-                      {stages.map((s) => (
-                        <option key={s.id} value={s.id}>{s.name}</option>
-                      ))}
-                    </select>
-                  </li>
-                ))}
-              </ul>
-            </section>
-          );
-        })}
+      {board.error && <p role="alert" className="error">{board.error.message}</p>}
+      {board.data && isFiltered(view) && <p className="muted" role="status">{board.data.count} deals match.</p>}
+      <div className="board" aria-busy={board.isPending}>
+        {stages.map((stage) => (
+          <BoardColumn key={stage.id} stage={stage} stages={choices} loadingMore={loadingMore === stage.id}
+            onMenuMove={onMenuMove} onDropCard={onDropCard} onShowMore={onShowMore} />
+        ))}
       </div>
+      {pending && (
+        <LostReasonDialog dealName={pending.move.origin.card.name ?? "this deal"} reasons={reasons.data ?? []} message={pending.message}
+          onChoose={(reason, note) => {
+            setPending(null);
+            move({ ...pending.move, lostReason: reason, lostNote: note });
+          }}
+          onCancel={() => {
+            setPending(null);
+            restore(pending.move.origin);
+            setNotice(`${pending.move.origin.card.name} stays where it was: could not move it to ${stageName(pending.move.toStageId)}. `
+              + `lost_reason: ${pending.message}`);
+          }} />
+      )}
     </>
   );
 }
