@@ -59,6 +59,11 @@ def test_the_gateway_serves_the_console_safely(platform: Platform) -> None:
     resp = platform.request("GET", f"/assets/{asset.name}")
     assert resp.status == 200 and resp.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     assert resp.headers["Content-Type"].startswith("text/javascript")
+    # The page names its icon, which is served: a browser asking /favicon.ico unauthenticated on
+    # every load spent the client's bad-credentials budget (20 loads, then 429s).
+    assert 'rel="icon" href="/favicon.svg"' in page.data.decode()
+    icon = platform.request("GET", "/favicon.svg")
+    assert icon.status == 200 and icon.headers["Content-Type"].startswith("image/svg+xml")
     # Never in place of the API, the docs or a missing file
     api = platform.request("GET", "/v1/contacts", headers={"Accept": "text/html"})
     assert api.status == 401 and api.headers["Content-Type"] == "application/problem+json"

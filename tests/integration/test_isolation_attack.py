@@ -169,6 +169,11 @@ def _seed(platform: Platform, t: Tenant, receiver: Receiver) -> None:
         contacts.append(c)
         t.add("/v1/contacts", c["id"])
         t.strings |= {c["email"], f"Last {m}", f"value {m} {n}", f"tag{m}"}
+    for obj in ("contacts", "companies"):
+        view = post("/v1/saved-views", {"object": obj, "name": f"View {m} {obj}", "q": f"q{m}",
+                                        "filter": "created_at is not null"})
+        t.add("/v1/saved-views", view["id"])
+        t.strings |= {view["name"], f"q{m}"}
     merged = post("/v1/contacts/merge", {"primary_id": contacts[4]["id"], "secondary_id": contacts[5]["id"]}, 200)
     assert merged["id"] == contacts[4]["id"]
     post("/v1/companies/merge", {"primary_id": companies[2]["id"], "secondary_id": companies[3]["id"]}, 200)
