@@ -7,6 +7,7 @@ CRM_KAFKA_BOOTSTRAP and CRM_REDIS_URL set, the same command runs on PostgreSQL, 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import secrets
@@ -86,16 +87,21 @@ def main() -> int:
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def stop_all(*_: object) -> None:
+        # SIGTERM to each child only, not its group: a web server stops its own workers, and
+        # workers signalled at once with their master died first, which granian logs as an
+        # "[ERROR] Unexpected exit from worker-1". What is left of a group after that is killed.
         for _name, child in children:
             if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
+                child.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 15
         for _name, child in children:
             try:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                pass
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
+            child.wait()
 
     def on_sigterm(*_: object) -> None:
         raise KeyboardInterrupt  # one shutdown path for Ctrl-C and SIGTERM

@@ -4,6 +4,7 @@ whichever conftest was imported last when several directories are collected toge
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from crm_core.settings import REPO_ROOT
@@ -40,3 +41,21 @@ class Screen:
         self.page.screenshot(path=str(SCREENSHOTS / f"{name}-{size['width']}x{size['height']}.png"), full_page=True)
         assert violations == [], f"{name}: {violations}"
         assert self.script_errors == [], f"{name}: {self.script_errors}"
+
+
+def api(platform: Any, token: str, method: str, path: str, body: Any = None, **headers: str) -> Any:
+    """Seed or check through the public API: the answer's JSON, asserting it succeeded."""
+    resp = platform.request(method, path, body, token=token, headers=headers)
+    assert resp.status < 300, (path, resp.status, resp.data[:500])
+    return resp.json() if resp.data else None
+
+
+def sign_in(screen: Screen, account: dict[str, Any], path: str = "/") -> Any:
+    """Sign in through the sign-in screen (any console path sends a signed-out user there)."""
+    page = screen.goto(path)
+    page.wait_for_url(re.compile(r"/signin"))
+    page.get_by_label("Email").fill(account["email"])
+    page.get_by_label("Password").fill(account["password"])
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Contacts", exact=True).wait_for()
+    return page

@@ -10,7 +10,8 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from console_screen import PHONE, Screen
+from console_screen import PHONE
+from console_screen import sign_in as _sign_in
 
 from crm_testing.platform import Platform
 
@@ -36,15 +37,6 @@ def tenant_a(platform: Platform) -> dict[str, Any]:
     ticket = _made(platform, token, "/v1/tickets", {"subject": f"{marker} ticket", "requester_email": contact["email"]})
     article = _made(platform, token, "/v1/kb/articles", {"title": f"{marker} article", "body_markdown": f"{marker} body"})
     return {"marker": marker, "contact": contact, "company": company, "deal": deal, "ticket": ticket, "article": article}
-
-
-def _sign_in(screen: Screen, account: dict[str, Any]) -> Any:
-    page = screen.goto("/signin")
-    page.get_by_label("Email").fill(account["email"])
-    page.get_by_label("Password").fill(account["password"])
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Contacts").wait_for()
-    return page
 
 
 @pytest.mark.parametrize("viewport", [None, PHONE], ids=["desktop", "phone"])

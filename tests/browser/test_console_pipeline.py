@@ -11,7 +11,8 @@ import re
 from typing import Any
 
 import pytest
-from console_screen import DESKTOP, PHONE, Screen
+from console_screen import DESKTOP, PHONE, Screen, sign_in
+from console_screen import api as _api
 
 from crm_testing.platform import Platform
 
@@ -19,19 +20,9 @@ pytestmark = pytest.mark.integration
 PAGE = 20  # the board's cards per column and per "Show more"
 
 
-def _api(platform: Platform, token: str, method: str, path: str, body: Any = None, **headers: str) -> Any:
-    resp = platform.request(method, path, body, token=token, headers=headers)
-    assert resp.status < 300, (path, resp.status, resp.data[:500])
-    return resp.json() if resp.data else None
-
 
 def _sign_in(screen: Screen, account: dict[str, Any], path: str = "/pipeline") -> Any:
-    page = screen.goto("/")
-    page.wait_for_url(re.compile(r"/signin"))
-    page.get_by_label("Email").fill(account["email"])
-    page.get_by_label("Password").fill(account["password"])
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Contacts").wait_for()
+    page = sign_in(screen, account)
     if path != "/contacts":
         page.get_by_role("link", name="Pipeline").click()
         page.get_by_role("heading", name="Pipeline", exact=True).wait_for()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from console_screen import DESKTOP, PHONE, Screen
+from console_screen import DESKTOP, PHONE, Screen, sign_in
 
 from crm_testing.platform import Platform
 
@@ -33,13 +33,7 @@ def _api(platform: Platform, token: str, method: str, path: str, body: Any = Non
 
 
 def _sign_in(screen: Screen, email: str, viewport: dict[str, int] = DESKTOP) -> Any:
-    page = screen.goto("/")
-    page.wait_for_url(re.compile(r"/signin"))
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Contacts").wait_for()
-    return page
+    return sign_in(screen, {"email": email, "password": PASSWORD})
 
 
 def _audit_both(screen: Screen, name: str) -> None:

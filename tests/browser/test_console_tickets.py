@@ -16,27 +16,14 @@ from typing import Any
 
 import pytest
 from console_screen import DESKTOP, PHONE, Screen
+from console_screen import api as _api
+from console_screen import sign_in as _sign_in
 
 from crm_testing.platform import Platform, wait_for
 
 pytestmark = pytest.mark.integration
 PASSWORD = "correct horse battery"
 
-
-def _api(platform: Platform, token: str, method: str, path: str, body: Any = None, **headers: str) -> Any:
-    resp = platform.request(method, path, body, token=token, headers=headers)
-    assert resp.status < 300, (path, resp.status, resp.data[:500])
-    return resp.json() if resp.data else None
-
-
-def _sign_in(screen: Screen, account: dict[str, Any]) -> Any:
-    page = screen.goto("/")
-    page.wait_for_url(re.compile(r"/signin"))
-    page.get_by_label("Email").fill(account["email"])
-    page.get_by_label("Password").fill(account["password"])
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Contacts").wait_for()
-    return page
 
 
 @pytest.fixture(scope="module")

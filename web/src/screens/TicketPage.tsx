@@ -55,8 +55,10 @@ export default function TicketPage() {
       const { error } = await api.POST("/v1/tickets/{ticket_id}/messages", { params: { path: { ticket_id: id } }, body });
       if (error) throw new Error(describe(error));
     },
-    onSuccess: () => {
-      setText("");
+    onSuccess: (_, sent) => {
+      // Clear only what was sent: the conversation may show the message (a refetch) before this
+      // answer arrives, and what the user began to type meanwhile is theirs.
+      setText((current) => (current.trim() === sent.text ? "" : current));
       void client.invalidateQueries({ queryKey: ["messages", id] });
       void client.invalidateQueries({ queryKey: ["ticket", id] });
       void client.invalidateQueries({ queryKey: ["ticket-sla", id] });
