@@ -135,6 +135,10 @@ class Metrics:
     mail_messages: SafeMetric
     mail_queue_oldest: SafeMetric
     mail_inbound: SafeMetric
+    workflow_runs: SafeMetric
+    workflow_steps: SafeMetric
+    workflow_limit_rejections: SafeMetric
+    workflow_event_to_action: SafeMetric
 
 
 def _definitions() -> dict[str, Callable[[], Any]]:
@@ -178,6 +182,16 @@ def _definitions() -> dict[str, Callable[[], Any]]:
                                            ["purpose"], multiprocess_mode="livemax", registry=r),
         "mail_inbound": lambda: Counter("crm_mail_inbound_total", "Inbound mail (SMTP recipients, webhook messages) by outcome",
                                         ["outcome", "reason"], registry=r),
+        "workflow_runs": lambda: Counter("crm_workflow_runs_total", "Workflow runs by outcome (started, completed, failed, ...)",
+                                         ["outcome"], registry=r),
+        "workflow_steps": lambda: Counter("crm_workflow_steps_total", "Workflow step attempts by step type and outcome",
+                                          ["type", "outcome"], registry=r),
+        "workflow_limit_rejections": lambda: Counter("crm_workflow_limit_rejections_total",
+                                                     "Workflow runs or saves refused by a per-tenant limit", ["limit"], registry=r),
+        # From the event that started a run to its first action done.
+        "workflow_event_to_action": lambda: Histogram("crm_workflow_event_to_action_seconds",
+                                                      "Time from a triggering event to the run's first action",
+                                                      buckets=LATENCY_BUCKETS, registry=r),
     }
 
 

@@ -36,7 +36,9 @@ SERVICES: tuple[ServiceInfo, ...] = (
                 open_prefixes=("/portal/",)),
     ServiceInfo("campaigns", 8084, 9104, ("/v1/segments", "/v1/templates", "/v1/campaigns", "/v1/sequences")),
     ServiceInfo("reporting", 8085, 9105, ("/v1/reports",)),
-    ServiceInfo("automation", 8086, 9106, ("/v1/workflows", "/v1/webhooks")),
+    ServiceInfo("automation", 8086, 9106, ("/v1/workflows", "/v1/workflow-runs", "/v1/webhooks"),
+                # A workflow's incoming webhook: its secret URL and signature are the credential.
+                open_prefixes=("/hooks/workflows/",)),
     ServiceInfo("mail", 8087, 9107, ("/v1/mail",), open_prefixes=("/inbound/mime/", "/v1/mail/verify")),
 )
 

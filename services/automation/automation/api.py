@@ -19,6 +19,7 @@ from automation.schemas import (
     WebhookSchema,
 )
 from automation.service import ALLOW_PRIVATE, WebhookService
+from automation.workflows import wiring as workflow_wiring
 from crm_core.errors import BadRequest
 from crm_db.base import utcnow
 from crm_http.auth import require_admin_access, require_scope
@@ -139,7 +140,16 @@ class DeliveryRoutes:
 
 
 def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
-    bp.before_request(require_admin_access)  # webhooks are tenant administration: owners, admins, `admin` keys
+    hooks = Blueprint("webhooks", __name__)
+    hooks.before_request(require_admin_access)  # webhooks are tenant administration: owners, admins, `admin` keys
+    _register_webhooks(hooks, runtime)
+    bp.register_blueprint(hooks)
+    workflows = Blueprint("workflows", __name__)
+    workflow_wiring.register(workflows, runtime)
+    bp.register_blueprint(workflows)
+
+
+def _register_webhooks(bp: Blueprint, runtime: ServiceRuntime) -> None:
     output = WebhookSchema()
     service = WebhookService(runtime.outbox, output.dump, allow_private=runtime.settings.get_bool(ALLOW_PRIVATE))
     WebhookRoutes(

@@ -73,5 +73,8 @@ def handlers() -> dict[str, Handler]:
     return {"*": on_event}  # the runner's catch-all: subscriptions can name any type
 
 
-def consumers(_settings: Settings, _db: Database) -> list[ConsumerSpec]:
-    return [ConsumerSpec(GROUP, list(TOPICS), handlers())]
+def consumers(settings: Settings, db: Database) -> list[ConsumerSpec]:
+    from automation.workflows import wiring
+
+    # Workflows also hear inbound mail (crm.mail.received: "wait until the contact replies").
+    return [ConsumerSpec(GROUP, list(TOPICS), handlers()), *wiring.consumers(settings, db, [*TOPICS, "crm.mail.mail"])]
