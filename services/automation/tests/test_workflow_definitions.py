@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from workflow_fakes import fake_actions
 
 from automation.workflows.checks import check_cycles, node_of
 from automation.workflows.definition import DefinitionErrors, parse_definition
-from workflow_fakes import fake_actions
 
 EXAMPLE: dict[str, Any] = {
     "name": "Call new leads", "enabled": True,

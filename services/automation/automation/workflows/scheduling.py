@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -85,15 +85,15 @@ def plan_schedule(session: Session, workflow: Workflow, now: dt.datetime) -> Non
 class TimerHandlers:
     """Handlers of the two timer kinds, run by the TimerScheduler inside its transaction."""
 
-    def __init__(self, actions: ActionRegistry, limits: runs.Limits) -> None:
-        self.actions, self.limits = actions, limits
+    def __init__(self, actions: ActionRegistry, limits: runs.Limits, now: Callable[[], dt.datetime] = utcnow) -> None:
+        self.actions, self.limits, self.now = actions, limits, now
 
     def resume(self, session: Session, timer: Timer) -> None:
         run = session.scalars(select(WorkflowRun).where(WorkflowRun.id == timer.subject_id).with_for_update()).first()
         if run is None or run.wait_token != timer.payload.get("token"):
             return  # the run moved on (an event came, it was cancelled): this timer is spent
-        runs.wake(session, run, str(timer.payload.get("step") or "end"), utcnow(),
-                  output={"resumed_at": utcnow().isoformat(), "by": "timer"})
+        now = self.now()
+        runs.wake(session, run, str(timer.payload.get("step") or "end"), now, output={"resumed_at": now.isoformat(), "by": "timer"})
 
     def schedule(self, session: Session, timer: Timer) -> None:
         workflow = session.scalars(select(Workflow).where(Workflow.id == timer.subject_id).with_for_update()).first()
@@ -103,6 +103,6 @@ class TimerHandlers:
         at = as_utc(timer.due_at).isoformat()
         # One run fans out to the records (HTTP calls belong in the run loop, not in this transaction).
         runs.start_run(session, workflow, definition, trigger_key=f"schedule:{at}", trigger={"type": "schedule", "at": at},
-                       record_type=None, record_id=None, causation=[], now=utcnow(), limits=self.limits,
+                       record_type=None, record_id=None, causation=[], now=self.now(), limits=self.limits,
                        first_step=FAN_OUT)
-        plan_schedule(session, workflow, max(as_utc(timer.due_at), utcnow()))
+        plan_schedule(session, workflow, max(as_utc(timer.due_at), self.now()))

@@ -9,6 +9,8 @@ what the same text means in the console's list, custom fields included.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -35,8 +37,9 @@ def _event_time(event: Event) -> dt.datetime | None:
 
 
 class Triggers:
-    def __init__(self, api: ServiceApi, actions: ActionRegistry, limits: runs.Limits) -> None:
-        self.api, self.actions, self.limits = api, actions, limits
+    def __init__(self, api: ServiceApi, actions: ActionRegistry, limits: runs.Limits,
+                 now: Callable[[], dt.datetime] = utcnow) -> None:
+        self.api, self.actions, self.limits, self.now = api, actions, limits, now
 
     def on_event(self, session: Session, event: Event) -> None:
         self._end_waits(session, event)
@@ -52,7 +55,7 @@ class Triggers:
             record_type = record_type_of(event.type)
             runs.start_run(session, workflow, definition, trigger_key=f"event:{event.id}", trigger=event.to_dict(),
                            record_type=record_type, record_id=event.subject if record_type else None,
-                           causation=list(getattr(event, "causation", None) or []), now=utcnow(),
+                           causation=list(getattr(event, "causation", None) or []), now=self.now(),
                            limits=self.limits, event_time=_event_time(event))
 
     def _starts(self, definition: Definition, event: Event) -> bool:
@@ -86,11 +89,9 @@ class Triggers:
                 record_type = record_type_of(event.type)
                 if record_type and not self.api.matches(event_tenant(event), record_type, event.subject, wait.condition):
                     continue
-            runs.wake(session, run, run.current_step or "end", utcnow(),
+            runs.wake(session, run, run.current_step or "end", self.now(),
                       output={"event_id": event.id, "event_type": event.type, "by": "event"})
 
 
-def event_tenant(event: Event) -> Any:
-    import uuid
-
+def event_tenant(event: Event) -> uuid.UUID:
     return uuid.UUID(event.tenant_id)
