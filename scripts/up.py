@@ -135,6 +135,10 @@ def main() -> int:
                 env.update({f"CRM_{n.upper()}_URL": u for n, u in urls.items() if n != "gateway"})
             else:
                 env.pop("CRM_INTERNAL_PORT", None)  # the gateway's alone: a second web would fight for it
+            if info.name == "automation":
+                # Workflows act through the services' APIs (automation.workflows.client), called
+                # directly: the worker, which runs them, signs their internal tokens (below).
+                env.update({f"CRM_{n.upper()}_URL": u for n, u in urls.items() if n != "gateway"})
             bind = urls[info.name].removeprefix("http://")
             process = importlib.import_module(f"{info.name}.__main__").PROCESS
             for command in ("web", "worker", *process.servers):
@@ -145,6 +149,9 @@ def main() -> int:
                 child_env = env if command == "web" else {k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
                 if command in process.servers:  # e.g. mail's inbound SMTP server: /metrics of its own
                     child_env = {**child_env, "CRM_METRICS_PORT": str(port + 1050 + i)}
+                if info.name == "automation" and command == "worker":
+                    # It mints the `workflow` principal's tokens for any tenant's runs; its web does not.
+                    child_env = {**child_env, "CRM_INTERNAL_PRIVATE_KEY_FILE": private}
                 children.append((f"{info.name} {command}",
                                  subprocess.Popen(args, env=child_env, cwd=ROOT, start_new_session=True,
                                                   preexec_fn=_die_with_parent)))
