@@ -49,8 +49,8 @@ DEAD_LETTER_HEADERS = ("error", "original_topic", "consumer", "dead_lettered_at"
 # key behind the event), but a change that follows from a workflow's or an import's write keeps
 # that origin, and every follow-on write keeps the event's causation chain: a workflow that
 # excludes workflow-made or imported changes is not started by their side effects either, and
-# loop protection sees a chain that runs through a consumer (workflow -> deal -> contacts
-# consumer -> contact.updated -> workflow) as long as one that does not.
+# loop protection counts a chain that runs through a consumer (workflow -> ticket -> contacts
+# consumer -> contact.created -> workflow) just as it counts a direct one.
 INHERITED_ORIGINS = frozenset({"workflow", "import"})
 
 
