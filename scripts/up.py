@@ -128,13 +128,18 @@ def main() -> int:
                    "PROMETHEUS_MULTIPROC_DIR": str(var / "prometheus" / info.name),
                    # Links in email (verification, invitations) point at the gateway.
                    "CRM_PUBLIC_URL": os.environ.get("CRM_PUBLIC_URL") or f"http://127.0.0.1:{port}"}
+            for name in ("CRM_INTERNAL_PRIVATE_KEY", "CRM_INTERNAL_PRIVATE_KEY_FILE"):  # given below, to its signers only
+                env.pop(name, None)
             if info.name == "gateway":
-                env["CRM_INTERNAL_PRIVATE_KEY_FILE"] = private
                 # /metrics and the detailed /readyz: on 127.0.0.1:<CRM_PORT + 2000> only.
                 env["CRM_INTERNAL_PORT"] = str(port + 2000)
                 env.update({f"CRM_{n.upper()}_URL": u for n, u in urls.items() if n != "gateway"})
             else:
                 env.pop("CRM_INTERNAL_PORT", None)  # the gateway's alone: a second web would fight for it
+            if info.name == "automation":
+                # Workflows act through the services' APIs (automation.workflows.client), called
+                # directly; the worker, which carries out the runs, signs their tokens (below).
+                env.update({f"CRM_{n.upper()}_URL": u for n, u in urls.items() if n != "gateway"})
             bind = urls[info.name].removeprefix("http://")
             process = importlib.import_module(f"{info.name}.__main__").PROCESS
             for command in ("web", "worker", *process.servers):
@@ -145,6 +150,11 @@ def main() -> int:
                 child_env = env if command == "web" else {k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
                 if command in process.servers:  # e.g. mail's inbound SMTP server: /metrics of its own
                     child_env = {**child_env, "CRM_METRICS_PORT": str(port + 1050 + i)}
+                if (info.name, command) in (("gateway", "web"), ("automation", "worker")):
+                    # The signers of internal tokens, as deployed (deploy/README.md): the gateway web
+                    # for the callers it authenticated, the automation worker for workflow runs of
+                    # any tenant (the `workflow` principal). No other process holds the key.
+                    child_env = {**child_env, "CRM_INTERNAL_PRIVATE_KEY_FILE": private}
                 children.append((f"{info.name} {command}",
                                  subprocess.Popen(args, env=child_env, cwd=ROOT, start_new_session=True,
                                                   preexec_fn=_die_with_parent)))

@@ -1,10 +1,11 @@
-"""Per-request (or per-event) context: who is calling, for which tenant, under which request id."""
+"""Per-request (or per-event) context: who is calling, for which tenant, under which request id,
+and where the change comes from (origin, and the workflow runs that caused it)."""
 
 from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -22,6 +23,12 @@ class Principal:
 _tenant: ContextVar[uuid.UUID | None] = ContextVar("crm_tenant", default=None)
 _request_id: ContextVar[str | None] = ContextVar("crm_request_id", default=None)
 _principal: ContextVar[Principal | None] = ContextVar("crm_principal", default=None)
+# Where a change comes from, as events carry it (`origin`, `causation`): workflows' exclude_sources
+# and loop protection read them (docs/workflows.md). None: derived from the principal.
+ORIGINS = ("user", "api", "import", "workflow", "system")
+WORKFLOW_ROLE = "workflow"  # the internal principal a workflow run acts as (no user, no API key)
+_origin: ContextVar[str | None] = ContextVar("crm_origin", default=None)
+_causation: ContextVar[tuple[str, ...]] = ContextVar("crm_causation", default=())
 
 
 def current_tenant() -> uuid.UUID | None:
@@ -52,6 +59,52 @@ def current_actor_id() -> str | None:
     return str(principal.user_id)
 
 
+def current_origin() -> str:
+    """Where the change being written comes from: what set_origin / origin_context set, else the
+    principal's kind: a workflow run "workflow", a user "user", an API key "api"; nobody (a
+    consumer, a job, the public caller of an open path) "system"."""
+    origin = _origin.get()
+    if origin is not None:
+        return origin
+    principal = _principal.get()
+    if principal is None or is_public_caller(principal):
+        return "system"
+    if WORKFLOW_ROLE in principal.roles:
+        return "workflow"
+    if principal.api_key_id is not None:
+        return "api"
+    return "user" if principal.user_id is not None else "system"
+
+
+def current_causation() -> tuple[str, ...]:
+    """The workflow run ids that led to this change, oldest first (empty when none did)."""
+    return _causation.get()
+
+
+def _checked_origin(origin: str | None) -> str | None:
+    if origin is not None and origin not in ORIGINS:
+        raise ValueError(f"unknown origin {origin!r}; one of {', '.join(ORIGINS)}")
+    return origin
+
+
+def set_origin(origin: str | None, causation: Iterable[str] = ()) -> None:
+    """For the rest of this request (cleared by clear()); None: derived from the principal."""
+    _origin.set(_checked_origin(origin))
+    _causation.set(tuple(causation))
+
+
+@contextlib.contextmanager
+def origin_context(origin: str | None, causation: Iterable[str] = ()) -> Iterator[None]:
+    """Run a block as changes of `origin` caused by `causation` (imports, consumers, tests)."""
+    o_token = _origin.set(_checked_origin(origin))
+    c_token = _causation.set(tuple(causation))
+    try:
+        yield
+    finally:
+        _origin.reset(o_token)
+        _causation.reset(c_token)
+
+
 def set_request_id(request_id: str | None) -> None:
     _request_id.set(request_id)
 
@@ -79,6 +132,8 @@ def clear() -> None:
     _tenant.set(None)
     _request_id.set(None)
     _principal.set(None)
+    _origin.set(None)
+    _causation.set(())
 
 
 # The caller of an open path (catalog.ServiceInfo.open_prefixes): the gateway forwards it without a

@@ -28,6 +28,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from crm_core.context import Principal
 
 HEADER = "X-Internal-Token"
+# Sent beside the token by a workflow run (the `workflow` principal) only, and read only for it:
+# where its writes come from and the run ids that caused them (comma-separated, oldest first).
+# The gateway drops every client header starting "x-internal-", so no client can send them.
+ORIGIN_HEADER = "X-Internal-Origin"
+CAUSATION_HEADER = "X-Internal-Causation"
+MAX_CAUSATION = 50
 ISSUER = "crm-gateway"
 # Each token names the one service it is for ("aud"): a token minted for tickets is refused by
 # contacts, so a service that logs or leaks a token cannot replay it elsewhere.

@@ -45,6 +45,21 @@ BatchHandler = Callable[[Session, list[Event]], None]
 DEAD_LETTER_HEADERS = ("error", "original_topic", "consumer", "dead_lettered_at")
 
 
+# The origin of a consumer's own writes. Usually "system" (the platform reacting, not the person or
+# key behind the event), but a change that follows from a workflow's or an import's write keeps
+# that origin, and every follow-on write keeps the event's causation chain: a workflow that
+# excludes workflow-made or imported changes is not started by their side effects either, and
+# loop protection counts a chain that runs through a consumer (workflow -> ticket -> contacts
+# consumer -> contact.created -> workflow) just as it counts a direct one.
+INHERITED_ORIGINS = frozenset({"workflow", "import"})
+
+
+def follow_on(event: Event) -> tuple[str, tuple[str, ...]]:
+    """(origin, causation) of the writes a consumer makes because of `event`."""
+    origin = event.origin if event.origin in INHERITED_ORIGINS else "system"
+    return origin, tuple(event.causation or ())
+
+
 def _observe(record: Callable[[], object]) -> None:
     """Metrics are best effort: a failure to record one never stops an event."""
     try:
@@ -119,7 +134,8 @@ class ConsumerRunner:
         return (lambda session, event: batch(session, [event])) if batch is not None else None
 
     def _handle_once(self, handler: Handler, event: Event) -> None:
-        with context.tenant_context(event.tenant_id, event.request_id), self.db.transaction() as session:
+        with (context.tenant_context(event.tenant_id, event.request_id), context.origin_context(*follow_on(event)),
+              self.db.transaction() as session):
             event_id = uuid.UUID(event.id)
             seen = session.execute(
                 select(self.processed.c.event_id).where(
@@ -182,8 +198,10 @@ class ConsumerRunner:
             except (ValueError, TypeError):
                 break
             handler = self.batch_handlers.get(event.type)
+            # One transaction, one context: a batch is of one tenant and one cause (follow_on).
             if handler is None or (batch and (event.tenant_id != batch[0][1].tenant_id
-                                              or handler is not self.batch_handlers[batch[0][1].type])):
+                                              or handler is not self.batch_handlers[batch[0][1].type]
+                                              or follow_on(event) != follow_on(batch[0][1]))):
                 break
             batch.append((record, event))
         return batch
@@ -197,7 +215,8 @@ class ConsumerRunner:
             # Inside the try: an event with a bad tenant id fails the batch (then alone, to the
             # dead letters), never run_once itself.
             tenant = uuid.UUID(first.tenant_id)
-            with context.tenant_context(first.tenant_id, first.request_id), self.db.transaction() as session:
+            with (context.tenant_context(first.tenant_id, first.request_id), context.origin_context(*follow_on(first)),
+                  self.db.transaction() as session):
                 ids = {uuid.UUID(e.id): e for _, e in batch}
                 seen = set(session.scalars(select(self.processed.c.event_id).where(
                     self.processed.c.tenant_id == tenant, self.processed.c.consumer == self.group,

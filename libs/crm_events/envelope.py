@@ -31,6 +31,11 @@ class Event:
     # The user whose request wrote the change (crm_core.context.current_actor_id); none for API
     # keys, consumers and background jobs.
     actor_id: str | None = None
+    # Where the change came from (crm_core.context.ORIGINS: user, api, import, workflow, system)
+    # and the workflow run ids that caused it, oldest first (None: no run did). Workflows'
+    # exclude_sources and loop protection read them; None in events written before they existed.
+    origin: str | None = None
+    causation: list[str] | None = None
     specversion: str = SPEC_VERSION
     datacontenttype: str = "application/json"
 
@@ -50,6 +55,12 @@ class Event:
     def from_json(cls, raw: bytes | str) -> Event:
         body = json.loads(raw)
         known = {k: body[k] for k in cls.__dataclass_fields__ if k in body}
+        # Optional annotations, read leniently: a bad one is dropped, never a reason to refuse the event.
+        if not isinstance(known.get("origin"), str):
+            known.pop("origin", None)
+        causation = known.pop("causation", None)
+        if isinstance(causation, list):
+            known["causation"] = [c for c in causation if isinstance(c, str)] or None
         return cls(**known)
 
 

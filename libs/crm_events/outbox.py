@@ -19,6 +19,13 @@ from crm_events.tables import event_tables
 from crm_events.template import EventTemplate
 
 
+def context_fields() -> dict[str, Any]:
+    """The envelope fields an event takes from the context it is written in: request id, actor,
+    origin and causation (None rather than an empty chain: most events have none)."""
+    return {"request_id": context.current_request_id(), "actor_id": context.current_actor_id(),
+            "origin": context.current_origin(), "causation": list(context.current_causation()) or None}
+
+
 class Outbox:
     """One service's outbox: knows its source name and table."""
 
@@ -53,8 +60,7 @@ class Outbox:
             tenant_id=str(tenant),
             subject=str(subject),
             data=body,
-            request_id=context.current_request_id(),
-            actor_id=context.current_actor_id(),
+            **context_fields(),
         )
         row = {
             "tenant_id": tenant,
@@ -83,8 +89,10 @@ class Outbox:
         topic = topic_for(self.service, event_type)
         now = utcnow()
         # The envelope serialised once, each event's data spliced in: what Event(...).to_json() writes.
-        template = EventTemplate(event_type, self.service, str(tenant), context.current_request_id(),
-                                 now.isoformat().replace("+00:00", "Z"), context.current_actor_id())
+        fields = context_fields()
+        template = EventTemplate(event_type, self.service, str(tenant), fields["request_id"],
+                                 now.isoformat().replace("+00:00", "Z"), fields["actor_id"], origin=fields["origin"],
+                                 causation=fields["causation"])
         rows = []
         for subject, data in items:
             event_id, key = uuid7(), str(subject)

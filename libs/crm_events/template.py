@@ -25,14 +25,15 @@ _SLOTS = {"subject": "@crm-slot-subject-5b1e@", "data": "@crm-slot-data-5b1e@", 
 
 
 class EventTemplate:
-    """to_json() of Event(type, source, tenant_id, subject, data, id=..., time=..., request_id=...)
-    for one (type, source, tenant, request_id, time) and many (subject, data, id)."""
+    """to_json() of Event(type, source, tenant_id, subject, data, id=..., time=..., request_id=...,
+    actor_id=..., origin=..., causation=...) for one (type, source, tenant, request_id, time, actor,
+    origin, causation) and many (subject, data, id)."""
 
     def __init__(self, event_type: str, source: str, tenant_id: str, request_id: str | None, time: str,
-                 actor_id: str | None = None) -> None:
+                 actor_id: str | None = None, *, origin: str | None = None, causation: list[str] | None = None) -> None:
         probe = Event(type=event_type, source=source, tenant_id=tenant_id, subject=_SLOTS["subject"],
                       data=_SLOTS["data"], id=_SLOTS["id"], time=time, request_id=request_id,  # type: ignore[arg-type]
-                      actor_id=actor_id)
+                      actor_id=actor_id, origin=origin, causation=causation)
         text = probe.to_json()
         marks = sorted((text.index(dumps(mark)), name, len(dumps(mark))) for name, mark in _SLOTS.items())
         self._parts: list[str] = []
@@ -63,8 +64,9 @@ class OutboxPieces:
     constant columns are parameters."""
 
     def __init__(self, service: str, event_type: str, tenant_id: str, request_id: str | None, time: str,
-                 actor_id: str | None = None) -> None:
-        self.template = EventTemplate(event_type, service, tenant_id, request_id, time, actor_id)
+                 actor_id: str | None = None, *, origin: str | None = None, causation: list[str] | None = None) -> None:
+        self.template = EventTemplate(event_type, service, tenant_id, request_id, time, actor_id, origin=origin,
+                                      causation=causation)
 
     def piece(self, subject: str, data: dict[str, Any], event_id: str) -> bytes:
         payload = orjson.dumps(self.template.payload(subject, data, event_id))  # a JSON string: cheapest for the server

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -10,7 +11,14 @@ from flask import request
 
 from crm_core import context
 from crm_core.errors import Forbidden, Unauthorized
-from crm_core.internal_token import HEADER, InternalTokenVerifier, InvalidInternalToken
+from crm_core.internal_token import (
+    CAUSATION_HEADER,
+    HEADER,
+    MAX_CAUSATION,
+    ORIGIN_HEADER,
+    InternalTokenVerifier,
+    InvalidInternalToken,
+)
 from crm_core.scopes import ADMIN_ROLES, ADMIN_SCOPE
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -27,8 +35,28 @@ def internal_token_auth(verifier: InternalTokenVerifier) -> Callable[[], None]:
             raise Unauthorized("The internal token is invalid or expired.") from exc
         # The request id came in X-Request-Id (the gateway forwards its own; the base app took it).
         context.set_principal(principal)
+        if context.WORKFLOW_ROLE in principal.roles:
+            # Only a workflow's token (minted by the automation worker) may say what caused the
+            # write; for anyone else the headers mean nothing and the origin follows the principal.
+            context.set_origin("workflow", causation_ids(request.headers.get(CAUSATION_HEADER, ""))
+                               if request.headers.get(ORIGIN_HEADER) == "workflow" else ())
 
     return authenticate
+
+
+def causation_ids(raw: str) -> tuple[str, ...]:
+    """The run ids of an X-Internal-Causation header: UUIDs, oldest first, at most MAX_CAUSATION.
+    An entry that is no UUID is dropped; past the limit the newest are kept, so a chain never
+    looks shorter than MAX_CAUSATION (loop protection compares its length with a far lower cap)."""
+    ids: list[str] = []
+    for part in raw.split(",")[-MAX_CAUSATION:] if raw else ():
+        part = part.strip()
+        if 32 <= len(part) <= 36:
+            try:
+                ids.append(str(uuid.UUID(part)))
+            except ValueError:
+                continue
+    return tuple(ids)
 
 
 def require_scope(scope: str) -> None:

@@ -18,8 +18,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import MetaData
 
-from crm_core.context import Principal
-from crm_core.internal_token import HEADER, InternalTokenSigner, generate_keypair
+from crm_core.context import WORKFLOW_ROLE, Principal
+from crm_core.internal_token import CAUSATION_HEADER, HEADER, ORIGIN_HEADER, InternalTokenSigner, generate_keypair
 from crm_core.scopes import ALL_SCOPES
 from crm_core.settings import Settings
 from crm_db.database import Database
@@ -48,6 +48,18 @@ class ServiceHarness:
         tid = self.tenant(tenant) if isinstance(tenant, str) else tenant
         principal = Principal(tid, user_id or uuid.uuid5(tid, "user"), tuple(roles), tuple(scopes))
         return {HEADER: self.signer.mint(principal, self.settings.service), "X-Request-Id": request_id}
+
+    def workflow_headers(self, tenant: uuid.UUID | str, causation: Iterable[str] = (), *, origin: str | None = "workflow",
+                         request_id: str = "test-request") -> dict[str, str]:
+        """As a workflow run calls (automation.workflows.client): the `workflow` principal (no
+        user, no API key, every scope) with its origin and causation headers."""
+        tid = self.tenant(tenant) if isinstance(tenant, str) else tenant
+        principal = Principal(tid, roles=(WORKFLOW_ROLE,), scopes=ALL_SCOPES)
+        headers = {HEADER: self.signer.mint(principal, self.settings.service), "X-Request-Id": request_id,
+                   CAUSATION_HEADER: ",".join(causation)}
+        if origin is not None:
+            headers[ORIGIN_HEADER] = origin
+        return headers
 
     @property
     def db(self) -> Database:

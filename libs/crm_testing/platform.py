@@ -46,8 +46,8 @@ class ServiceHandle:
     internal_url: str = ""
     web: subprocess.Popen[bytes] | None = None  # `python -m <name> web` (gunicorn), when asked for
 
-    def env(self) -> dict[str, str]:
-        """Environment for running this service's CLI (`python -m <name> relay`) as a subprocess."""
+    def env(self, command: str = "worker") -> dict[str, str]:
+        """Environment for running this service's CLI (`python -m <name> <command>`) as a subprocess."""
         s = self.settings
         env = {**os.environ, "CRM_DATABASE_URL": s.database_url, "CRM_DATABASE_OWNER_URL": s.database_owner_url,
                "CRM_VAR_DIR": str(s.var_dir), "CRM_METRICS_PORT": "0",
@@ -58,12 +58,16 @@ class ServiceHandle:
             env["CRM_KAFKA_TOPIC_PREFIX"] = s.kafka_topic_prefix
         env.update(s.extra)
         env.pop("CRM_INTERNAL_PRIVATE_KEY", None)
+        env.pop("CRM_INTERNAL_PRIVATE_KEY_FILE", None)
+        if self.name == "automation" and command == "worker" and s.internal_private_key:
+            # As deployed: the automation worker signs the internal tokens of workflow runs.
+            env["CRM_INTERNAL_PRIVATE_KEY"] = s.internal_private_key
         return env
 
     def spawn(self, command: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = open(self.settings.var_dir / f"{self.name}-{command}.log", "ab")  # noqa: SIM115 - owned by the child
         try:
-            return subprocess.Popen([sys.executable, "-m", self.name, command, *args], env={**self.env(), **(env or {})},
+            return subprocess.Popen([sys.executable, "-m", self.name, command, *args], env={**self.env(command), **(env or {})},
                                     cwd=REPO_ROOT, stdout=log, stderr=log)
         finally:
             log.close()
@@ -212,7 +216,10 @@ def start_platform(var_dir: Path, *, pg_admin_url: str | None = None, kafka_boot
 
     gateway_server = make_server("127.0.0.1", 0, gateway_app, threaded=True)
     public_url = f"http://127.0.0.1:{gateway_server.server_port}"
-    ordered = [s for s in SERVICES if s.name != "gateway"] + [s for s in SERVICES if s.name == "gateway"]
+    # Automation and the gateway call the other services: started after them, so their URLs are known.
+    callers = ("automation", "gateway")
+    ordered = ([s for s in SERVICES if s.name not in callers]
+               + [s for name in callers for s in SERVICES if s.name == name])
     if only is not None:
         ordered = [s for s in ordered if s.name in only or s.name == "gateway"]
     for info in ordered:
@@ -234,8 +241,9 @@ def start_platform(var_dir: Path, *, pg_admin_url: str | None = None, kafka_boot
         extra: dict[str, str] = {"CRM_WEBHOOK_ALLOW_PRIVATE": "true", "CRM_WEBHOOK_RETRY_BASE_SECONDS": "0.2",
                                  "CRM_CONSUMER_GROUP_SUFFIX": f".{suffix}", "CRM_PUBLIC_URL": public_url}
         extra.update((service_extra or {}).get(info.name, {}))
-        if info.name == "gateway":
+        if info.name in callers:
             extra.update({f"CRM_{n.upper()}_URL": h.url for n, h in platform.services.items()})
+        if info.name == "gateway":
             extra["CRM_JWT_SECRET"] = secrets.token_urlsafe(48)
             extra.update(gateway_extra)
         settings = make_settings(info.name, var_dir, database_url=app_url, owner_url=owner_url,

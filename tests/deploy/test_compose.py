@@ -210,7 +210,11 @@ def test_common_environment(services):
         assert svc.get("init") is True, f"{name}: needs an init for signal forwarding"
 
 
-def test_internal_keys_are_provisioned_and_private_key_only_in_gateway_web(services):
+# Who signs internal tokens: the gateway web (for callers) and the automation worker (for workflow runs).
+PRIVATE_KEY_HOLDERS = ("gateway", "automation-worker")
+
+
+def test_internal_keys_are_provisioned_and_private_key_only_where_tokens_are_signed(services):
     keygen = services["keygen"]
     keygen_env = env_of(keygen)
     keygen_mounts = {target: source for source, target, _ in volumes_of(keygen)}
@@ -227,16 +231,18 @@ def test_internal_keys_are_provisioned_and_private_key_only_in_gateway_web(servi
         assert env["CRM_INTERNAL_PUBLIC_KEY_FILE"] == public_file, name
         assert mounts[public_dir] == (keygen_mounts[public_dir], "ro"), name
         assert depends_of(svc).get("keygen") == "service_completed_successfully", name
+        if name in PRIVATE_KEY_HOLDERS:
+            assert env["CRM_INTERNAL_PRIVATE_KEY_FILE"] == private_file, name
+            assert mounts[private_dir] == (keygen_mounts[private_dir], "ro"), name
+        else:
+            assert "CRM_INTERNAL_PRIVATE_KEY_FILE" not in env, name
+            assert private_dir not in mounts, name
         if name == "gateway":
-            assert env["CRM_INTERNAL_PRIVATE_KEY_FILE"] == private_file
-            assert mounts[private_dir] == (keygen_mounts[private_dir], "ro")
             # gateway.app refuses to start with a shorter secret.
             assert len(default_values(env["CRM_JWT_SECRET"])) >= 32
             assert env["CRM_REDIS_URL"].startswith("redis://redis:")
         else:
-            assert "CRM_INTERNAL_PRIVATE_KEY_FILE" not in env, name
             assert "CRM_JWT_SECRET" not in env, name
-            assert private_dir not in mounts, name
 
 
 def test_gateway_routes_point_at_web_services(services):
@@ -248,6 +254,14 @@ def test_gateway_routes_point_at_web_services(services):
         assert url == f"http://{s}:{WEB_PORT}", url
         assert process_kind(services[s]) == (s, "web")
     assert any(str(p).endswith(f":{WEB_PORT}") for p in services["gateway"]["ports"])
+
+
+def test_automation_calls_the_web_services(services):
+    for name in ("automation", "automation-worker"):
+        env = env_of(services[name])
+        for s in SERVICES:
+            if s not in ("gateway", "automation"):
+                assert env[f"CRM_{s.upper()}_URL"] == f"http://{s}:{WEB_PORT}", (name, s)
 
 
 def test_bind_mounts_exist(services):

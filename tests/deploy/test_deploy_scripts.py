@@ -458,7 +458,8 @@ def test_k8s_objects_are_well_formed(k8s_objects):
         assert obj["apiVersion"] and obj["kind"] and obj["metadata"]["name"], obj
         kinds.setdefault(obj["kind"], set()).add(obj["metadata"]["name"])
     assert kinds["Namespace"] == {"crm"}
-    assert {"gateway", "contacts", "contacts-worker", "mail", "mail-worker", "mail-smtp"} <= kinds["Deployment"]
+    assert {"gateway", "contacts", "contacts-worker", "automation", "automation-worker", "mail", "mail-worker",
+            "mail-smtp"} <= kinds["Deployment"]
     assert {"gateway", "contacts", "mail", "mail-smtp"} <= kinds["Service"]
     assert {"contacts-migrate", "mail-migrate"} <= kinds["Job"]
     assert {"crm-config", "crm-mail"} <= kinds["ConfigMap"]
@@ -481,8 +482,11 @@ def test_k8s_pods_are_hardened_and_run_the_cli(k8s_objects):
             mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
             assert "/tmp/prometheus" in mounts and "/tmp" in mounts, name
             assert volumes[mounts["/keys/public"]]["secret"]["secretName"] == "crm-internal-public-key"
-            if "/keys/private" in mounts:
-                assert command[2:] == ["gateway", "web"], f"{name}: private key outside gateway web"
+            if "/keys/private" in mounts:  # the signers of internal tokens: callers' and workflow runs'
+                assert command[2:] in (["gateway", "web"], ["automation", "worker"]), \
+                    f"{name}: private key outside gateway web and automation worker"
+                env = {e["name"]: e.get("value") for e in container["env"]}
+                assert env["CRM_INTERNAL_PRIVATE_KEY_FILE"] == "/keys/private/internal-ed25519.pem", name
             for source in container.get("envFrom", []):
                 assert source["configMapRef"]["name"] in config_maps
             env_names = {e["name"] for e in container.get("env", [])}

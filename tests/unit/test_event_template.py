@@ -23,13 +23,47 @@ DATA: list[dict[str, Any]] = [
 ]
 
 
+# (actor_id, origin, causation): none of them, a user's, an import's, a workflow's chain.
+CAUSES: list[tuple[str | None, str | None, list[str] | None]] = [
+    (None, None, None),
+    (str(uuid.uuid4()), "user", None),
+    (None, "import", None),
+    (None, "workflow", [str(uuid7()) for _ in range(3)]),
+]
+
+
+@pytest.mark.parametrize("cause", CAUSES)
 @pytest.mark.parametrize("request_id", [None, "job-123", "req-ü\"x"])
 @pytest.mark.parametrize("data", DATA)
-def test_payload_is_what_event_to_json_writes(data: dict[str, Any], request_id: str | None) -> None:
+def test_payload_is_what_event_to_json_writes(data: dict[str, Any], request_id: str | None,
+                                              cause: tuple[str | None, str | None, list[str] | None]) -> None:
     tenant, time = str(uuid.uuid4()), "2026-01-02T03:04:05.123456Z"
-    template = EventTemplate("crm.contact.created", "contacts", tenant, request_id, time)
+    actor_id, origin, causation = cause
+    template = EventTemplate("crm.contact.created", "contacts", tenant, request_id, time, actor_id, origin=origin,
+                             causation=causation)
     for subject in (str(uuid7()), "subject with \"quotes\" and ü"):
         event_id = str(uuid7())
         expected = Event(type="crm.contact.created", source="contacts", tenant_id=tenant, subject=subject, data=data,
-                         id=event_id, time=time, request_id=request_id).to_json()
+                         id=event_id, time=time, request_id=request_id, actor_id=actor_id, origin=origin,
+                         causation=causation).to_json()
         assert template.payload(subject, data, event_id) == expected
+
+
+def test_outbox_rows_carry_the_context_as_emit_does() -> None:
+    """event_rows (the bulk path) takes request id, origin and causation from the context, as emit does."""
+    from sqlalchemy import MetaData
+
+    from crm_core import context
+    from crm_events.outbox import Outbox
+
+    outbox, tenant, chain = Outbox("contacts", MetaData()), uuid.uuid4(), [str(uuid7()), str(uuid7())]
+    with context.tenant_context(tenant, "job-9"), context.origin_context("workflow", chain):
+        (row,) = outbox.event_rows("crm.contact.created", [("c-1", {"x": 1})])
+    event = Event.from_json(row["payload"])
+    assert (event.request_id, event.origin, event.causation, event.actor_id) == ("job-9", "workflow", chain, None)
+    assert row["payload"] == Event(type="crm.contact.created", source="contacts", tenant_id=str(tenant), subject="c-1",
+                                   data={"x": 1}, id=event.id, time=event.time, request_id="job-9", origin="workflow",
+                                   causation=chain).to_json()
+    with context.tenant_context(tenant):  # nobody set an origin, no principal: the platform itself
+        (row,) = outbox.event_rows("crm.contact.created", [("c-2", {})])
+    assert (Event.from_json(row["payload"]).origin, Event.from_json(row["payload"]).causation) == ("system", None)

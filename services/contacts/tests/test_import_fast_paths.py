@@ -290,7 +290,9 @@ def test_outbox_pieces_store_the_payload_event_to_json_writes_in_order(pg_contac
     data = [{"first_name": "Ünïcødé ✓ 😀", "note": "a\nb\t\"c\" \\ \x01 \u2028", "n": 1.5, "big": 10**30},
             {"nested": {"deep": [{"x": [1, [2, {"y": None}]]}]}, "empty": [], "obj": {}}, {}] * 3
     subjects = [str(uuid.uuid4()) for _ in data]
-    pieces = OutboxPieces("contacts", "crm.contact.created", str(tenant), "job-x", "2026-01-02T03:04:05.000001Z")
+    chain = [str(uuid.uuid4()), str(uuid.uuid4())]  # origin and causation as a workflow-started import would have
+    pieces = OutboxPieces("contacts", "crm.contact.created", str(tenant), "job-x", "2026-01-02T03:04:05.000001Z",
+                          origin="import", causation=chain)
     with context.tenant_context(tenant), svc.db.transaction() as session:
         insert_outbox_pieces(session.connection(), outbox, "contacts", "crm.contact.created", tenant,
                              [pieces.piece(s, d, str(uuid.uuid4())) for s, d in zip(subjects, data, strict=True)])
@@ -300,7 +302,8 @@ def test_outbox_pieces_store_the_payload_event_to_json_writes_in_order(pg_contac
     for row, subject, body in zip(rows, subjects, data, strict=True):
         assert (row.event_type, row.topic) == ("crm.contact.created", "crm.contacts.contact")
         expected = Event(type="crm.contact.created", source="contacts", tenant_id=str(tenant), subject=subject, data=body,
-                         id=str(row.event_id), time="2026-01-02T03:04:05.000001Z", request_id="job-x").to_json()
+                         id=str(row.event_id), time="2026-01-02T03:04:05.000001Z", request_id="job-x", origin="import",
+                         causation=chain).to_json()
         assert row.payload == expected
 
 

@@ -78,3 +78,18 @@ def test_portal_credentials_only_on_portal_paths() -> None:
     assert creds("/portal/acme/tickets", Authorization="Bearer crm_live_key", Cookie="session=x") == {}
     assert creds("/inbound/mime/secret", Authorization="Bearer cps_abc", Cookie="crm_portal=cps_abc") == {}
     assert creds("/v1/tickets", Authorization="Bearer cps_abc", Cookie="crm_portal=cps_abc") == {}
+
+
+def test_a_clients_workflow_headers_never_go_upstream() -> None:
+    """Only a workflow's own token may come with origin and causation (crm_http.auth); a client's
+    copies, in any spelling, are dropped here, so no caller can pass for a workflow run."""
+    from crm_core.internal_token import CAUSATION_HEADER, ORIGIN_HEADER
+
+    forged = {ORIGIN_HEADER: "workflow", CAUSATION_HEADER: "0190b0c1-7a2e-7c3d-8e4f-5a6b7c8d9e0f",
+              "x-internal-origin": "workflow", "X_INTERNAL_CAUSATION": "0190b0c1-7a2e-7c3d-8e4f-5a6b7c8d9e0f",
+              "Accept": "application/json"}
+    environ = EnvironBuilder(path="/v1/contacts", method="POST", headers=forged, data=b"{}").get_environ()
+    assert environ["HTTP_X_INTERNAL_CAUSATION"]  # an underscore spelling reaches the environ like the dashed one
+    forwarded = forward_headers(environ)
+    assert not [name for name in forwarded if name.lower().startswith("x-internal")], forwarded
+    assert forwarded["Accept"] == "application/json"

@@ -59,7 +59,7 @@ from crm_core.ids import uuid7s
 from crm_db.base import utcnow
 from crm_db.bulk import bulk_insert, insert_json_rows, json_rows
 from crm_db.database import Database
-from crm_events.outbox import Outbox
+from crm_events.outbox import Outbox, context_fields
 from crm_events.template import OutboxPieces, insert_outbox_pieces
 from crm_http.parsing import flatten_errors
 
@@ -68,6 +68,7 @@ BATCH_ROWS = 1000
 PARALLEL_MIN_ROWS = 20_000  # below this, starting checker processes costs more than it saves
 CHECKER_PROCESSES = min(2, os.cpu_count() or 1)  # the database and this process need cores too
 Errors = dict[str, list[str]]
+IMPORT_ORIGIN = "import"
 FAST_ROWS = True  # rows loaded by rows.fast_loader (tests compare it with the schema path)
 
 
@@ -181,8 +182,10 @@ class Importer:
             except TypeError:  # a value JSON does not carry: this batch goes as dicts
                 rows = []
             if rows:
+                fields = context_fields()
                 events = OutboxPieces(self.run.outbox.service, event_type, str(context.require_tenant()),
-                                      context.current_request_id(), now.isoformat().replace("+00:00", "Z"))
+                                      fields["request_id"], now.isoformat().replace("+00:00", "Z"), fields["actor_id"],
+                                      origin=fields["origin"], causation=fields["causation"])
                 for c, row, event_id in zip(created, rows, uuid7s(len(created)), strict=True):
                     c.event_json = events.piece(str(c.id), self.kind.dump_row(c.row), str(event_id))  # type: ignore[arg-type]
                     c.row, c.row_json = None, row
@@ -416,7 +419,7 @@ def _checker_context() -> multiprocessing.context.BaseContext:
 def _checker_check(batch: list[Record]) -> list[tuple[Any, ...]]:
     assert _CHECKER is not None
     run = _CHECKER.run
-    with context.tenant_context(run.tenant_id, f"job-{run.job_id}"):
+    with context.tenant_context(run.tenant_id, f"job-{run.job_id}"), context.origin_context(IMPORT_ORIGIN):
         return [c.wire() for c in _CHECKER.check(batch)]
 
 
@@ -431,6 +434,13 @@ def _checked_now(importer: Importer, batch: list[Record]) -> Future[list[Checked
 
 
 def run_import(run: JobRun) -> None:
+    # Every event the import writes (created and updated records, scores, adopted mail) says
+    # origin "import": workflows may exclude them (an import of 50,000 leads starts no run).
+    with context.origin_context(IMPORT_ORIGIN):
+        _run_import(run)
+
+
+def _run_import(run: JobRun) -> None:
     with run.db.transaction() as session:
         job = run.job(session, for_update=True)
         params = dict(job.params)
