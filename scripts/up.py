@@ -150,10 +150,11 @@ def main() -> int:
                 child_env = env if command == "web" else {k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
                 if command in process.servers:  # e.g. mail's inbound SMTP server: /metrics of its own
                     child_env = {**child_env, "CRM_METRICS_PORT": str(port + 1050 + i)}
-                if (info.name, command) in (("gateway", "web"), ("automation", "worker")):
+                if (info.name, command) in (("gateway", "web"), ("automation", "web"), ("automation", "worker")):
                     # The signers of internal tokens, as deployed (deploy/README.md): the gateway web
-                    # for the callers it authenticated, the automation worker for workflow runs of
-                    # any tenant (the `workflow` principal). No other process holds the key.
+                    # for the callers it authenticated, automation for workflows of any tenant (the
+                    # `workflow` principal: runs in the worker, save-time checks and dry runs in
+                    # the web). No other process holds the key.
                     child_env = {**child_env, "CRM_INTERNAL_PRIVATE_KEY_FILE": private}
                 children.append((f"{info.name} {command}",
                                  subprocess.Popen(args, env=child_env, cwd=ROOT, start_new_session=True,

@@ -211,7 +211,7 @@ def test_common_environment(services):
 
 
 # Who signs internal tokens: the gateway web (for callers) and the automation worker (for workflow runs).
-PRIVATE_KEY_HOLDERS = ("gateway", "automation-worker")
+PRIVATE_KEY_HOLDERS = ("gateway", "automation", "automation-worker")
 
 
 def test_internal_keys_are_provisioned_and_private_key_only_where_tokens_are_signed(services):

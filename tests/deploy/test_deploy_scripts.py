@@ -483,8 +483,8 @@ def test_k8s_pods_are_hardened_and_run_the_cli(k8s_objects):
             assert "/tmp/prometheus" in mounts and "/tmp" in mounts, name
             assert volumes[mounts["/keys/public"]]["secret"]["secretName"] == "crm-internal-public-key"
             if "/keys/private" in mounts:  # the signers of internal tokens: callers' and workflow runs'
-                assert command[2:] in (["gateway", "web"], ["automation", "worker"]), \
-                    f"{name}: private key outside gateway web and automation worker"
+                assert command[2:] in (["gateway", "web"], ["automation", "web"], ["automation", "worker"]), \
+                    f"{name}: private key outside gateway web and automation"
                 env = {e["name"]: e.get("value") for e in container["env"]}
                 assert env["CRM_INTERNAL_PRIVATE_KEY_FILE"] == "/keys/private/internal-ed25519.pem", name
             for source in container.get("envFrom", []):

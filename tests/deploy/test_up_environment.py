@@ -84,7 +84,7 @@ def children(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[
 def test_the_private_key_goes_to_the_token_signers_only(children: dict[str, dict[str, str]], tmp_path: Path) -> None:
     private = str(tmp_path / "keys" / "internal_ed25519.pem")
     holders = {name for name, env in children.items() if "CRM_INTERNAL_PRIVATE_KEY_FILE" in env}
-    assert holders == {"gateway web", "automation worker"}
+    assert holders == {"gateway web", "automation web", "automation worker"}
     assert not [name for name, env in children.items() if "CRM_INTERNAL_PRIVATE_KEY" in env]
     assert {children[name]["CRM_INTERNAL_PRIVATE_KEY_FILE"] for name in holders} == {private}
     assert all(env["CRM_INTERNAL_PUBLIC_KEY_FILE"] for env in children.values())
