@@ -17,14 +17,11 @@ from urllib.parse import quote, urlencode
 
 import urllib3
 
-from crm_core.context import Principal
-from crm_core.internal_token import HEADER, InternalTokenSigner, TokenCache
+from crm_core.context import WORKFLOW_ROLE, Principal
+from crm_core.internal_token import CAUSATION_HEADER, HEADER, ORIGIN_HEADER, InternalTokenSigner, TokenCache
 from crm_core.settings import Settings
 from crm_runtime.catalog import BY_NAME
 
-WORKFLOW_ROLE = "workflow"
-ORIGIN_HEADER = "X-Internal-Origin"  # the gateway drops every client header starting "x-internal-"
-CAUSATION_HEADER = "X-Internal-Causation"
 SCOPES = tuple(f"{area}:{mode}" for area in ("contacts", "pipeline", "tickets", "campaigns", "reports", "automation", "mail")
                for mode in ("read", "write"))
 

@@ -6,7 +6,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 
+from crm_core.context import origin_context
+
 
 @contextlib.contextmanager
 def workflow_writes(causation: Sequence[str]) -> Iterator[None]:
-    yield  # set by the origin helper's context API once merged
+    """Events written inside (automation's own outbox: mail requests, say) say origin "workflow"
+    and carry the run's chain, like the writes the services make for the run's API calls."""
+    with origin_context("workflow", tuple(causation)):
+        yield
