@@ -12,7 +12,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from automation.workflows.client import RECORDS, ApiResponse, ServiceUnavailableError
 from automation.workflows.steps import StepContext, StepError
-from automation.workflows.templates import data_problem, template_problem
+from automation.workflows.templates import template_problem
 
 RECORD_TYPES = frozenset(RECORDS)
 STEP_KEYS = ("id", "type", "next")  # the engine's part of a step; an action's schema has the rest
@@ -42,16 +42,6 @@ class Template(fields.String):
         if problem:
             raise ValidationError(problem)
         return text
-
-
-class TemplateData(fields.Raw):
-    """A JSON value whose strings are templates."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> Any:
-        problem = data_problem(value)
-        if problem:
-            raise ValidationError(problem)
-        return value
 
 
 def user_or_owner(value: Any) -> None:

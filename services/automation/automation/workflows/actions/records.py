@@ -13,7 +13,6 @@ from automation.workflows.actions.base import (
     RECORD_TYPES,
     StepSchema,
     Template,
-    TemplateData,
     call,
     current_record,
     each_type,
@@ -26,7 +25,7 @@ from automation.workflows.actions.base import (
     updated_events,
 )
 from automation.workflows.steps import StepContext, StepError, Writes
-from automation.workflows.templates import render, render_data
+from automation.workflows.templates import data_problem, render, render_data
 
 TAGGED = frozenset({"contact", "company", "ticket"})  # deals carry no tags
 TARGETS = ("trigger", "company", "contact")
@@ -34,17 +33,21 @@ TARGETS = ("trigger", "company", "contact")
 
 class UpdateRecordSchema(StepSchema):
     # `fields` names the schema's own field table in marshmallow: loaded as `values`.
-    values = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=64)), values=TemplateData(allow_none=True),
-                         required=True, validate=validate.Length(min=1, max=100), data_key="fields")
+    values = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=64)), required=True,
+                         validate=validate.Length(min=1, max=100), data_key="fields")
     record = fields.String(load_default="trigger", validate=validate.OneOf(TARGETS))
 
     @validates("values")
     def writable(self, value: Mapping[str, Any], **_: Any) -> None:
-        bad = sorted(READ_ONLY.intersection(value))
-        if bad:
-            raise ValidationError({name: ["Read-only: a workflow cannot set it."] for name in bad})
+        errors: dict[str, list[str]] = {name: ["Read-only: a workflow cannot set it."] for name in READ_ONLY.intersection(value)}
         if "properties" in value and not isinstance(value["properties"], Mapping):
-            raise ValidationError({"properties": ["Give custom fields as an object, or each by its key."]})
+            errors["properties"] = ["Give custom fields as an object, or each by its key."]
+        for name, field_value in value.items():
+            problem = data_problem(field_value)  # errors keyed by the field: steps.<id>.fields.<name>
+            if problem:
+                errors.setdefault(name, []).append(problem)
+        if errors:
+            raise ValidationError(errors)
 
 
 def _changed_names(values: Mapping[str, Any]) -> frozenset[str]:
