@@ -205,3 +205,14 @@ def test_assign_owner_least_loaded_counts_open_records(tenant_a: Tenant, steps: 
     assert shown["assignee_id"] == U2
     assert tenant_a.ok("GET", f"/v1/tickets/{ticket['id']}")["assignee_id"] is None
     assert assign.run(steps.ctx("ticket", ticket["id"]), {"users": [U1, U2], "method": "least_loaded"})["assignee_id"] == U2
+
+
+def test_a_contact_merged_away_is_changed_where_it_lives_now(tenant_a: Tenant, steps: Steps) -> None:
+    survivor, duplicate = tenant_a.contact(tags=["kept"]), tenant_a.contact()
+    tenant_a.ok("POST", "/v1/contacts/merge", {"primary_id": survivor["id"], "secondary_id": duplicate["id"]})
+    # A run that started on the duplicate: reads answer the survivor, writes go to it.
+    UPDATE.run(steps.ctx("contact", duplicate["id"]), {"fields": {"lead_status": "new"}})
+    ADD.run(steps.ctx("contact", duplicate["id"]), {"tags": ["merged"]})
+    ACTIONS["assign_owner"].run(steps.ctx("contact", duplicate["id"]), {"users": [U2], "method": "least_loaded"})
+    after = tenant_a.ok("GET", f"/v1/contacts/{survivor['id']}")
+    assert (after["lead_status"], after["tags"], after["owner_id"]) == ("new", ["kept", "merged"], U2)

@@ -23,6 +23,7 @@ from automation.workflows.actions.base import (
     StepSchema,
     call,
     each_type,
+    live_id,
     load,
     record_path,
     run_record,
@@ -64,7 +65,7 @@ class AssignOwner:
         users = list(dict.fromkeys(str(u) for u in p["users"]))
         chosen = self._round_robin(ctx, users, advance=True) if p["method"] == "round_robin" \
             else least_loaded(ctx, record_type, record_id, users)
-        service, path = record_path(record_type, record_id)
+        service, path = record_path(record_type, live_id(ctx.record, record_id))
         field = OWNER_FIELD[record_type]
         call(ctx, service, "PATCH", path, {field: chosen}, what=f"Assign {record_type} {record_id}")
         return {"record_type": record_type, "record_id": record_id, field: chosen, "method": p["method"]}

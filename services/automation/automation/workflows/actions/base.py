@@ -163,6 +163,12 @@ def target(ctx: StepContext, which: str, action: str) -> tuple[str, str, dict[st
     return which, str(linked), None
 
 
+def live_id(record: Mapping[str, Any] | None, record_id: str) -> str:
+    """The id to write to: a read of a contact merged away answers the one it was merged into,
+    and a write to the old id is a 409, so writes go to the id the read answered."""
+    return str(record["id"]) if record and record.get("id") else record_id
+
+
 def owner_of(record_type: str, record: Mapping[str, Any]) -> str | None:
     value = record.get(OWNER_FIELD[record_type])
     return str(value) if value else None
@@ -173,12 +179,12 @@ def modify(ctx: StepContext, record_type: str, record_id: str,
     """Read, change, write under If-Match: a concurrent edit makes the PATCH a 412, and the change is
     worked out again on the fresh record (a few times, then the step is retried later). `change`
     returns the PATCH body, or None when the record needs none. Returns (record after, body sent)."""
-    service, path = record_path(record_type, record_id)
     for _ in range(IF_MATCH_ATTEMPTS):
         record, etag = fetch(ctx, record_type, record_id)
         body = change(record)
         if body is None:
             return record, None
+        service, path = record_path(record_type, live_id(record, record_id))
         resp = call(ctx, service, "PATCH", path, body, what=what, allow=(412,), if_match=etag or str(record.get("version")))
         if resp.status != 412:
             return (resp.body if isinstance(resp.body, dict) else record), body

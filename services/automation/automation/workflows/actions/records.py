@@ -17,6 +17,7 @@ from automation.workflows.actions.base import (
     current_record,
     each_type,
     fetch,
+    live_id,
     load,
     modify,
     record_path,
@@ -90,7 +91,7 @@ class UpdateRecord:
         if record is None:
             record = fetch(ctx, record_type, record_id)[0]
         values = render_data(p["values"], ctx.template_values())
-        return record_type, record_id, split_fields(values, record)
+        return record_type, live_id(record, record_id), split_fields(values, record)
 
     def run(self, ctx: StepContext, params: Mapping[str, Any]) -> dict[str, Any]:
         record_type, record_id, body = self._plan(ctx, params)
