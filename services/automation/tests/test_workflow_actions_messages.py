@@ -90,8 +90,10 @@ def test_send_email_to_the_contact_once_however_often_the_step_runs(wf_platform:
 def test_send_email_to_a_deals_contact_a_tickets_requester_and_addresses(tenant_a: Tenant, steps: Steps) -> None:
     contact = tenant_a.contact()
     deal = tenant_a.ok("POST", "/v1/deals", {"name": "D", "contact_id": contact["id"]})
-    data = SEND.preview(steps.ctx("deal", deal["id"]), EMAIL)["event"]["data"]
+    on_deal = steps.ctx("deal", deal["id"])
+    data = SEND.preview(on_deal, EMAIL)["event"]["data"]
     assert [t["address"] for t in data["to"]] == [contact["email"]]
+    assert on_deal.events == []  # a preview asks for nothing
 
     ticket = tenant_a.ok("POST", "/v1/tickets", {"subject": "Help", "requester_email": "req@example.com"})
     shown = SEND.preview(steps.ctx("ticket", ticket["id"]), {**EMAIL, "to": "record, boss@example.com"})

@@ -94,7 +94,8 @@ def failure(resp: ApiResponse, what: str) -> StepError:
     """A non-2xx answer as the step's error: a race or an outage is retried, a refusal is not."""
     if resp.status in (404, 410):
         return StepError(f"{what}: not found (deleted, or never this tenant's)", retryable=False)
-    retryable = resp.status in (409, 412, 423, 425, 429) or resp.status >= 500
+    # 401: the internal token was refused (a key being rotated), not the step's fault.
+    retryable = resp.status in (401, 409, 412, 423, 425, 429) or resp.status >= 500
     return StepError(f"{what}: HTTP {resp.status}: {resp.problem()}", retryable=retryable)
 
 
