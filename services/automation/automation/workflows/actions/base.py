@@ -45,7 +45,7 @@ class Template(fields.String):
 
 
 def user_or_owner(value: Any) -> None:
-    """"owner" (the record's owner) or a user id."""
+    """Either "owner" (the record's owner) or a user id."""
     if value == "owner":
         return
     try:
