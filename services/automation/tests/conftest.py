@@ -68,8 +68,10 @@ def receiver() -> Iterator[Receiver]:
 def wf_platform(tmp_path_factory: pytest.TempPathFactory, pg_admin_url: str) -> Iterator[Platform]:
     """The whole platform on PostgreSQL (RLS on, the embedded event log, workers as threads), shared
     by the workflow action tests; each test signs up tenants of its own."""
+    # Every test signs up tenants of its own: more signups from one address than the gateway allows by default.
     platform = start_platform(Path(tmp_path_factory.mktemp("workflow-actions")), pg_admin_url=pg_admin_url,
-                              service_extra={"mail": {"CRM_MAIL_RETRY_BASE_SECONDS": "0"}})
+                              service_extra={"mail": {"CRM_MAIL_RETRY_BASE_SECONDS": "0"}},
+                              CRM_RATE_LIMIT_ANONYMOUS_RATE="1000", CRM_RATE_LIMIT_ANONYMOUS_BURST="1000")
     try:
         create_round_robin_table(platform)
         platform.start_workers()
