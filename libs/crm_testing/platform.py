@@ -279,6 +279,13 @@ def start_platform(var_dir: Path, *, pg_admin_url: str | None = None, kafka_boot
             threading.Thread(target=internal.serve_forever, daemon=True).start()
             handle.internal_server, handle.internal_url = internal, f"http://127.0.0.1:{internal.server_port}"
         platform.services[info.name] = handle
+    if "automation" in platform.services:
+        # Workflows act through the other services' APIs (automation.workflows.client), as the
+        # gateway routes to them: each at its real port here, not the local default.
+        extra = platform.services["automation"].settings.extra
+        for name, other in platform.services.items():
+            if name != "automation" and other.url:
+                extra.setdefault(f"CRM_{name.upper()}_URL", other.url)
     return platform
 
 

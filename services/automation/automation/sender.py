@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 from automation import signing, urls
-from automation.urls import IPAddress, Target, UnsafeUrl, check
+from automation.urls import IPAddress, Target, Unresolvable, UnsafeUrl, check
 
 EXCERPT_CHARS = 500
 ERROR_CHARS = 1000
@@ -42,6 +42,7 @@ class AttemptResult:
     error: str | None
     duration_ms: int
     response: str | None = None
+    refused: bool = False  # the URL points where a request must not go (trying again will not help)
 
     @property
     def ok(self) -> bool:
@@ -118,10 +119,10 @@ def _wait(sock: socket.socket, deadline: float, *, write: bool) -> None:
         raise DeadlineExceeded("Ran out of time while negotiating TLS.")
 
 
-def _request_head(target: Target, headers: dict[str, str], length: int) -> bytes:
+def _request_head(target: Target, headers: dict[str, str], length: int, method: str = "POST") -> bytes:
     path = quote(target.path, safe=string.punctuation)  # non-ASCII in the URL as written: percent-encoded
     host = target.host_header if target.host_header.isascii() else target.host_header.encode("idna").decode()
-    lines = [f"POST {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {length}", "Connection: close",
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {length}", "Connection: close",
              *(f"{k}: {v}" for k, v in headers.items())]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
@@ -142,24 +143,28 @@ class Sender:
             self._tls = ssl.create_default_context(cafile=self._ca_certs)
         return self._tls
 
-    def send(self, url: str, secret: str, message_id: str, body: bytes) -> AttemptResult:
+    def send(self, url: str, secret: str | None, message_id: str, body: bytes, *, method: str = "POST") -> AttemptResult:
+        """`secret` None sends the same headers without Webhook-Signature (a workflow's call_webhook
+        step without a secret of its own); `method` is POST for subscriptions."""
         started = time.monotonic()
         deadline = started + self.timeout
 
         def elapsed() -> int:
             return int((time.monotonic() - started) * 1000)
 
-        def failed(text: str) -> AttemptResult:
-            return AttemptResult(None, text[:ERROR_CHARS], elapsed())
+        def failed(text: str, refused: bool = False) -> AttemptResult:
+            return AttemptResult(None, text[:ERROR_CHARS], elapsed(), refused=refused)
 
         try:
             # Again at every attempt: the name may resolve elsewhere than when it was saved.
             target = check(url, allow_private=self.allow_private,
                            resolver=lambda host, port: self.resolver.resolve(host, port, deadline))
             headers = signing.headers(secret, message_id, int(time.time()), body)
-            status, excerpt = self._post(target, headers, body, deadline)
-        except UnsafeUrl as exc:
+            status, excerpt = self._post(target, headers, body, deadline, method)
+        except Unresolvable as exc:  # DNS may answer next time
             return failed(str(exc))
+        except UnsafeUrl as exc:
+            return failed(str(exc), refused=True)
         except DeadlineExceeded as exc:
             return failed(f"Timeout: {exc} Each attempt may take {self.timeout:g} s in all (DNS, connect, TLS, "
                           "sending and reading the answer).")
@@ -168,7 +173,8 @@ class Sender:
         error = None if 200 <= status < 300 else f"The receiver answered HTTP {status}."
         return AttemptResult(status, error, elapsed(), excerpt or None)
 
-    def _post(self, target: Target, headers: dict[str, str], body: bytes, deadline: float) -> tuple[int, str]:
+    def _post(self, target: Target, headers: dict[str, str], body: bytes, deadline: float,
+              method: str = "POST") -> tuple[int, str]:
         family = socket.AF_INET6 if target.address.version == 6 else socket.AF_INET
         raw = socket.socket(family, socket.SOCK_STREAM)
         sock: socket.socket = raw
@@ -190,7 +196,7 @@ class Sender:
                         _wait(sock, deadline, write=False)
                     except ssl.SSLWantWriteError:
                         _wait(sock, deadline, write=True)
-            view = memoryview(_request_head(target, headers, len(body)) + body)
+            view = memoryview(_request_head(target, headers, len(body), method) + body)
             while view:
                 sock.settimeout(_left(deadline, "sending"))
                 try:
@@ -198,7 +204,7 @@ class Sender:
                 except TimeoutError:
                     raise DeadlineExceeded("Ran out of time while sending.") from None
             response = http.client.HTTPResponse(_SocketShim(_DeadlineReader(sock, deadline)),  # type: ignore[arg-type]
-                                                method="POST")
+                                                method=method)
             response.begin()
             # Read a little: the excerpt is all we keep, and a receiver must not make us read gigabytes.
             excerpt = response.read(EXCERPT_CHARS * 4).decode("utf-8", "replace")[:EXCERPT_CHARS]

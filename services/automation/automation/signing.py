@@ -25,12 +25,14 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def headers(secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    """Every header a delivery carries, signature included."""
-    return {
+def headers(secret: str | None, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """Every header a delivery carries, signature included (none without a secret)."""
+    out = {
         "Content-Type": "application/json",
         "User-Agent": "crm-webhooks/1",
         "Webhook-Id": message_id,
         "Webhook-Timestamp": str(timestamp),
-        "Webhook-Signature": sign(secret, message_id, timestamp, body),
     }
+    if secret:
+        out["Webhook-Signature"] = sign(secret, message_id, timestamp, body)
+    return out

@@ -22,6 +22,10 @@ class UnsafeUrl(ValueError):
     """The URL is malformed or points somewhere a webhook must not go; the message says why."""
 
 
+class Unresolvable(UnsafeUrl):
+    """The host does not resolve (now: a later lookup may)."""
+
+
 @dataclass(frozen=True)
 class Target:
     scheme: str
@@ -62,14 +66,14 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise UnsafeUrl(f"The host {host!r} does not resolve.") from exc
+        raise Unresolvable(f"The host {host!r} does not resolve.") from exc
     addresses: list[IPAddress] = []
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])  # drop an IPv6 zone id
         if address not in addresses:
             addresses.append(address)
     if not addresses:
-        raise UnsafeUrl(f"The host {host!r} does not resolve.")
+        raise Unresolvable(f"The host {host!r} does not resolve.")
     return addresses
 
 

@@ -43,6 +43,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    method: str = "POST"
 
 
 @dataclass
@@ -58,7 +59,7 @@ def make_handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+            receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, self.command))
             status = receiver.statuses.pop(0) if receiver.statuses else 200
             answer = b'{"received": true}'
             self.send_response(status)
@@ -67,6 +68,8 @@ def make_handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
             self.wfile.write(answer)
+
+        do_PUT = do_PATCH = do_DELETE = do_POST  # noqa: N815 - workflow steps may use these
 
         def log_message(self, *_args: Any) -> None:
             pass

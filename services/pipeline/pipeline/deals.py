@@ -94,7 +94,10 @@ class DealService(RecordService[Deal]):
         if pipeline_id is None:
             # A tenant whose tenant.created event is still on its way (the first seconds after
             # signup) gets its default pipeline now; the consumer then finds it and does nothing.
-            found = default_pipeline(session) or self.pipelines.create_default_pipeline(session, context.require_tenant())
+            # Made by someone else meanwhile (the consumer, a first list or deal committing while
+            # we looked), the claim finds their row and makes none: read it again then.
+            found = default_pipeline(session) or self.pipelines.create_default_pipeline(session, context.require_tenant()) \
+                or default_pipeline(session)
             if found is None:
                 raise validation_error({"pipeline_id": ["There is no default pipeline: name one."]})
             return found

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import pytest
 from pipeline_helpers import make_deal
 
 from crm_core.context import tenant_context
@@ -12,8 +14,9 @@ from crm_events.envelope import Event
 from crm_events.log import OutgoingRecord, open_publisher, open_subscriber
 from crm_events.outbox import Outbox
 from crm_testing.apps import ServiceHarness, drain
+from pipeline import deals
 from pipeline.consumer import PROVISIONING_GROUP, TENANT_TOPIC, consumers
-from pipeline.service import PipelineService
+from pipeline.service import PipelineService, default_pipeline
 
 SALES = [("Lead", 10, "open"), ("Qualified", 25, "open"), ("Proposal", 50, "open"), ("Negotiation", 75, "open"),
          ("Won", 100, "won"), ("Lost", 0, "lost")]
@@ -128,3 +131,23 @@ def test_concurrent_first_reads_provision_one_pipeline(pipeline_service: Service
     assert {tuple(p["id"] for p in a.get_json()["data"]) for a in answers} == {
         tuple(p["id"] for p in answers[0].get_json()["data"])}
     assert len(answers[0].get_json()["data"]) == 1
+
+
+def test_first_deal_while_the_default_pipeline_is_being_made_lands_in_it(pipeline_service: ServiceHarness,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deal's first read found no default pipeline; the tenant.created consumer committed one before
+    the deal's own claim (which then makes none): the deal goes into the consumer's pipeline, not a 422."""
+    svc = pipeline_service
+    announce_tenant(svc, svc.tenant("racing"))
+    assert run_provisioning(svc) == 1
+    reads: list[int] = []
+
+    def before_the_commit_then_after(session: Any) -> Any:
+        reads.append(1)
+        return None if len(reads) == 1 else default_pipeline(session)
+
+    monkeypatch.setattr(deals, "default_pipeline", before_the_commit_then_after)
+    made = svc.client.post("/v1/deals", headers=svc.headers("racing"), json={"name": "First"})
+    assert made.status_code == 201, made.get_json()
+    [sales] = svc.client.get("/v1/pipelines", headers=svc.headers("racing")).get_json()["data"]
+    assert made.get_json()["pipeline_id"] == sales["id"] and len(reads) == 2

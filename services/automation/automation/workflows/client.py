@@ -114,8 +114,9 @@ class ServiceApi:
     def matches(self, tenant_id: uuid.UUID, record_type: str, record_id: str, text: str) -> bool:
         """Whether the record matches the filter text, as its own list would say (custom fields included)."""
         service, path = RECORDS[record_type]
+        quoted = str(record_id).replace("'", "''")  # an id from a webhook body is anyone's text
         resp = self.request(tenant_id, service, "GET", path,
-                            params={"filter": f"id = '{record_id}' and ({text})", "limit": 1})
+                            params={"filter": f"id = '{quoted}' and ({text})", "limit": 1})
         if not resp.ok:
             raise ServiceUnavailableError(f"filter on {record_type}: {resp.problem()}")
         return bool((resp.body or {}).get("data"))
