@@ -106,7 +106,11 @@ def _wait_run(platform: Platform, token: str, workflow_id: str, status: str, cou
         found = [r for r in _runs(platform, token, workflow_id) if r["status"] == status]
         return found if len(found) >= count else None
 
-    return wait_for(done, timeout=timeout, what=f"{count} {status} run(s)")
+    try:
+        return wait_for(done, timeout=timeout, what=f"{count} {status} run(s)")
+    except AssertionError as exc:  # say where the runs are instead
+        found = [_run(platform, token, r["id"]) for r in _runs(platform, token, workflow_id)]
+        raise AssertionError(f"{exc}; runs: {json.dumps(found, indent=1)[:4000]}") from None
 
 
 def test_the_example_gives_a_task_then_a_minute_later_the_tag(rig: tuple[Platform, OffsetClock]) -> None:
@@ -118,7 +122,7 @@ def test_the_example_gives_a_task_then_a_minute_later_the_tag(rig: tuple[Platfor
     _ok(platform.request("POST", "/v1/contacts", {"first_name": "Bob", "lifecycle_stage": "customer"}, token=token), 201)
     [waiting] = _wait_run(platform, token, workflow["id"], "waiting")
     assert waiting["record_id"] == ada["id"]
-    tasks = _ok(platform.request("GET", f"/v1/tasks?filter=contact_id = '{ada['id']}'", token=token))["data"]
+    tasks = _ok(platform.request("GET", f"/v1/tasks?contact_id={ada['id']}", token=token))["data"]
     assert [t["title"] for t in tasks] == ["Call Ada"]
     assert _ok(platform.request("GET", f"/v1/contacts/{ada['id']}", token=token))["tags"] == []
     clock.advance(seconds=61)
@@ -130,7 +134,7 @@ def test_the_example_gives_a_task_then_a_minute_later_the_tag(rig: tuple[Platfor
     assert detail["steps"][0]["output"] and detail["steps"][0]["started_at"] and detail["steps"][0]["finished_at"]
     assert len(_runs(platform, token, workflow["id"])) == 1  # Bob started no run
     # still one task: nothing ran twice
-    assert len(_ok(platform.request("GET", f"/v1/tasks?filter=contact_id = '{ada['id']}'", token=token))["data"]) == 1
+    assert len(_ok(platform.request("GET", f"/v1/tasks?contact_id={ada['id']}", token=token))["data"]) == 1
 
 
 def test_saving_checks_fields_filters_and_names_the_step(rig: tuple[Platform, OffsetClock]) -> None:
@@ -203,7 +207,7 @@ def test_manual_start_failure_and_retry_from_the_failed_step(rig: tuple[Platform
     _ok(platform.request("POST", f"/v1/workflows/{wf['id']}/runs", {"record_ids": [c["id"]]}, token=token), 202)
     [done] = _wait_run(platform, token, wf["id"], "completed")
     assert done["workflow_version"] == 2
-    tasks = _ok(platform.request("GET", f"/v1/tasks?filter=contact_id = '{c['id']}'", token=token))["data"]
+    tasks = _ok(platform.request("GET", f"/v1/tasks?contact_id={c['id']}", token=token))["data"]
     assert len(tasks) == 2
     assert _ok(platform.request("GET", f"/v1/contacts/{c['id']}", token=token))["lifecycle_stage"] == "customer"
 
@@ -211,13 +215,19 @@ def test_manual_start_failure_and_retry_from_the_failed_step(rig: tuple[Platform
 def test_an_incoming_webhook_needs_a_good_signature(rig: tuple[Platform, OffsetClock]) -> None:
     platform, _clock = rig
     token = platform.signup("Hook Co")["access_token"]
+    unlinked = {"name": "No record", "trigger": {"type": "webhook"},
+                "steps": [{"id": "task", "type": "create_task", "title": "Order {{ trigger.order }}"}]}
+    refused = _ok(platform.request("POST", "/v1/workflows", unlinked, token=token), 422)
+    assert "steps.task.type" in refused["errors"]  # a task links a record: these runs have none
+    buyer = _ok(platform.request("POST", "/v1/contacts", {"first_name": "Fay"}, token=token), 201)
     wf = _ok(platform.request("POST", "/v1/workflows", {
-        "name": "From the shop", "trigger": {"type": "webhook"},
-        "steps": [{"id": "task", "type": "create_task", "title": "Order {{ trigger.order }}"}]}, token=token), 201)
+        "name": "From the shop", "trigger": {"type": "webhook", "record_type": "contact"},
+        "steps": [{"id": "task", "type": "create_task", "title": "Order {{ trigger.order }} for {{ record.first_name }}"}]},
+        token=token), 201)
     url, secret = wf["webhook_url"], wf["webhook_signing_secret"]
     assert url and secret and "webhook_url" not in _ok(platform.request("GET", f"/v1/workflows/{wf['id']}", token=token))
     path = "/" + url.split("/", 3)[3]
-    body = json.dumps({"order": "A-17"}).encode()
+    body = json.dumps({"order": "A-17", "record_id": buyer["id"]}).encode()
     stamp = str(int(time.time()))
     good = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
     headers = {"Content-Type": "application/json", "X-Crm-Timestamp": stamp}
@@ -228,6 +238,8 @@ def test_an_incoming_webhook_needs_a_good_signature(rig: tuple[Platform, OffsetC
     again = platform.http.request("POST", platform.gateway_url + path, body=body, headers={**headers, "X-Crm-Signature": f"sha256={good}"})
     assert again.json()["status"] == "duplicate"
     _wait_run(platform, token, wf["id"], "completed")
+    tasks = _ok(platform.request("GET", f"/v1/tasks?contact_id={buyer['id']}", token=token))["data"]
+    assert [t["title"] for t in tasks] == ["Order A-17 for Fay"]
     assert platform.http.request("POST", platform.gateway_url + "/hooks/workflows/wfh_nope", body=body,
                                  headers=headers).status == 404
 
@@ -243,7 +255,7 @@ def test_a_dry_run_changes_nothing(rig: tuple[Platform, OffsetClock]) -> None:
     assert "Call Eve" in json.dumps(one["steps"][0]["would"])
     assert "would_wait_until" in one["steps"][1]
     time.sleep(1)
-    assert _ok(platform.request("GET", f"/v1/tasks?filter=contact_id = '{c['id']}'", token=token))["data"] == []
+    assert _ok(platform.request("GET", f"/v1/tasks?contact_id={c['id']}", token=token))["data"] == []
     assert _ok(platform.request("GET", f"/v1/contacts/{c['id']}", token=token))["tags"] == []
 
 

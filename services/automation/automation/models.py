@@ -113,9 +113,11 @@ def metadata() -> MetaData:
     """The service's full metadata: its records plus outbox, processed events, idempotency keys,
     the workflow tables and the timers of workflow delays and schedules."""
     from automation.workflows import models as _workflow_tables  # noqa: F401 - registers on Base.metadata
+    from automation.workflows.tables import round_robin_table
     from crm_db.timers import timer_table
 
     timer_table(Base.metadata)
+    round_robin_table(Base.metadata)
     event_tables(Base.metadata)
     idempotency_table(Base.metadata)
     return Base.metadata

@@ -240,16 +240,36 @@ def parse_definition(raw: Mapping[str, Any], actions: Mapping[str, Action]) -> D
             continue
         own = {k: v for k, v in item.items() if k not in ("id", "type", "next")}
         try:
-            params = schema().load(own)
+            loaded = schema().load(own)
         except ValidationError as exc:
             errors.update(flatten_errors(exc.messages, where))
             continue
+        # Actions take the step's JSON as written (their schema has checked it); flow steps the
+        # loaded values (dates parsed).
+        params = loaded if head["type"] in FLOW_SCHEMAS else own
         steps.append((head["id"], head["type"], params, head.get("next")))
     if errors:
         raise DefinitionErrors(errors)
     graph = _graph(steps)
     _check_graph(graph)
-    return Definition(trigger, tuple(graph))
+    definition = Definition(trigger, tuple(graph))
+    _check_record_types(definition, actions)
+    return definition
+
+
+def _check_record_types(definition: Definition, actions: Mapping[str, Action]) -> None:
+    """An action that acts on a kind of record, in a workflow whose runs have another or none."""
+    record_type, errors = definition.record_type, {}
+    for step in definition.steps:
+        allowed = actions[step.type].record_types if step.type in actions else None
+        if allowed is None or record_type in allowed:
+            continue
+        kinds = ", ".join(sorted(allowed))
+        errors[f"steps.{step.id}.type"] = [
+            f"{step.type} acts on a {kinds}; this workflow's runs have no record (give the trigger a record_type)."
+            if record_type is None else f"{step.type} acts on a {kinds}, not on a {record_type}."]
+    if errors:
+        raise DefinitionErrors(errors)
 
 
 def _graph(steps: list[tuple[str, str, dict[str, Any], str | None]]) -> list[Step]:

@@ -72,6 +72,12 @@ class Work:
     record_stale: bool
     trigger: dict[str, Any]
     first_action: bool
+    key_generation: int = 0
+
+    @property
+    def idempotency_key(self) -> str:
+        key = f"wf:{self.run_id}:{self.step.id}"
+        return f"{key}:{self.key_generation}" if self.key_generation else key
 
 
 @dataclass
@@ -211,7 +217,8 @@ class RunWorker:
             row.status = RUNNING
             return Work(run.tenant_id, run.id, run.workflow_id, definition, step, row.attempts,
                         as_utc(row.started_at or now), run.wait_token, list(run.causation or []), run.record_type,
-                        run.record_id, run.record, run.record_stale, dict(run.trigger or {}), first_action)
+                        run.record_id, run.record, run.record_stale, dict(run.trigger or {}), first_action,
+                        row.key_generation or 0)
 
     # -- (2) execute -----------------------------------------------------------------------------
 
@@ -262,7 +269,7 @@ class RunWorker:
 
     def _context(self, work: Work, record: dict[str, Any] | None, *, dry_run: bool = False) -> StepContext:
         return StepContext(work.tenant_id, work.workflow_id, work.run_id, work.step.id,
-                           f"wf:{work.run_id}:{work.step.id}", work.causation, work.record_type, work.record_id,
+                           work.idempotency_key, work.causation, work.record_type, work.record_id,
                            record, work.trigger, self.api, work.started_at, dry_run=dry_run)
 
     def _fan_out(self, work: Work) -> Outcome:
@@ -322,6 +329,8 @@ class RunWorker:
             metrics().workflow_steps.labels(work.step.type, "retrying").inc()
             return False
         row.status, row.finished_at = "failed", now
+        if not outcome.retryable:
+            row.key_generation = (row.key_generation or 0) + 1  # refused: a retry asks afresh (models.py)
         metrics().workflow_steps.labels(work.step.type, "failed").inc()
         attempts = f" after {row.attempts} attempts" if row.attempts > 1 else ""
         runs.finish(session, run, now, "failed", f"Step {work.step.id!r} failed{attempts}: {row.error}"[:2000])

@@ -128,6 +128,11 @@ class WorkflowRunStep(TenantScoped, Base):
     output: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     error: Mapped[str | None] = mapped_column(String(2000))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Part of the step's idempotency key after the first: a step that failed for good (the
+    # service refused it: nothing was done) gets a fresh key when the run is retried, so the
+    # service does not replay its stored refusal. A step that failed without an answer keeps its
+    # key: it may have been done, and the retry must not do it twice.
+    key_generation: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -35,10 +35,14 @@ def limits(settings: Settings) -> Limits:
                   schedule_max_records=number("CRM_WORKFLOW_SCHEDULE_MAX_RECORDS", 10_000))
 
 
-def action_registry() -> ActionRegistry:
+def action_registry(settings: Settings, db: Database | None) -> ActionRegistry:
+    from automation.sender import DEFAULT_TIMEOUT, Sender
+    from automation.service import ALLOW_PRIVATE
     from automation.workflows.actions import actions
 
-    return actions()
+    sender = Sender(allow_private=settings.get_bool(ALLOW_PRIVATE),
+                    timeout=float(settings.get("CRM_WEBHOOK_TIMEOUT_SECONDS", str(DEFAULT_TIMEOUT)) or DEFAULT_TIMEOUT))
+    return actions(db=db, sender=sender)
 
 
 @dataclass
@@ -49,9 +53,9 @@ class WorkflowParts:
     limits: Limits
 
     @classmethod
-    def build(cls, settings: Settings) -> WorkflowParts:
+    def build(cls, settings: Settings, db: Database | None = None) -> WorkflowParts:
         api = ServiceApi(settings) if settings.internal_private_key else None
-        return cls(settings, api, action_registry(), limits(settings))
+        return cls(settings, api, action_registry(settings, db), limits(settings))
 
     def service(self) -> WorkflowService:
         return WorkflowService(self.api, self.actions, self.limits)
@@ -77,18 +81,18 @@ class WorkflowParts:
 
 
 def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
-    parts = WorkflowParts.build(runtime.settings)
+    parts = WorkflowParts.build(runtime.settings, runtime.db)
     service = parts.service()
     worker = RunWorker(runtime.db, parts.api, parts.actions, parts.limits) if parts.api else None  # for dry runs
     routes.register(bp, runtime, service, worker)
 
 
 def background(settings: Settings, db: Database) -> list:
-    parts = WorkflowParts.build(settings)
+    parts = WorkflowParts.build(settings, db)
     return [parts.worker(db).run, parts.timers(db).run]
 
 
-def consumers(settings: Settings, _db: Database, topics: list[str]) -> list[ConsumerSpec]:
-    parts = WorkflowParts.build(settings)
+def consumers(settings: Settings, db: Database, topics: list[str]) -> list[ConsumerSpec]:
+    parts = WorkflowParts.build(settings, db)
     triggers = parts.triggers()
     return [ConsumerSpec(GROUP, list(topics), {"*": triggers.on_event})]
