@@ -221,6 +221,17 @@ def _seed(platform: Platform, t: Tenant, receiver: Receiver) -> None:
                             60, f"a delivery for {t.label}'s webhook")
     for d in deliveries[:3]:
         t.add("/v1/webhooks/{}/deliveries", d["id"], hook_id)
+    # Workflows: a manual one started on a contact (a run with steps), and a webhook-triggered one
+    # (its secret URL and signing secret are the tenant's strings).
+    flow = post("/v1/workflows", {"name": f"Workflow {m}", "trigger": {"type": "manual", "record_type": "contact"},
+                                  "steps": [{"id": "tag", "type": "add_tags", "tags": [f"wf-{m}"]}]})
+    t.add("/v1/workflows", flow["id"])
+    started = _ok(platform.request("POST", f"/v1/workflows/{flow['id']}/runs", {"record_ids": [contacts[0]["id"]]}, token=tok), 202)
+    t.add("/v1/workflow-runs", started["data"][0]["id"])
+    hooked = post("/v1/workflows", {"name": f"Hooked {m}", "trigger": {"type": "webhook", "record_type": "contact"},
+                                    "steps": [{"id": "tag", "type": "add_tags", "tags": [f"hook-{m}"]}]})
+    t.add("/v1/workflows", hooked["id"])
+    t.strings |= {f"Workflow {m}", f"Hooked {m}", f"wf-{m}", hooked["webhook_signing_secret"], hooked["webhook_url"].rsplit("/", 1)[1]}
     for n in range(2):
         rows = f"email,first_name,last_name\nimported{n}.{m}@{m}.example,Imp{n},Imported {m}\nnot-an-email {m},Bad,Row {m}\n"
         resp = platform.http.request("POST", platform.gateway_url + "/v1/imports", retries=False,
