@@ -32,6 +32,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from workflow_rig import Rig, get_run, list_runs, ok, step_of, wait_run, wait_runs, workflow_rig
 
 from automation import signing
@@ -126,14 +127,12 @@ def _waiting_at(platform: Platform, token: str, run_id: str, step_id: str) -> di
 
 
 def _metric(platform: Platform, name: str, **labels: str) -> float:
-    """A counter of the automation process (its loops run in this process: the registry is this one's)."""
+    """A counter on automation's /metrics (its loops run in this process: the registry is this one's)."""
     text = platform.http.request("GET", platform.services["automation"].url + "/metrics").data.decode()
-    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    for line in text.splitlines():
-        if line.startswith(f"{name}{{") and "}" in line:
-            got = ",".join(sorted(line[len(name) + 1:line.index("}")].split(",")))
-            if got == want:
-                return float(line.rsplit(" ", 1)[1])
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
     return 0.0
 
 
@@ -419,9 +418,11 @@ def test_send_email_renders_the_template_and_sends_once_though_retried(rig: Rig,
          "purpose": "transactional"}])
     flaky = _LostOnce(rig.actions["send_email"])
     monkeypatch.setitem(rig.actions, "send_email", flaky)
+    retrying = _metric(platform, "crm_workflow_steps_total", type="send_email", outcome="retrying")
     [run_id] = _start(platform, token, wf, [ada["id"]])
     done = wait_run(platform, token, run_id, "completed")
     assert step_of(done, "mail")["attempts"] == 2 and flaky.keys == [f"wf:{run_id}:mail"] * 2
+    assert _metric(platform, "crm_workflow_steps_total", type="send_email", outcome="retrying") == retrying + 1
 
     listed = wait_for_json(platform, f"/v1/mail/messages?refers_to_type=contact&refers_to_id={ada['id']}", token,
                            lambda body: body["data"] and body["data"][0]["status"] == "sent", timeout=60)["data"]
@@ -498,13 +499,20 @@ def test_enrol_starts_another_workflow_and_stop_workflow_cancels_its_waiting_run
         wait_run(platform, token, run_id, "completed")
     nurtured = {r["record_id"]: r for r in wait_runs(platform, token, nurture["id"], "waiting", count=2)}
     assert set(nurtured) == {ada, bob}
-    assert {nurtured[ada]["trigger"]["type"], nurtured[ada]["trigger"]["workflow_id"]} == {"enrol", enrol["id"]}
+    trigger = nurtured[ada]["trigger"]
+    assert (trigger["type"], trigger["workflow_id"], trigger["run_id"]) == ("enrol", enrol["id"], enrolments[0])
+    assert nurtured[ada]["causation"] == [enrolments[0], nurtured[ada]["id"]]  # started by that run
     [stopper] = _start(platform, token, stop, [ada])
     wait_run(platform, token, stopper, "completed")
     cancelled = wait_run(platform, token, nurtured[ada]["id"], "cancelled")
     assert stopper in (cancelled["error"] or "")
     assert get_run(platform, token, nurtured[bob]["id"])["status"] == "waiting"  # Bob's run is not touched
-    # The same enrolment again (a retry of that run) starts nothing twice.
+    # A week later Bob's run goes on; Ada's delay, cancelled with its run, wakes nothing.
+    rig.clock.advance(days=7, minutes=1)
+    wait_run(platform, token, nurtured[bob]["id"], "completed")
+    assert [t["title"] for t in _get(platform, token, f"/v1/tasks?contact_id={bob}")["data"]] == ["Follow up Bob"]
+    assert _get(platform, token, f"/v1/tasks?contact_id={ada}")["data"] == []
+    assert get_run(platform, token, nurtured[ada]["id"])["status"] == "cancelled"
     assert len(list_runs(platform, token, nurture["id"])) == 2
 
 
