@@ -278,6 +278,9 @@ def test_every_kind_of_delay_wakes_when_it_should(rig: Rig) -> None:
     calendar = _post(platform, token, "/v1/business-hours", {
         "name": "NY mornings", "time_zone": "America/New_York",
         "frames": {d: [{"start": "09:00", "end": "10:00"}] for d in WEEK}})
+    _post(platform, token, "/v1/business-hours", {  # `business_hours: true` counts in the default one
+        "name": "Lunch hour", "time_zone": "UTC", "is_default": True,
+        "frames": {d: [{"start": "12:00", "end": "13:00"}] for d in WEEK}})
     base = clock()
     until = (base + dt.timedelta(days=2)).replace(microsecond=0)
     close = (base + dt.timedelta(days=5)).date()
@@ -288,6 +291,7 @@ def test_every_kind_of_delay_wakes_when_it_should(rig: Rig) -> None:
         {"id": "u", "type": "delay", "until": until.isoformat()},
         {"id": "f", "type": "delay", "until_field": "expected_close_date", "offset_minutes": 540},
         {"id": "b", "type": "delay", "minutes": 90, "business_hours": calendar["id"]},
+        {"id": "bd", "type": "delay", "minutes": 30, "business_hours": True},
         {"id": "t", "type": "create_task", "title": "Timed out: {{ record.name }}"},
     ])
     [run_id] = _start(platform, token, wf, [deal["id"]])
@@ -315,8 +319,13 @@ def test_every_kind_of_delay_wakes_when_it_should(rig: Rig) -> None:
     local = woke.astimezone(zone)
     assert dt.time(9, 0) <= local.time() <= dt.time(10, 0)
     clock.advance_to(woke)
+    bd = _waiting_at(platform, token, run_id, "bd")
+    # 09:30 in New York is past 13:00 UTC (EST or EDT): the default calendar's next hour is tomorrow's.
+    default_woke = dt.datetime.combine(close + dt.timedelta(days=2), dt.time(12, 30), dt.UTC)
+    assert _iso(bd["output"]["until"]) == default_woke, bd
+    clock.advance_to(default_woke)
     done = wait_run(platform, token, run_id, "completed")
-    assert [s["step_id"] for s in done["steps"]] == ["h", "d", "u", "f", "b", "t"]
+    assert [s["step_id"] for s in done["steps"]] == ["h", "d", "u", "f", "b", "bd", "t"]
     assert all(s["status"] == "succeeded" and s["attempts"] == 1 for s in done["steps"])
     assert [t["title"] for t in _get(platform, token, f"/v1/tasks?deal_id={deal['id']}")["data"]] == ["Timed out: Timed"]
 
