@@ -39,12 +39,19 @@ class FakeApi:
     def __init__(self) -> None:
         self.records: dict[str, dict[str, Any]] = {}
         self.matching: set[str] = set()  # record ids that match any condition
+        self.by_email: dict[str, list[str]] = {}  # contacts by address, for "email = '...'" selects
+        self.selects: list[str] = []
 
     def record(self, tenant_id: uuid.UUID, record_type: str, record_id: str) -> dict[str, Any] | None:
         return self.records.get(record_id)
 
     def matches(self, tenant_id: uuid.UUID, record_type: str, record_id: str, text: str) -> bool:
         return record_id in self.matching
+
+    def select_ids(self, tenant_id: uuid.UUID, record_type: str, text: str | None, limit: int) -> list[str]:
+        self.selects.append(f"{record_type}: {text}")
+        address = (text or "").removeprefix("email = '").removesuffix("'")
+        return self.by_email.get(address, [])[:limit]
 
 
 @pytest.fixture
@@ -189,6 +196,27 @@ def test_wait_for_event_ends_on_the_event_or_takes_the_timeout_branch(db: Databa
     assert [p["title"] for _k, p in rig.calls] == ["Say thanks", "Nudge"]
     assert set(rig.steps(by_record["d1"].id)) == {"wait", "won"}
     assert set(rig.steps(by_record["d2"].id)) == {"wait", "nudge"}
+
+
+def test_a_wait_for_mail_ends_when_the_runs_contact_wrote_it(db: Database) -> None:
+    """crm.mail.received names no contact: its sender's address is looked up, only while a run waits for mail."""
+    rig = Rig(db)
+    rig.workflow({"type": "event", "event": "crm.contact.created"}, [
+        {"id": "wait", "type": "wait_for_event", "event": "crm.mail.received", "timeout_days": 2, "on_timeout": "end"},
+        {"id": "replied", "type": "create_task", "title": "Replied"},
+    ])
+    rig.api.by_email["ada@example.com"] = ["c1"]
+    rig.event("crm.mail.received", "m0", {"from": {"address": "ada@example.com"}})
+    assert rig.api.selects == []  # nobody waits for mail: no lookup
+    for contact in ("c1", "c2"):
+        rig.api.records[contact] = {"id": contact}
+        rig.event("crm.contact.created", contact)
+    rig.settle()
+    rig.event("crm.mail.received", "m1", {"from": {"address": "ada@example.com", "name": "Ada"}})
+    rig.settle()
+    assert rig.api.selects == ["contact: email = 'ada@example.com'"]
+    assert {r.record_id: r.status for r in rig.runs()} == {"c1": "completed", "c2": "waiting"}
+    assert [p["title"] for _k, p in rig.calls] == ["Replied"]
 
 
 def test_a_causation_chain_deeper_than_the_limit_stops_with_a_clear_error(db: Database) -> None:

@@ -25,8 +25,12 @@ from crm_db.base import utcnow
 from crm_events.envelope import Event
 
 # Fields of an event's data naming the records it is also about: a wait for "the contact
-# replied" matches a crm.mail.received or crm.activity.created whose contact_id is the run's record.
+# replied" matches a crm.activity.created whose contact_id is the run's record.
 LINKS = ("contact_id", "company_id", "deal_id", "ticket_id")
+# crm.mail.received names no contact (mail routes by mailbox, not by sender): it is about the
+# contacts whose address sent it, asked of contacts only when some run waits for mail.
+MAIL_RECEIVED = "crm.mail.received"
+MAX_SENDER_CONTACTS = 20
 
 
 def _event_time(event: Event) -> dt.datetime | None:
@@ -79,6 +83,8 @@ class Triggers:
 
     def _end_waits(self, session: Session, event: Event) -> None:
         about = {event.subject, *(str(event.data[k]) for k in LINKS if event.data.get(k))}
+        if event.type == MAIL_RECEIVED:
+            about |= self._senders(session, event)
         waits = session.scalars(select(WorkflowWait).where(
             WorkflowWait.event_type == event.type, WorkflowWait.record_id.in_(sorted(about)))).all()
         for wait in waits:
@@ -91,6 +97,16 @@ class Triggers:
                     continue
             runs.wake(session, run, run.current_step or "end", self.now(),
                       output={"event_id": event.id, "event_type": event.type, "by": "event"})
+
+    def _senders(self, session: Session, event: Event) -> set[str]:
+        """Ids of the contacts whose email sent this mail (none looked up when no run waits for mail)."""
+        sender = event.data.get("from") if isinstance(event.data.get("from"), dict) else {}
+        address = str(sender.get("address") or "").strip()
+        if not address or session.scalars(select(WorkflowWait.id).where(
+                WorkflowWait.event_type == MAIL_RECEIVED).limit(1)).first() is None:
+            return set()
+        quoted = address.replace("'", "''")  # the sender is anyone's text
+        return set(self.api.select_ids(event_tenant(event), "contact", f"email = '{quoted}'", MAX_SENDER_CONTACTS))
 
 
 def event_tenant(event: Event) -> uuid.UUID:
