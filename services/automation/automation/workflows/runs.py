@@ -96,7 +96,8 @@ def start_run(session: Session, workflow: Workflow, definition: Definition, *, t
     run = WorkflowRun(id=run_id, workflow_id=workflow.id, workflow_version=workflow.version_number, status=RUNNING,
                       trigger_key=trigger_key[:200], trigger=trigger, record_type=record_type, record_id=record_id,
                       causation=chain, current_step=first_step or definition.first, step_count=0, wait_token=0,
-                      started_by=started_by, event_time=event_time, record_stale=True)
+                      started_by=started_by, event_time=event_time, record_stale=True,
+                      created_at=now)  # the same clock as the runs-per-minute count below
     error = None
     if len(causation) >= limits.max_chain:
         error = (f"Loop stopped: this run would be number {len(chain)} in a chain of workflow runs, each "
