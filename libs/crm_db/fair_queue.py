@@ -17,12 +17,35 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Integer, Table, TextClause, bindparam, func, select, text, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    TextClause,
+    UniqueConstraint,
+    Uuid,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from crm_db.timers import BigId
 
 _PG = """
 WITH RECURSIVE tenants AS (
@@ -42,6 +65,54 @@ LIMIT :limit
 """
 
 Claimed = tuple[uuid.UUID, uuid.UUID]  # (tenant_id, key: the delivery's or message's id)
+
+
+def queue_table(name: str, metadata: MetaData, key: str, parent: str) -> Table:
+    """A queue of `parent`'s rows: (id, tenant_id, <key>, due_at), one row per item, gone with
+    its parent row (composite foreign key), with the indexes the claim reads. Constraint names
+    follow `<name>_tenant_<item>_key`, `<name>_<item>_fkey` (item: the key without `_id`)."""
+    item = key.removesuffix("_id")
+    return Table(
+        name, metadata,
+        Column("id", BigId, primary_key=True, autoincrement=True),
+        Column("tenant_id", Uuid(), nullable=False),
+        Column(key, Uuid(), nullable=False),
+        Column("due_at", DateTime(timezone=True), nullable=False),
+        UniqueConstraint("tenant_id", key, name=f"{name}_tenant_{item}_key"),
+        ForeignKeyConstraint(["tenant_id", key], [f"{parent}.tenant_id", f"{parent}.id"],
+                             ondelete="CASCADE", name=f"{name}_{item}_fkey"),
+        Index(f"{name}_due_idx", "due_at", "id"),
+        Index(f"{name}_tenant_due_idx", "tenant_id", "due_at", "id"),  # the fair claim: each tenant's oldest due rows
+    )
+
+
+class TenantSlots:
+    """A worker's items in flight per tenant (at most `per_tenant` each, `total` in all): what is
+    left is the `room` a FairQueue claim respects, so one tenant's backlog or slow work never takes
+    the slots the others need. `freed` is set whenever an item ends (a slot may be free again)."""
+
+    def __init__(self, total: int, per_tenant: int) -> None:
+        self.total, self.per_tenant = max(1, total), max(1, per_tenant)
+        self._lock = threading.Lock()
+        self._inflight: collections.Counter[uuid.UUID] = collections.Counter()
+        self.freed = threading.Event()
+
+    def free(self) -> tuple[int, dict[uuid.UUID, int]]:
+        """(slots free in all, room left per tenant that has items in flight)."""
+        with self._lock:
+            return (self.total - sum(self._inflight.values()),
+                    {t: self.per_tenant - n for t, n in self._inflight.items()})
+
+    def take(self, tenant_id: uuid.UUID) -> None:
+        with self._lock:
+            self._inflight[tenant_id] += 1
+
+    def release(self, tenant_id: uuid.UUID) -> None:
+        with self._lock:
+            self._inflight[tenant_id] -= 1
+            if self._inflight[tenant_id] <= 0:
+                del self._inflight[tenant_id]
+        self.freed.set()
 
 
 @dataclass
@@ -75,6 +146,17 @@ class FairQueue:
                         q.c.due_at).where(*where).subquery()
         return list(conn.execute(select(ranked).where(ranked.c.rank <= per)
                                  .order_by(ranked.c.rank, ranked.c.due_at, ranked.c.id).limit(limit)).all())
+
+    def set_due(self, session: Session, tenant_id: uuid.UUID, item: uuid.UUID, due_at: dt.datetime) -> None:
+        """Queue the item at `due_at` (one row per item: moved if it is queued already)."""
+        q = self.table
+        where = (q.c.tenant_id == tenant_id, q.c[self.key] == item)
+        if session.execute(update(q).where(*where).values(due_at=due_at)).rowcount == 0:  # type: ignore[attr-defined]
+            session.execute(insert(q).values({"tenant_id": tenant_id, self.key: item, "due_at": due_at}))
+
+    def remove(self, session: Session, tenant_id: uuid.UUID, item: uuid.UUID) -> None:
+        q = self.table
+        session.execute(delete(q).where(q.c.tenant_id == tenant_id, q.c[self.key] == item))
 
     def claim(self, conn: Connection, now: dt.datetime, limit: int, *, per: int, lease: dt.timedelta,
               room: Mapping[uuid.UUID, int] | None = None, lane: int | None = None) -> list[Claimed]:

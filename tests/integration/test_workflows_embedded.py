@@ -3,8 +3,9 @@ as `make up` runs them: the example starts a run, makes the task and waits on it
 
 from __future__ import annotations
 
-from crm_testing.platform import Platform, wait_for
 from test_workflows_flow import EXAMPLE
+
+from crm_testing.platform import Platform, wait_for
 
 
 def test_the_example_runs_on_the_embedded_default(embedded_platform: Platform) -> None:

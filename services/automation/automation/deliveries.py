@@ -11,11 +11,12 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import Select, delete, insert, select, update
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from automation.models import WebhookAttempt, WebhookDelivery, WebhookSubscription, delivery_queue
 from crm_core.errors import Conflict, NotFound
+from crm_db.fair_queue import FairQueue
 from crm_events.envelope import Event
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
@@ -33,17 +34,16 @@ def matches(patterns: Iterable[str], event_type: str) -> bool:
     return False
 
 
+_QUEUE = FairQueue(delivery_queue, "delivery_id")
+
+
 def set_due(session: Session, delivery: WebhookDelivery, due_at: dt.datetime) -> None:
     """Put the delivery in the queue at `due_at` (one queue row per delivery)."""
-    where = (delivery_queue.c.tenant_id == delivery.tenant_id, delivery_queue.c.delivery_id == delivery.id)
-    if session.execute(update(delivery_queue).where(*where).values(due_at=due_at)).rowcount == 0:
-        session.execute(insert(delivery_queue).values(tenant_id=delivery.tenant_id, delivery_id=delivery.id,
-                                                      due_at=due_at))
+    _QUEUE.set_due(session, delivery.tenant_id, delivery.id, due_at)
 
 
 def unqueue(session: Session, tenant_id: uuid.UUID, delivery_id: uuid.UUID) -> None:
-    session.execute(delete(delivery_queue).where(delivery_queue.c.tenant_id == tenant_id,
-                                                 delivery_queue.c.delivery_id == delivery_id))
+    _QUEUE.remove(session, tenant_id, delivery_id)
 
 
 def enqueue(session: Session, subscription_id: uuid.UUID, event: Event, now: dt.datetime) -> WebhookDelivery:

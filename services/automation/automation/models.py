@@ -13,14 +13,12 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
-    Column,
     DateTime,
     ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
     String,
-    Table,
     Text,
     UniqueConstraint,
     Uuid,
@@ -28,7 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from crm_db.base import JsonType, TenantScoped
-from crm_events.tables import BigId, event_tables
+from crm_db.fair_queue import queue_table
+from crm_events.tables import event_tables
 from crm_http.idempotency import idempotency_table
 
 
@@ -94,19 +93,7 @@ class WebhookAttempt(TenantScoped, Base):
 # row from a query without app.tenant_id. So the loop scans this small table, then handles each
 # delivery inside tenant_context(tenant_id), where the scoping and RLS apply as usual. Nothing in
 # it is served over the API; it holds ids and due times only.
-delivery_queue = Table(
-    "delivery_queue", Base.metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("tenant_id", Uuid(), nullable=False),
-    Column("delivery_id", Uuid(), nullable=False),
-    Column("due_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("tenant_id", "delivery_id", name="delivery_queue_tenant_delivery_key"),
-    ForeignKeyConstraint(["tenant_id", "delivery_id"], ["webhook_deliveries.tenant_id", "webhook_deliveries.id"],
-                         ondelete="CASCADE", name="delivery_queue_delivery_fkey"),
-    Index("delivery_queue_due_idx", "due_at", "id"),
-    # The fair claim reads each tenant's oldest due rows (worker.py).
-    Index("delivery_queue_tenant_due_idx", "tenant_id", "due_at", "id"),
-)
+delivery_queue = queue_table("delivery_queue", Base.metadata, "delivery_id", "webhook_deliveries")
 
 
 def metadata() -> MetaData:

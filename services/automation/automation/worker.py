@@ -15,7 +15,6 @@ Webhook-Id.
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import logging
 import random
@@ -38,7 +37,7 @@ from crm_core.metrics import metrics
 from crm_core.settings import Settings
 from crm_db.base import utcnow
 from crm_db.database import Database
-from crm_db.fair_queue import FairQueue
+from crm_db.fair_queue import FairQueue, TenantSlots
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +70,8 @@ class DeliveryWorker:
         self.db = db
         self.sender = sender
         self.retry_base = max(0.0, retry_base)
-        self.concurrency = max(1, concurrency)
-        self.tenant_concurrency = max(1, tenant_concurrency)
+        self.slots = TenantSlots(concurrency, tenant_concurrency)
         self.idle_sleep = idle_sleep
-        self._lock = threading.Lock()
-        self._inflight: collections.Counter[uuid.UUID] = collections.Counter()
-        self._freed = threading.Event()  # an attempt finished: a slot may be free again
         self._pool: ThreadPoolExecutor | None = None
 
     @classmethod
@@ -100,8 +95,8 @@ class DeliveryWorker:
                 if not started:
                     # Nothing to start (idle, pool full, or only capped tenants due): wait for a
                     # finished attempt or the next poll.
-                    self._freed.wait(self.idle_sleep)
-                    self._freed.clear()
+                    self.slots.freed.wait(self.idle_sleep)
+                    self.slots.freed.clear()
         finally:
             self.close()
 
@@ -119,32 +114,22 @@ class DeliveryWorker:
         return len(futures)
 
     def _dispatch(self, now: dt.datetime) -> list[Future[None]]:
-        with self._lock:
-            free = self.concurrency - sum(self._inflight.values())
-            room = {t: self.tenant_concurrency - n for t, n in self._inflight.items()}
+        free, room = self.slots.free()
         if free <= 0:
             return []
         claimed = self._claim(now, free, room)
         if not claimed:
             return []
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="webhook-delivery")
+            self._pool = ThreadPoolExecutor(self.slots.total, thread_name_prefix="webhook-delivery")
         started = time.monotonic()
         futures = []
         for tenant_id, delivery_id in claimed:
-            with self._lock:
-                self._inflight[tenant_id] += 1
+            self.slots.take(tenant_id)
             future = self._pool.submit(self._attempt, tenant_id, delivery_id, now, started)
-            future.add_done_callback(lambda _f, t=tenant_id: self._release(t))
+            future.add_done_callback(lambda _f, t=tenant_id: self.slots.release(t))
             futures.append(future)
         return futures
-
-    def _release(self, tenant_id: uuid.UUID) -> None:
-        with self._lock:
-            self._inflight[tenant_id] -= 1
-            if self._inflight[tenant_id] <= 0:
-                del self._inflight[tenant_id]
-        self._freed.set()
 
     def _attempt(self, tenant_id: uuid.UUID, delivery_id: uuid.UUID, now: dt.datetime, started: float) -> None:
         at = now + dt.timedelta(seconds=time.monotonic() - started)
@@ -157,7 +142,7 @@ class DeliveryWorker:
     def _claim(self, now: dt.datetime, limit: int, room: dict[uuid.UUID, int]) -> list[Claimed]:
         """Up to `limit` due deliveries, every tenant's oldest first, none beyond a tenant's room."""
         with self.db.engine.begin() as conn:
-            return _QUEUE.claim(conn, now, limit, per=self.tenant_concurrency, lease=LEASE, room=room)
+            return _QUEUE.claim(conn, now, limit, per=self.slots.per_tenant, lease=LEASE, room=room)
 
     def _deliver(self, delivery_id: uuid.UUID, at: dt.datetime) -> None:
         with self.db.transaction() as session:

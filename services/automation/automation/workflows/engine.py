@@ -13,7 +13,6 @@ of them cost their rows.
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import logging
 import random
@@ -32,7 +31,7 @@ from automation.models import Base
 from automation.workflows import runs
 from automation.workflows.client import ServiceApi, ServiceUnavailableError
 from automation.workflows.definition import END, Definition, Step
-from automation.workflows.models import RUNNING, WAITING, Workflow, WorkflowRun, WorkflowRunStep, run_queue
+from automation.workflows.models import RUNNING, WAITING, Workflow, WorkflowRun, WorkflowRunStep
 from automation.workflows.scheduling import FAN_OUT, delay_until
 from automation.workflows.steps import ActionRegistry, StepContext, StepError
 from automation.workflows.tracing import workflow_writes
@@ -40,7 +39,7 @@ from crm_core.context import tenant_context
 from crm_core.metrics import metrics
 from crm_db.base import as_utc, utcnow
 from crm_db.database import Database
-from crm_db.fair_queue import FairQueue
+from crm_db.fair_queue import TenantSlots
 from crm_events.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -49,7 +48,6 @@ MAX_ATTEMPTS = 5
 BACKOFF = (5, 30, 120, 600, 1800)  # seconds after attempt 1, 2, ...: times the retry base / 5
 LEASE = dt.timedelta(minutes=5)  # far above a step's HTTP deadline: only a dead worker lets it run out
 STEPS_PER_CLAIM = 50  # a long run yields its slot now and then
-_QUEUE = FairQueue(run_queue, "run_id")
 FAN_OUT_STEP = Step(FAN_OUT, FAN_OUT, {}, END)
 
 
@@ -100,12 +98,9 @@ class RunWorker:
                  concurrency: int = 8, tenant_concurrency: int = 4, idle_sleep: float = 0.5,
                  retry_base: float = 5.0, now: Callable[[], dt.datetime] = utcnow) -> None:
         self.db, self.api, self.actions, self.limits = db, api, actions, limits
-        self.concurrency, self.tenant_concurrency = max(1, concurrency), max(1, tenant_concurrency)
+        self.slots = TenantSlots(concurrency, tenant_concurrency)
         self.idle_sleep, self.retry_base, self.now = idle_sleep, retry_base, now
         self.outbox = Outbox("automation", Base.metadata)
-        self._lock = threading.Lock()
-        self._inflight: collections.Counter[uuid.UUID] = collections.Counter()
-        self._freed = threading.Event()
         self._pool: ThreadPoolExecutor | None = None
 
     # -- the loop ------------------------------------------------------------------------------
@@ -120,8 +115,8 @@ class RunWorker:
                     stop.wait(2.0)
                     continue
                 if not started:
-                    self._freed.wait(self.idle_sleep)
-                    self._freed.clear()
+                    self.slots.freed.wait(self.idle_sleep)
+                    self.slots.freed.clear()
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
@@ -141,33 +136,23 @@ class RunWorker:
         return total
 
     def _dispatch(self) -> list[Future[None]]:
-        with self._lock:
-            free = self.concurrency - sum(self._inflight.values())
-            room = {t: self.tenant_concurrency - n for t, n in self._inflight.items()}
+        free, room = self.slots.free()
         if free <= 0:
             return []
         now = self.now()
         with self.db.engine.begin() as conn:
-            claimed = _QUEUE.claim(conn, now, free, per=self.tenant_concurrency, lease=LEASE, room=room)
+            claimed = runs.QUEUE.claim(conn, now, free, per=self.slots.per_tenant, lease=LEASE, room=room)
         if not claimed:
             return []
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="workflow-run")
+            self._pool = ThreadPoolExecutor(self.slots.total, thread_name_prefix="workflow-run")
         futures = []
         for tenant_id, run_id in claimed:
-            with self._lock:
-                self._inflight[tenant_id] += 1
+            self.slots.take(tenant_id)
             future = self._pool.submit(self._advance, tenant_id, run_id)
-            future.add_done_callback(lambda _f, t=tenant_id: self._release(t))
+            future.add_done_callback(lambda _f, t=tenant_id: self.slots.release(t))
             futures.append(future)
         return futures
-
-    def _release(self, tenant_id: uuid.UUID) -> None:
-        with self._lock:
-            self._inflight[tenant_id] -= 1
-            if self._inflight[tenant_id] <= 0:
-                del self._inflight[tenant_id]
-        self._freed.set()
 
     def _advance(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
         with tenant_context(tenant_id):

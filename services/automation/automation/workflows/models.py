@@ -28,7 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from automation.models import Base
 from crm_db.base import JsonType, TenantScoped
-from crm_events.tables import BigId
+from crm_db.fair_queue import queue_table
 
 # Run statuses: running (queued or executing a step), waiting (a delay or wait_for_event),
 # then one of completed, failed, cancelled.
@@ -156,18 +156,7 @@ class WorkflowWait(TenantScoped, Base):
 
 # Not under RLS, like delivery_queue (models.py): the run loop finds runnable runs of every tenant
 # before it knows the tenant, then works on each inside tenant_context. Ids and due times only.
-run_queue = Table(
-    "workflow_run_queue", Base.metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("tenant_id", Uuid(), nullable=False),
-    Column("run_id", Uuid(), nullable=False),
-    Column("due_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("tenant_id", "run_id", name="workflow_run_queue_tenant_run_key"),
-    ForeignKeyConstraint(["tenant_id", "run_id"], ["workflow_runs.tenant_id", "workflow_runs.id"],
-                         ondelete="CASCADE", name="workflow_run_queue_run_fkey"),
-    Index("workflow_run_queue_due_idx", "due_at", "id"),
-    Index("workflow_run_queue_tenant_due_idx", "tenant_id", "due_at", "id"),
-)
+run_queue = queue_table("workflow_run_queue", Base.metadata, "run_id", "workflow_runs")
 
 # Not under RLS: an incoming webhook names only its secret, and the tenant comes from this lookup
 # (like mail's inbound secrets). Holds a hash, never the secret.

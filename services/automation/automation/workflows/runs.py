@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,6 +34,7 @@ from automation.workflows.models import (
 from automation.workflows.steps import ActionRegistry
 from crm_core.ids import uuid7
 from crm_core.metrics import metrics
+from crm_db.fair_queue import FairQueue
 from crm_db.timers import Timers, timer_table
 
 RESUME = "workflow.resume"  # a delay's end or a wait's timeout
@@ -69,14 +70,15 @@ def definition_of(session: Session, run: WorkflowRun, actions: ActionRegistry) -
     return found
 
 
+QUEUE = FairQueue(run_queue, "run_id")
+
+
 def enqueue(session: Session, run: WorkflowRun, due_at: dt.datetime) -> None:
-    where = (run_queue.c.tenant_id == run.tenant_id, run_queue.c.run_id == run.id)
-    if session.execute(update(run_queue).where(*where).values(due_at=due_at)).rowcount == 0:  # type: ignore[attr-defined]
-        session.execute(insert(run_queue).values(tenant_id=run.tenant_id, run_id=run.id, due_at=due_at))
+    QUEUE.set_due(session, run.tenant_id, run.id, due_at)
 
 
 def unqueue(session: Session, run: WorkflowRun) -> None:
-    session.execute(delete(run_queue).where(run_queue.c.tenant_id == run.tenant_id, run_queue.c.run_id == run.id))
+    QUEUE.remove(session, run.tenant_id, run.id)
 
 
 def start_run(session: Session, workflow: Workflow, definition: Definition, *, trigger_key: str,
