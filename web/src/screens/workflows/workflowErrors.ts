@@ -2,7 +2,7 @@
 // (`trigger.condition`, `steps.<step id>.<field>`, `steps.<step id>` for the step as a whole; a dry
 // run puts `definition.` before them), so each message goes beside its field, and the summary at
 // the top names every one of them in words.
-import { ApiError, type FieldErrors, errorsOf, under } from "../settings/problem";
+import { ApiError, errorsFor, type FieldErrors, errorsOf, under } from "../settings/problem";
 import { stepLabel, type StepDraft } from "./definition";
 
 /** The field errors of a failure, without a dry run's `definition.` prefix. */
@@ -19,11 +19,10 @@ export function within(errors: FieldErrors, prefix: string): FieldErrors {
   return { ...under(errors, prefix), ...(own ? { "": own } : {}) };
 }
 
-/** The errors of a field and of its parts ("users" also takes "users.0"), as one list. */
+/** The errors of fields and of their parts ("users" also takes "users.0"), as one list: a step's
+ * delay is in minutes, hours or days, and an error may be on any of them. */
 export function fieldErrors(errors: FieldErrors, ...names: string[]): string[] | undefined {
-  const found = Object.entries(errors)
-    .filter(([key]) => names.some((n) => key === n || key.startsWith(`${n}.`)))
-    .flatMap(([key, messages]) => messages.map((m) => (names.includes(key) ? m : `${key}: ${m}`)));
+  const found = names.flatMap((name) => errorsFor(errors, name) ?? []);
   return found.length ? found : undefined;
 }
 
