@@ -57,8 +57,8 @@ export default function WorkflowList() {
                   <td data-label="Enabled">
                     <label className="check">
                       <input type="checkbox" role="switch" checked={w.enabled ?? false} disabled={toggle.isPending}
-                        onChange={() => toggle.mutate(w)} />
-                      {w.enabled ? "On" : "Off"}<span className="sr-only">: {w.name}</span>
+                        aria-label={`${w.enabled ? "On" : "Off"}: ${w.name ?? ""}`} onChange={() => toggle.mutate(w)} />
+                      {w.enabled ? "On" : "Off"}
                     </label>
                   </td>
                   <td data-label="Version">{w.version_number}</td>

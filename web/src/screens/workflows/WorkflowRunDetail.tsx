@@ -63,7 +63,7 @@ export function WorkflowRunDetail({ runId, workflowId }: { runId: string; workfl
               <button type="button" disabled={act.isPending} onClick={() => act.mutate("retry")}>Retry from the failed step</button>
             )}
             {(r.status === "running" || r.status === "waiting") && (
-              <ConfirmButton label="Cancel" name="Cancel the run" question="Stop this run? Its remaining steps will not run."
+              <ConfirmButton label="Cancel run" question="Stop this run? Its remaining steps will not run."
                 busy={act.isPending} onConfirm={() => act.mutate("cancel")} />
             )}
           </div>

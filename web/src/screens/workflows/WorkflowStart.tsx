@@ -2,7 +2,7 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { TextAreaField } from "../settings/Controls";
 import { messageOf } from "../settings/problem";
-import { parseList } from "./definition";
+import { parseIds } from "./definition";
 import { startRuns } from "./workflowsApi";
 
 /** A manual workflow started by hand on chosen records (one run each). */
@@ -23,7 +23,7 @@ export function WorkflowStart({ workflowId, recordType, enabled }: { workflowId:
 
   function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
-    const recordIds = parseList(ids);
+    const recordIds = parseIds(ids);
     if (recordIds.length) start.mutate(recordIds);
   }
 
@@ -35,7 +35,7 @@ export function WorkflowStart({ workflowId, recordType, enabled }: { workflowId:
         onChange={(e) => setIds(e.target.value)} />
       {start.error && <p role="alert" className="error">{messageOf(start.error)}</p>}
       <p role="status">{notice}</p>
-      <button type="submit" disabled={start.isPending || !parseList(ids).length}>Start runs</button>
+      <button type="submit" disabled={start.isPending || !parseIds(ids).length}>Start runs</button>
     </form>
   );
 }

@@ -2,7 +2,7 @@ import { useMutation } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { Link } from "react-router-dom";
 import { Field } from "../../components/Field";
-import { parseList, recordPath, stepLabel, type WorkflowBody } from "./definition";
+import { parseIds, recordPath, stepLabel, type WorkflowBody } from "./definition";
 import { testWorkflow, type TestRecordResult, type TestStep } from "./workflowsApi";
 
 interface Props {
@@ -57,7 +57,7 @@ export function WorkflowTestPanel({ workflowId, recordType, current, onProblem }
   function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
     const body = current();
-    if (workflowId && body) test.mutate({ id: workflowId, recordIds: parseList(ids), body });
+    if (workflowId && body) test.mutate({ id: workflowId, recordIds: parseIds(ids), body });
   }
 
   const noun = recordType ? `${recordType[0]?.toUpperCase() ?? ""}${recordType.slice(1)}` : "Record";

@@ -18,7 +18,7 @@ function CopyRow({ id, label, value, onCopied }: { id: string; label: string; va
       <label htmlFor={id}>{label}</label>
       <div className="inline">
         <input id={id} className="grow" readOnly value={value} onFocus={(e) => e.currentTarget.select()} />
-        <button type="button" className="secondary" aria-label={`Copy the ${label.toLowerCase()}`}
+        <button type="button" className="secondary" aria-label={`Copy the ${label.charAt(0).toLowerCase()}${label.slice(1)}`}
           onClick={() => void navigator.clipboard?.writeText(value).then(() => onCopied(label))}>Copy</button>
       </div>
     </div>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
-  bodyOf, draftOf, draftOfJson, eventPhrase, freeId, parseNumber, parseValue, recordPath, triggerSummary, valueText, withStepType,
+  bodyOf, draftOf, draftOfJson, eventPhrase, freeId, parseIds, parseList, parseNumber, parseValue, recordPath, triggerSummary, valueText, withStepType,
   withTriggerType,
 } from "./definition";
 
@@ -29,6 +29,11 @@ describe("values typed in boxes", () => {
     expect(parseValue("10")).toBe(10);
     expect(parseValue("Call {{ record.first_name }}")).toBe("Call {{ record.first_name }}");
     for (const value of ["lead", "10", '"quoted"', 10, true, ["a"], { a: 1 }]) expect(parseValue(valueText(value))).toEqual(value);
+  });
+
+  it("splits lists on commas (a tag may have spaces) and ids on spaces too", () => {
+    expect(parseList("vip, {{ record.country }},\n big deal ,")).toEqual(["vip", "{{ record.country }}", "big deal"]);
+    expect(parseIds("c1 c2,c3\nc4")).toEqual(["c1", "c2", "c3", "c4"]);
   });
 
   it("sends whole numbers as numbers and anything else as typed (the API names it)", () => {

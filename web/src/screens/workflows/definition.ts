@@ -261,8 +261,14 @@ export function valueText(value: unknown): string {
   return JSON.stringify(value) ?? "";
 }
 
-/** "a, b  c" -> ["a", "b", "c"]; blank entries dropped. */
+/** "vip, {{ record.country }}" -> ["vip", "{{ record.country }}"]: split on commas and new lines
+ * (a tag or template may have spaces); blank entries dropped. */
 export function parseList(text: string): string[] {
+  return text.split(/[,\n]+/).map((t) => t.trim()).filter(Boolean);
+}
+
+/** Record ids, separated by commas, spaces or new lines. */
+export function parseIds(text: string): string[] {
   return text.split(/[\s,]+/).map((t) => t.trim()).filter(Boolean);
 }
 
