@@ -164,7 +164,7 @@ def test_start_a_manual_workflow_see_it_fail_and_retry_it(platform: Platform, ac
     page = _sign_in(screen, account)
     _open_workflow(page, "Stage by hand")
     start = page.get_by_role("form", name="Start on records")
-    start.get_by_label(re.compile("^contact ids")).fill(di["id"])
+    start.get_by_label(re.compile("^Contact ids")).fill(di["id"])
     start.get_by_role("button", name="Start runs").click()
     start.get_by_role("status").filter(has_text="Started 1 run.").wait_for()
     row = page.locator("tr[data-status='failed']")

@@ -14,6 +14,7 @@ vi.mock("./workflowsApi", () => ({
   updateWorkflow: (...args: unknown[]) => update(...args),
   testWorkflow: (...args: unknown[]) => test(...args),
   useWorkflows: () => ({ data: { pages: [{ data: [{ id: "w2", name: "Welcome" }] }] } }),
+  useVersions: () => ({ data: [{ number: 1, definition: { trigger: { type: "manual", record_type: "deal" }, steps: [{ id: "old", type: "create_task", title: "Old" }] } }] }),
 }));
 vi.mock("../../api/directory", () => ({
   useDirectory: () => ({ data: [{ id: "u1", name: "Grace Hopper", email: "grace@example.com" }], isPending: false }),
@@ -166,6 +167,15 @@ describe("WorkflowEditor", () => {
     expect((screen.getByLabelText("Name") as HTMLInputElement).value).toBe("Renamed");
     const only = screen.getByRole("group", { name: "Step 1: Add tags" });
     expect((within(only).getByLabelText(/^Tags/) as HTMLInputElement).value).toBe("a, b");
+  });
+
+  it("puts an earlier version's trigger and steps in the form", () => {
+    renderEditor(EXAMPLE);
+    fireEvent.click(screen.getByText("Earlier versions of the definition"));
+    fireEvent.click(screen.getByRole("button", { name: "Put version 1 in the form" }));
+    expect((screen.getByLabelText("Task title") as HTMLInputElement).value).toBe("Old");
+    expect((within(screen.getByRole("group", { name: "Trigger" })).getByLabelText("Record type") as HTMLSelectElement).value).toBe("deal");
+    expect((screen.getByLabelText("Name") as HTMLInputElement).value).toBe("Call new leads");
   });
 
   it("tests the form's definition, unsaved, and shows what each step would do", async () => {

@@ -5,13 +5,15 @@ import { SelectField, TextAreaField } from "../settings/Controls";
 import { ApiError } from "../settings/problem";
 import { move } from "../settings/stages";
 import {
-  ACTION_STEPS, bodyOf, draftOf, draftOfJson, FLOW_STEPS, newStep, recordTypeOf, type Workflow, type WorkflowBody, type WorkflowDraft,
+  ACTION_STEPS, bodyOf, draftOf, draftOfJson, FLOW_STEPS, newStep, recordTypeOf, withDefinition, type Workflow, type WorkflowBody,
+  type WorkflowDraft,
 } from "./definition";
 import { editorErrors, problemList, saveFailure, within } from "./workflowErrors";
 import { createWorkflow, updateWorkflow, type WorkflowCreated } from "./workflowsApi";
 import { WorkflowStepRow } from "./WorkflowStepRow";
 import { WorkflowTestPanel } from "./WorkflowTestPanel";
 import { WorkflowTrigger } from "./WorkflowTrigger";
+import { WorkflowVersions } from "./WorkflowVersions";
 
 interface Props {
   /** The saved workflow, or null for a new one. */
@@ -138,6 +140,12 @@ export function WorkflowEditor({ workflow, canSave, onSaved, reload }: Props) {
         <div className="inline">
           <button type="button" className="secondary" aria-pressed={raw !== null} onClick={toggleRaw}>Edit as raw JSON</button>
         </div>
+        {base?.id && raw === null && (
+          <WorkflowVersions workflowId={base.id} current={base.version_number} onLoad={(n, definition) => {
+            setDraft((d) => withDefinition(d, definition));
+            setNotice(`Version ${n}'s trigger and steps are in the form: save to make them the current version.`);
+          }} />
+        )}
         {raw !== null ? (
           <TextAreaField label="The workflow as JSON (name, enabled, trigger, steps)" rows={24} value={raw} spellCheck={false}
             className="code" errors={rawError ? [rawError] : undefined} onChange={(e) => setRaw(e.target.value)} />

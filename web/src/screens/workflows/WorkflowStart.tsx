@@ -2,7 +2,7 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { TextAreaField } from "../settings/Controls";
 import { messageOf } from "../settings/problem";
-import { parseIds } from "./definition";
+import { parseIds, recordNoun } from "./definition";
 import { startRuns } from "./workflowsApi";
 
 /** A manual workflow started by hand on chosen records (one run each). */
@@ -31,11 +31,13 @@ export function WorkflowStart({ workflowId, recordType, enabled }: { workflowId:
     <form className="card wide" onSubmit={submit} aria-labelledby="start-title" noValidate>
       <h2 id="start-title">Start on records</h2>
       {!enabled && <p className="muted">The workflow is disabled: enable it and save to start it.</p>}
-      <TextAreaField label={`${recordType} ids (comma, space or one per line; at most 500)`} rows={2} value={ids}
+      <TextAreaField label={`${recordNoun(recordType)} ids (comma, space or one per line; at most 500)`} rows={2} value={ids}
         onChange={(e) => setIds(e.target.value)} />
       {start.error && <p role="alert" className="error">{messageOf(start.error)}</p>}
       <p role="status">{notice}</p>
-      <button type="submit" disabled={start.isPending || !parseIds(ids).length}>Start runs</button>
+      <div className="inline">
+        <button type="submit" disabled={start.isPending || !parseIds(ids).length}>Start runs</button>
+      </div>
     </form>
   );
 }

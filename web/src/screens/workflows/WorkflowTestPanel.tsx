@@ -2,7 +2,7 @@ import { useMutation } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { Link } from "react-router-dom";
 import { Field } from "../../components/Field";
-import { parseIds, recordPath, stepLabel, type WorkflowBody } from "./definition";
+import { parseIds, recordNoun, recordPath, stepLabel, type WorkflowBody } from "./definition";
 import { testWorkflow, type TestRecordResult, type TestStep } from "./workflowsApi";
 
 interface Props {
@@ -60,7 +60,6 @@ export function WorkflowTestPanel({ workflowId, recordType, current, onProblem }
     if (workflowId && body) test.mutate({ id: workflowId, recordIds: parseIds(ids), body });
   }
 
-  const noun = recordType ? `${recordType[0]?.toUpperCase() ?? ""}${recordType.slice(1)}` : "Record";
   return (
     <section aria-labelledby="test-title" className="card wide workflow-test">
       <h2 id="test-title">Test</h2>
@@ -69,7 +68,7 @@ export function WorkflowTestPanel({ workflowId, recordType, current, onProblem }
       ) : (
         <form onSubmit={submit} aria-label="Test the workflow" noValidate>
           <p className="muted">A dry run of the form as it stands: nothing is created, changed or sent.</p>
-          <Field label={`${noun} ids to test on (comma or space separated, at most 20)`} value={ids} onChange={(e) => setIds(e.target.value)} />
+          <Field label={`${recordNoun(recordType)} ids to test on (comma or space separated, at most 20)`} value={ids} onChange={(e) => setIds(e.target.value)} />
           <button type="submit" disabled={test.isPending}>{test.isPending ? "Testing…" : "Run the test"}</button>
           {test.isError && <p className="error">The dry run was refused: the problems are listed at the top of the form.</p>}
         </form>

@@ -160,6 +160,11 @@ export function draftOf(workflow: Workflow | null | undefined): WorkflowDraft {
   };
 }
 
+/** The draft with an earlier version's trigger and steps (name and enabled stay as they are). */
+export function withDefinition(draft: WorkflowDraft, definition: Json): WorkflowDraft {
+  return { ...draft, trigger: isObject(definition["trigger"]) ? definition["trigger"] : {}, steps: stepsOf(definition["steps"]) };
+}
+
 /** What is saved (POST or PATCH) and shown as raw JSON. */
 export function bodyOf(draft: WorkflowDraft): WorkflowBody {
   return {
@@ -236,6 +241,11 @@ export function triggerSummary(trigger: Json): string {
   const excluded = list(trigger["exclude_sources"]);
   if (excluded.length) parts.push(`not for changes by ${excluded.join(", ")}`);
   return parts.join(" · ");
+}
+
+/** "contact" -> "Contact"; no type -> "Record". */
+export function recordNoun(recordType: string | null | undefined): string {
+  return recordType ? `${recordType.charAt(0).toUpperCase()}${recordType.slice(1)}` : "Record";
 }
 
 const RECORD_PATHS: Record<string, string> = { contact: "/contacts", company: "/companies", deal: "/deals", ticket: "/tickets" };

@@ -56,6 +56,18 @@ export function useWorkflow(id: string | undefined) {
   });
 }
 
+/** The saved definitions, newest first (read when asked for: `enabled`). */
+export function useVersions(workflowId: string, current: number | undefined, enabled: boolean) {
+  return useQuery({
+    queryKey: ["workflow-versions", workflowId, current],
+    enabled,
+    queryFn: async () => {
+      const { data, error, response } = await api.GET("/v1/workflows/{record_id}/versions", { params: { path: { record_id: workflowId } } });
+      return error ? fail(error, response) : data.data ?? [];
+    },
+  });
+}
+
 export async function createWorkflow(body: WorkflowBody): Promise<WorkflowCreated> {
   const { data, error, response } = await api.POST("/v1/workflows", { body });
   return error ? fail(error, response) : data;
