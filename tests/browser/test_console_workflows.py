@@ -196,6 +196,7 @@ def test_phone_editor_and_a_webhook_workflows_secrets_shown_once(platform: Platf
     screen.audit("workflows")
     _open_workflow(page, "Seeded leads")
     page.get_by_role("group", name="Step 3: Update the record").get_by_label("Field 1 name").wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # no sideways scrolling
     screen.audit("workflow-page")
     screen.goto("/workflows/new")
     page.get_by_label("Name", exact=True).fill("From the shop")
