@@ -137,6 +137,10 @@ describe("WorkflowEditor", () => {
     fireEvent.change(within(update3).getByLabelText("Field 2 name"), { target: { value: "lead_score" } });
     fireEvent.change(within(update3).getByLabelText("Field 2 value"), { target: { value: "10" } });
     fireEvent.change(within(update3).getByLabelText("Then go to"), { target: { value: "end" } });
+    // A step added and removed again: the keyboard lands on the step before it
+    fireEvent.click(screen.getByRole("button", { name: "Add the step" }));
+    fireEvent.click(screen.getByRole("button", { name: "Remove step 4 (update_record_2)" }));
+    expect(document.activeElement?.contains(update3)).toBe(true);
     fireEvent.click(screen.getByRole("button", { name: "Save workflow" }));
     await waitFor(() => expect(create).toHaveBeenCalledOnce());
     const [body] = create.mock.calls[0] as [{ name: string; steps: unknown[] }];

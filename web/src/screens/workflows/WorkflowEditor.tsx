@@ -164,7 +164,7 @@ export function WorkflowEditor({ workflow, canSave, onSaved, reload }: Props) {
             </div>
             <WorkflowTrigger trigger={draft.trigger} errors={within(errors, "trigger")} onChange={(trigger) => setDraft({ ...draft, trigger })} />
             <section aria-labelledby="steps-title" className="workflow-steps">
-              <h2 id="steps-title">Steps</h2>
+              <h2 id="steps-title" tabIndex={-1}>Steps</h2>
               {errors["steps"] && <p className="error">{errors["steps"].join(" ")}</p>}
               {draft.steps.length === 0 && <p className="muted">No steps yet: a workflow needs at least one.</p>}
               {draft.steps.map((item, index) => (
@@ -174,7 +174,10 @@ export function WorkflowEditor({ workflow, canSave, onSaved, reload }: Props) {
                     onChange={(changed) => setDraft((d) => ({ ...d, steps: d.steps.map((s) => (s.key === item.key ? changed : s)) }))}
                     onMove={(delta) => moveStep(index, delta)}
                     onRemove={() => {
+                      // The keyboard goes to the step that takes its place (or the one before, or the heading).
+                      const neighbour = draft.steps[index + 1] ?? draft.steps[index - 1];
                       setDraft((d) => ({ ...d, steps: d.steps.filter((s) => s.key !== item.key) }));
+                      setFocus(neighbour ? `step-${neighbour.key}` : "steps-title");
                       setNotice(`Step ${item.step.id} removed. Save to keep the change.`);
                     }} />
                 </div>

@@ -59,7 +59,8 @@ export function WorkflowStepRow({ draft, index, count, later, errors, workflowId
         ? <Form key={`${step.type}`} step={step} errors={errors} later={later} workflowId={workflowId} set={set} />
         : <p className="muted">There is no form for this step type: edit it in the raw JSON.</p>}
       {step.type !== "condition" && (
-        <JumpField label="Then go to" value={step["next"]} later={later} fallback="The next step" errors={errors["next"]}
+        <JumpField label="Then go to" value={step["next"]} later={later} fallback={later.length ? "The next step" : "The end (no step follows)"}
+          errors={errors["next"]}
           onChange={(next) => set({ next })} />
       )}
       <div className="inline step-actions">
