@@ -23,6 +23,8 @@ const Tickets = lazy(() => import("./screens/Tickets"));
 const TicketPage = lazy(() => import("./screens/TicketPage"));
 const KbList = lazy(() => import("./screens/kb/KbList"));
 const KbEditor = lazy(() => import("./screens/kb/KbEditor"));
+const WorkflowList = lazy(() => import("./screens/workflows/WorkflowList"));
+const WorkflowPage = lazy(() => import("./screens/workflows/WorkflowPage"));
 
 /** The unread notifications count on the My day link (polled each minute). */
 function UnreadBadge() {
@@ -74,6 +76,7 @@ export function App() {
           <NavLink to="/forecast">Forecast</NavLink>
           <NavLink to="/tickets">Tickets</NavLink>
           <NavLink to="/kb" className="nav-wide">Knowledge base</NavLink>
+          <NavLink to="/workflows">Workflows</NavLink>
           <NavLink to="/settings">Settings</NavLink>
         </nav>
         <button type="button" className="link" onClick={() => void signOut()}>
@@ -102,6 +105,9 @@ export function App() {
             <Route path="/kb" element={<KbList />} />
             <Route path="/kb/new" element={<KbEditor />} />
             <Route path="/kb/:id" element={<KbEditor />} />
+            <Route path="/workflows" element={<WorkflowList />} />
+            <Route path="/workflows/new" element={<WorkflowPage />} />
+            <Route path="/workflows/:id" element={<WorkflowPage />} />
             <Route path="/verify-email" element={<VerifyEmail signedIn />} />
             <Route path="/settings/*" element={<Settings />} />
             <Route path="*" element={<p>There is nothing at this address.</p>} />

@@ -13,3 +13,8 @@ export function useMe() {
     },
   });
 }
+
+/** Owners and admins: they change the tenant's settings and workflows (the API checks it too). */
+export function managesTenant(roles: readonly string[] | undefined): boolean {
+  return (roles ?? []).some((r) => r === "owner" || r === "admin");
+}
