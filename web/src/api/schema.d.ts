@@ -6385,6 +6385,17 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        WorkflowPatchDoc: {
+            description?: string | null;
+            enabled?: boolean;
+            name?: string;
+            steps?: {
+                [key: string]: unknown;
+            }[];
+            trigger?: {
+                [key: string]: unknown;
+            };
+        };
     };
     responses: never;
     parameters: never;
@@ -23489,7 +23500,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["WorkflowInDoc"];
+                "application/json": components["schemas"]["WorkflowPatchDoc"];
             };
         };
         responses: {

@@ -29,6 +29,7 @@ from automation.workflows.schemas import (
     VersionSchema,
     WorkflowCreatedSchema,
     WorkflowInDoc,
+    WorkflowPatchDoc,
     WorkflowSchema,
 )
 from automation.workflows.service import WorkflowService, get_run, get_workflow, verify_hook
@@ -281,7 +282,7 @@ class WorkflowRoutes:
         doc.operation(item, "get", summary="Get a workflow", tag=TAG, scope=READ, response=WorkflowSchema,
                       parameters=[wid], extra_responses={404: "Not found"})
         doc.operation(item, "patch", summary="Change a workflow (a change of trigger or steps is a new version)", tag=TAG,
-                      scope=WRITE, request=WorkflowInDoc, response=WorkflowSchema, parameters=[wid, if_match],
+                      scope=WRITE, request=WorkflowPatchDoc, response=WorkflowSchema, parameters=[wid, if_match],
                       extra_responses={**invalid, 404: "Not found", 412: "Changed meanwhile"})
         doc.operation(item, "delete", summary="Delete a workflow (its unfinished runs are cancelled)", tag=TAG, scope=WRITE,
                       status=204, parameters=[wid, if_match], extra_responses={404: "Not found", 412: "Changed meanwhile"})

@@ -20,6 +20,16 @@ class WorkflowInDoc(Schema):
     steps = fields.List(fields.Dict(), required=True, metadata={"description": "Each {id, type, ...}; see docs/workflows.md"})
 
 
+class WorkflowPatchDoc(Schema):
+    """A change: any of the fields; the rest stay as they are (a change of trigger or steps is a new version)."""
+
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    description = fields.String(allow_none=True)
+    enabled = fields.Boolean()
+    trigger = fields.Dict()
+    steps = fields.List(fields.Dict())
+
+
 class WorkflowSchema(RecordSchema):
     name = fields.String()
     description = fields.String(allow_none=True)
