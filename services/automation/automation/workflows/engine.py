@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,7 +26,7 @@ from concurrent.futures import wait as wait_all
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from automation.models import Base
@@ -47,7 +48,11 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 BACKOFF = (5, 30, 120, 600, 1800)  # seconds after attempt 1, 2, ...: times the retry base / 5
-LEASE = dt.timedelta(minutes=5)  # far above a step's HTTP deadline: only a dead worker lets it run out
+# A claimed run's lease, renewed every third of it while its worker lives (_renew_leases): only a
+# dead worker lets it run out, and then its runs wait at most this long for another worker. (It was
+# a fixed 5 minutes, far above a step's HTTP deadline: a SIGKILLed worker stalled its in-flight runs
+# for 5 minutes; tests/integration/test_workflow_kill.py.)
+LEASE = dt.timedelta(seconds=30)
 STEPS_PER_CLAIM = 50  # a long run yields its slot now and then
 _QUEUE = FairQueue(run_queue, "run_id")
 FAN_OUT_STEP = Step(FAN_OUT, FAN_OUT, {}, END)
@@ -80,6 +85,15 @@ class Work:
         return f"{key}:{self.key_generation}" if self.key_generation else key
 
 
+@dataclass(eq=False)
+class _Lease:
+    """The due time a claim (or its last renewal) gave a run's queue row: a renewal moves the row only
+    while it still holds exactly that, so a retry's backoff or a finished run's removal stands."""
+
+    tenant_id: uuid.UUID
+    due_at: dt.datetime
+
+
 @dataclass
 class Outcome:
     output: dict[str, Any] = field(default_factory=dict)
@@ -98,8 +112,8 @@ class Outcome:
 class RunWorker:
     def __init__(self, db: Database, api: ServiceApi, actions: ActionRegistry, limits: runs.Limits, *,
                  concurrency: int = 8, tenant_concurrency: int = 4, idle_sleep: float = 0.5,
-                 retry_base: float = 5.0, now: Callable[[], dt.datetime] = utcnow) -> None:
-        self.db, self.api, self.actions, self.limits = db, api, actions, limits
+                 retry_base: float = 5.0, now: Callable[[], dt.datetime] = utcnow, lease: dt.timedelta = LEASE) -> None:
+        self.db, self.api, self.actions, self.limits, self.lease = db, api, actions, limits, lease
         self.concurrency, self.tenant_concurrency = max(1, concurrency), max(1, tenant_concurrency)
         self.idle_sleep, self.retry_base, self.now = idle_sleep, retry_base, now
         self.outbox = Outbox("automation", Base.metadata)
@@ -107,6 +121,8 @@ class RunWorker:
         self._inflight: collections.Counter[uuid.UUID] = collections.Counter()
         self._freed = threading.Event()
         self._pool: ThreadPoolExecutor | None = None
+        self._leases: dict[uuid.UUID, _Lease] = {}  # by run id: the runs this worker has claimed
+        self._renewed = time.monotonic()
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -114,6 +130,7 @@ class RunWorker:
         try:
             while not stop.is_set():
                 try:
+                    self._renew_leases()
                     started = self._dispatch()
                 except Exception:
                     log.exception("workflow run loop failed; retrying")
@@ -148,26 +165,48 @@ class RunWorker:
             return []
         now = self.now()
         with self.db.engine.begin() as conn:
-            claimed = _QUEUE.claim(conn, now, free, per=self.tenant_concurrency, lease=LEASE, room=room)
+            claimed = _QUEUE.claim(conn, now, free, per=self.tenant_concurrency, lease=self.lease, room=room)
         if not claimed:
             return []
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="workflow-run")
         futures = []
         for tenant_id, run_id in claimed:
+            lease = _Lease(tenant_id, now + self.lease)
             with self._lock:
                 self._inflight[tenant_id] += 1
+                self._leases[run_id] = lease
             future = self._pool.submit(self._advance, tenant_id, run_id)
-            future.add_done_callback(lambda _f, t=tenant_id: self._release(t))
+            future.add_done_callback(lambda _f, t=tenant_id, r=run_id, x=lease: self._release(t, r, x))
             futures.append(future)
         return futures
 
-    def _release(self, tenant_id: uuid.UUID) -> None:
+    def _release(self, tenant_id: uuid.UUID, run_id: uuid.UUID, lease: _Lease) -> None:
         with self._lock:
             self._inflight[tenant_id] -= 1
             if self._inflight[tenant_id] <= 0:
                 del self._inflight[tenant_id]
+            if self._leases.get(run_id) is lease:  # not a newer claim of the run (it yielded its slot)
+                del self._leases[run_id]
         self._freed.set()
+
+    def _renew_leases(self) -> None:
+        """Every third of a lease: move the leases of the runs in flight here a lease ahead."""
+        if time.monotonic() - self._renewed < self.lease.total_seconds() / 3:
+            return
+        self._renewed = time.monotonic()
+        with self._lock:
+            held = list(self._leases.items())
+        if not held:
+            return
+        until = self.now() + self.lease
+        q = run_queue.c
+        stmt = update(run_queue).where(q.tenant_id == bindparam("t"), q.run_id == bindparam("r"),
+                                       q.due_at == bindparam("held")).values(due_at=bindparam("until"))
+        with self.db.engine.begin() as conn:
+            conn.execute(stmt, [{"t": x.tenant_id, "r": run_id, "held": x.due_at, "until": until} for run_id, x in held])
+        for _run_id, x in held:
+            x.due_at = until  # a row that no longer held it was not moved, and never matches again
 
     def _advance(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
         with tenant_context(tenant_id):
