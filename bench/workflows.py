@@ -12,20 +12,22 @@ parts (event -> run started, run started -> step started, the step itself); runs
 second; CPU ms per run of the automation worker, of the pipeline and contacts web processes, of the
 contacts and pipeline workers, and of the PostgreSQL backends (automation's database, pipeline's,
 all of the bench's), and runs per second per core of the automation worker (runs/s divided by its
-CPU s per wall s).
+CPU s per wall s). The phase is bounded (BENCH_WORKFLOW_TIMEOUT, 420 s from the first event): when
+the platform cannot keep up with the offered rate, the figures are of the runs completed by then,
+and say so. Latency means something only where the runs keep up with the rate (BENCH_WORKFLOW_RATE).
 
 Waiting runs: 100,000 runs (BENCH_WORKFLOW_WAITING) waiting on a one-day delay are written
 straight into automation's database (what runs.start_run + runs.sleep leave: the run waiting, its
-delay step, its timer), in bulk. Printed: the automation worker's CPU ms per second while they
-wait (goal: close to nothing; BENCH_WORKFLOW_IDLE_SECONDS of it), and the time of one idle poll
-of the run loop (RunWorker.run_due with nothing runnable: the fair claim on the run queue) and
-of the timer scheduler (TimerScheduler.run_once with nothing due), from this process.
+delay step, its timer), in bulk. Printed, before and with them: the automation worker's CPU ms per
+second while it has nothing to do (BENCH_WORKFLOW_IDLE_SECONDS of it; goal: the waiting runs add
+close to nothing), and the time of one idle poll of the run loop (RunWorker.run_due with nothing
+runnable: the fair claim on the run queue) and of the timer scheduler (TimerScheduler.run_once with
+nothing due), from this process. BENCH_WORKFLOW_WORKERS (1) automation workers share the work.
 
 The machine's other users share its cores: CPU per run hardly depends on them, latency and
 runs/s do. Alone: `.venv/bin/python bench/workflows.py` (PostgreSQL from CRM_TEST_PG_ADMIN_URL,
 Kafka from CRM_TEST_KAFKA_BOOTSTRAP, else the bench's own servers as bench/run.py starts them).
-Bounded: fixed counts, 127.0.0.1 only, and the event phase gives up after BENCH_WORKFLOW_TIMEOUT
-seconds (300) past its last event.
+Bounded: fixed counts, 127.0.0.1 only, and the event phase's deadline above.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ RATE = float(os.environ.get("BENCH_WORKFLOW_RATE", "40"))
 BATCH = int(os.environ.get("BENCH_WORKFLOW_BATCH", "10"))
 WAITING = int(os.environ.get("BENCH_WORKFLOW_WAITING", "100000").replace("_", ""))
 IDLE_SECONDS = float(os.environ.get("BENCH_WORKFLOW_IDLE_SECONDS", "20"))
-TIMEOUT = float(os.environ.get("BENCH_WORKFLOW_TIMEOUT", "300"))
+TIMEOUT = float(os.environ.get("BENCH_WORKFLOW_TIMEOUT", "420"))
+WORKERS = int(os.environ.get("BENCH_WORKFLOW_WORKERS", "1"))
 POLLS = 200  # idle polls timed
 SERVICES = ("contacts", "pipeline", "automation", "gateway")
 UNLIMITED = "1000000"
@@ -183,8 +186,9 @@ def bench_events(platform: Any, token: str, tenant: str, worker_pid: Callable[[]
     try:
         cpu.start()
         wall = time.perf_counter()
+        deadline = wall + TIMEOUT
         load_seconds = _steady_load(platform, token)
-        done = _wait_runs(runs, BATCH + EVENTS, time.perf_counter() + TIMEOUT) - BATCH
+        done = _wait_runs(runs, BATCH + EVENTS, deadline) - BATCH
         wall = time.perf_counter() - wall
         used = cpu.used()
     finally:
@@ -195,25 +199,31 @@ def bench_events(platform: Any, token: str, tenant: str, worker_pid: Callable[[]
         lat = _latencies(runs, since)
     finally:
         runs.close()
-    if done < EVENTS or by_status.get("completed", 0) != BATCH + EVENTS or len(lat["event_to_action"]) != EVENTS:
-        raise SystemExit(f"workflows bench: {by_status} of {EVENTS} runs after {wall:.0f} s")
+    if by_status.get("failed"):
+        raise SystemExit(f"workflows bench: runs failed: {by_status}")
     e2a = lat["event_to_action"]
+    if not e2a:
+        raise SystemExit(f"workflows bench: no run completed within {TIMEOUT:.0f} s: {by_status}")
+    completed = len(e2a)
     p99 = _pct(e2a, 0.99)
     print(f"  events: {EVENTS} contacts in {load_seconds:.1f} s ({EVENTS / load_seconds:.0f}/s offered, batches of "
-          f"{BATCH}); all {EVENTS} runs completed {wall:.1f} s after the first")
+          f"{BATCH}); " + (f"all {EVENTS} runs completed {wall:.1f} s after the first event" if done >= EVENTS else
+                           f"ONLY {completed} of {EVENTS} runs completed within the bound of {TIMEOUT:.0f} s "
+                           f"(runs now {by_status}; the rest not yet started: the trigger consumer's backlog)"))
     print(f"  event-to-action latency p50 {statistics.median(e2a):.3f} s  p99 {p99:.3f} s  max {e2a[-1]:.3f} s "
-          f"(goal p99 <= 1 s)")
+          f"(goal p99 <= 1 s; {completed} runs)")
     for name, label in (("event_to_run", "event -> run started"), ("run_to_step", "run started -> step started"),
                         ("step", "create_task step")):
         values = lat[name]
         print(f"    {label:<28} p50 {statistics.median(values):.3f} s  p99 {_pct(values, 0.99):.3f} s  "
               f"max {values[-1]:.3f} s")
     worker_s = used["automation_worker"]
-    runs_per_s = EVENTS / wall
+    runs_per_s = completed / wall
     print(f"  runs completed/s {runs_per_s:.1f}; automation worker {worker_s / wall:.2f} cores busy -> "
           f"{runs_per_s / max(worker_s / wall, 1e-9):.0f} runs/s per core")
-    print("  CPU ms per run: " + ", ".join(f"{name} {seconds * 1000 / EVENTS:.2f}" for name, seconds in used.items())
-          + ", " + ", ".join(f"postgres {name} {s.seconds() * 1000 / EVENTS:.2f}" for name, s in samplers.items()))
+    # Per completed run: when some are still unfinished, the CPU of their part-done work counts too.
+    print("  CPU ms per run: " + ", ".join(f"{name} {seconds * 1000 / completed:.2f}" for name, seconds in used.items())
+          + ", " + ", ".join(f"postgres {name} {s.seconds() * 1000 / completed:.2f}" for name, s in samplers.items()))
     print(f"workflow_event_to_action_p99_s={p99:.3f}", flush=True)
 
 
@@ -288,13 +298,28 @@ def bench_waiting(platform: Any, token: str, tenant: str, worker_pid: Callable[[
                   backends: Callable[[], list[int]]) -> None:
     workflow = _ok(platform.request("POST", "/v1/workflows", WAITING_WORKFLOW, token=token), 201)
     automation = platform.services["automation"]
+    time.sleep(2)  # the worker's loops past the event phase's tail
+    idle = _idle(automation, worker_pid, backends)
     took = _insert_waiting(automation, uuid.UUID(tenant), uuid.UUID(workflow["id"]))
     runs = Rows(automation.settings.database_owner_url, tenant)
     try:
         waiting = int(runs.all("SELECT count(*) FROM workflow_runs WHERE status = 'waiting'")[0][0])
     finally:
         runs.close()
-    time.sleep(2)  # the worker's loops past anything the inserts woke
+    time.sleep(2)  # past anything the inserts woke
+    loaded = _idle(automation, worker_pid, backends)
+    print(f"  waiting runs: {waiting} runs on a one-day delay (bulk-written in {took:.1f} s); automation worker idle, "
+          f"{IDLE_SECONDS:.0f} s each, before -> with them:")
+    print(f"    worker CPU ms per second {idle['cpu']:.1f} -> {loaded['cpu']:.1f} (the relay's, consumers' and "
+          f"loops' own polling); postgres (automation's database) {idle['pg']:.1f} -> {loaded['pg']:.1f}")
+    print(f"    idle poll ms (p50/p99 of {POLLS}): run loop {idle['run_p50']:.2f}/{idle['run_p99']:.2f} -> "
+          f"{loaded['run_p50']:.2f}/{loaded['run_p99']:.2f}; timer scheduler {idle['timer_p50']:.2f}/{idle['timer_p99']:.2f}"
+          f" -> {loaded['timer_p50']:.2f}/{loaded['timer_p99']:.2f}")
+    print(f"workflow_waiting_worker_cpu_ms_per_s={loaded['cpu']:.1f}", flush=True)
+
+
+def _idle(automation: Any, worker_pid: Callable[[], list[int]], backends: Callable[[], list[int]]) -> dict[str, float]:
+    """The worker's CPU ms per second over IDLE_SECONDS of nothing to do, and then idle poll times."""
     sampler = BackendSampler(backends)
     sampler.before = set(backends())
     with sampler:
@@ -302,16 +327,15 @@ def bench_waiting(platform: Any, token: str, tenant: str, worker_pid: Callable[[
         time.sleep(IDLE_SECONDS)
         cpu, wall = cpu_seconds(worker_pid()) - cpu, time.perf_counter() - wall
     run_loop, timer_loop = _poll_times(automation)
-    print(f"  waiting runs: {waiting} runs on a one-day delay (bulk-written in {took:.1f} s)")
-    print(f"  automation worker while they wait: {cpu * 1000 / wall:.1f} CPU ms per second over {wall:.0f} s "
-          f"(postgres, automation's database: {sampler.seconds() * 1000 / wall:.1f} ms per second)")
-    print(f"  idle poll (ms, {POLLS} each): run loop p50 {statistics.median(run_loop):.2f} p99 {_pct(run_loop, 0.99):.2f}; "
-          f"timer scheduler p50 {statistics.median(timer_loop):.2f} p99 {_pct(timer_loop, 0.99):.2f}")
-    print(f"workflow_waiting_worker_cpu_ms_per_s={cpu * 1000 / wall:.1f}", flush=True)
+    return {"cpu": cpu * 1000 / wall, "pg": sampler.seconds() * 1000 / wall,
+            "run_p50": statistics.median(run_loop), "run_p99": _pct(run_loop, 0.99),
+            "timer_p50": statistics.median(timer_loop), "timer_p99": _pct(timer_loop, 0.99)}
 
 
 def main() -> None:
     from crm_testing.platform import start_platform
+
+    os.environ.setdefault("CRM_LOG_LEVEL", "WARNING")  # the gateway runs in this process: its access log is noise here
 
     admin, kafka = pg_admin_url(), kafka_bootstrap()
     limits = {f"CRM_RATE_LIMIT_{name}_{kind}": UNLIMITED for name in ("TENANT", "KEY") for kind in ("RATE", "BURST")}
@@ -324,8 +348,8 @@ def main() -> None:
         databases = [_database_name(h.settings.database_url) for h in platform.services.values()]
         try:
             platform.start_workers(only={"contacts", "pipeline"})
-            worker = platform.services["automation"].spawn("worker")
-            platform.processes.append(worker)
+            workers = [platform.services["automation"].spawn("worker") for _ in range(WORKERS)]
+            platform.processes += workers
             account = platform.signup("Workflow Bench")
             token, tenant = account["access_token"], account["tenant"]["id"]
             name_of = {s: _database_name(platform.services[s].settings.database_url) for s in SERVICES}
@@ -333,9 +357,10 @@ def main() -> None:
                         "pipeline": pg_backends(admin, [name_of["pipeline"]]),
                         "all": pg_backends(admin, databases)}
             print(f"workflows bench: {EVENTS} events at {RATE:.0f}/s through the real worker processes "
-                  f"(PostgreSQL + Kafka), then {WAITING} waiting runs; {os.cpu_count()} cores, shared")
-            bench_events(platform, token, tenant, lambda: [worker.pid], backends)
-            bench_waiting(platform, token, tenant, lambda: [worker.pid], backends["automation"])
+                  f"(PostgreSQL + Kafka; {WORKERS} automation worker(s)), then {WAITING} waiting runs; "
+                  f"{os.cpu_count()} cores, shared with whatever else runs")
+            bench_events(platform, token, tenant, lambda: [w.pid for w in workers], backends)
+            bench_waiting(platform, token, tenant, lambda: [w.pid for w in workers], backends["automation"])
         finally:
             platform.close()
             drop_databases(admin, databases)
