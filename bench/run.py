@@ -15,8 +15,8 @@ The last two lines are `write_path_vs_bare_ratio=<r>` (for CRM_WEB_SERVER's serv
 gunicorn, if benched, else the first of BENCH_SERVER; the line before names it) and
 `list_p99_ms=<ms>` (the worst p99 of the list shapes through the gateway); `n/a` for a phase not run.
 
-Environment: BENCH_ONLY=write,read,import,list,mail_send,mail_inbound,board_forecast,reminders,tickets_list,kb_search,sla_recompute,console
-(default all);
+Environment: BENCH_ONLY=write,read,import,list,mail_send,mail_inbound,board_forecast,reminders,tickets_list,kb_search,sla_recompute,console,
+workflows (default all);
 BENCH_SERVER=gunicorn,granian (default both; the list phase uses the first); BENCH_SECONDS (default 15) per measured load,
 after a warm-up of
 BENCH_WARMUP_SECONDS (default 3); BENCH_CONNECTIONS (32), BENCH_WORKERS (2), BENCH_THREADS (4).
@@ -52,7 +52,7 @@ POST_LUA = ROOT / "bench" / "post_contact.lua"
 GET_LUA = ROOT / "bench" / "get_list.lua"  # any GET with one header; reports requests too
 SERVERS = ("gunicorn", "granian")
 BENCHES = ("write", "read", "import", "list", "mail_send", "mail_inbound", "board_forecast", "reminders", "tickets_list",
-           "sla_recompute", "kb_search", "console")
+           "sla_recompute", "kb_search", "console", "workflows")
 GOAL_WRITE_RATIO = 0.20
 _BENCH_LINE = re.compile(r"BENCH rps=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+) errors=(\d+) non2xx=(\d+)"
                          r"(?: peak_rps=(\d+))? requests=(\d+)")
@@ -140,16 +140,25 @@ def stop(*procs: subprocess.Popen[bytes]) -> None:
             os.killpg(p.pid, signal.SIGKILL)
 
 
-def pg_admin_url() -> str:
-    url = os.environ.get("CRM_TEST_PG_ADMIN_URL")
-    if url:
-        return url
+def _servers() -> Any:
+    """infra/servers.py as a module (it is a script, not a package)."""
+    if "crm_servers" in sys.modules:
+        return sys.modules["crm_servers"]
     spec = importlib.util.spec_from_file_location("crm_servers", ROOT / "infra" / "servers.py")
     assert spec and spec.loader
     servers = importlib.util.module_from_spec(spec)
     sys.modules["crm_servers"] = servers
     spec.loader.exec_module(servers)
-    return servers.start_postgres().value
+    return servers
+
+
+def pg_admin_url() -> str:
+    return os.environ.get("CRM_TEST_PG_ADMIN_URL") or _servers().start_postgres().value
+
+
+def kafka_bootstrap() -> str:
+    """The broker for benches with real workers (bench/workflows.py): as the tests find it."""
+    return os.environ.get("CRM_TEST_KAFKA_BOOTSTRAP") or _servers().start_kafka().value
 
 
 # --- CPU per request ---------------------------------------------------------------------------
@@ -326,6 +335,8 @@ def main() -> None:
     # reminders (10,000 task reminders due at one instant: dispatch lag and CPU, bench/reminders.py).
     # tickets_list (the inbox views with SLA state over 100,000 tickets, bench/tickets_list.py).
     # sla_recompute (10,000 open tickets' SLA due times after a calendar change, bench/sla_recompute.py).
+    # workflows (10,000 events through the real workers to their first action, and 100,000 waiting
+    # runs, on PostgreSQL + Kafka, bench/workflows.py).
     only = [b.strip() for b in os.environ.get("BENCH_ONLY", ",".join(BENCHES)).split(",") if b.strip()]
     if not only or set(only) - set(BENCHES):
         raise SystemExit(f"BENCH_ONLY: a comma-separated subset of {', '.join(BENCHES)}; got {only}")
@@ -365,7 +376,7 @@ def main() -> None:
               f"best: {best} {ratios[best]:.3f}", flush=True)
     # bench/mail_send.py, bench/mail_inbound.py, bench/board_forecast.py, bench/reminders.py: their own processes
     for name in ("mail_send", "mail_inbound", "board_forecast", "reminders", "tickets_list", "sla_recompute", "kb_search",
-                 "console"):
+                 "console", "workflows"):
         if name in only:
             subprocess.run([sys.executable, str(ROOT / "bench" / f"{name}.py")], cwd=ROOT, check=True)
     print(f"write_path_vs_bare_ratio={ratios[chosen]:.3f}" if chosen else "write_path_vs_bare_ratio=n/a", flush=True)

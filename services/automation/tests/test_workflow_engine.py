@@ -245,3 +245,52 @@ def test_cancel_stops_a_waiting_run_and_its_timer_does_nothing(db: Database) -> 
     rig.settle()
     assert rig.runs()[0].status == "cancelled" and len(rig.calls) == 1
     assert dt.timedelta(0) <= rig.clock() - rig.runs()[0].finished_at  # type: ignore[operator]
+
+
+def _queue_due(db: Database, run_id: uuid.UUID) -> dt.datetime | None:
+    from automation.workflows.models import run_queue
+
+    with db.engine.begin() as conn:
+        return conn.execute(select(run_queue.c.due_at).where(run_queue.c.run_id == run_id)).scalar()
+
+
+def test_a_live_worker_renews_its_leases_and_leaves_a_retry_backoff_alone(db: Database) -> None:
+    import threading
+
+    rig = Rig(db, fail=["down"])
+    wid = rig.workflow({"type": "manual", "record_type": "contact"}, [{"id": "call", "type": "create_task", "title": "x"}])
+    rig.api.records["c1"] = {"id": "c1"}
+    with tenant_context(rig.tenant), db.transaction() as session:
+        wf = session.get(Workflow, (rig.tenant, wid))
+        assert wf is not None
+        run = runs.start_run(session, wf, runs.definition_for_workflow(session, wf, rig.actions), trigger_key="manual:1",
+                             trigger={"type": "manual"}, record_type="contact", record_id="c1", causation=[],
+                             now=rig.clock(), limits=rig.limits)
+        assert run is not None
+        run_id = run.id
+    action, release = rig.actions["create_task"], threading.Event()
+    first_run = action.run
+
+    def slow(ctx: Any, params: Any) -> Any:  # a step still at work when the lease would run out
+        release.wait(10)
+        return first_run(ctx, params)
+
+    action.run = slow  # type: ignore[method-assign]
+    [future] = rig.worker._dispatch()
+    assert _queue_due(db, run_id) == rig.clock() + rig.worker.lease
+    rig.clock.advance(seconds=25)
+    rig.worker._renewed = float("-inf")  # a third of a lease has passed
+    rig.worker._renew_leases()
+    assert _queue_due(db, run_id) == rig.clock() + rig.worker.lease  # moved on: no other worker takes it
+    release.set()
+    future.result(timeout=10)
+    retry_at = _queue_due(db, run_id)  # the step failed ("down"): retried after its backoff
+    assert retry_at is not None and rig.steps(run_id)["call"].status == "retrying"
+    assert not rig.worker._leases  # released with its step
+    # A renewal racing the step's end must not move the backoff: it matches only the lease it holds.
+    from automation.workflows.engine import _Lease
+
+    rig.worker._leases[run_id] = _Lease(rig.tenant, rig.clock() + rig.worker.lease)
+    rig.worker._renewed = float("-inf")
+    rig.worker._renew_leases()
+    assert _queue_due(db, run_id) == retry_at

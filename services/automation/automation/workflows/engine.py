@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,14 +25,14 @@ from concurrent.futures import wait as wait_all
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from automation.models import Base
 from automation.workflows import runs
 from automation.workflows.client import ServiceApi, ServiceUnavailableError
 from automation.workflows.definition import END, Definition, Step
-from automation.workflows.models import RUNNING, WAITING, Workflow, WorkflowRun, WorkflowRunStep
+from automation.workflows.models import RUNNING, WAITING, Workflow, WorkflowRun, WorkflowRunStep, run_queue
 from automation.workflows.scheduling import FAN_OUT, delay_until
 from automation.workflows.steps import ActionRegistry, StepContext, StepError
 from automation.workflows.tracing import workflow_writes
@@ -46,7 +47,11 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 BACKOFF = (5, 30, 120, 600, 1800)  # seconds after attempt 1, 2, ...: times the retry base / 5
-LEASE = dt.timedelta(minutes=5)  # far above a step's HTTP deadline: only a dead worker lets it run out
+# A claimed run's lease, renewed every third of it while its worker lives (_renew_leases): only a
+# dead worker lets it run out, and then its runs wait at most this long for another worker. (It was
+# a fixed 5 minutes, far above a step's HTTP deadline: a SIGKILLed worker stalled its in-flight runs
+# for 5 minutes; tests/integration/test_workflow_kill.py.)
+LEASE = dt.timedelta(seconds=30)
 STEPS_PER_CLAIM = 50  # a long run yields its slot now and then
 FAN_OUT_STEP = Step(FAN_OUT, FAN_OUT, {}, END)
 
@@ -78,6 +83,15 @@ class Work:
         return f"{key}:{self.key_generation}" if self.key_generation else key
 
 
+@dataclass(eq=False)
+class _Lease:
+    """The due time a claim (or its last renewal) gave a run's queue row: a renewal moves the row only
+    while it still holds exactly that, so a retry's backoff or a finished run's removal stands."""
+
+    tenant_id: uuid.UUID
+    due_at: dt.datetime
+
+
 @dataclass
 class Outcome:
     output: dict[str, Any] = field(default_factory=dict)
@@ -95,13 +109,16 @@ class Outcome:
 
 class RunWorker:
     def __init__(self, db: Database, api: ServiceApi, actions: ActionRegistry, limits: runs.Limits, *,
-                 concurrency: int = 8, tenant_concurrency: int = 4, idle_sleep: float = 0.5,
-                 retry_base: float = 5.0, now: Callable[[], dt.datetime] = utcnow) -> None:
-        self.db, self.api, self.actions, self.limits = db, api, actions, limits
+                 concurrency: int = 8, tenant_concurrency: int = 4, idle_sleep: float = 0.2,
+                 retry_base: float = 5.0, now: Callable[[], dt.datetime] = utcnow, lease: dt.timedelta = LEASE) -> None:
+        self.db, self.api, self.actions, self.limits, self.lease = db, api, actions, limits, lease
         self.slots = TenantSlots(concurrency, tenant_concurrency)
+        self._lock = threading.Lock()  # guards _leases
         self.idle_sleep, self.retry_base, self.now = idle_sleep, retry_base, now
         self.outbox = Outbox("automation", Base.metadata)
         self._pool: ThreadPoolExecutor | None = None
+        self._leases: dict[uuid.UUID, _Lease] = {}  # by run id: the runs this worker has claimed
+        self._renewed = time.monotonic()
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -109,6 +126,7 @@ class RunWorker:
         try:
             while not stop.is_set():
                 try:
+                    self._renew_leases()
                     started = self._dispatch()
                 except Exception:
                     log.exception("workflow run loop failed; retrying")
@@ -141,18 +159,45 @@ class RunWorker:
             return []
         now = self.now()
         with self.db.engine.begin() as conn:
-            claimed = runs.QUEUE.claim(conn, now, free, per=self.slots.per_tenant, lease=LEASE, room=room)
+            claimed = runs.QUEUE.claim(conn, now, free, per=self.slots.per_tenant, lease=self.lease, room=room)
         if not claimed:
             return []
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.slots.total, thread_name_prefix="workflow-run")
         futures = []
         for tenant_id, run_id in claimed:
+            lease = _Lease(tenant_id, now + self.lease)
             self.slots.take(tenant_id)
+            with self._lock:
+                self._leases[run_id] = lease
             future = self._pool.submit(self._advance, tenant_id, run_id)
-            future.add_done_callback(lambda _f, t=tenant_id: self.slots.release(t))
+            future.add_done_callback(lambda _f, t=tenant_id, r=run_id, x=lease: self._release(t, r, x))
             futures.append(future)
         return futures
+
+    def _release(self, tenant_id: uuid.UUID, run_id: uuid.UUID, lease: _Lease) -> None:
+        with self._lock:
+            if self._leases.get(run_id) is lease:  # not a newer claim of the run (it yielded its slot)
+                del self._leases[run_id]
+        self.slots.release(tenant_id)
+
+    def _renew_leases(self) -> None:
+        """Every third of a lease: move the leases of the runs in flight here a lease ahead."""
+        if time.monotonic() - self._renewed < self.lease.total_seconds() / 3:
+            return
+        self._renewed = time.monotonic()
+        with self._lock:
+            held = list(self._leases.items())
+        if not held:
+            return
+        until = self.now() + self.lease
+        q = run_queue.c
+        stmt = update(run_queue).where(q.tenant_id == bindparam("t"), q.run_id == bindparam("r"),
+                                       q.due_at == bindparam("held")).values(due_at=bindparam("until"))
+        with self.db.engine.begin() as conn:
+            conn.execute(stmt, [{"t": x.tenant_id, "r": run_id, "held": x.due_at, "until": until} for run_id, x in held])
+        for _run_id, x in held:
+            x.due_at = until  # a row that no longer held it was not moved, and never matches again
 
     def _advance(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
         with tenant_context(tenant_id):

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -117,8 +117,8 @@ def start_run(session: Session, workflow: Workflow, definition: Definition, *, t
             session.flush()
     except IntegrityError:  # the same cause, started at the same moment by another consumer
         return None
-    if not error:
-        enqueue(session, run, now)
+    if not error:  # a new run has no queue row yet: one INSERT, not set_due's UPDATE first
+        session.execute(insert(run_queue).values(tenant_id=run.tenant_id, run_id=run.id, due_at=now))
         metrics().workflow_runs.labels("started").inc()
     return run
 

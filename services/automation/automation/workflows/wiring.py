@@ -3,6 +3,7 @@ the action registry, the limits; the routes (web), the run loop, timers and trig
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from flask import Blueprint
@@ -63,7 +64,8 @@ class WorkflowParts:
     def worker(self, db: Database) -> RunWorker:
         return RunWorker(db, self._api(), self.actions, self.limits,
                          concurrency=int(self.settings.get("CRM_WORKFLOW_CONCURRENCY", "8") or 8),
-                         retry_base=float(self.settings.get("CRM_WORKFLOW_RETRY_BASE_SECONDS", "5") or 5))
+                         retry_base=float(self.settings.get("CRM_WORKFLOW_RETRY_BASE_SECONDS", "5") or 5),
+                         lease=dt.timedelta(seconds=float(self.settings.get("CRM_WORKFLOW_LEASE_SECONDS", "30") or 30)))
 
     def timers(self, db: Database) -> TimerScheduler:
         handlers = TimerHandlers(self.actions, self.limits)
