@@ -189,9 +189,10 @@ def _definitions() -> dict[str, Callable[[], Any]]:
         "workflow_limit_rejections": lambda: Counter("crm_workflow_limit_rejections_total",
                                                      "Workflow runs or saves refused by a per-tenant limit", ["limit"], registry=r),
         # From the event that started a run to its first action done.
+        # Labelled like every histogram here, so its file is made on first use, not at creation.
         "workflow_event_to_action": lambda: Histogram("crm_workflow_event_to_action_seconds",
-                                                      "Time from a triggering event to the run's first action",
-                                                      buckets=LATENCY_BUCKETS, registry=r),
+                                                      "Time from a triggering event (or webhook) to the run's first action",
+                                                      ["trigger"], buckets=LATENCY_BUCKETS, registry=r),
     }
 
 

@@ -170,6 +170,9 @@ PLATFORM_TABLES = {"outbox", "delivery_queue", "job_queue", "job_schedule", "use
                    "mail_queue", "mailboxes", "timers", "forecast_schedule", "calendar_feed_tokens",
                    # tickets: the open /portal/{mailbox}/ paths find their tenant here (no tenant yet)
                    "portal_mailboxes",
+                   # automation: the workflow run loop's queue (ids and due times), and incoming-webhook
+                   # secrets (a hash naming the workflow's tenant: the URL is the credential)
+                   "workflow_run_queue", "workflow_hook_secrets",
                    # tickets: the KB search index; under RLS PostgreSQL never uses its GIN index (`@@` is not
                    # leakproof), so every statement on it names its tenant and matches are read back from
                    # kb_articles, which is under RLS (tests: services/tickets/tests/test_kb_api.py)

@@ -327,7 +327,8 @@ class RunWorker:
             row.status = "succeeded"
             metrics().workflow_steps.labels(kind, "succeeded").inc()
             if outcome.action and work.first_action and run.event_time is not None:
-                metrics().workflow_event_to_action.observe(max(0.0, (now - as_utc(run.event_time)).total_seconds()))
+                metrics().workflow_event_to_action.labels(work.definition.trigger["type"]).observe(
+                    max(0.0, (now - as_utc(run.event_time)).total_seconds()))
             with workflow_writes(run.causation):
                 for event_type, subject, data in outcome.events:
                     self.outbox.emit(session, event_type, subject, data)
