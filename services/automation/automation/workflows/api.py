@@ -7,8 +7,6 @@ for the whole tenant); starting, retrying or cancelling a run needs automation:w
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from typing import Any
 
@@ -16,14 +14,14 @@ from flask import Blueprint, Response, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from automation.workflows import runs
 from automation.workflows.definition import DefinitionErrors, parse_definition
-from automation.workflows.engine import RunWorker
-from automation.workflows.models import RUN_STATUSES, Workflow, WorkflowRun, WorkflowRunStep, WorkflowVersion, hook_secrets
+from automation.workflows.dryrun import DryRun
+from automation.workflows.models import RUN_STATUSES, Workflow, WorkflowRun, WorkflowRunStep, WorkflowVersion
 from automation.workflows.schemas import (
     ManualStartSchema,
     RunDetailSchema,
     RunSchema,
+    RunStepSchema,
     TestRequestSchema,
     TestResultSchema,
     VersionSchema,
@@ -32,11 +30,8 @@ from automation.workflows.schemas import (
     WorkflowPatchDoc,
     WorkflowSchema,
 )
-from automation.workflows.service import WorkflowService, get_run, get_workflow, verify_hook
-from crm_core.context import tenant_context
-from crm_core.errors import BadRequest, NotFound, validation_error
-from crm_core.ids import secret_hash
-from crm_db.base import utcnow
+from automation.workflows.service import WorkflowService, get_run, get_workflow
+from crm_core.errors import BadRequest, PayloadTooLarge, ServiceUnavailable, validation_error
 from crm_http.auth import require_admin_access, require_scope
 from crm_http.idempotency import idempotent
 from crm_http.pagination import DEFAULT_LIMIT, MAX_LIMIT, paginate, parse_sort
@@ -52,10 +47,10 @@ MAX_HOOK_BODY = 256 * 1024
 
 
 class WorkflowRoutes:
-    def __init__(self, runtime: ServiceRuntime, service: WorkflowService, worker: RunWorker | None) -> None:
-        self.runtime, self.service, self.worker = runtime, service, worker
+    def __init__(self, runtime: ServiceRuntime, service: WorkflowService, dry_runs: DryRun | None) -> None:
+        self.runtime, self.service, self.dry_runs = runtime, service, dry_runs
         self.out, self.created = WorkflowSchema(), WorkflowCreatedSchema()
-        self.run_out, self.run_detail, self.step_out = RunSchema(), RunDetailSchema(), None
+        self.run_out, self.step_out = RunSchema(), RunStepSchema(many=True)
 
     @property
     def db(self) -> Any:
@@ -109,12 +104,7 @@ class WorkflowRoutes:
         require_admin_access()
         with self.db.transaction() as session:
             workflow = get_workflow(session, parse_uuid(record_id, "workflow"), lock=True)
-            expected = if_match_version()
-            if expected is not None and expected != workflow.version:
-                from crm_core.errors import PreconditionFailed
-
-                raise PreconditionFailed("The workflow was changed since you read it.", current=workflow.version)
-            self.service.delete(session, workflow)
+            self.service.delete(session, workflow, if_match_version())
         return Response(status=204)
 
     def versions(self, record_id: str) -> Response:
@@ -138,14 +128,12 @@ class WorkflowRoutes:
             except DefinitionErrors as exc:
                 raise validation_error({f"definition.{k}": v for k, v in exc.errors.items()}) from exc
             tenant, wid = workflow.tenant_id, workflow.id
-        if self.worker is None:
-            from crm_core.errors import ServiceUnavailable
-
+        if self.dry_runs is None:
             raise ServiceUnavailable("Workflows are not configured here: automation needs CRM_INTERNAL_PRIVATE_KEY.")
         ids: list[str | None] = list(values.get("record_ids") or []) or [None]
         if definition.record_type and ids == [None]:
             raise validation_error({"record_ids": [f"Name the {definition.record_type}s to test on."]})
-        results = [self.worker.dry_run(tenant, wid, definition, definition.record_type, rid) for rid in ids]
+        results = [self.dry_runs.run(tenant, wid, definition, definition.record_type, rid) for rid in ids]
         return json_response({"results": results})
 
     # -- runs ------------------------------------------------------------------------------------
@@ -182,7 +170,7 @@ class WorkflowRoutes:
         steps = session.scalars(select(WorkflowRunStep).where(WorkflowRunStep.run_id == run.id)
                                 .order_by(WorkflowRunStep.sequence)).all()
         body = self.run_out.dump(run)
-        body["steps"] = RunDetailSchema().fields["steps"].serialize("steps", {"steps": steps})
+        body["steps"] = self.step_out.dump(steps)
         return body
 
     def read_run(self, run_id: str) -> Response:
@@ -208,41 +196,14 @@ class WorkflowRoutes:
     # -- incoming webhooks -----------------------------------------------------------------------
 
     def hook(self, secret: str) -> Response:
-        if not secret or len(secret) > 200:
-            raise NotFound("No workflow has this webhook URL.")
-        with self.db.transaction() as session:  # the lookup: a platform table, read by the secret alone
-            found = session.execute(select(hook_secrets.c.tenant_id, hook_secrets.c.workflow_id).where(
-                hook_secrets.c.secret_hash == secret_hash(secret))).first()
-        if found is None:
-            raise NotFound("No workflow has this webhook URL.")
         raw = request.get_data(cache=True)
         if len(raw) > MAX_HOOK_BODY:
-            from crm_core.errors import PayloadTooLarge
-
             raise PayloadTooLarge(f"The body is larger than {MAX_HOOK_BODY} bytes.")
-        with tenant_context(found.tenant_id), self.db.transaction() as session:
-            workflow = get_workflow(session, found.workflow_id, lock=True)
-            verify_hook(workflow.hook_signing_secret or "", request.headers.get("X-Crm-Timestamp"),
-                        request.headers.get("X-Crm-Signature"), raw, utcnow())
-            try:
-                payload = json.loads(raw or b"{}")
-            except ValueError as exc:
-                raise BadRequest("The body is not JSON.", errors={"_body": ["Not JSON."]}) from exc
-            if not isinstance(payload, dict):
-                raise validation_error({"_body": ["Expected a JSON object."]})
-            definition = runs.definition_for_workflow(session, workflow, self.service.actions)
-            record_type = definition.record_type
-            record_id = payload.get("record_id") if record_type else None
-            if record_type and not isinstance(record_id, str):
-                raise validation_error({"record_id": [f"This workflow acts on a {record_type}: give its record_id."]})
-            if not workflow.enabled:
-                return json_response({"status": "disabled", "run_id": None}, 202)
-            key = request.headers.get("X-Crm-Delivery-Id") or hashlib.sha256(
-                (request.headers.get("X-Crm-Signature") or "").encode() + raw).hexdigest()
-            run = runs.start_run(session, workflow, definition, trigger_key=f"webhook:{key[:150]}",
-                                 trigger={"type": "webhook", **payload}, record_type=record_type, record_id=record_id,
-                                 causation=[], now=utcnow(), limits=self.service.limits, event_time=utcnow())
-            return json_response({"status": "started" if run else "duplicate", "run_id": str(run.id) if run else None}, 202)
+        h = request.headers
+        run, enabled = self.service.receive_hook(self.db, secret, raw, h.get("X-Crm-Timestamp"), h.get("X-Crm-Signature"),
+                                                 h.get("X-Crm-Delivery-Id"))
+        status = "disabled" if not enabled else "started" if run else "duplicate"
+        return json_response({"status": status, "run_id": str(run.id) if run else None}, 202)
 
     # -- wiring ----------------------------------------------------------------------------------
 
@@ -307,5 +268,5 @@ class WorkflowRoutes:
                       response=RunDetailSchema, parameters=[rid], extra_responses={404: "Not found", 409: "Already finished"})
 
 
-def register(bp: Blueprint, runtime: ServiceRuntime, service: WorkflowService, worker: RunWorker | None) -> None:
-    WorkflowRoutes(runtime, service, worker).register(bp)
+def register(bp: Blueprint, runtime: ServiceRuntime, service: WorkflowService, dry_runs: DryRun | None) -> None:
+    WorkflowRoutes(runtime, service, dry_runs).register(bp)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from automation.workflows.client import ServiceApi
 from automation.workflows.definition import Definition, DefinitionErrors, record_type_of, writes_of
@@ -142,6 +141,3 @@ def _path_back(start: str, goal: str, by_id: Mapping[str, Node]) -> list[str] | 
                 frontier.append([*path, nxt])
     return None
 
-
-def summary(node: Node) -> dict[str, Any]:
-    return {"id": node.id, "event": node.event}

@@ -293,14 +293,9 @@ class RunWorker:
             return Outcome({"event": params["event"], "timeout_at": timeout.isoformat()}, next=step.next,
                            wait=(work.record_id, params["event"], params.get("condition"), timeout, step.branches[0]))
         action = self.actions[step.type]
-        ctx = self._context(work, record)
+        ctx = step_context(work, record, self.api)
         output = action.run(ctx, params)
         return Outcome(output, next=step.next, events=ctx.events, enrolments=ctx.enrolments, action=True)
-
-    def _context(self, work: Work, record: dict[str, Any] | None, *, dry_run: bool = False) -> StepContext:
-        return StepContext(work.tenant_id, work.workflow_id, work.run_id, work.step.id,
-                           work.idempotency_key, work.causation, work.record_type, work.record_id,
-                           record, work.trigger, self.api, work.started_at, dry_run=dry_run)
 
     def _fan_out(self, work: Work) -> Outcome:
         t = work.definition.trigger
@@ -391,46 +386,11 @@ class RunWorker:
                                trigger={**run.trigger, "record_id": record_id}, record_type=definition.record_type,
                                record_id=record_id, causation=[], now=now, limits=self.limits)
 
-    # -- dry runs --------------------------------------------------------------------------------
-
-    def dry_run(self, tenant_id: uuid.UUID, workflow_id: uuid.UUID, definition: Definition,
-                record_type: str | None, record_id: str | None) -> dict[str, Any]:
-        """What a run on this record would do, step by step, changing nothing: conditions are
-        checked for real (they only read), delays and waits are reported and passed (a wait as if
-        its event came), actions show their preview."""
-        now = self.now()
-        record = self.api.record(tenant_id, record_type, record_id) if record_type and record_id else None
-        if record_type and record_id and record is None:
-            return {"record_id": record_id, "error": f"No {record_type} with id {record_id!r}."}
-        out: list[dict[str, Any]] = []
-        current = definition.first
-        run_id = uuid.UUID(int=0)
-        while current != END and len(out) < len(definition.steps):
-            step = definition.step(current)
-            work = Work(tenant_id, run_id, workflow_id, definition, step, 1, now, 0, [], record_type, record_id,
-                        record, False, {"type": "test"}, False)
-            entry: dict[str, Any] = {"step_id": step.id, "type": step.type}
-            try:
-                if step.type in self.actions:
-                    entry["would"] = self.actions[step.type].preview(self._context(work, record, dry_run=True), step.params)
-                    current = step.next
-                elif step.type == "condition":
-                    if record_type is None or record_id is None:
-                        raise StepError("This run has no record to check a condition on.", retryable=False)
-                    matched = self.api.matches(tenant_id, record_type, record_id, step.params["condition"])
-                    entry["matched"], current = matched, step.next if matched else step.branches[0]
-                elif step.type == "delay":
-                    entry["would_wait_until"] = delay_until(self.api, tenant_id, step.params, now, record).isoformat()
-                    current = step.next
-                else:
-                    entry["would_wait_for"] = step.params["event"]
-                    current = step.next
-            except (StepError, ServiceUnavailableError) as exc:
-                entry["error"] = getattr(exc, "message", str(exc))
-                out.append(entry)
-                break
-            out.append(entry)
-        return {"record_id": record_id, "steps": out}
+def step_context(work: Work, record: dict[str, Any] | None, api: ServiceApi, *, dry_run: bool = False) -> StepContext:
+    """What an action sees of its step (steps.py)."""
+    return StepContext(work.tenant_id, work.workflow_id, work.run_id, work.step.id, work.idempotency_key,
+                       work.causation, work.record_type, work.record_id, record, work.trigger, api, work.started_at,
+                       dry_run=dry_run)
 
 
 def _jsonable(value: Any) -> Any:

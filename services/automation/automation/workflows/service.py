@@ -6,11 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import json
 import secrets
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from marshmallow import ValidationError
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
@@ -22,11 +24,12 @@ from automation.workflows.definition import Definition, DefinitionErrors, Workfl
 from automation.workflows.models import FAILED, RUNNING, WAITING, Workflow, WorkflowRun, WorkflowRunStep, WorkflowVersion, hook_secrets
 from automation.workflows.scheduling import plan_schedule
 from automation.workflows.steps import ActionRegistry
-from crm_core.context import current_principal
-from crm_core.errors import Conflict, NotFound, PreconditionFailed, Unauthorized, validation_error
+from crm_core.context import current_principal, require_tenant, tenant_context
+from crm_core.errors import BadRequest, Conflict, NotFound, PreconditionFailed, Unauthorized, validation_error
 from crm_core.ids import secret_hash
 from crm_core.metrics import metrics
 from crm_db.base import utcnow
+from crm_db.database import Database
 from crm_events.outbox import Outbox
 from crm_http.parsing import flatten_errors
 
@@ -50,8 +53,6 @@ class WorkflowService:
         """The loaded body and its definition, or a 422 naming each problem by where it is."""
         if not isinstance(raw, dict):
             raise validation_error({"_body": ["Expected a JSON object."]})
-        from marshmallow import ValidationError
-
         try:
             values = WorkflowSchema().load(raw)
         except ValidationError as exc:
@@ -59,7 +60,7 @@ class WorkflowService:
         try:
             definition = parse_definition(values, self.actions)
             if self.api is not None:
-                check_fields(self.api, _tenant(), definition)
+                check_fields(self.api, require_tenant(), definition)
             if values.get("enabled", enabled):
                 others = [node_of(str(w.id), w.name, runs.definition_for_workflow(session, w, self.actions), self.actions)
                           for w in session.scalars(select(Workflow).where(Workflow.enabled.is_(True))).all()
@@ -112,8 +113,9 @@ class WorkflowService:
         body = _definition_body(values)
         if body != workflow.definition:
             workflow.version_number += 1
+            principal = current_principal()
             session.add(WorkflowVersion(workflow_id=workflow.id, number=workflow.version_number, definition=body,
-                                        created_by=(current_principal() or None) and current_principal().user_id))  # type: ignore[union-attr]
+                                        created_by=principal.user_id if principal else None))
         workflow.name, workflow.description, workflow.enabled = values["name"], values.get("description"), values["enabled"]
         workflow.definition, workflow.trigger_type = body, definition.trigger["type"]
         workflow.trigger_event = definition.trigger.get("event")
@@ -123,7 +125,9 @@ class WorkflowService:
         self.outbox.emit(session, "crm.workflow.updated", workflow.id, self.summary(workflow))
         return workflow
 
-    def delete(self, session: Session, workflow: Workflow) -> None:
+    def delete(self, session: Session, workflow: Workflow, expected_version: int | None = None) -> None:
+        if expected_version is not None and expected_version != workflow.version:
+            raise PreconditionFailed("The workflow was changed since you read it.", current=workflow.version)
         runs.stop_runs(session, workflow.id, None, utcnow(), "The workflow was deleted.")
         runs.timers().cancel(session, runs.SCHEDULE, workflow.id)
         for run_id in session.scalars(select(WorkflowRun.id).where(WorkflowRun.workflow_id == workflow.id)).all():
@@ -154,6 +158,39 @@ class WorkflowService:
 
     # -- runs ------------------------------------------------------------------------------------
 
+    def receive_hook(self, db: Database, secret: str, raw: bytes, timestamp: str | None, signature: str | None,
+                     delivery_id: str | None) -> tuple[WorkflowRun | None, bool]:
+        """An incoming webhook: (the run it started, or None for a replay; whether the workflow is
+        enabled). The secret names the tenant; the signature must match before anything else."""
+        if not secret or len(secret) > 200:
+            raise NotFound("No workflow has this webhook URL.")
+        with db.transaction() as session:  # the lookup: a platform table, read by the secret alone
+            found = session.execute(select(hook_secrets.c.tenant_id, hook_secrets.c.workflow_id).where(
+                hook_secrets.c.secret_hash == secret_hash(secret))).first()
+        if found is None:
+            raise NotFound("No workflow has this webhook URL.")
+        with tenant_context(found.tenant_id), db.transaction() as session:
+            workflow = get_workflow(session, found.workflow_id, lock=True)
+            verify_hook(workflow.hook_signing_secret or "", timestamp, signature, raw, utcnow())
+            try:
+                payload = json.loads(raw or b"{}")
+            except ValueError as exc:
+                raise BadRequest("The body is not JSON.", errors={"_body": ["Not JSON."]}) from exc
+            if not isinstance(payload, dict):
+                raise validation_error({"_body": ["Expected a JSON object."]})
+            definition = runs.definition_for_workflow(session, workflow, self.actions)
+            record_type = definition.record_type
+            record_id = payload.get("record_id") if record_type else None
+            if record_type and not isinstance(record_id, str):
+                raise validation_error({"record_id": [f"This workflow acts on a {record_type}: give its record_id."]})
+            if not workflow.enabled:
+                return None, False
+            key = delivery_id or hashlib.sha256((signature or "").encode() + raw).hexdigest()
+            run = runs.start_run(session, workflow, definition, trigger_key=f"webhook:{key[:150]}",
+                                 trigger={"type": "webhook", **payload}, record_type=record_type, record_id=record_id,
+                                 causation=[], now=utcnow(), limits=self.limits, event_time=utcnow())
+            return run, True
+
     def start_manual(self, session: Session, workflow: Workflow, record_ids: list[str], key: str) -> list[WorkflowRun]:
         definition = runs.definition_for_workflow(session, workflow, self.actions)
         if definition.trigger["type"] != "manual":
@@ -164,7 +201,7 @@ class WorkflowService:
         errors: dict[str, list[str]] = {}
         if self.api is not None and record_type:
             for i, rid in enumerate(record_ids):
-                if self.api.record(_tenant(), record_type, rid) is None:
+                if self.api.record(require_tenant(), record_type, rid) is None:
                     errors[f"record_ids.{i}"] = [f"No {record_type} with id {rid!r}."]
         if errors:
             raise validation_error(errors)
@@ -199,12 +236,6 @@ class WorkflowService:
         who = f"user {principal.user_id}" if principal and principal.user_id else "the API"
         runs.cancel(session, run, utcnow(), f"Cancelled by {who}.")
         return run
-
-
-def _tenant() -> uuid.UUID:
-    from crm_core.context import require_tenant
-
-    return require_tenant()
 
 
 def get_workflow(session: Session, workflow_id: uuid.UUID, *, lock: bool = False) -> Workflow:

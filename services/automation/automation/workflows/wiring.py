@@ -11,6 +11,7 @@ from flask import Blueprint
 from automation.models import Base
 from automation.workflows import api as routes
 from automation.workflows.client import ServiceApi
+from automation.workflows.dryrun import DryRun
 from automation.workflows.engine import RunWorker
 from automation.workflows.runs import RESUME, SCHEDULE, Limits
 from automation.workflows.scheduling import TimerHandlers
@@ -85,8 +86,8 @@ class WorkflowParts:
 def register(bp: Blueprint, runtime: ServiceRuntime) -> None:
     parts = WorkflowParts.build(runtime.settings, runtime.db)
     service = parts.service()
-    worker = RunWorker(runtime.db, parts.api, parts.actions, parts.limits) if parts.api else None  # for dry runs
-    routes.register(bp, runtime, service, worker)
+    dry_runs = DryRun(parts.api, parts.actions) if parts.api else None
+    routes.register(bp, runtime, service, dry_runs)
 
 
 def background(settings: Settings, db: Database) -> list:
